@@ -1,0 +1,232 @@
+/*
+ * tflm-unit kernel core: the one C implementation of the UnIT kernels and of
+ * the int8 ops a small MCU CNN needs.  Portable C99: no dynamic allocation,
+ * fixed-width integer types, safe where `int` is 16 bits (MSP430).
+ *
+ * Called by three front ends: the CPython extension (host runtime), the TFLM
+ * adapters (custom_ops/tflm) and the MSP430 graph runner (custom_ops/msp430).
+ *
+ * Conventions (those of TFLite's int8 scheme, as TFLM's reference kernels
+ * compute it):
+ *   - activations are int8 NHWC with a zero point; kernels take
+ *     input_offset = -input_zero_point and output_offset = output_zero_point;
+ *   - weights are symmetric int8 (zero point 0), per output channel or per
+ *     tensor (the caller repeats the per-tensor value per channel);
+ *   - the accumulator is int32; requantisation uses a Q31 multiplier and a
+ *     power-of-two shift per output channel (unit_quantize_multiplier).
+ *
+ * UnIT skipping: a MAC x'*w is skipped when |x'*w| <= T_q (integer threshold
+ * per group of output channels), decided without forming the product:
+ * conv / depthwise divide T_q by |w| once per weight (scratch reused at every
+ * output position), fully connected divides T_q by |x'| once per input and
+ * group (input-stationary).  See DESIGN.md section 3.
+ */
+#ifndef TFLM_UNIT_CORE_H_
+#define TFLM_UNIT_CORE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Host builds count MACs; MCU builds define UNIT_COUNTERS=0 to compile the
+ * counting out. */
+#ifndef UNIT_COUNTERS
+#define UNIT_COUNTERS 1
+#endif
+
+#define UNIT_FORMAT_VERSION 1
+
+typedef enum {
+  UNIT_OK = 0,
+  UNIT_ERR_ARG = 1,       /* a bad argument: NULL pointer, non-positive dim */
+  UNIT_ERR_GROUP = 2,     /* group size does not divide the channel count */
+  UNIT_ERR_SCRATCH = 3,   /* scratch buffer too small */
+  UNIT_ERR_DIVISION = 4,  /* unknown division mode */
+  UNIT_ERR_SHAPE = 5      /* inconsistent shapes */
+} unit_status_t;
+
+/* How T_q / d is computed.  All four agree on the skip decision's meaning:
+ * skip when the compared magnitude <= quotient. */
+typedef enum {
+  UNIT_DIV_EXACT = 0, /* floor(T_q / d) */
+  UNIT_DIV_SHIFT = 1, /* T_q >> floor(log2 d), exponent by shifting d right */
+  UNIT_DIV_TREE = 2,  /* same value; exponent by a fixed binary search and
+                         a per-group table of T_q >> e */
+  UNIT_DIV_CLZ = 3    /* same value; exponent from count-leading-zeros */
+} unit_division_t;
+
+/* Float models: exact T / |d| or the IEEE-754 exponent of |d|. */
+typedef enum {
+  UNIT_FDIV_EXACT = 0,
+  UNIT_FDIV_BITMASK = 1
+} unit_float_division_t;
+
+typedef enum {
+  UNIT_PADDING_SAME = 0, /* values of tflite::Padding */
+  UNIT_PADDING_VALID = 1
+} unit_padding_t;
+
+/* MAC counters (host builds).  macs_total counts every connection of the
+ * layer (kernel taps over padding included, the usual "MACs" figure);
+ * macs_executed counts the multiplications really performed. */
+typedef struct {
+  uint64_t macs_total;
+  uint64_t macs_executed;
+  /* optional, may be NULL: multiplications executed per output channel,
+   * length = output channels; accumulated into (+=), not reset. */
+  uint64_t *channel_executed;
+} unit_stats_t;
+
+/* UnIT skipping parameters.  thresholds == NULL selects the plain dense
+ * kernel (the builtin op).  thresholds has num_groups = channels /
+ * group_size entries, T_q >= 0 (negative values act as 0). */
+typedef struct {
+  const int16_t *thresholds;
+  int32_t group_size;
+  unit_division_t division;
+} unit_skip_t;
+
+typedef struct {
+  const float *thresholds; /* NULL = dense */
+  int32_t group_size;
+  unit_float_division_t division;
+} unit_float_skip_t;
+
+/* NHWC tensor shape (fully connected uses n = batches, c = depth). */
+typedef struct {
+  int32_t n, h, w, c;
+} unit_shape_t;
+
+/* Requantisation: per output channel Q31 multiplier and shift (positive =
+ * left).  Per-tensor quantisation repeats the same value per channel. */
+typedef struct {
+  const int32_t *multiplier;
+  const int32_t *shift;
+} unit_requant_t;
+
+typedef struct {
+  int32_t stride_h, stride_w;
+  int32_t dilation_h, dilation_w;
+  int32_t pad_h, pad_w;          /* top / left padding (unit_compute_padding) */
+  int32_t depth_multiplier;      /* depthwise only */
+  int32_t input_offset;          /* -input zero point */
+  int32_t output_offset;         /* output zero point */
+  int32_t act_min, act_max;      /* fused activation clamp, quantised */
+} unit_conv_params_t;
+
+typedef struct {
+  int32_t input_offset;
+  int32_t output_offset;
+  int32_t act_min, act_max;
+} unit_fc_params_t;
+
+typedef struct {
+  int32_t stride_h, stride_w;
+  int32_t dilation_h, dilation_w;
+  int32_t pad_h, pad_w;
+  int32_t depth_multiplier;
+  float act_min, act_max;
+} unit_conv_float_params_t;
+
+/* ---- fixed-point helpers (unit_quant.c), as TFLite computes them ---- */
+
+/* double -> (Q31 multiplier, shift), like tflite::QuantizeMultiplier. */
+void unit_quantize_multiplier(double real_multiplier, int32_t *multiplier,
+                              int32_t *shift);
+int32_t unit_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                              int32_t shift);
+int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
+int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent);
+/* Output size and top/left padding for one spatial dimension, as TFLite's
+ * ComputeOutSize / ComputePaddingHeightWidth. */
+int32_t unit_compute_out_size(unit_padding_t padding, int32_t in_size,
+                              int32_t filter_size, int32_t stride,
+                              int32_t dilation);
+int32_t unit_compute_padding(int32_t stride, int32_t dilation, int32_t in_size,
+                             int32_t filter_size, int32_t out_size);
+/* Clamp range for a fused activation (tflite::ActivationFunctionType value)
+ * of an int8 tensor with the given scale and zero point. */
+void unit_activation_range_int8(int32_t fused_activation, float scale,
+                                int32_t zero_point, int32_t *act_min,
+                                int32_t *act_max);
+
+/* ---- division approximations (unit_division.c) ---- */
+
+/* T_q / d for T_q in [0, 32767], d in [1, 255] with the given mode. */
+int16_t unit_divide(int16_t t_q, uint8_t d, unit_division_t mode);
+/* floor(log2 d) for d in [1, 255] by binary search over powers of two. */
+uint8_t unit_tree_exponent(uint8_t d);
+/* table[e] = t_q >> e for e = 0..7 (the `tree` mode's per-group table). */
+void unit_shift_table(int16_t t_q, int16_t table[8]);
+float unit_divide_float(float t, float d, unit_float_division_t mode);
+
+/* ---- int8 UnIT kernels (unit_conv.c, unit_depthwise.c, unit_fc.c) ---- */
+
+/* Scratch bytes a kernel needs for the given skip setting (0 when dense). */
+size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
+                               const unit_skip_t *skip);
+size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
+                                    const unit_skip_t *skip);
+size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip);
+
+/* filter is [out_c, kh, kw, in_c] (shape given as n=out_c, h=kh, w=kw,
+ * c=in_c); bias int32 [out_c] or NULL; output [n, out_h, out_w, out_c]. */
+unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
+                                const unit_requant_t *requant,
+                                const unit_shape_t *input_shape,
+                                const int8_t *input,
+                                const unit_shape_t *filter_shape,
+                                const int8_t *filter, const int32_t *bias,
+                                const unit_shape_t *output_shape,
+                                int8_t *output, const unit_skip_t *skip,
+                                void *scratch, size_t scratch_bytes,
+                                unit_stats_t *stats);
+
+/* filter is [1, kh, kw, in_c * depth_multiplier]. */
+unit_status_t unit_depthwise_conv_2d_int8(
+    const unit_conv_params_t *params, const unit_requant_t *requant,
+    const unit_shape_t *input_shape, const int8_t *input,
+    const unit_shape_t *filter_shape, const int8_t *filter,
+    const int32_t *bias, const unit_shape_t *output_shape, int8_t *output,
+    const unit_skip_t *skip, void *scratch, size_t scratch_bytes,
+    unit_stats_t *stats);
+
+/* input [batches, input_depth], filter [output_depth, input_depth],
+ * output [batches, output_depth]; requant per output channel (or the same
+ * value repeated for per-tensor weights). */
+unit_status_t unit_fully_connected_int8(
+    const unit_fc_params_t *params, const unit_requant_t *requant,
+    int32_t batches, int32_t input_depth, int32_t output_depth,
+    const int8_t *input, const int8_t *filter, const int32_t *bias,
+    int8_t *output, const unit_skip_t *skip, void *scratch,
+    size_t scratch_bytes, unit_stats_t *stats);
+
+/* ---- float32 UnIT kernels (unit_float.c) ---- */
+
+unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
+                                 const unit_shape_t *input_shape,
+                                 const float *input,
+                                 const unit_shape_t *filter_shape,
+                                 const float *filter, const float *bias,
+                                 const unit_shape_t *output_shape,
+                                 float *output, const unit_float_skip_t *skip,
+                                 unit_stats_t *stats);
+unit_status_t unit_depthwise_conv_2d_float(
+    const unit_conv_float_params_t *params, const unit_shape_t *input_shape,
+    const float *input, const unit_shape_t *filter_shape, const float *filter,
+    const float *bias, const unit_shape_t *output_shape, float *output,
+    const unit_float_skip_t *skip, unit_stats_t *stats);
+unit_status_t unit_fully_connected_float(
+    float act_min, float act_max, int32_t batches, int32_t input_depth,
+    int32_t output_depth, const float *input, const float *filter,
+    const float *bias, float *output, const unit_float_skip_t *skip,
+    unit_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TFLM_UNIT_CORE_H_ */

@@ -1,0 +1,1 @@
+"""Host execution of (UnIT) int8 ``.tflite`` models through the C core."""

@@ -1,0 +1,1 @@
+"""UnIT: division approximations, NumPy reference kernels, thresholds, calibration."""
