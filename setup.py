@@ -32,7 +32,7 @@ core_extension = Extension(
     "tflm_unit._core",
     sources=_rel("tflm_unit/_ext/*.c") + _rel("custom_ops/core/*.c"),
     include_dirs=["custom_ops/core"],
-    define_macros=[("UNIT_COUNTERS", "1")],
+    define_macros=[("UNIT_COUNTERS", "1"), ("_POSIX_C_SOURCE", "200809L")],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

@@ -204,7 +204,17 @@ unit_status_t unit_fully_connected_int8(
     int8_t *output, const unit_skip_t *skip, void *scratch,
     size_t scratch_bytes, unit_stats_t *stats);
 
-/* ---- float32 UnIT kernels (unit_float.c) ---- */
+/* ---- float32 UnIT kernels (unit_float.c) ----
+ * Same layouts as int8; the UnIT path divides like the int8 kernels (once per
+ * weight for conv/depthwise, once per input and group for fully connected)
+ * and keeps quotients / accumulators in scratch. */
+
+size_t unit_conv_float_scratch_bytes(const unit_shape_t *filter,
+                                     const unit_float_skip_t *skip);
+size_t unit_depthwise_float_scratch_bytes(const unit_shape_t *filter,
+                                          const unit_float_skip_t *skip);
+size_t unit_fc_float_scratch_bytes(int32_t output_depth,
+                                   const unit_float_skip_t *skip);
 
 unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
                                  const unit_shape_t *input_shape,
@@ -213,17 +223,19 @@ unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
                                  const float *filter, const float *bias,
                                  const unit_shape_t *output_shape,
                                  float *output, const unit_float_skip_t *skip,
+                                 void *scratch, size_t scratch_bytes,
                                  unit_stats_t *stats);
 unit_status_t unit_depthwise_conv_2d_float(
     const unit_conv_float_params_t *params, const unit_shape_t *input_shape,
     const float *input, const unit_shape_t *filter_shape, const float *filter,
     const float *bias, const unit_shape_t *output_shape, float *output,
-    const unit_float_skip_t *skip, unit_stats_t *stats);
+    const unit_float_skip_t *skip, void *scratch, size_t scratch_bytes,
+    unit_stats_t *stats);
 unit_status_t unit_fully_connected_float(
     float act_min, float act_max, int32_t batches, int32_t input_depth,
     int32_t output_depth, const float *input, const float *filter,
     const float *bias, float *output, const unit_float_skip_t *skip,
-    unit_stats_t *stats);
+    void *scratch, size_t scratch_bytes, unit_stats_t *stats);
 
 #ifdef __cplusplus
 }

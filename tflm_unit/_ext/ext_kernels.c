@@ -1,5 +1,478 @@
-/* Bindings of the UnIT kernels (conv, depthwise, fully connected). */
+/* Bindings of the UnIT kernels (conv, depthwise, fully connected; int8 and
+ * float32), the division approximations and the fixed-point helpers.
+ * Shapes and dtypes are validated in tflm_unit/core/kernels.py; this layer
+ * re-checks every buffer size so that a wrong call raises instead of reading
+ * past a buffer. */
+#include <string.h>
+
 #include "ext_common.h"
 
+/* The buffers of one kernel call, by role. */
+enum {
+  B_INPUT, B_FILTER, B_BIAS, B_MULT, B_SHIFT, B_OUTPUT, B_THRESH, B_CHANNEL,
+  B_COUNT
+};
+static const char *const buffer_names[B_COUNT] = {
+    "input", "filter", "bias", "multiplier", "shift", "output", "thresholds",
+    "channel_executed"};
+
+typedef struct {
+  PyObject *obj[B_COUNT];
+  Py_buffer view[B_COUNT];
+} call_buffers_t;
+
+static void release_buffers(call_buffers_t *b) {
+  int i;
+  for (i = 0; i < B_COUNT; ++i)
+    if (b->view[i].obj) PyBuffer_Release(&b->view[i]);
+}
+
+/* Acquires every buffer (None -> NULL); output and channel_executed must be
+ * writable; input, filter and output are required.  -1 on error. */
+static int acquire_buffers(call_buffers_t *b, int has_requant) {
+  int i;
+  memset(b->view, 0, sizeof(b->view));
+  for (i = 0; i < B_COUNT; ++i) {
+    const int writable = (i == B_OUTPUT || i == B_CHANNEL);
+    if (b->obj[i] == NULL || b->obj[i] == Py_None) continue;
+    if (PyObject_GetBuffer(b->obj[i], &b->view[i],
+                           writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS
+                                    : PyBUF_C_CONTIGUOUS) < 0) {
+      PyErr_Clear();
+      PyErr_Format(PyExc_TypeError, "'%s' must be a contiguous%s buffer",
+                   buffer_names[i], writable ? " writable" : "");
+      release_buffers(b);
+      return -1;
+    }
+  }
+  if (!b->view[B_INPUT].buf || !b->view[B_FILTER].buf || !b->view[B_OUTPUT].buf ||
+      (has_requant && (!b->view[B_MULT].buf || !b->view[B_SHIFT].buf))) {
+    PyErr_SetString(PyExc_ValueError, "a required buffer is None");
+    release_buffers(b);
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_shape(PyObject *tuple, unit_shape_t *shape, const char *name) {
+  int n, h, w, c;
+  if (!PyTuple_Check(tuple) || !PyArg_ParseTuple(tuple, "iiii", &n, &h, &w, &c)) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "'%s' must be a 4-tuple of ints", name);
+    return -1;
+  }
+  shape->n = n, shape->h = h, shape->w = w, shape->c = c;
+  return 0;
+}
+
+static Py_ssize_t shape_size(const unit_shape_t *s) {
+  return (Py_ssize_t)s->n * s->h * s->w * s->c;
+}
+
+/* Checks sizes common to every kernel; `item` is the activation item size. */
+static int check_sizes(call_buffers_t *b, Py_ssize_t input_count,
+                       Py_ssize_t filter_count, Py_ssize_t output_count,
+                       Py_ssize_t channels, Py_ssize_t item, int group_size,
+                       Py_ssize_t threshold_item) {
+  if (ext_check_buffer(&b->view[B_INPUT], input_count, item, "input") < 0 ||
+      ext_check_buffer(&b->view[B_FILTER], filter_count, item, "filter") < 0 ||
+      ext_check_buffer(&b->view[B_OUTPUT], output_count, item, "output") < 0)
+    return -1;
+  if (b->view[B_BIAS].buf &&
+      ext_check_buffer(&b->view[B_BIAS], channels, 4, "bias") < 0)
+    return -1;
+  if (b->view[B_MULT].buf &&
+      (ext_check_buffer(&b->view[B_MULT], channels, 4, "multiplier") < 0 ||
+       ext_check_buffer(&b->view[B_SHIFT], channels, 4, "shift") < 0))
+    return -1;
+  if (b->view[B_CHANNEL].buf &&
+      ext_check_buffer(&b->view[B_CHANNEL], channels, 8, "channel_executed") < 0)
+    return -1;
+  if (b->view[B_THRESH].buf) {
+    if (group_size <= 0 || channels % group_size != 0) {
+      PyErr_Format(PyExc_ValueError,
+                   "group_size %d does not divide %zd output channels",
+                   group_size, channels);
+      return -1;
+    }
+    if (ext_check_buffer(&b->view[B_THRESH], channels / group_size,
+                         threshold_item, "thresholds") < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Runs after the kernel: frees scratch and buffers, maps the status. */
+static PyObject *finish_call(call_buffers_t *b, void *scratch,
+                             unit_status_t status, const unit_stats_t *stats,
+                             const char *op) {
+  PyMem_Free(scratch);
+  release_buffers(b);
+  if (status != UNIT_OK) return ext_status_error(status, op);
+  return Py_BuildValue("KK", (unsigned long long)stats->macs_total,
+                       (unsigned long long)stats->macs_executed);
+}
+
+static void *alloc_scratch(size_t bytes) {
+  void *p = PyMem_Malloc(bytes ? bytes : 1);
+  if (!p) PyErr_NoMemory();
+  return p;
+}
+
+/* conv_2d_int8 / depthwise_conv_2d_int8(input, input_shape, filter,
+ *   filter_shape, bias, multiplier, shift, (stride_h, stride_w, dilation_h,
+ *   dilation_w, pad_h, pad_w, depth_multiplier, input_offset, output_offset,
+ *   act_min, act_max), output, output_shape, thresholds, group_size,
+ *   division, channel_executed) -> (macs_total, macs_executed) */
+static PyObject *conv_like_int8(PyObject *args, int depthwise) {
+  call_buffers_t b;
+  PyObject *in_shape, *f_shape, *o_shape;
+  unit_shape_t is, fs, os;
+  unit_conv_params_t p;
+  unit_requant_t requant;
+  unit_skip_t skip;
+  unit_stats_t stats = {0, 0, NULL};
+  int group_size = 0, division = 0;
+  unit_status_t status;
+  void *scratch = NULL;
+  size_t scratch_bytes = 0;
+  if (!PyArg_ParseTuple(args, "OOOOOOO(iiiiiiiiiii)OOOiiO", &b.obj[B_INPUT],
+                        &in_shape, &b.obj[B_FILTER], &f_shape, &b.obj[B_BIAS],
+                        &b.obj[B_MULT], &b.obj[B_SHIFT], &p.stride_h,
+                        &p.stride_w, &p.dilation_h, &p.dilation_w, &p.pad_h,
+                        &p.pad_w, &p.depth_multiplier, &p.input_offset,
+                        &p.output_offset, &p.act_min, &p.act_max,
+                        &b.obj[B_OUTPUT], &o_shape, &b.obj[B_THRESH],
+                        &group_size, &division, &b.obj[B_CHANNEL]))
+    return NULL;
+  if (parse_shape(in_shape, &is, "input_shape") < 0 ||
+      parse_shape(f_shape, &fs, "filter_shape") < 0 ||
+      parse_shape(o_shape, &os, "output_shape") < 0 || acquire_buffers(&b, 1) < 0)
+    return NULL;
+  if (check_sizes(&b, shape_size(&is), shape_size(&fs), shape_size(&os), os.c,
+                  1, group_size, 2) < 0) {
+    release_buffers(&b);
+    return NULL;
+  }
+  skip.thresholds = (const int16_t *)b.view[B_THRESH].buf;
+  skip.group_size = group_size;
+  skip.division = (unit_division_t)division;
+  stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
+  scratch_bytes = depthwise ? unit_depthwise_scratch_bytes(&fs, &skip)
+                            : unit_conv_scratch_bytes(&fs, &skip);
+  if (!(scratch = alloc_scratch(scratch_bytes))) {
+    release_buffers(&b);
+    return NULL;
+  }
+  requant.multiplier = (const int32_t *)b.view[B_MULT].buf;
+  requant.shift = (const int32_t *)b.view[B_SHIFT].buf;
+  Py_BEGIN_ALLOW_THREADS
+  if (depthwise)
+    status = unit_depthwise_conv_2d_int8(
+        &p, &requant, &is, b.view[B_INPUT].buf, &fs, b.view[B_FILTER].buf,
+        b.view[B_BIAS].buf, &os, b.view[B_OUTPUT].buf, &skip, scratch,
+        scratch_bytes, &stats);
+  else
+    status = unit_conv_2d_int8(&p, &requant, &is, b.view[B_INPUT].buf, &fs,
+                               b.view[B_FILTER].buf, b.view[B_BIAS].buf, &os,
+                               b.view[B_OUTPUT].buf, &skip, scratch,
+                               scratch_bytes, &stats);
+  Py_END_ALLOW_THREADS
+  return finish_call(&b, scratch, status, &stats,
+                     depthwise ? "depthwise_conv_2d_int8" : "conv_2d_int8");
+}
+
+static PyObject *py_conv_2d_int8(PyObject *self, PyObject *args) {
+  return conv_like_int8(args, 0);
+}
+static PyObject *py_depthwise_conv_2d_int8(PyObject *self, PyObject *args) {
+  return conv_like_int8(args, 1);
+}
+
+/* fully_connected_int8(input, batches, input_depth, output_depth, filter,
+ *   bias, multiplier, shift, (input_offset, output_offset, act_min, act_max),
+ *   output, thresholds, group_size, division, channel_executed) */
+static PyObject *py_fully_connected_int8(PyObject *self, PyObject *args) {
+  call_buffers_t b;
+  int batches, in_depth, out_depth, group_size, division;
+  unit_fc_params_t p;
+  unit_requant_t requant;
+  unit_skip_t skip;
+  unit_stats_t stats = {0, 0, NULL};
+  unit_status_t status;
+  void *scratch;
+  size_t scratch_bytes;
+  if (!PyArg_ParseTuple(args, "OiiiOOOO(iiii)OOiiO", &b.obj[B_INPUT], &batches,
+                        &in_depth, &out_depth, &b.obj[B_FILTER], &b.obj[B_BIAS],
+                        &b.obj[B_MULT], &b.obj[B_SHIFT], &p.input_offset,
+                        &p.output_offset, &p.act_min, &p.act_max,
+                        &b.obj[B_OUTPUT], &b.obj[B_THRESH], &group_size,
+                        &division, &b.obj[B_CHANNEL]))
+    return NULL;
+  if (batches <= 0 || in_depth <= 0 || out_depth <= 0) {
+    PyErr_SetString(PyExc_ValueError, "fully_connected_int8: dimensions must be positive");
+    return NULL;
+  }
+  if (acquire_buffers(&b, 1) < 0) return NULL;
+  if (check_sizes(&b, (Py_ssize_t)batches * in_depth,
+                  (Py_ssize_t)out_depth * in_depth,
+                  (Py_ssize_t)batches * out_depth, out_depth, 1, group_size,
+                  2) < 0) {
+    release_buffers(&b);
+    return NULL;
+  }
+  skip.thresholds = (const int16_t *)b.view[B_THRESH].buf;
+  skip.group_size = group_size;
+  skip.division = (unit_division_t)division;
+  stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
+  scratch_bytes = unit_fc_scratch_bytes(out_depth, &skip);
+  if (!(scratch = alloc_scratch(scratch_bytes))) {
+    release_buffers(&b);
+    return NULL;
+  }
+  requant.multiplier = (const int32_t *)b.view[B_MULT].buf;
+  requant.shift = (const int32_t *)b.view[B_SHIFT].buf;
+  Py_BEGIN_ALLOW_THREADS
+  status = unit_fully_connected_int8(&p, &requant, batches, in_depth, out_depth,
+                                     b.view[B_INPUT].buf, b.view[B_FILTER].buf,
+                                     b.view[B_BIAS].buf, b.view[B_OUTPUT].buf,
+                                     &skip, scratch, scratch_bytes, &stats);
+  Py_END_ALLOW_THREADS
+  return finish_call(&b, scratch, status, &stats, "fully_connected_int8");
+}
+
+/* conv_2d_float / depthwise_conv_2d_float(input, input_shape, filter,
+ *   filter_shape, bias, (stride_h, stride_w, dilation_h, dilation_w, pad_h,
+ *   pad_w, depth_multiplier, act_min, act_max), output, output_shape,
+ *   thresholds, group_size, division, channel_executed) */
+static PyObject *conv_like_float(PyObject *args, int depthwise) {
+  call_buffers_t b;
+  PyObject *in_shape, *f_shape, *o_shape;
+  unit_shape_t is, fs, os;
+  unit_conv_float_params_t p;
+  unit_float_skip_t skip;
+  unit_stats_t stats = {0, 0, NULL};
+  int group_size = 0, division = 0;
+  unit_status_t status;
+  void *scratch;
+  size_t scratch_bytes;
+  b.obj[B_MULT] = b.obj[B_SHIFT] = NULL;
+  if (!PyArg_ParseTuple(args, "OOOOO(iiiiiiiff)OOOiiO", &b.obj[B_INPUT],
+                        &in_shape, &b.obj[B_FILTER], &f_shape, &b.obj[B_BIAS],
+                        &p.stride_h, &p.stride_w, &p.dilation_h,
+                        &p.dilation_w, &p.pad_h, &p.pad_w, &p.depth_multiplier,
+                        &p.act_min, &p.act_max, &b.obj[B_OUTPUT], &o_shape,
+                        &b.obj[B_THRESH], &group_size, &division,
+                        &b.obj[B_CHANNEL]))
+    return NULL;
+  if (parse_shape(in_shape, &is, "input_shape") < 0 ||
+      parse_shape(f_shape, &fs, "filter_shape") < 0 ||
+      parse_shape(o_shape, &os, "output_shape") < 0 || acquire_buffers(&b, 0) < 0)
+    return NULL;
+  if (check_sizes(&b, shape_size(&is), shape_size(&fs), shape_size(&os), os.c,
+                  4, group_size, 4) < 0) {
+    release_buffers(&b);
+    return NULL;
+  }
+  skip.thresholds = (const float *)b.view[B_THRESH].buf;
+  skip.group_size = group_size;
+  skip.division = (unit_float_division_t)division;
+  stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
+  scratch_bytes = depthwise ? unit_depthwise_float_scratch_bytes(&fs, &skip)
+                            : unit_conv_float_scratch_bytes(&fs, &skip);
+  if (!(scratch = alloc_scratch(scratch_bytes))) {
+    release_buffers(&b);
+    return NULL;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  if (depthwise)
+    status = unit_depthwise_conv_2d_float(
+        &p, &is, b.view[B_INPUT].buf, &fs, b.view[B_FILTER].buf,
+        b.view[B_BIAS].buf, &os, b.view[B_OUTPUT].buf, &skip, scratch,
+        scratch_bytes, &stats);
+  else
+    status = unit_conv_2d_float(&p, &is, b.view[B_INPUT].buf, &fs,
+                                b.view[B_FILTER].buf, b.view[B_BIAS].buf, &os,
+                                b.view[B_OUTPUT].buf, &skip, scratch,
+                                scratch_bytes, &stats);
+  Py_END_ALLOW_THREADS
+  return finish_call(&b, scratch, status, &stats,
+                     depthwise ? "depthwise_conv_2d_float" : "conv_2d_float");
+}
+
+static PyObject *py_conv_2d_float(PyObject *self, PyObject *args) {
+  return conv_like_float(args, 0);
+}
+static PyObject *py_depthwise_conv_2d_float(PyObject *self, PyObject *args) {
+  return conv_like_float(args, 1);
+}
+
+/* fully_connected_float(input, batches, input_depth, output_depth, filter,
+ *   bias, (act_min, act_max), output, thresholds, group_size, division,
+ *   channel_executed) */
+static PyObject *py_fully_connected_float(PyObject *self, PyObject *args) {
+  call_buffers_t b;
+  int batches, in_depth, out_depth, group_size, division;
+  float act_min, act_max;
+  unit_float_skip_t skip;
+  unit_stats_t stats = {0, 0, NULL};
+  unit_status_t status;
+  void *scratch;
+  size_t scratch_bytes;
+  b.obj[B_MULT] = b.obj[B_SHIFT] = NULL;
+  if (!PyArg_ParseTuple(args, "OiiiOO(ff)OOiiO", &b.obj[B_INPUT], &batches,
+                        &in_depth, &out_depth, &b.obj[B_FILTER], &b.obj[B_BIAS],
+                        &act_min, &act_max, &b.obj[B_OUTPUT], &b.obj[B_THRESH],
+                        &group_size, &division, &b.obj[B_CHANNEL]))
+    return NULL;
+  if (batches <= 0 || in_depth <= 0 || out_depth <= 0) {
+    PyErr_SetString(PyExc_ValueError, "fully_connected_float: dimensions must be positive");
+    return NULL;
+  }
+  if (acquire_buffers(&b, 0) < 0) return NULL;
+  if (check_sizes(&b, (Py_ssize_t)batches * in_depth,
+                  (Py_ssize_t)out_depth * in_depth,
+                  (Py_ssize_t)batches * out_depth, out_depth, 4, group_size,
+                  4) < 0) {
+    release_buffers(&b);
+    return NULL;
+  }
+  skip.thresholds = (const float *)b.view[B_THRESH].buf;
+  skip.group_size = group_size;
+  skip.division = (unit_float_division_t)division;
+  stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
+  scratch_bytes = unit_fc_float_scratch_bytes(out_depth, &skip);
+  if (!(scratch = alloc_scratch(scratch_bytes))) {
+    release_buffers(&b);
+    return NULL;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  status = unit_fully_connected_float(act_min, act_max, batches, in_depth,
+                                      out_depth, b.view[B_INPUT].buf,
+                                      b.view[B_FILTER].buf, b.view[B_BIAS].buf,
+                                      b.view[B_OUTPUT].buf, &skip, scratch,
+                                      scratch_bytes, &stats);
+  Py_END_ALLOW_THREADS
+  return finish_call(&b, scratch, status, &stats, "fully_connected_float");
+}
+
+/* divide(t_q int16 buffer, d uint8 buffer, out int16 buffer, mode):
+ * elementwise unit_divide over equally long buffers. */
+static PyObject *py_divide(PyObject *self, PyObject *args) {
+  Py_buffer t, d, out;
+  int mode;
+  Py_ssize_t i, n;
+  if (!PyArg_ParseTuple(args, "y*y*w*i", &t, &d, &out, &mode)) return NULL;
+  n = t.len / 2;
+  if (d.len != n || out.len != t.len || mode < 0 || mode > 3) {
+    PyBuffer_Release(&t);
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&out);
+    PyErr_SetString(PyExc_ValueError, "divide: length mismatch or unknown mode");
+    return NULL;
+  }
+  for (i = 0; i < n; ++i)
+    ((int16_t *)out.buf)[i] = unit_divide(((const int16_t *)t.buf)[i],
+                                          ((const uint8_t *)d.buf)[i],
+                                          (unit_division_t)mode);
+  PyBuffer_Release(&t);
+  PyBuffer_Release(&d);
+  PyBuffer_Release(&out);
+  Py_RETURN_NONE;
+}
+
+/* divide_float(t float32 buffer, d float32 buffer, out float32, mode) */
+static PyObject *py_divide_float(PyObject *self, PyObject *args) {
+  Py_buffer t, d, out;
+  int mode;
+  Py_ssize_t i, n;
+  if (!PyArg_ParseTuple(args, "y*y*w*i", &t, &d, &out, &mode)) return NULL;
+  n = t.len / 4;
+  if (d.len != t.len || out.len != t.len || mode < 0 || mode > 1) {
+    PyBuffer_Release(&t);
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&out);
+    PyErr_SetString(PyExc_ValueError, "divide_float: length mismatch or unknown mode");
+    return NULL;
+  }
+  for (i = 0; i < n; ++i)
+    ((float *)out.buf)[i] = unit_divide_float(((const float *)t.buf)[i],
+                                              ((const float *)d.buf)[i],
+                                              (unit_float_division_t)mode);
+  PyBuffer_Release(&t);
+  PyBuffer_Release(&d);
+  PyBuffer_Release(&out);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_quantize_multiplier(PyObject *self, PyObject *args) {
+  double real;
+  int32_t multiplier, shift;
+  if (!PyArg_ParseTuple(args, "d", &real)) return NULL;
+  if (!(real >= 0.0)) {
+    PyErr_SetString(PyExc_ValueError, "quantize_multiplier: multiplier must be >= 0");
+    return NULL;
+  }
+  unit_quantize_multiplier(real, &multiplier, &shift);
+  return Py_BuildValue("ii", (int)multiplier, (int)shift);
+}
+
+static PyObject *py_multiply_by_quantized_multiplier(PyObject *self, PyObject *args) {
+  int x, multiplier, shift;
+  if (!PyArg_ParseTuple(args, "iii", &x, &multiplier, &shift)) return NULL;
+  if (shift > 30 || shift < -31) {
+    PyErr_SetString(PyExc_ValueError, "shift out of range [-31, 30]");
+    return NULL;
+  }
+  return PyLong_FromLong(unit_multiply_by_quantized_multiplier(x, multiplier, shift));
+}
+
+static PyObject *py_compute_out_size(PyObject *self, PyObject *args) {
+  int padding, in_size, filter_size, stride, dilation;
+  if (!PyArg_ParseTuple(args, "iiiii", &padding, &in_size, &filter_size, &stride,
+                        &dilation))
+    return NULL;
+  return PyLong_FromLong(unit_compute_out_size((unit_padding_t)padding, in_size,
+                                               filter_size, stride, dilation));
+}
+
+static PyObject *py_compute_padding(PyObject *self, PyObject *args) {
+  int stride, dilation, in_size, filter_size, out_size;
+  if (!PyArg_ParseTuple(args, "iiiii", &stride, &dilation, &in_size,
+                        &filter_size, &out_size))
+    return NULL;
+  return PyLong_FromLong(
+      unit_compute_padding(stride, dilation, in_size, filter_size, out_size));
+}
+
+static PyObject *py_activation_range_int8(PyObject *self, PyObject *args) {
+  int activation, zero_point;
+  float scale;
+  int32_t lo, hi;
+  if (!PyArg_ParseTuple(args, "ifi", &activation, &scale, &zero_point)) return NULL;
+  unit_activation_range_int8(activation, scale, zero_point, &lo, &hi);
+  return Py_BuildValue("ii", (int)lo, (int)hi);
+}
+
 PyMethodDef ext_kernel_methods[] = {
+    {"conv_2d_int8", py_conv_2d_int8, METH_VARARGS, "int8 CONV_2D (UnIT)."},
+    {"depthwise_conv_2d_int8", py_depthwise_conv_2d_int8, METH_VARARGS,
+     "int8 DEPTHWISE_CONV_2D (UnIT)."},
+    {"fully_connected_int8", py_fully_connected_int8, METH_VARARGS,
+     "int8 FULLY_CONNECTED (UnIT)."},
+    {"conv_2d_float", py_conv_2d_float, METH_VARARGS, "float32 CONV_2D (UnIT)."},
+    {"depthwise_conv_2d_float", py_depthwise_conv_2d_float, METH_VARARGS,
+     "float32 DEPTHWISE_CONV_2D (UnIT)."},
+    {"fully_connected_float", py_fully_connected_float, METH_VARARGS,
+     "float32 FULLY_CONNECTED (UnIT)."},
+    {"divide", py_divide, METH_VARARGS, "Elementwise UnIT integer division."},
+    {"divide_float", py_divide_float, METH_VARARGS, "Elementwise UnIT float division."},
+    {"quantize_multiplier", py_quantize_multiplier, METH_VARARGS,
+     "double -> (Q31 multiplier, shift)."},
+    {"multiply_by_quantized_multiplier", py_multiply_by_quantized_multiplier,
+     METH_VARARGS, "TFLite's MultiplyByQuantizedMultiplier."},
+    {"compute_out_size", py_compute_out_size, METH_VARARGS, "Output size."},
+    {"compute_padding", py_compute_padding, METH_VARARGS, "Top/left padding."},
+    {"activation_range_int8", py_activation_range_int8, METH_VARARGS,
+     "Fused activation clamp range of an int8 tensor."},
     {NULL, NULL, 0, NULL}};

@@ -1,0 +1,129 @@
+/* int8 FULLY_CONNECTED: TFLM's reference arithmetic, plus UnIT skipping.
+ *
+ * The UnIT path is input-stationary: for each input x' the threshold of each
+ * group is divided once by |x'| (tau_g = T_g / |x'|) and reused across every
+ * weight of that input in the group; a weight is skipped when |w| <= tau_g.
+ * An input at its zero point (x' = 0) is skipped outright with all its
+ * weights.  Accumulators for all outputs live in scratch.
+ */
+#include "unit_internal.h"
+
+size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip) {
+  int32_t groups;
+  if (!skip || !skip->thresholds || output_depth <= 0 || skip->group_size <= 0)
+    return 0;
+  groups = output_depth / skip->group_size;
+  return (size_t)output_depth * sizeof(int32_t) +
+         (size_t)groups * sizeof(unit_divisor_group_t);
+}
+
+static void fc_dense(const unit_fc_params_t *p, const unit_requant_t *rq,
+                     int32_t batches, int32_t input_depth,
+                     int32_t output_depth, const int8_t *input,
+                     const int8_t *filter, const int32_t *bias, int8_t *output,
+                     unit_stats_t *stats) {
+  int32_t b, o, d;
+  for (b = 0; b < batches; ++b) {
+    const int8_t *x = input + (size_t)b * input_depth;
+    for (o = 0; o < output_depth; ++o) {
+      const int8_t *w = filter + (size_t)o * input_depth;
+      int32_t acc = 0;
+      for (d = 0; d < input_depth; ++d) {
+        const int16_t xv = (int16_t)(x[d] + p->input_offset);
+        acc += (int16_t)(xv * w[d]);
+      }
+      if (bias) acc += bias[o];
+      output[(size_t)b * output_depth + o] =
+          unit_requantize(acc, rq->multiplier[o], rq->shift[o],
+                          p->output_offset, p->act_min, p->act_max);
+#if UNIT_COUNTERS
+      if (stats) {
+        stats->macs_executed += (uint64_t)input_depth;
+        if (stats->channel_executed)
+          stats->channel_executed[o] += (uint64_t)input_depth;
+      }
+#endif
+    }
+  }
+  (void)stats;
+}
+
+static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
+                    int32_t batches, int32_t input_depth, int32_t output_depth,
+                    const int8_t *input, const int8_t *filter,
+                    const int32_t *bias, int8_t *output,
+                    const unit_skip_t *skip, void *scratch,
+                    unit_stats_t *stats) {
+  const unit_division_t mode = skip->division;
+  const int32_t group_size = skip->group_size;
+  const int32_t groups = output_depth / group_size;
+  int32_t *acc = (int32_t *)scratch;
+  unit_divisor_group_t *group = (unit_divisor_group_t *)(acc + output_depth);
+  int32_t b, d, g, o;
+  for (g = 0; g < groups; ++g)
+    unit_divisor_group_init(&group[g], skip->thresholds[g], mode);
+  for (b = 0; b < batches; ++b) {
+    const int8_t *x = input + (size_t)b * input_depth;
+    for (o = 0; o < output_depth; ++o) acc[o] = bias ? bias[o] : 0;
+    for (d = 0; d < input_depth; ++d) {
+      const int16_t xv = (int16_t)(x[d] + p->input_offset);
+      uint8_t magnitude, exponent;
+      if (xv == 0) continue; /* the whole input row is skipped */
+      magnitude = (uint8_t)unit_abs16(xv);
+      exponent = unit_floor_log2(magnitude, mode); /* once per input */
+      for (g = 0; g < groups; ++g) {
+        /* One division per (input, group), reused over the group. */
+        const int16_t tau =
+            unit_group_quotient(&group[g], magnitude, exponent, mode);
+        const int32_t o_end = (g + 1) * group_size;
+        /* Walk this input's weights down the filter column. */
+        const int8_t *w = filter + (size_t)g * group_size * input_depth + d;
+        for (o = g * group_size; o < o_end; ++o, w += input_depth) {
+          if (unit_abs16(*w) <= tau) continue; /* skip, w == 0 included */
+          acc[o] += (int16_t)(xv * *w);
+#if UNIT_COUNTERS
+          if (stats) {
+            stats->macs_executed += 1u;
+            if (stats->channel_executed) stats->channel_executed[o] += 1u;
+          }
+#endif
+        }
+      }
+    }
+    for (o = 0; o < output_depth; ++o)
+      output[(size_t)b * output_depth + o] =
+          unit_requantize(acc[o], rq->multiplier[o], rq->shift[o],
+                          p->output_offset, p->act_min, p->act_max);
+  }
+  (void)stats;
+}
+
+unit_status_t unit_fully_connected_int8(
+    const unit_fc_params_t *params, const unit_requant_t *requant,
+    int32_t batches, int32_t input_depth, int32_t output_depth,
+    const int8_t *input, const int8_t *filter, const int32_t *bias,
+    int8_t *output, const unit_skip_t *skip, void *scratch,
+    size_t scratch_bytes, unit_stats_t *stats) {
+  unit_status_t status;
+  if (!params || !requant || !requant->multiplier || !requant->shift ||
+      !input || !filter || !output)
+    return UNIT_ERR_ARG;
+  if (batches <= 0 || input_depth <= 0 || output_depth <= 0)
+    return UNIT_ERR_ARG;
+  status = unit_check_skip(skip, output_depth);
+  if (status != UNIT_OK) return status;
+#if UNIT_COUNTERS
+  if (stats)
+    stats->macs_total += (uint64_t)batches * input_depth * output_depth;
+#endif
+  if (skip && skip->thresholds) {
+    if (!scratch || scratch_bytes < unit_fc_scratch_bytes(output_depth, skip))
+      return UNIT_ERR_SCRATCH;
+    fc_unit(params, requant, batches, input_depth, output_depth, input, filter,
+            bias, output, skip, scratch, stats);
+  } else {
+    fc_dense(params, requant, batches, input_depth, output_depth, input,
+             filter, bias, output, stats);
+  }
+  return UNIT_OK;
+}

@@ -1,0 +1,324 @@
+/* float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED with UnIT skipping.
+ *
+ * Each output value is summed in TFLM's reference order (ky, kx, ic for conv;
+ * ky, kx for depthwise; d for fully connected), then bias, then the clamp, so
+ * that with no thresholds the result equals the builtin kernels bit for bit.
+ * Skipping follows the int8 kernels: tau = T / |w| once per weight
+ * (conv/depthwise) or T / |x| once per input and group (fully connected),
+ * with `exact` division or the IEEE-754 exponent (`bitmask`).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "unit_internal.h"
+
+/* T * 2^-e with e = floor(log2 |d|) read from |d|'s IEEE-754 exponent field
+ * and subtracted from T's: a bit mask and an integer subtraction, no FPU
+ * division.  Subnormal or out-of-range values take the library path. */
+float unit_divide_float(float t, float d, unit_float_division_t mode) {
+  float magnitude = d < 0.0f ? -d : d;
+  uint32_t t_bits, d_bits;
+  int32_t t_exponent, d_exponent, new_exponent;
+  if (!(t > 0.0f)) return 0.0f;
+  if (magnitude == 0.0f) return INFINITY;
+  if (mode != UNIT_FDIV_BITMASK) return t / magnitude;
+  memcpy(&t_bits, &t, sizeof t_bits);
+  memcpy(&d_bits, &magnitude, sizeof d_bits);
+  t_exponent = (int32_t)((t_bits >> 23) & 0xFFu);
+  d_exponent = (int32_t)((d_bits >> 23) & 0xFFu);
+  new_exponent = t_exponent - (d_exponent - 127);
+  if (t_exponent == 0 || t_exponent == 0xFF || d_exponent == 0 ||
+      d_exponent == 0xFF || new_exponent <= 0 || new_exponent >= 0xFF) {
+    int k = 0;
+    (void)frexpf(magnitude, &k); /* |d| = m * 2^k, m in [0.5, 1) */
+    return ldexpf(t, -(k - 1));
+  }
+  t_bits = (t_bits & ~((uint32_t)0xFFu << 23)) | ((uint32_t)new_exponent << 23);
+  memcpy(&t, &t_bits, sizeof t);
+  return t;
+}
+
+
+static int float_skip_enabled(const unit_float_skip_t *skip) {
+  return skip && skip->thresholds;
+}
+
+static unit_status_t check_float_skip(const unit_float_skip_t *skip,
+                                      int32_t channels) {
+  if (!float_skip_enabled(skip)) return UNIT_OK;
+  if (skip->group_size <= 0 || channels % skip->group_size != 0)
+    return UNIT_ERR_GROUP;
+  if (skip->division != UNIT_FDIV_EXACT && skip->division != UNIT_FDIV_BITMASK)
+    return UNIT_ERR_DIVISION;
+  return UNIT_OK;
+}
+
+static float clamp_float(float v, float lo, float hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* tau[k] = T / |w_k| for weights[k * stride]; zero weights never multiply. */
+static void float_weight_quotients(float t, unit_float_division_t mode,
+                                   const float *weights, size_t count,
+                                   size_t stride, float *tau) {
+  size_t k;
+  for (k = 0; k < count; ++k) {
+    const float w = weights[k * stride];
+    tau[k] = (w == 0.0f) ? INFINITY : unit_divide_float(t, w, mode);
+  }
+}
+
+/* tau == NULL: dense.  Otherwise skip taps with x == 0 or |x| <= tau. */
+static int float_tap_skipped(float x, const float *tau, size_t k) {
+  if (!tau) return 0;
+  return x == 0.0f || (x < 0.0f ? -x : x) <= tau[k];
+}
+
+size_t unit_conv_float_scratch_bytes(const unit_shape_t *filter,
+                                     const unit_float_skip_t *skip) {
+  if (!filter || !float_skip_enabled(skip)) return 0;
+  return (size_t)filter->h * filter->w * filter->c * sizeof(float);
+}
+
+size_t unit_depthwise_float_scratch_bytes(const unit_shape_t *filter,
+                                          const unit_float_skip_t *skip) {
+  if (!filter || !float_skip_enabled(skip)) return 0;
+  return (size_t)filter->h * filter->w * sizeof(float);
+}
+
+size_t unit_fc_float_scratch_bytes(int32_t output_depth,
+                                   const unit_float_skip_t *skip) {
+  if (!float_skip_enabled(skip) || output_depth <= 0) return 0;
+  return (size_t)output_depth * sizeof(float);
+}
+
+static int conv_float_args_ok(const unit_conv_float_params_t *p,
+                              const unit_shape_t *is, const float *input,
+                              const unit_shape_t *fs, const float *filter,
+                              const unit_shape_t *os, const float *output) {
+  return p && is && input && fs && filter && os && output && is->n > 0 &&
+         is->h > 0 && is->w > 0 && is->c > 0 && fs->n > 0 && fs->h > 0 &&
+         fs->w > 0 && os->h > 0 && os->w > 0 && p->stride_h > 0 &&
+         p->stride_w > 0 && p->dilation_h > 0 && p->dilation_w > 0;
+}
+
+unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
+                                 const unit_shape_t *input_shape,
+                                 const float *input,
+                                 const unit_shape_t *filter_shape,
+                                 const float *filter, const float *bias,
+                                 const unit_shape_t *output_shape,
+                                 float *output, const unit_float_skip_t *skip,
+                                 void *scratch, size_t scratch_bytes,
+                                 unit_stats_t *stats) {
+  const unit_conv_float_params_t *p = params;
+  const unit_shape_t *is = input_shape, *fs = filter_shape, *os = output_shape;
+  float *tau = 0;
+  int32_t oc, b, oy, ox, ky, kx, ic;
+  unit_status_t status;
+  if (!conv_float_args_ok(p, is, input, fs, filter, os, output))
+    return UNIT_ERR_ARG;
+  if (fs->c != is->c || os->c != fs->n || os->n != is->n) return UNIT_ERR_SHAPE;
+  status = check_float_skip(skip, os->c);
+  if (status != UNIT_OK) return status;
+  if (float_skip_enabled(skip)) {
+    if (!scratch || scratch_bytes < unit_conv_float_scratch_bytes(fs, skip))
+      return UNIT_ERR_SCRATCH;
+    tau = (float *)scratch;
+  }
+#if UNIT_COUNTERS
+  if (stats)
+    stats->macs_total += (uint64_t)os->n * os->h * os->w * os->c * fs->h *
+                         fs->w * fs->c;
+#endif
+  for (oc = 0; oc < os->c; ++oc) {
+    const size_t taps = (size_t)fs->h * fs->w * fs->c;
+    const float *filter_oc = filter + (size_t)oc * taps;
+    uint64_t executed = 0;
+    if (tau)
+      float_weight_quotients(skip->thresholds[oc / skip->group_size],
+                             skip->division, filter_oc, taps, 1, tau);
+    for (b = 0; b < os->n; ++b) {
+      for (oy = 0; oy < os->h; ++oy) {
+        for (ox = 0; ox < os->w; ++ox) {
+          float total = 0.0f;
+          for (ky = 0; ky < fs->h; ++ky) {
+            const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
+            if (in_y < 0 || in_y >= is->h) continue;
+            for (kx = 0; kx < fs->w; ++kx) {
+              const int32_t in_x =
+                  ox * p->stride_w - p->pad_w + kx * p->dilation_w;
+              const float *x;
+              const size_t tap0 = ((size_t)ky * fs->w + kx) * fs->c;
+              if (in_x < 0 || in_x >= is->w) continue;
+              x = input + (((size_t)b * is->h + in_y) * is->w + in_x) * is->c;
+              for (ic = 0; ic < is->c; ++ic) {
+                if (float_tap_skipped(x[ic], tau, tap0 + ic)) continue;
+                total += x[ic] * filter_oc[tap0 + ic];
+                UNIT_COUNT_ADD(executed, 1);
+              }
+            }
+          }
+          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
+              clamp_float(total + (bias ? bias[oc] : 0.0f), p->act_min,
+                          p->act_max);
+        }
+      }
+    }
+#if UNIT_COUNTERS
+    if (stats) {
+      stats->macs_executed += executed;
+      if (stats->channel_executed) stats->channel_executed[oc] += executed;
+    }
+#endif
+    (void)executed;
+  }
+  (void)stats;
+  return UNIT_OK;
+}
+
+unit_status_t unit_depthwise_conv_2d_float(
+    const unit_conv_float_params_t *params, const unit_shape_t *input_shape,
+    const float *input, const unit_shape_t *filter_shape, const float *filter,
+    const float *bias, const unit_shape_t *output_shape, float *output,
+    const unit_float_skip_t *skip, void *scratch, size_t scratch_bytes,
+    unit_stats_t *stats) {
+  const unit_conv_float_params_t *p = params;
+  const unit_shape_t *is = input_shape, *fs = filter_shape, *os = output_shape;
+  float *tau = 0;
+  int32_t oc, b, oy, ox, ky, kx;
+  unit_status_t status;
+  if (!conv_float_args_ok(p, is, input, fs, filter, os, output) ||
+      p->depth_multiplier <= 0)
+    return UNIT_ERR_ARG;
+  if (fs->n != 1 || fs->c != is->c * p->depth_multiplier || os->c != fs->c ||
+      os->n != is->n)
+    return UNIT_ERR_SHAPE;
+  status = check_float_skip(skip, os->c);
+  if (status != UNIT_OK) return status;
+  if (float_skip_enabled(skip)) {
+    if (!scratch ||
+        scratch_bytes < unit_depthwise_float_scratch_bytes(fs, skip))
+      return UNIT_ERR_SCRATCH;
+    tau = (float *)scratch;
+  }
+#if UNIT_COUNTERS
+  if (stats)
+    stats->macs_total +=
+        (uint64_t)os->n * os->h * os->w * os->c * fs->h * fs->w;
+#endif
+  for (oc = 0; oc < os->c; ++oc) {
+    const int32_t ic = oc / p->depth_multiplier;
+    uint64_t executed = 0;
+    if (tau)
+      float_weight_quotients(skip->thresholds[oc / skip->group_size],
+                             skip->division, filter + oc,
+                             (size_t)fs->h * fs->w, (size_t)fs->c, tau);
+    for (b = 0; b < os->n; ++b) {
+      for (oy = 0; oy < os->h; ++oy) {
+        for (ox = 0; ox < os->w; ++ox) {
+          float total = 0.0f;
+          for (ky = 0; ky < fs->h; ++ky) {
+            const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
+            if (in_y < 0 || in_y >= is->h) continue;
+            for (kx = 0; kx < fs->w; ++kx) {
+              const int32_t in_x =
+                  ox * p->stride_w - p->pad_w + kx * p->dilation_w;
+              float x;
+              if (in_x < 0 || in_x >= is->w) continue;
+              x = input[(((size_t)b * is->h + in_y) * is->w + in_x) * is->c + ic];
+              if (float_tap_skipped(x, tau, (size_t)ky * fs->w + kx)) continue;
+              total += x * filter[((size_t)ky * fs->w + kx) * fs->c + oc];
+              UNIT_COUNT_ADD(executed, 1);
+            }
+          }
+          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
+              clamp_float(total + (bias ? bias[oc] : 0.0f), p->act_min,
+                          p->act_max);
+        }
+      }
+    }
+#if UNIT_COUNTERS
+    if (stats) {
+      stats->macs_executed += executed;
+      if (stats->channel_executed) stats->channel_executed[oc] += executed;
+    }
+#endif
+    (void)executed;
+  }
+  (void)stats;
+  return UNIT_OK;
+}
+
+unit_status_t unit_fully_connected_float(
+    float act_min, float act_max, int32_t batches, int32_t input_depth,
+    int32_t output_depth, const float *input, const float *filter,
+    const float *bias, float *output, const unit_float_skip_t *skip,
+    void *scratch, size_t scratch_bytes, unit_stats_t *stats) {
+  int32_t b, d, o, g;
+  unit_status_t status;
+  if (!input || !filter || !output || batches <= 0 || input_depth <= 0 ||
+      output_depth <= 0)
+    return UNIT_ERR_ARG;
+  status = check_float_skip(skip, output_depth);
+  if (status != UNIT_OK) return status;
+#if UNIT_COUNTERS
+  if (stats) stats->macs_total += (uint64_t)batches * input_depth * output_depth;
+#endif
+  if (!float_skip_enabled(skip)) {
+    for (b = 0; b < batches; ++b) {
+      for (o = 0; o < output_depth; ++o) {
+        float total = 0.0f;
+        for (d = 0; d < input_depth; ++d)
+          total += input[(size_t)b * input_depth + d] *
+                   filter[(size_t)o * input_depth + d];
+        output[(size_t)b * output_depth + o] =
+            clamp_float(total + (bias ? bias[o] : 0.0f), act_min, act_max);
+      }
+    }
+#if UNIT_COUNTERS
+    if (stats) {
+      stats->macs_executed += (uint64_t)batches * input_depth * output_depth;
+      if (stats->channel_executed)
+        for (o = 0; o < output_depth; ++o)
+          stats->channel_executed[o] += (uint64_t)batches * input_depth;
+    }
+#endif
+    return UNIT_OK;
+  }
+  if (!scratch || scratch_bytes < unit_fc_float_scratch_bytes(output_depth, skip))
+    return UNIT_ERR_SCRATCH;
+  {
+    /* Input-stationary; each output still sums over d in order. */
+    float *total = (float *)scratch;
+    const int32_t group_size = skip->group_size;
+    const int32_t groups = output_depth / group_size;
+    for (b = 0; b < batches; ++b) {
+      for (o = 0; o < output_depth; ++o) total[o] = 0.0f;
+      for (d = 0; d < input_depth; ++d) {
+        const float x = input[(size_t)b * input_depth + d];
+        if (x == 0.0f) continue;
+        for (g = 0; g < groups; ++g) {
+          const float tau =
+              unit_divide_float(skip->thresholds[g], x, skip->division);
+          for (o = g * group_size; o < (g + 1) * group_size; ++o) {
+            const float w = filter[(size_t)o * input_depth + d];
+            if (w == 0.0f || (w < 0.0f ? -w : w) <= tau) continue;
+            total[o] += x * w;
+#if UNIT_COUNTERS
+            if (stats) {
+              stats->macs_executed += 1u;
+              if (stats->channel_executed) stats->channel_executed[o] += 1u;
+            }
+#endif
+          }
+        }
+      }
+      for (o = 0; o < output_depth; ++o)
+        output[(size_t)b * output_depth + o] =
+            clamp_float(total[o] + (bias ? bias[o] : 0.0f), act_min, act_max);
+    }
+  }
+  (void)stats;
+  return UNIT_OK;
+}

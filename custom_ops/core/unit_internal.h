@@ -1,0 +1,108 @@
+/* Private helpers shared by the kernel core's source files (not part of the
+ * public API).  Inline so that the inner loops stay call-free. */
+#ifndef TFLM_UNIT_INTERNAL_H_
+#define TFLM_UNIT_INTERNAL_H_
+
+#include "unit_core.h"
+
+#if UNIT_COUNTERS
+#define UNIT_COUNT_ADD(counter, n) ((counter) += (uint64_t)(n))
+#else
+#define UNIT_COUNT_ADD(counter, n) ((void)0)
+#endif
+
+/* A group's threshold prepared for repeated division: the threshold itself
+ * and, for the `tree` mode, the table of T_q >> e for e = 0..7. */
+typedef struct {
+  int16_t t;
+  int16_t table[8];
+} unit_divisor_group_t;
+
+static inline void unit_divisor_group_init(unit_divisor_group_t *group,
+                                           int16_t t_q,
+                                           unit_division_t mode) {
+  group->t = t_q > 0 ? t_q : 0;
+  if (mode == UNIT_DIV_TREE) unit_shift_table(group->t, group->table);
+}
+
+/* floor(log2 d) for d in [1, 255], found the way the mode says. */
+static inline uint8_t unit_floor_log2(uint8_t d, unit_division_t mode) {
+  uint8_t e = 0;
+  switch (mode) {
+    case UNIT_DIV_TREE:
+      return unit_tree_exponent(d);
+    case UNIT_DIV_CLZ:
+#if defined(__GNUC__) || defined(__clang__)
+      return (uint8_t)((int)(8 * sizeof(unsigned long) - 1) -
+                       __builtin_clzl((unsigned long)d));
+#endif
+      /* no clz instruction: fall through to counting shifts */
+    case UNIT_DIV_SHIFT:
+    case UNIT_DIV_EXACT:
+    default:
+      while (d > 1u) { /* shift d right until it is 1 */
+        d = (uint8_t)(d >> 1);
+        e++;
+      }
+      return e;
+  }
+}
+
+/* The group's T_q divided by d (1..255).  `e` must be unit_floor_log2(d)
+ * for the power-of-two modes (unused by `exact`). */
+static inline int16_t unit_group_quotient(const unit_divisor_group_t *group,
+                                          uint8_t d, uint8_t e,
+                                          unit_division_t mode) {
+  if (mode == UNIT_DIV_EXACT) return (int16_t)(group->t / (int16_t)d);
+  if (mode == UNIT_DIV_TREE) return group->table[e];
+  return (int16_t)(group->t >> e);
+}
+
+/* tau[k] = T_q / |w_k| for the `count` weights weights[k * stride] of one
+ * output channel (the conv/depthwise scratch).  A zero weight gets
+ * INT16_MAX, so the compare |x'| <= tau skips it outright. */
+static inline void unit_weight_quotients(const unit_divisor_group_t *group,
+                                         unit_division_t mode,
+                                         const int8_t *weights, size_t count,
+                                         size_t stride, int16_t *tau) {
+  size_t k;
+  for (k = 0; k < count; ++k) {
+    const int16_t w = weights[k * stride];
+    if (w == 0) {
+      tau[k] = INT16_MAX;
+    } else {
+      const uint8_t d = (uint8_t)(w < 0 ? -w : w);
+      tau[k] = unit_group_quotient(group, d, unit_floor_log2(d, mode), mode);
+    }
+  }
+}
+
+static inline int unit_division_valid(unit_division_t mode) {
+  return mode == UNIT_DIV_EXACT || mode == UNIT_DIV_SHIFT ||
+         mode == UNIT_DIV_TREE || mode == UNIT_DIV_CLZ;
+}
+
+/* Validates a skip setting against the output channel count. */
+static inline unit_status_t unit_check_skip(const unit_skip_t *skip,
+                                            int32_t channels) {
+  if (skip == 0 || skip->thresholds == 0) return UNIT_OK;
+  if (skip->group_size <= 0 || channels % skip->group_size != 0)
+    return UNIT_ERR_GROUP;
+  if (!unit_division_valid(skip->division)) return UNIT_ERR_DIVISION;
+  return UNIT_OK;
+}
+
+/* Requantise an int32 accumulator to int8 with the output clamp. */
+static inline int8_t unit_requantize(int32_t acc, int32_t multiplier,
+                                     int32_t shift, int32_t output_offset,
+                                     int32_t act_min, int32_t act_max) {
+  acc = unit_multiply_by_quantized_multiplier(acc, multiplier, shift);
+  acc += output_offset;
+  if (acc < act_min) acc = act_min;
+  if (acc > act_max) acc = act_max;
+  return (int8_t)acc;
+}
+
+static inline int16_t unit_abs16(int16_t v) { return v < 0 ? (int16_t)-v : v; }
+
+#endif

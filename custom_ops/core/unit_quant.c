@@ -1,0 +1,52 @@
+/* Fixed-point helpers of TFLite's int8 scheme (gemmlowp semantics), written
+ * from their documented behaviour so that requantisation matches TFLM's
+ * reference kernels bit for bit.  Integer-only: MCU builds link this file;
+ * the prepare-time helpers that need floating point are in unit_prepare.c. */
+#include "unit_core.h"
+
+int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  int64_t ab;
+  int64_t nudge;
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  ab = (int64_t)a * (int64_t)b;
+  nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+  /* Division truncates toward zero, as gemmlowp's does. */
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+  int32_t mask = (int32_t)((((int64_t)1) << exponent) - 1);
+  int32_t remainder = x & mask;
+  int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
+  return (x >> exponent) + ((remainder > threshold) ? 1 : 0);
+}
+
+int32_t unit_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                              int32_t shift) {
+  int32_t left_shift = shift > 0 ? shift : 0;
+  int32_t right_shift = shift > 0 ? 0 : -shift;
+  /* x * 2^left_shift wraps like TFLite's int32 multiply would; callers keep
+   * left shifts small (multipliers < 1 give shift <= 0). */
+  int32_t shifted = (int32_t)((uint32_t)x << left_shift);
+  return unit_rounding_divide_by_pot(
+      unit_saturating_rounding_doubling_high_mul(shifted, multiplier),
+      right_shift);
+}
+
+int32_t unit_compute_out_size(unit_padding_t padding, int32_t in_size,
+                              int32_t filter_size, int32_t stride,
+                              int32_t dilation) {
+  int32_t effective = (filter_size - 1) * dilation + 1;
+  if (stride <= 0) return 0;
+  if (padding == UNIT_PADDING_SAME) return (in_size + stride - 1) / stride;
+  if (padding == UNIT_PADDING_VALID)
+    return (in_size + stride - effective) / stride;
+  return 0;
+}
+
+int32_t unit_compute_padding(int32_t stride, int32_t dilation, int32_t in_size,
+                             int32_t filter_size, int32_t out_size) {
+  int32_t effective = (filter_size - 1) * dilation + 1;
+  int32_t padding = ((out_size - 1) * stride + effective - in_size) / 2;
+  return padding > 0 ? padding : 0;
+}
