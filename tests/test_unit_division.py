@@ -126,3 +126,35 @@ def test_float_bitmask_scales_by_floor_log2():
 def test_float_divide_rejects_bad_divisor(d):
     with pytest.raises(ValueError, match="divisor"):
         divide_float(1.0, d, "exact")
+
+
+# ---------------------------------------------------------------------------
+# The C core (custom_ops/core via tflm_unit.core.kernels) == the Python mirror.
+# ---------------------------------------------------------------------------
+
+from tflm_unit.core import kernels as core  # noqa: E402
+
+
+@pytest.mark.parametrize("mode", DIVISION_MODES)
+def test_c_core_equals_python_mirror_exhaustively(python_quotients, mode):
+    c_quotients = core.divide(np.broadcast_to(T_ALL, (32768, 255)),
+                              np.broadcast_to(D_ALL, (32768, 255)), mode)
+    assert c_quotients.shape == (32768, 255)
+    mismatches = np.argwhere(c_quotients.astype(np.int64) != python_quotients[mode])
+    assert mismatches.size == 0, f"{mode}: first mismatch at (t, d-1) = {mismatches[:5].tolist()}"
+
+
+@pytest.mark.parametrize("mode", FLOAT_DIVISION_MODES)
+def test_c_core_float_division_equals_python_mirror(mode):
+    t, d = _float_sample(seed=99)
+    assert np.array_equal(core.divide_float(t, d, mode), divide_float(t, d, mode))
+
+
+def test_c_core_rejects_what_the_mirror_rejects():
+    for module in (core, division):
+        with pytest.raises(ValueError):
+            module.divide(np.array([1]), np.array([0]), "exact")
+        with pytest.raises(ValueError):
+            module.divide(np.array([32768]), np.array([1]), "exact")
+        with pytest.raises(ValueError):
+            module.divide(np.array([1]), np.array([1]), "fast")

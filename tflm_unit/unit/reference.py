@@ -36,30 +36,8 @@ import numpy as np
 from tflm_unit.unit.division import (DIVISION_MODES, FLOAT_DIVISION_MODES, divide,
                                      divide_float)
 
-try:  # the lead's typed wrappers define the shared parameter/result types
-    from tflm_unit.core.kernels import ConvParams, KernelResult
-except ImportError:  # pragma: no cover - only until tflm_unit.core.kernels lands
-    from dataclasses import dataclass
-
-    @dataclass
-    class ConvParams:  # type: ignore[no-redef]
-        stride_h: int = 1
-        stride_w: int = 1
-        dilation_h: int = 1
-        dilation_w: int = 1
-        padding: str = "VALID"
-        depth_multiplier: int = 1
-        input_offset: int = 0
-        output_offset: int = 0
-        act_min: Union[int, float] = -128
-        act_max: Union[int, float] = 127
-
-    @dataclass
-    class KernelResult:  # type: ignore[no-redef]
-        output: np.ndarray
-        macs_total: int
-        macs_executed: int
-        channel_executed: np.ndarray
+# The shared parameter / result types of the C wrappers (same signatures).
+from tflm_unit.core.kernels import ConvParams, KernelResult  # noqa: E402
 
 INT32_MIN = -(2 ** 31)
 INT32_MAX = 2 ** 31 - 1
@@ -213,11 +191,26 @@ def _check_per_channel(value, name: str, dtype, channels: int) -> np.ndarray:
 
 
 def _check_requant(multiplier, shift, channels: int) -> Tuple[np.ndarray, np.ndarray]:
-    multiplier = _check_per_channel(multiplier, "multiplier", np.int32, channels)
-    shift = _check_per_channel(shift, "shift", np.int32, channels)
+    """Per-channel Q31 multipliers and shifts; a scalar (or one value) is
+    repeated for per-tensor quantisation, as the C wrappers do."""
+    arrays = []
+    for value, name in ((multiplier, "multiplier"), (shift, "shift")):
+        array = np.asarray(value)
+        if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
+        array = array.astype(np.int64).reshape(-1)
+        if array.size == 1:
+            array = np.repeat(array, channels)
+        if array.size != channels:
+            raise ValueError(f"{name} has {array.size} entries, expected {channels} "
+                             "(one per output channel)")
+        arrays.append(array)
+    multiplier, shift = arrays
+    if multiplier.min() < INT32_MIN or multiplier.max() > INT32_MAX:
+        raise ValueError("multiplier must fit int32")
     if shift.min() < -31 or shift.max() > 30:
         raise ValueError(f"shift must lie in [-31, 30], got [{shift.min()}, {shift.max()}]")
-    return multiplier.astype(np.int64), shift.astype(np.int64)
+    return multiplier, shift
 
 
 def _check_int8_offsets(input_offset, output_offset, act_min, act_max) -> Tuple[int, int, int, int]:
@@ -255,9 +248,24 @@ def _channel_thresholds(thresholds, group_size: Optional[int], channels: int, dt
     if channels % group_size != 0:
         raise ValueError(
             f"group_size {group_size} does not divide the {channels} output channels")
-    thresholds = _check_per_channel(thresholds, "thresholds", dtype, channels // group_size)
-    if dtype == np.float32 and not np.all(np.isfinite(thresholds)):
-        raise ValueError("thresholds must be finite")
+    thresholds = np.asarray(thresholds)
+    if thresholds.ndim != 1 or thresholds.shape[0] != channels // group_size:
+        raise ValueError(f"thresholds must have shape ({channels // group_size},) "
+                         f"(= {channels} channels / group size {group_size}), "
+                         f"got {thresholds.shape}")
+    if dtype == np.float32:
+        if not np.issubdtype(thresholds.dtype, np.floating):
+            raise ValueError(f"float kernels take float thresholds, got {thresholds.dtype}")
+        thresholds = thresholds.astype(np.float32)
+        if not np.all(np.isfinite(thresholds)):
+            raise ValueError("thresholds must be finite")
+    else:
+        if thresholds.dtype == np.bool_ or not np.issubdtype(thresholds.dtype, np.integer):
+            raise ValueError(f"int8 kernels take integer thresholds (int16 T_q), "
+                             f"got {thresholds.dtype}")
+        if thresholds.min() < -32768 or thresholds.max() > 32767:
+            raise ValueError("thresholds must fit int16")
+        thresholds = thresholds.astype(np.int64)
     per_channel = np.repeat(thresholds, group_size)
     return np.maximum(per_channel, 0)
 
@@ -447,7 +455,7 @@ def _depthwise_channels(x: np.ndarray, w: np.ndarray, params) -> Tuple[int, np.n
 
 def fully_connected_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
                          multiplier: np.ndarray, shift: np.ndarray, input_offset: int,
-                         output_offset: int, act_min: int, act_max: int,
+                         output_offset: int, act_min: int = -128, act_max: int = 127,
                          thresholds: Optional[np.ndarray] = None,
                          group_size: Optional[int] = None,
                          division: str = "exact") -> KernelResult:
@@ -547,7 +555,7 @@ def depthwise_conv_2d_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndar
 
 
 def fully_connected_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
-                          act_min: float, act_max: float,
+                          act_min: float = -np.inf, act_max: float = np.inf,
                           thresholds: Optional[np.ndarray] = None,
                           group_size: Optional[int] = None,
                           division: str = "exact") -> KernelResult:
