@@ -699,3 +699,143 @@ def test_fully_connected_bad_input_raises_value_error_in_both(change):
     for module in (core, ref):
         with pytest.raises(ValueError):
             module.fully_connected_int8(**args)
+
+
+# ---------------------------------------------------------------------------
+# The dense reference == TFLM's builtin int8 kernels (tflite_micro interpreter).
+# ---------------------------------------------------------------------------
+
+def _build_int8_tflite(config, seed):
+    """A small conv -> depthwise -> flatten -> dense Keras model with random
+    biases, converted to a fully int8 .tflite; every op's output is a model
+    output so the interpreter keeps it."""
+    import os
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input(config["input_shape"], batch_size=1)
+    conv = keras.layers.Conv2D(**config["conv"])(inputs)
+    depthwise = keras.layers.DepthwiseConv2D(**config["depthwise"])(conv)
+    dense = keras.layers.Dense(**config["dense"])(keras.layers.Flatten()(depthwise))
+    model = keras.Model(inputs, [conv, depthwise, dense])
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(scale=0.3, size=layer.bias.shape))
+
+    def representative_data():
+        for _ in range(16):
+            yield [rng.normal(size=(1,) + config["input_shape"]).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_data
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _activation_range(fused_activation, scale, zero_point):
+    """TFLite's quantised clamp for NONE (0), RELU (1), RELU6 (3)."""
+    low, high = -128, 127
+    if fused_activation in (1, 3):
+        low = max(low, zero_point)
+    if fused_activation == 3:
+        high = min(high, zero_point + int(round(6.0 / scale)))
+    assert fused_activation in (0, 1, 3)
+    return low, high
+
+
+def _run_graph_with_reference(model, x, thresholds_for=None):
+    """Runs the .tflite graph op by op with the NumPy reference kernels;
+    returns every tensor value by index."""
+    subgraph = model.subgraphs[0]
+    tensors = subgraph.tensors
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+
+    def quantization(index):
+        q = tensors[index].quantization
+        return np.asarray(q.scale, dtype=np.float64), np.asarray(q.zeroPoint, dtype=np.int64)
+
+    def constant(index, dtype):
+        data = bytes(model.buffers[tensors[index].buffer].data)
+        return np.frombuffer(data, dtype=dtype).reshape(tensors[index].shape)
+
+    values = {subgraph.inputs[0]: x}
+    for op in subgraph.operators:
+        code = codes[op.opcodeIndex]
+        if code == 22:  # RESHAPE (Flatten)
+            values[op.outputs[0]] = values[op.inputs[0]].reshape(tensors[op.outputs[0]].shape)
+            continue
+        input_index, filter_index, bias_index = op.inputs
+        output_index = op.outputs[0]
+        input_scale, input_zp = quantization(input_index)
+        filter_scales, _ = quantization(filter_index)
+        output_scale, output_zp = quantization(output_index)
+        # TFLite: effective scale in double, s_in * s_w[c] / s_out.
+        multiplier, shift = ref.quantize_multiplier(input_scale[0] * filter_scales / output_scale[0])
+        weights = constant(filter_index, np.int8)
+        bias = None if bias_index < 0 else constant(bias_index, np.int32)
+        options = op.builtinOptions
+        act_min, act_max = _activation_range(options.fusedActivationFunction,
+                                             float(output_scale[0]), int(output_zp[0]))
+        channels = weights.shape[3] if code == 4 else weights.shape[0]
+        skip = {} if thresholds_for is None else thresholds_for(channels)
+        if code in (3, 4):  # CONV_2D, DEPTHWISE_CONV_2D
+            params = ConvParams(stride_h=options.strideH, stride_w=options.strideW,
+                                dilation_h=options.dilationHFactor,
+                                dilation_w=options.dilationWFactor,
+                                padding={0: "SAME", 1: "VALID"}[options.padding],
+                                depth_multiplier=getattr(options, "depthMultiplier", 1) or 1,
+                                input_offset=-int(input_zp[0]), output_offset=int(output_zp[0]),
+                                act_min=act_min, act_max=act_max)
+            kernel = ref.conv_2d_int8 if code == 3 else ref.depthwise_conv_2d_int8
+            result = kernel(values[input_index], weights, bias, multiplier, shift, params, **skip)
+        else:
+            assert code == 9  # FULLY_CONNECTED
+            result = ref.fully_connected_int8(values[input_index], weights, bias, multiplier,
+                                              shift, -int(input_zp[0]), int(output_zp[0]),
+                                              act_min, act_max, **skip)
+        values[output_index] = result.output
+    return values
+
+
+TFLM_CONFIGS = [
+    dict(input_shape=(10, 9, 3),
+         conv=dict(filters=5, kernel_size=3, strides=(2, 1), padding="same", activation="relu"),
+         depthwise=dict(kernel_size=3, depth_multiplier=2, padding="valid", activation="relu6"),
+         dense=dict(units=7)),
+    dict(input_shape=(11, 12, 2),
+         conv=dict(filters=4, kernel_size=(2, 3), padding="valid", dilation_rate=2),
+         depthwise=dict(kernel_size=(3, 2), strides=2, padding="same", activation="relu"),
+         dense=dict(units=5, activation="relu")),
+]
+
+
+@pytest.mark.parametrize("config_index", range(len(TFLM_CONFIGS)))
+def test_dense_reference_equals_tflm_builtin_kernels(config_index):
+    """Thresholds None (and all-zero thresholds) give exactly TFLM's outputs."""
+    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    flatbuffer = _build_int8_tflite(TFLM_CONFIGS[config_index], seed=config_index)
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    codes = sorted(max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes)
+    assert codes == [3, 4, 9, 22]  # CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, RESHAPE
+    interpreter = runtime.Interpreter.from_bytes(flatbuffer)
+    rng = np.random.default_rng(config_index)
+    input_shape = tuple(model.subgraphs[0].tensors[model.subgraphs[0].inputs[0]].shape)
+    for _ in range(3):
+        x = rng.integers(-128, 128, size=input_shape).astype(np.int8)
+        interpreter.set_input(x, 0)
+        interpreter.invoke()
+        dense_values = _run_graph_with_reference(model, x)
+        zero_values = _run_graph_with_reference(
+            model, x, lambda channels: dict(thresholds=np.zeros(1, np.int16), division="shift"))
+        for position, tensor_index in enumerate(model.subgraphs[0].outputs):
+            tflm_output = interpreter.get_output(position)
+            assert np.array_equal(dense_values[tensor_index], tflm_output), tensor_index
+            assert np.array_equal(zero_values[tensor_index], tflm_output), tensor_index
