@@ -510,8 +510,17 @@ def _random_int8_conv_case(rng, depthwise):
     if not per_channel:
         multiplier, shift = int(multiplier[0]), int(shift[0])  # scalar: per tensor
     group_size = int(rng.choice(_divisors(channels)))
-    thresholds = rng.integers(-100, 12000, size=channels // group_size).astype(np.int16)
+    thresholds = _random_int_thresholds(rng, channels // group_size)
     return (x, w, bias, multiplier, shift, params), thresholds, group_size
+
+
+def _random_int_thresholds(rng, groups):
+    """Mostly mid-range T_q (a fraction of taps skipped), sometimes the ends
+    of the range: negative (acts as 0), 0, 32767 (skips every tap)."""
+    thresholds = rng.integers(-100, 12000, size=groups)
+    ends = rng.random(groups) < 0.15
+    thresholds[ends] = rng.choice([-32768, 0, 1, 32767], size=int(ends.sum()))
+    return thresholds.astype(np.int16)
 
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv", "depthwise"])
@@ -556,7 +565,7 @@ def test_c_core_equals_reference_int8_fully_connected():
         args = (x, w, bias, multiplier, shift, input_offset, int(rng.integers(-128, 128)),
                 act_min, act_max)
         group_size = int(rng.choice(_divisors(channels)))
-        thresholds = rng.integers(-100, 12000, size=channels // group_size).astype(np.int16)
+        thresholds = _random_int_thresholds(rng, channels // group_size)
         what = f"case {case}: x {x.shape} w {w.shape} offset {input_offset} group {group_size}"
         _assert_same_result(core.fully_connected_int8(*args), ref.fully_connected_int8(*args),
                             what + " dense")

@@ -164,7 +164,7 @@ def compute_padding(stride: int, dilation: int, in_size: int, filter_size: int,
 
 def _check_array(value, name: str, dtype, ndim: int) -> np.ndarray:
     if not isinstance(value, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a numpy array, got {type(value).__name__}")
     if value.dtype != dtype:
         raise ValueError(f"{name} must have dtype {np.dtype(dtype).name}, got {value.dtype}")
     if value.ndim != ndim:
@@ -316,8 +316,8 @@ def _kernel_taps(x: np.ndarray, geometry: dict):
 
 def _weight_taus_int(w: np.ndarray, channel_thresholds: np.ndarray, division: str,
                      channel_axis: int) -> np.ndarray:
-    """tau = div(T_q[c], |w|) for every weight (computed once per weight, as
-    the C kernel does); meaningless where w == 0 (those taps skip anyway)."""
+    """tau = div(T_q[c], |w|) for every weight, computed once per weight (the
+    design's loop order); meaningless where w == 0 (those taps skip anyway)."""
     shape = [1] * w.ndim
     shape[channel_axis] = -1
     magnitude = np.abs(w.astype(np.int64))
