@@ -158,3 +158,14 @@ def test_c_core_rejects_what_the_mirror_rejects():
             module.divide(np.array([32768]), np.array([1]), "exact")
         with pytest.raises(ValueError):
             module.divide(np.array([1]), np.array([1]), "fast")
+
+
+@pytest.mark.parametrize("mode", FLOAT_DIVISION_MODES)
+def test_c_core_float_division_edge_values(mode):
+    # Subnormal and tiny divisors, quotients that overflow to +inf, T = 0.
+    tiny = np.finfo(np.float32).tiny
+    t = np.array([1.0, 1.0, 1.0, 3e38, 1.0, 1.0, 0.0, 0.0], dtype=np.float32)
+    d = np.array([1e-40, 1e-45, 1e-30, 0.5, 3e38, tiny, 1e-45, 7.0], dtype=np.float32)
+    python_result = divide_float(t, d, mode)
+    assert np.isinf(python_result[:2]).all() and python_result[6] == 0
+    assert np.array_equal(core.divide_float(t, d, mode), python_result)

@@ -151,8 +151,10 @@ def divide_float(t: ArrayLike, d: ArrayLike, mode: str) -> np.ndarray:
     if not np.all(np.isfinite(d)) or np.any(d <= 0):
         raise ValueError("divisor must be finite and > 0")
     t, d = np.broadcast_arrays(t, d)
-    if mode == "exact":
-        return np.asarray(t / d, dtype=np.float32)
-    _, k = np.frexp(d)
-    exponent = k.astype(np.int32) - 1
-    return np.asarray(np.ldexp(t, -exponent), dtype=np.float32)
+    # A quotient beyond float32 is +inf, as in C: "skip every such tap".
+    with np.errstate(over="ignore"):
+        if mode == "exact":
+            return np.asarray(t / d, dtype=np.float32)
+        _, k = np.frexp(d)
+        exponent = k.astype(np.int32) - 1
+        return np.asarray(np.ldexp(t, -exponent), dtype=np.float32)
