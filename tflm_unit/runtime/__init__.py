@@ -1,1 +1,11 @@
 """Host execution of (UnIT) int8 ``.tflite`` models through the C core."""
+from tflm_unit.runtime.interpreter import Interpreter, LayerStats, RunResult, SkipSetting, register_op
+from tflm_unit.runtime.model import (
+    ModelFormatError,
+    ModelGraph,
+    UnsupportedModelError,
+    load_graph,
+)
+
+__all__ = ["Interpreter", "LayerStats", "RunResult", "SkipSetting", "register_op", "ModelFormatError",
+           "ModelGraph", "UnsupportedModelError", "load_graph"]

@@ -1,0 +1,440 @@
+"""Run a whole (UnIT) ``.tflite`` graph on the host through the C kernel core.
+
+The interpreter prepares every operator once (requantisation multipliers,
+activation ranges, padding — the work TFLM's ``Prepare`` does), then executes
+the graph in order on a batch, keeping each activation only while a later
+operator still reads it.  CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED and
+their UNIT_* custom twins report MACs per layer; thresholds can be replaced
+per layer in place (calibration does this thousands of times).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from tflm_unit.core import kernels
+from tflm_unit.runtime.model import (
+    ModelGraph,
+    Operator,
+    Tensor,
+    UnsupportedModelError,
+    load_graph,
+)
+
+#: tflite::ActivationFunctionType values the kernels clamp for.
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
+_MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass
+class SkipSetting:
+    """UnIT skipping of one layer: int16 T_q per group (float32 T for float
+    models), the group size and the division mode."""
+
+    thresholds: np.ndarray
+    group_size: int
+    division: str
+
+
+@dataclass
+class LayerStats:
+    """MACs of one MAC layer over the batch just run."""
+
+    op_index: int
+    op_name: str
+    output_name: str
+    macs_total: int
+    macs_executed: int
+    channel_executed: np.ndarray = field(repr=False)
+
+    @property
+    def mac_reduction(self) -> float:
+        return 1.0 - self.macs_executed / self.macs_total if self.macs_total else 0.0
+
+
+@dataclass
+class RunResult:
+    outputs: List[np.ndarray]
+    layers: List[LayerStats]
+
+    @property
+    def macs_total(self) -> int:
+        return sum(layer.macs_total for layer in self.layers)
+
+    @property
+    def macs_executed(self) -> int:
+        return sum(layer.macs_executed for layer in self.layers)
+
+
+# An executable op: reads its inputs from, and writes its outputs into, the
+# activation dict; returns LayerStats for MAC layers, else None.
+Step = Callable[[Dict[int, np.ndarray]], Optional[LayerStats]]
+
+
+def _fused_activation(op: Operator, value: int) -> int:
+    if value not in _ACTIVATIONS:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): fused activation {value} is not supported "
+                                    f"(supported: {', '.join(_ACTIVATIONS.values())})")
+    return value
+
+
+def _require_dtype(op: Operator, tensor: Tensor, allowed: Sequence[type], role: str) -> None:
+    if tensor.dtype not in allowed:
+        names = "/".join(np.dtype(a).name for a in allowed)
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): {role} '{tensor.name}' is "
+                                    f"{tensor.type_name}, expected {names}")
+
+
+def _batched_shape(shape: tuple, batch: int) -> tuple:
+    return (batch,) + tuple(shape[1:]) if shape else shape
+
+
+class Interpreter:
+    """Executes a ``.tflite`` (bytes or path) on the host.
+
+    >>> interp = Interpreter("model.tflite")
+    >>> result = interp.run(x_int8_batch)
+    >>> result.outputs[0], result.macs_executed
+    """
+
+    def __init__(self, model: Union[bytes, str, os.PathLike, ModelGraph]):
+        self.graph = model if isinstance(model, ModelGraph) else load_graph(model)
+        self._skip: Dict[int, Optional[SkipSetting]] = {}
+        self._steps: List[Step] = [self._prepare(op) for op in self.graph.operators]
+        self._last_use = self._plan_lifetimes()
+
+    # ----------------------------------------------------------- public API
+
+    @property
+    def input_details(self) -> List[Tensor]:
+        return [self.graph.tensor(i) for i in self.graph.inputs]
+
+    @property
+    def output_details(self) -> List[Tensor]:
+        return [self.graph.tensor(i) for i in self.graph.outputs]
+
+    def mac_layers(self) -> List[Operator]:
+        """The operators that multiply-accumulate (builtin or UNIT_*)."""
+        return [op for op in self.graph.operators if self._base_name(op) in _MAC_OPS]
+
+    def skip_setting(self, op_index: int) -> Optional[SkipSetting]:
+        return self._skip.get(op_index)
+
+    def set_skip(self, op_index: int, thresholds: Optional[np.ndarray], group_size: Optional[int] = None,
+                 division: Optional[str] = None) -> None:
+        """Replace a MAC layer's thresholds (None = dense, the builtin kernel)."""
+        op = self.graph.operators[op_index]
+        if self._base_name(op) not in _MAC_OPS:
+            raise ValueError(f"operator {op_index} ({op.name}) has no MACs to skip")
+        if thresholds is None:
+            self._skip[op_index] = None
+            return
+        current = self._skip.get(op_index)
+        channels = self._output_channels(op)
+        group = group_size or (current.group_size if current else channels)
+        mode = division or (current.division if current else "exact")
+        float_model = self.graph.tensor(op.inputs[0]).dtype == np.float32
+        t = np.ascontiguousarray(thresholds, dtype=np.float32 if float_model else np.int16).reshape(-1)
+        if channels % group or t.size != channels // group:
+            raise ValueError(f"operator {op_index}: {t.size} thresholds do not match {channels} channels "
+                             f"in groups of {group}")
+        kernels.division_index(mode, float_model)
+        self._skip[op_index] = SkipSetting(t, group, mode)
+
+    def quantize_input(self, x: np.ndarray, index: int = 0) -> np.ndarray:
+        """Float input → the input tensor's dtype (int8 via its scale / zero point)."""
+        tensor = self.input_details[index]
+        if tensor.dtype != np.int8 or x.dtype == np.int8:
+            return x.astype(tensor.dtype, copy=False)
+        scale, zp = tensor.scalar_scale(), tensor.scalar_zero_point()
+        # TFLite rounds half away from zero after a float32 division.
+        q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+        q64 = q.astype(np.float64)
+        rounded = np.sign(q64) * np.floor(np.abs(q64) + 0.5)
+        return np.clip(rounded + zp, -128, 127).astype(np.int8)
+
+    def run(self, inputs: Union[np.ndarray, Sequence[np.ndarray]]) -> RunResult:
+        """Run a batch (leading dimension) through the graph."""
+        arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+        if len(arrays) != len(self.graph.inputs):
+            raise ValueError(f"the model has {len(self.graph.inputs)} inputs, {len(arrays)} given")
+        batch = None
+        values: Dict[int, np.ndarray] = {}
+        for k, (index, x) in enumerate(zip(self.graph.inputs, arrays)):
+            tensor = self.graph.tensor(index)
+            x = np.asarray(x)
+            if x.shape[1:] != tensor.shape[1:]:
+                raise ValueError(f"input '{tensor.name}' expects shape (N, {', '.join(map(str, tensor.shape[1:]))}), "
+                                 f"got {x.shape}")
+            if x.dtype != tensor.dtype:
+                if tensor.dtype == np.int8 and x.dtype.kind == "f":
+                    x = self.quantize_input(x, k)
+                else:
+                    raise ValueError(f"input '{tensor.name}' is {tensor.type_name}, got {x.dtype}")
+            batch = x.shape[0] if batch is None else batch
+            if x.shape[0] != batch:
+                raise ValueError("all inputs must have the same batch size")
+            values[index] = np.ascontiguousarray(x)
+        layers: List[LayerStats] = []
+        for step_index, step in enumerate(self._steps):
+            stats = step(values)
+            if stats is not None:
+                layers.append(stats)
+            for tensor_index in self._last_use.get(step_index, ()):
+                values.pop(tensor_index, None)
+        return RunResult([values[i] for i in self.graph.outputs], layers)
+
+    # ------------------------------------------------------------ planning
+
+    def _plan_lifetimes(self) -> Dict[int, List[int]]:
+        """For each step, the activations no later step reads (freed after it)."""
+        last: Dict[int, int] = {}
+        for op in self.graph.operators:
+            for t in op.inputs:
+                if t >= 0 and not self.graph.tensor(t).is_constant:
+                    last[t] = op.index
+        keep = set(self.graph.outputs)
+        plan: Dict[int, List[int]] = {}
+        for tensor_index, step_index in last.items():
+            if tensor_index not in keep:
+                plan.setdefault(step_index, []).append(tensor_index)
+        return plan
+
+    @staticmethod
+    def _base_name(op: Operator) -> str:
+        return op.name[len("UNIT_"):] if op.is_unit else op.name
+
+    def _output_channels(self, op: Operator) -> int:
+        return int(self.graph.tensor(op.outputs[0]).shape[-1])
+
+    def _prepare(self, op: Operator) -> Step:
+        base = self._base_name(op)
+        if op.is_custom and not op.is_unit:
+            raise UnsupportedModelError(f"operator {op.index}: custom op '{op.name}' is not supported")
+        preparer = _PREPARERS.get(base)
+        if preparer is None:
+            raise UnsupportedModelError(
+                f"operator {op.index}: {op.name} is not supported by tflm_unit.runtime "
+                f"(supported: {', '.join(sorted(_PREPARERS))} and the UNIT_* custom ops)")
+        return preparer(self, op)
+
+    # ------------------------------------------------------------ MAC ops
+
+    def _unit_skip_from_model(self, op: Operator, channels: int, float_model: bool) -> Optional[SkipSetting]:
+        """The thresholds and options a UNIT_* op carries in the model."""
+        if not op.is_unit:
+            return None
+        opts = op.custom_options
+        if len(op.inputs) < 4 or op.inputs[3] < 0:
+            raise UnsupportedModelError(f"operator {op.index} ({op.name}) has no thresholds input")
+        t_tensor = self.graph.tensor(op.inputs[3])
+        expected = np.float32 if float_model else np.int16
+        if t_tensor.data is None or t_tensor.dtype != expected:
+            raise UnsupportedModelError(f"operator {op.index} ({op.name}): thresholds must be a constant "
+                                        f"{np.dtype(expected).name} tensor")
+        group = int(opts.get("group_size", channels))
+        division = opts.get("division", "exact")
+        if isinstance(division, bytes):
+            division = division.decode()
+        version = int(opts.get("format_version", 1))
+        if version > kernels._core.FORMAT_VERSION:
+            raise UnsupportedModelError(f"operator {op.index} ({op.name}): format_version {version} is newer than "
+                                        f"this package supports ({kernels._core.FORMAT_VERSION})")
+        if group <= 0 or channels % group or t_tensor.data.size != channels // group:
+            raise UnsupportedModelError(f"operator {op.index} ({op.name}): {t_tensor.data.size} thresholds do not "
+                                        f"match {channels} output channels in groups of {group}")
+        kernels.division_index(division, float_model)
+        return SkipSetting(np.ascontiguousarray(t_tensor.data.reshape(-1)), group, division)
+
+    def _conv_options(self, op: Operator) -> dict:
+        """Options of a conv/depthwise as a plain dict, builtin or custom."""
+        if op.is_unit:
+            o = op.custom_options
+            return dict(padding=int(o.get("padding", 0)), stride_h=int(o.get("stride_h", 1)),
+                        stride_w=int(o.get("stride_w", 1)), dilation_h=int(o.get("dilation_h_factor", 1)),
+                        dilation_w=int(o.get("dilation_w_factor", 1)),
+                        activation=int(o.get("fused_activation_function", 0)),
+                        depth_multiplier=int(o.get("depth_multiplier", 0)))
+        o = op.builtin_options
+        return dict(padding=int(o.padding), stride_h=int(o.strideH), stride_w=int(o.strideW),
+                    dilation_h=int(o.dilationHFactor), dilation_w=int(o.dilationWFactor),
+                    activation=int(o.fusedActivationFunction),
+                    depth_multiplier=int(getattr(o, "depthMultiplier", 0)))
+
+
+def _requantization(op: Operator, inp: Tensor, filt: Tensor, out: Tensor, channels: int):
+    """Per-channel (multiplier, shift) as TFLM's Prepare computes them:
+    double(s_in) * double(s_w[c]) / double(s_out), then QuantizeMultiplier."""
+    if inp.scale.size == 0 or filt.scale.size == 0 or out.scale.size == 0:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): int8 tensors must be quantised")
+    w_scales = filt.scale if filt.scale.size == channels else np.repeat(filt.scale[:1], channels)
+    if filt.scale.size not in (1, channels):
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): {filt.scale.size} filter scales for "
+                                    f"{channels} channels")
+    if np.any(filt.zero_point != 0):
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): weights must be symmetric (zero point 0)")
+    s_in, s_out = float(inp.scale[0]), float(out.scale[0])
+    pairs = [kernels.quantize_multiplier(s_in * float(s) / s_out) for s in w_scales]
+    multiplier = np.array([m for m, _ in pairs], dtype=np.int32)
+    shift = np.array([s for _, s in pairs], dtype=np.int32)
+    return multiplier, shift
+
+
+def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
+    base = interp._base_name(op)
+    depthwise = base == "DEPTHWISE_CONV_2D"
+    g = interp.graph
+    if len(op.inputs) < 2:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}) needs input and filter tensors")
+    inp, filt, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    bias = g.tensor(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    float_model = inp.dtype == np.float32
+    act_types = (np.float32,) if float_model else (np.int8,)
+    _require_dtype(op, inp, act_types, "input")
+    _require_dtype(op, filt, act_types, "filter")
+    _require_dtype(op, out, act_types, "output")
+    if bias is not None:
+        _require_dtype(op, bias, (np.float32,) if float_model else (np.int32,), "bias")
+    if filt.data is None:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): the filter must be constant")
+    if len(inp.shape) != 4 or len(filt.shape) != 4:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): input and filter must be 4-D")
+    opts = interp._conv_options(op)
+    activation = _fused_activation(op, opts["activation"])
+    channels = int(out.shape[-1])
+    depth_multiplier = 1
+    if depthwise:
+        depth_multiplier = channels // int(inp.shape[-1])
+        if depth_multiplier * int(inp.shape[-1]) != channels:
+            raise UnsupportedModelError(f"operator {op.index} ({op.name}): output channels {channels} are not a "
+                                        f"multiple of input channels {inp.shape[-1]}")
+    if opts["padding"] not in (0, 1):
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): unknown padding {opts['padding']}")
+    padding = kernels.PADDINGS[opts["padding"]]
+    bias_data = None if bias is None else bias.data
+    interp._skip[op.index] = interp._unit_skip_from_model(op, channels, float_model)
+    fn_name = ("depthwise_conv_2d" if depthwise else "conv_2d") + ("_float" if float_model else "_int8")
+    kernel = getattr(kernels, fn_name)
+    if float_model:
+        lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
+        params = kernels.ConvParams(opts["stride_h"], opts["stride_w"], opts["dilation_h"], opts["dilation_w"],
+                                    padding, depth_multiplier, 0, 0, lo, hi)
+        extra: tuple = ()
+    else:
+        multiplier, shift = _requantization(op, inp, filt, out, channels)
+        act_min, act_max = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
+        params = kernels.ConvParams(opts["stride_h"], opts["stride_w"], opts["dilation_h"], opts["dilation_w"],
+                                    padding, depth_multiplier, -inp.scalar_zero_point(), out.scalar_zero_point(),
+                                    act_min, act_max)
+        extra = (multiplier, shift)
+    filter_data = np.ascontiguousarray(filt.data)
+
+    def step(values: Dict[int, np.ndarray]) -> LayerStats:
+        skip = interp._skip.get(op.index)
+        x = values[op.inputs[0]]
+        args = (x, filter_data, bias_data) + extra + (params,)
+        if skip is None:
+            result = kernel(*args)
+        else:
+            result = kernel(*args, thresholds=skip.thresholds, group_size=skip.group_size, division=skip.division)
+        values[op.outputs[0]] = result.output
+        return LayerStats(op.index, op.name, out.name, result.macs_total, result.macs_executed,
+                          result.channel_executed)
+
+    return step
+
+
+def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
+    g = interp.graph
+    inp, filt, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    bias = g.tensor(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    float_model = inp.dtype == np.float32
+    act_types = (np.float32,) if float_model else (np.int8,)
+    _require_dtype(op, inp, act_types, "input")
+    _require_dtype(op, filt, act_types, "filter")
+    _require_dtype(op, out, act_types, "output")
+    if bias is not None:
+        _require_dtype(op, bias, (np.float32,) if float_model else (np.int32,), "bias")
+    if filt.data is None or len(filt.shape) != 2:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): the filter must be a constant 2-D tensor")
+    opts = op.custom_options if op.is_unit else None
+    if op.is_unit:
+        activation = int(opts.get("fused_activation_function", 0))
+        weights_format = int(opts.get("weights_format", 0))
+        keep_num_dims = bool(opts.get("keep_num_dims", False))
+    else:
+        o = op.builtin_options
+        activation = int(o.fusedActivationFunction) if o is not None else 0
+        weights_format = int(o.weightsFormat) if o is not None else 0
+        keep_num_dims = bool(o.keepNumDims) if o is not None else False
+    _fused_activation(op, activation)
+    if weights_format != 0:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): shuffled weights format is not supported")
+    units, depth = (int(d) for d in filt.shape)
+    interp._skip[op.index] = interp._unit_skip_from_model(op, units, float_model)
+    bias_data = None if bias is None else bias.data
+    filter_data = np.ascontiguousarray(filt.data)
+    out_shape = out.shape
+    if float_model:
+        lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
+    else:
+        multiplier, shift = _requantization(op, inp, filt, out, units)
+        lo, hi = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
+        in_offset, out_offset = -inp.scalar_zero_point(), out.scalar_zero_point()
+
+    def step(values: Dict[int, np.ndarray]) -> LayerStats:
+        skip = interp._skip.get(op.index)
+        x = values[op.inputs[0]]
+        batch = x.shape[0]
+        rows = x.size // depth  # TFLM flattens everything but the last dim
+        x2 = x.reshape(rows, depth)
+        kw = {} if skip is None else dict(thresholds=skip.thresholds, group_size=skip.group_size,
+                                          division=skip.division)
+        if float_model:
+            result = kernels.fully_connected_float(x2, filter_data, bias_data, lo, hi, **kw)
+        else:
+            result = kernels.fully_connected_int8(x2, filter_data, bias_data, multiplier, shift, in_offset,
+                                                  out_offset, lo, hi, **kw)
+        y = result.output
+        if keep_num_dims:
+            y = y.reshape(x.shape[:-1] + (units,))
+        else:
+            y = y.reshape((batch,) + tuple(out_shape[1:])) if len(out_shape) > 1 else y
+        values[op.outputs[0]] = y
+        return LayerStats(op.index, op.name, out.name, result.macs_total, result.macs_executed,
+                          result.channel_executed)
+
+    return step
+
+
+def _prepare_reshape(interp: Interpreter, op: Operator) -> Step:
+    """RESHAPE / SQUEEZE / EXPAND_DIMS: same bytes, new shape (batch kept)."""
+    out = interp.graph.tensor(op.outputs[0])
+    inp = interp.graph.tensor(op.inputs[0])
+    if inp.dtype != out.dtype:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): input and output types differ")
+
+    def step(values: Dict[int, np.ndarray]) -> None:
+        x = values[op.inputs[0]]
+        values[op.outputs[0]] = x.reshape(_batched_shape(out.shape, x.shape[0]))
+        return None
+
+    return step
+
+
+_PREPARERS: Dict[str, Callable[[Interpreter, Operator], Step]] = {
+    "CONV_2D": _prepare_conv_like,
+    "DEPTHWISE_CONV_2D": _prepare_conv_like,
+    "FULLY_CONNECTED": _prepare_fully_connected,
+    "RESHAPE": _prepare_reshape,
+    "SQUEEZE": _prepare_reshape,
+    "EXPAND_DIMS": _prepare_reshape,
+}
+
+
+def register_op(name: str, preparer: Callable[[Interpreter, Operator], Step]) -> None:
+    """Add (or replace) the preparer of a builtin op."""
+    _PREPARERS[name] = preparer
