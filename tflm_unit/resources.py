@@ -571,7 +571,7 @@ class KerasResourceModel:
         self._fixed_raw: set[int] = set()
         self._tensors: list[_Tensor] = []
         self._ops: list[_Op] = []
-        self._buffer_first: dict[int, int] = {}
+        self._layer_tensors: dict[str, tuple[list[int], int]] = {}  # layer -> (input ids, output id)
         self._build(model)
         self._finalize()
 
@@ -717,6 +717,7 @@ class KerasResourceModel:
             index = self._add_tensor(output.name if hasattr(output, "name") else layer.name,
                                      out_spatial, layout, alias_of)
             tensor_index[id(output)] = index
+            self._layer_tensors[layer.name] = (in_ids, index)
             if alias_of is None:
                 op_of_buffer[index] = len(self._ops)
                 self._ops.append(_Op(name=layer.name, kind=op_kind, inputs=in_ids, output=index, params=params))
@@ -790,6 +791,21 @@ class KerasResourceModel:
         if layer_name not in self._layer_to_group:
             raise KeyError(f"{layer_name!r} is not a Conv2D/DepthwiseConv2D/Dense layer of {self.model_name!r}")
         return self.groups[self._layer_to_group[layer_name]]
+
+    def _compact_layout(self, tensor: int) -> list[int]:
+        return [self._root_to_group[self._find(group)] for group in self._tensors[tensor].layout]
+
+    def output_layout(self, layer_name: str) -> list[int]:
+        """Group index of each block of channels along the last axis of a layer's output.
+
+        A Flatten output repeats its input's groups once per spatial position; a Concatenate
+        output lists its inputs' groups side by side.
+        """
+        return self._compact_layout(self._layer_tensors[layer_name][1])
+
+    def input_layouts(self, layer_name: str) -> list[list[int]]:
+        """``output_layout`` of each input of a layer."""
+        return [self._compact_layout(tensor) for tensor in self._layer_tensors[layer_name][0]]
 
     def full_counts(self) -> np.ndarray:
         return self._full.copy()

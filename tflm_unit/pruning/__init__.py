@@ -1,0 +1,68 @@
+"""Differentiable MCU-aware structured (channel) pruning for Keras, in the tfmot shape.
+
+After Liberis & Lane, "Differentiable Network Pruning for Microcontrollers" (arXiv 2110.08350):
+the MCU's resource usage is a differentiable function of layer widths, added to the task loss;
+channel salience decides which channels go; pruning is interleaved with training; the user only
+gives a budget. The paper's exact formulas were not available; this is the design used here::
+
+    gated = prepare(model)                          # per-channel gates, same function
+    gated.compile(...)
+    gated.fit(..., callbacks=[DifferentiablePruning(Budget.for_board("msp430fr5994"))])
+    small = strip(gated)                            # physically smaller, same function
+
+**Gates.** Every prunable Conv2D/DepthwiseConv2D/Dense output gets ``y = x · g · m`` (``g``
+trainable, starts at 1; ``m`` ∈ {0, 1} the pruning mask), after its BatchNorm if one follows and
+before its activation. Channels that must change together (a coupling group from
+``tflm_unit.resources``: residual adds, depthwise in/out) share one mask.
+
+**Expected channel count** of group k: ``n̂_k = mean over the group's gate layers of Σ_c m_c |g_c|``
+— equal to the real count while gates are 1, and falling as gates shrink.
+
+**Resource penalty.** For each limited resource r (MACs, flash, peak RAM) with budget B_r the
+resource model is linearised at the current hard counts n every ``refresh_every`` steps:
+``R_r(n̂) ≈ R_r(n) + Σ_k c_rk (n̂_k − n_k)`` with marginal costs ``c_rk = ∂R_r/∂n_k``
+(exact for MACs and flash; for peak RAM only tensors alive at the peak step are charged, so
+layers that do not set the peak are not pushed). The loss becomes
+
+    L = L_task + Σ_r λ_r · Σ_k c_rk · n̂_k / B_r
+
+i.e. a cost-weighted L1 on the gates: each gate of group k gets the coefficient
+``Σ_r λ_r c_rk / B_r`` (split over the group's gate layers). **Adaptive weight:** at every refresh
+λ_r ← min(λ_max, λ_r · growth) while R_r > B_r; once every budget holds λ_r ← λ_r · decay, so the
+rest of training fine-tunes without pressure.
+
+**Salience and schedule.** Channel salience is the gate magnitude |g_c| (mean over the group's
+gate layers): the output scale of the channel after BatchNorm, which the task loss defends and
+the cost-weighted penalty erodes, so channels the task does not need in expensive layers end up
+small (as in network slimming / MorphNet). Pruning happens at ``pruning_events`` evenly spaced
+steps between ``start_step`` and ``end_step``; at event j of J the target is the geometric path
+``T_r = R_r(0) · (B_r / R_r(0))^(j/J)``, and channels are removed one at a time, each time the one
+with the least ``|g_c| / Σ_{r over target} (c_rk / B_r)`` (least salience per unit of cost that
+still matters), until every resource is at its target — so at the last event the budget holds.
+Pruning stops as soon as the whole budget holds. A budget that cannot hold even with one channel
+per group raises ``BudgetError`` at the start of ``fit``.
+
+**Strip.** Masks select the kept channels; ``g · m`` folds into the conv/dense kernel and bias or
+into BatchNorm's gamma and beta, and the inputs of downstream layers are sliced accordingly.
+
+Works with tf_keras and Keras 3 models (Sequential or functional, branches, residual adds) and
+under ``tf.distribute`` strategies (call ``prepare`` inside ``strategy.scope()``).
+"""
+
+from ..resources import Board, Budget, BudgetError, UnsupportedLayerError, get_board
+from .callback import DifferentiablePruning, check_budget_feasible
+from .graph import gate_layers, group_keep_masks, prepare, strip
+
+__all__ = [
+    "Board",
+    "Budget",
+    "BudgetError",
+    "DifferentiablePruning",
+    "UnsupportedLayerError",
+    "check_budget_feasible",
+    "gate_layers",
+    "get_board",
+    "group_keep_masks",
+    "prepare",
+    "strip",
+]

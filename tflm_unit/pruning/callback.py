@@ -1,0 +1,249 @@
+"""The ``DifferentiablePruning`` Keras callback: prune channels during ``fit`` until a budget holds."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..resources import RESOURCE_NAMES, Budget, BudgetError, KerasResourceModel
+from ._keras import variable_value
+from .graph import gate_layers
+
+try:  # tf_keras callbacks also work in Keras 3's fit (same hook methods).
+    from tf_keras.callbacks import Callback as _CallbackBase
+except ImportError:  # pragma: no cover - Keras 3 only installs
+    from keras.callbacks import Callback as _CallbackBase
+
+
+class DifferentiablePruning(_CallbackBase):
+    """Prune gated channels during ``model.fit`` until every limit of ``budget`` holds.
+
+    Use on a model from ``tflm_unit.pruning.prepare``. See the package docstring for the
+    penalty, salience and schedule. Arguments:
+
+    * ``budget`` — a ``tflm_unit.resources.Budget`` (e.g. ``Budget.for_board("msp430fr5994")``).
+    * ``start_step`` / ``end_step`` — the pruning window in optimiser steps (default: from 10 %
+      to 60 % of the training steps, so the rest of training fine-tunes the pruned model).
+    * ``pruning_events`` — how many times channels are removed in the window.
+    * ``refresh_every`` — steps between refreshes of marginal costs and penalty weights.
+    * ``initial_penalty`` / ``penalty_growth`` / ``penalty_decay`` / ``max_penalty`` — the
+      adaptive penalty weight λ_r of each limited resource.
+    * ``stop_training_when_met`` — end ``fit`` as soon as the budget holds (default: keep
+      training without penalty, which recovers accuracy).
+    * ``verbose`` — 1 prints one line per epoch (resources vs budget).
+    """
+
+    def __init__(self, budget: Budget, start_step: int | None = None, end_step: int | None = None,
+                 pruning_events: int = 10, refresh_every: int = 20, initial_penalty: float = 0.01,
+                 penalty_growth: float = 1.2, penalty_decay: float = 0.5, max_penalty: float = 10.0,
+                 stop_training_when_met: bool = False, verbose: int = 1) -> None:
+        super().__init__()
+        if not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a tflm_unit.resources.Budget, got {type(budget).__name__}")
+        if pruning_events < 1 or refresh_every < 1:
+            raise ValueError("pruning_events and refresh_every must be at least 1")
+        if start_step is not None and end_step is not None and end_step <= start_step:
+            raise ValueError(f"end_step ({end_step}) must be after start_step ({start_step})")
+        self.budget = budget
+        self.start_step = start_step
+        self.end_step = end_step
+        self.pruning_events = int(pruning_events)
+        self.refresh_every = int(refresh_every)
+        self.initial_penalty = float(initial_penalty)
+        self.penalty_growth = float(penalty_growth)
+        self.penalty_decay = float(penalty_decay)
+        self.max_penalty = float(max_penalty)
+        self.stop_training_when_met = stop_training_when_met
+        self.verbose = verbose
+        self.history: list[dict[str, Any]] = []
+        self.budget_met_at_step: int | None = None
+        self.resource_model: KerasResourceModel | None = None
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None) -> None:
+        gates = gate_layers(self.model)
+        if not gates:
+            raise ValueError("DifferentiablePruning needs a gated model: call tflm_unit.pruning.prepare(model), "
+                             "compile the result and fit that")
+        self.resource_model = KerasResourceModel(self.model)
+        self._gates = gates
+        self._group_gates: dict[int, list] = {}
+        for gate in gates:
+            (group,) = self.resource_model.output_layout(gate.name)
+            self._group_gates.setdefault(group, []).append(gate)
+        check_budget_feasible(self.resource_model, self.budget)
+        self._limits = self.budget.limits()
+        self._initial = self.resource_model.totals(self.current_counts())
+        self._penalty = {name: self.initial_penalty for name in self._limits}
+        self._step = 0
+        self._events_done = 0
+        self._done = self.resource_model.evaluate(self.current_counts()).meets(self.budget)
+        if self._done:
+            self.budget_met_at_step = 0
+        total_steps = None
+        if self.params and self.params.get("steps") and self.params.get("epochs"):
+            total_steps = int(self.params["steps"]) * int(self.params["epochs"])
+        start, end = self.start_step, self.end_step
+        if end is None:
+            if total_steps is None:
+                raise ValueError("Cannot tell how many steps training has (dataset without a length): "
+                                 "pass end_step= (and start_step=) to DifferentiablePruning")
+            end = max(1, int(0.6 * total_steps))
+        if start is None:
+            start = min(int(0.1 * total_steps), end - 1) if total_steps else 0
+        start = max(0, min(start, end - 1))
+        self._start, self._end = start, end
+        self._event_steps = sorted({start + max(1, round((end - start) * (j + 1) / self.pruning_events))
+                                    for j in range(self.pruning_events)})
+        self._refresh()
+
+    # -- reading and writing gate state ------------------------------------------------------------
+
+    def current_counts(self) -> np.ndarray:
+        """Channels kept per coupling group (from the gates' masks)."""
+        counts = self.resource_model.full_counts()
+        for group, gates in self._group_gates.items():
+            keep = np.ones(self.resource_model.groups[group].full_size, dtype=bool)
+            for gate in gates:
+                keep &= variable_value(gate.mask) > 0.5
+            counts[group] = keep.sum()
+        return counts
+
+    def _group_mask(self, group: int) -> np.ndarray:
+        keep = np.ones(self.resource_model.groups[group].full_size, dtype=bool)
+        for gate in self._group_gates[group]:
+            keep &= variable_value(gate.mask) > 0.5
+        return keep
+
+    def _group_salience(self, group: int) -> np.ndarray:
+        """Mean |gate| over the group's gate layers (the channel's output scale)."""
+        values = [np.abs(variable_value(gate.gate)) for gate in self._group_gates[group]]
+        return np.mean(values, axis=0)
+
+    # -- penalty -----------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Re-linearise the resource model at the current counts and adapt the penalty weights."""
+        counts = self.current_counts()
+        usage = self.resource_model.totals(counts)
+        costs = self.resource_model.marginal_costs(counts)
+        for name, limit in self._limits.items():
+            if self._done:
+                self._penalty[name] *= self.penalty_decay
+            elif usage[name] > limit:
+                self._penalty[name] = min(self.max_penalty, self._penalty[name] * self.penalty_growth)
+        for group, gates in self._group_gates.items():
+            coefficient = sum(self._penalty[name] * costs[name][group] / limit for name, limit in self._limits.items())
+            for gate in gates:
+                gate.penalty_coefficient.assign(float(coefficient) / len(gates))
+
+    # -- pruning -----------------------------------------------------------------------------------
+
+    def _targets(self, event: int) -> dict[str, float]:
+        """Resource levels to reach at pruning event ``event`` (1-based): a geometric path."""
+        fraction = min(1.0, event / len(self._event_steps))
+        targets = {}
+        for name, limit in self._limits.items():
+            start = self._initial[name]
+            targets[name] = limit if start <= limit else start * (limit / start) ** fraction
+        return targets
+
+    def _prune_to(self, targets: dict[str, float]) -> int:
+        """Remove the channels with least salience per unit of over-target cost until targets hold."""
+        model = self.resource_model
+        counts = self.current_counts()
+        masks = {group: self._group_mask(group) for group in self._group_gates}
+        salience = {group: self._group_salience(group) for group in self._group_gates}
+        removed = 0
+        while True:
+            usage = model.totals(counts)
+            over = [name for name in targets if usage[name] > targets[name]]
+            if not over:
+                break
+            costs = model.marginal_costs(counts)
+            best = None
+            for group in self._group_gates:
+                if counts[group] <= 1:
+                    continue
+                weight = sum(costs[name][group] / self._limits[name] for name in over)
+                if weight <= 0:
+                    continue
+                alive = np.flatnonzero(masks[group])
+                channel = alive[np.argmin(salience[group][alive])]
+                score = salience[group][channel] / weight
+                if best is None or score < best[0]:
+                    best = (score, group, channel)
+            if best is None:
+                break  # nothing left that lowers an over-target resource
+            _, group, channel = best
+            masks[group][channel] = False
+            counts[group] -= 1
+            removed += 1
+        for group, gates in self._group_gates.items():
+            for gate in gates:
+                gate.mask.assign(masks[group].astype(np.float32))
+        return removed
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._step += 1
+        if not self._done and self._events_done < len(self._event_steps) \
+                and self._step >= self._event_steps[self._events_done]:
+            self._events_done += 1
+            self._prune_to(self._targets(self._events_done))
+            if self.resource_model.evaluate(self.current_counts()).meets(self.budget):
+                self._done = True
+                self.budget_met_at_step = self._step
+                if self.stop_training_when_met:
+                    self.model.stop_training = True
+            self._refresh()
+        elif self._step % self.refresh_every == 0:
+            self._refresh()
+
+    # -- reporting ---------------------------------------------------------------------------------
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        report = self.resource_model.evaluate(self.current_counts())
+        entry: dict[str, Any] = {"epoch": epoch + 1, "step": self._step, "budget_met": report.meets(self.budget),
+                                 "channels": {self.resource_model.groups[g].name: int(c)
+                                              for g, c in enumerate(self.current_counts())
+                                              if self.resource_model.groups[g].prunable}}
+        for name in RESOURCE_NAMES:
+            entry[name] = report.value(name)
+            if logs is not None:
+                logs[f"pruning_{name}"] = float(report.value(name))
+        for name, value in self._penalty.items():
+            entry[f"penalty_{name}"] = value
+        self.history.append(entry)
+        if self.verbose:
+            parts = []
+            for name in RESOURCE_NAMES:
+                limit = self._limits.get(name)
+                parts.append(f"{name} {report.value(name):,}" + (f" / {int(limit):,}" if limit else ""))
+            state = "budget met" if entry["budget_met"] else "over budget"
+            print(f"[DifferentiablePruning] epoch {epoch + 1}: " + ", ".join(parts) + f" ({state})", file=sys.stdout)
+
+    def on_train_end(self, logs=None) -> None:
+        if self.verbose and self.budget_met_at_step is None:
+            print("[DifferentiablePruning] the budget was not met before training ended; train for more "
+                  "steps or pass an earlier end_step", file=sys.stdout)
+
+    @property
+    def budget_met(self) -> bool:
+        return self.budget_met_at_step is not None
+
+
+def check_budget_feasible(resource_model: KerasResourceModel, budget: Budget) -> None:
+    """Raise ``BudgetError`` when even one channel per prunable group exceeds ``budget``."""
+    smallest = resource_model.evaluate(resource_model.min_counts())
+    violations = smallest.violations(budget)
+    if violations:
+        details = "; ".join(f"{name}: at least {usage:,} needed, budget {int(limit):,}"
+                            for name, (usage, limit) in violations.items())
+        raise BudgetError(
+            f"The budget cannot be met even with one channel per prunable layer ({details}). The fixed "
+            "parts (input, classifier output, unpruned layers) alone exceed it: raise the budget, shrink "
+            "the input, or downsample earlier (strides/pooling) in the architecture.")
