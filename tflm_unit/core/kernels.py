@@ -96,6 +96,8 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
 def divide(t_q, d, mode: str = "exact") -> np.ndarray:
     """Elementwise UnIT integer division T_q / d (t_q in [0, 32767], d in [1, 255])."""
     t_arr, d_arr = np.broadcast_arrays(np.asarray(t_q), np.asarray(d))
+    if t_arr.dtype.kind not in "iu" or d_arr.dtype.kind not in "iu":
+        raise ValueError("divide takes integer t_q and d")
     if t_arr.size and (t_arr.min() < 0 or t_arr.max() > 32767):
         raise ValueError("t_q must lie in [0, 32767]")
     if d_arr.size and (d_arr.min() < 1 or d_arr.max() > 255):
@@ -108,7 +110,8 @@ def divide(t_q, d, mode: str = "exact") -> np.ndarray:
 
 
 def divide_float(t, d, mode: str = "exact") -> np.ndarray:
-    """Elementwise UnIT float division T / |d| (``exact`` or ``bitmask``)."""
+    """Elementwise UnIT float division T / |d| (``exact`` or ``bitmask``): the
+    sign of d is irrelevant by definition, the skip rule compares magnitudes."""
     t_arr, d_arr = np.broadcast_arrays(np.asarray(t, dtype=np.float32), np.asarray(d, dtype=np.float32))
     t32 = np.ascontiguousarray(t_arr)
     d32 = np.ascontiguousarray(d_arr)
@@ -148,6 +151,8 @@ def _skip_args(thresholds, group_size: Optional[int], channels: int, division: s
     dtype = np.float32 if float_model else np.int16
     if not float_model and t.dtype.kind not in "iu":
         raise ValueError(f"int8 kernels take integer thresholds (int16 T_q), got {t.dtype}")
+    if not float_model and t.size and (t.min() < -32768 or t.max() > 32767):
+        raise ValueError("int8 kernels take int16 thresholds; saturate T_q to [0, 32767] first")
     t = np.ascontiguousarray(t, dtype=dtype).reshape(-1)
     group = channels if group_size is None else int(group_size)
     if group <= 0 or channels % group != 0:
