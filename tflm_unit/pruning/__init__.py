@@ -31,10 +31,13 @@ i.e. a cost-weighted L1 on the gates: each gate of group k gets the coefficient
 λ_r ← min(λ_max, λ_r · growth) while R_r > B_r; once every budget holds λ_r ← λ_r · decay, so the
 rest of training fine-tunes without pressure.
 
-**Salience and schedule.** Channel salience is the gate magnitude |g_c| (mean over the group's
-gate layers): the output scale of the channel after BatchNorm, which the task loss defends and
-the cost-weighted penalty erodes, so channels the task does not need in expensive layers end up
-small (as in network slimming / MorphNet). Pruning happens at ``pruning_events`` evenly spaced
+**Salience and schedule.** Channel salience is ``s_c = |g_c| · w_c`` (mean over the group's gate
+layers), where ``w_c`` is the channel's weight scale normalised to mean 1 within its layer —
+BatchNorm ``|γ_c|`` when the gate follows a BatchNorm, else the L2 norm of the channel's filter.
+Both factors are the channel's output scale: the task loss defends the gate of a channel it
+needs while the cost-weighted penalty erodes it, so unneeded channels in expensive layers end up
+small (as in network slimming / MorphNet); the weight factor makes the ranking meaningful from
+the first step on a pre-trained model (magnitude-based filter pruning). Pruning happens at ``pruning_events`` evenly spaced
 steps between ``start_step`` and ``end_step``; at event j of J the target is the geometric path
 ``T_r = R_r(0) · (B_r / R_r(0))^(j/J)``, and channels are removed one at a time, each time the one
 with the least ``|g_c| / Σ_{r over target} (c_rk / B_r)`` (least salience per unit of cost that

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..resources import RESOURCE_NAMES, Budget, BudgetError, KerasResourceModel
-from ._keras import variable_value
+from ._keras import variable_value, weight_short_name
 from .graph import gate_layers
 
 try:  # tf_keras callbacks also work in Keras 3's fit (same hook methods).
@@ -119,9 +119,27 @@ class DifferentiablePruning(_CallbackBase):
             keep &= variable_value(gate.mask) > 0.5
         return keep
 
+    def _weight_scale(self, gate) -> np.ndarray:
+        """Per-channel weight scale of the layer a gate folds into, normalised to mean 1.
+
+        BatchNorm: |gamma| (the channel's output scale after normalisation); conv/dense: the
+        L2 norm of the channel's filter. Normalising per layer keeps layers comparable.
+        """
+        layer = self.model.get_layer(gate.fold_into)
+        weights = {weight_short_name(w): variable_value(w) for w in layer.weights}
+        if "moving_mean" in weights:
+            scale = np.abs(weights["gamma"]) if "gamma" in weights else np.ones_like(weights["moving_mean"])
+        else:
+            kernel = weights.get("depthwise_kernel", weights.get("kernel"))
+            if type(layer).__name__ == "DepthwiseConv2D":
+                kernel = np.moveaxis(kernel, 2, -1)  # [kh, kw, C, 1] -> channel last
+            scale = np.sqrt(np.sum(kernel.reshape(-1, kernel.shape[-1]) ** 2, axis=0))
+        mean = float(np.mean(scale))
+        return scale / mean if mean > 0 else np.ones_like(scale)
+
     def _group_salience(self, group: int) -> np.ndarray:
-        """Mean |gate| over the group's gate layers (the channel's output scale)."""
-        values = [np.abs(variable_value(gate.gate)) for gate in self._group_gates[group]]
+        """Channel salience: mean over the group's gates of |gate| × normalised weight scale."""
+        values = [np.abs(variable_value(gate.gate)) * self._weight_scale(gate) for gate in self._group_gates[group]]
         return np.mean(values, axis=0)
 
     # -- penalty -----------------------------------------------------------------------------------
