@@ -1,0 +1,170 @@
+"""Writes whole-model cases for unit_model_test.cc (MicroInterpreter on a
+real TFLM build): .tflite files and, for each, a samples file with inputs and
+the outputs ``tflm_unit.runtime`` computes.
+
+Models: a small int8 CNN (conv, depthwise, strided conv, flatten, two dense
+layers) converted by TensorFlow's TFLiteConverter, then
+  - ``builtin``: unchanged (TFLM's builtin kernels vs tflm_unit.runtime);
+  - ``unit_t0_<division>``: CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
+    rewritten into UNIT_* custom ops with all thresholds 0;
+  - ``unit_trand_<division>``: the same with random thresholds;
+  - ``converter_*`` (with --converter): models written by
+    tflm_unit.converter.convert, when it exists.
+The rewrite here is a minimal test fixture following DESIGN.md section 5
+(custom op names, thresholds as input 3, flexbuffer custom_options).
+
+Usage: python gen_model_cases.py OUT_DIR [--samples N] [--converter]
+"""
+import argparse
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import flatbuffers  # noqa: E402
+import numpy as np  # noqa: E402
+from flatbuffers import flexbuffers  # noqa: E402
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema  # noqa: E402
+
+from tflm_unit.runtime import Interpreter  # noqa: E402
+
+UNIT_NAMES = {schema.BuiltinOperator.CONV_2D: "UNIT_CONV_2D",
+              schema.BuiltinOperator.DEPTHWISE_CONV_2D: "UNIT_DEPTHWISE_CONV_2D",
+              schema.BuiltinOperator.FULLY_CONNECTED: "UNIT_FULLY_CONNECTED"}
+
+
+def build_int8_model(seed=0):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.layers.Input((12, 12, 2)),
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
+        keras.layers.DepthwiseConv2D(3, padding="valid", depth_multiplier=2, activation="relu"),
+        keras.layers.Conv2D(8, 3, strides=2, padding="same"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    rng = np.random.default_rng(seed)
+    calib = rng.normal(0, 1, (32, 12, 12, 2)).astype(np.float32)
+
+    def representative():
+        for i in range(calib.shape[0]):
+            yield [calib[i:i + 1]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def opcode_of(m, op):
+    oc = m.operatorCodes[op.opcodeIndex]
+    return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+
+def custom_options(code, o, division, group_size):
+    if code == schema.BuiltinOperator.FULLY_CONNECTED:
+        opts = {"fused_activation_function": int(o.fusedActivationFunction),
+                "weights_format": int(o.weightsFormat), "keep_num_dims": bool(o.keepNumDims),
+                "asymmetric_quantize_inputs": bool(o.asymmetricQuantizeInputs)}
+    else:
+        opts = {"padding": int(o.padding), "stride_w": int(o.strideW), "stride_h": int(o.strideH),
+                "dilation_w_factor": int(o.dilationWFactor), "dilation_h_factor": int(o.dilationHFactor),
+                "fused_activation_function": int(o.fusedActivationFunction)}
+        if code == schema.BuiltinOperator.DEPTHWISE_CONV_2D:
+            opts["depth_multiplier"] = int(o.depthMultiplier)
+    opts.update({"division": division, "group_size": int(group_size), "format_version": 1})
+    return flexbuffers.Dumps(opts)
+
+
+def rewrite_to_unit(tflite_bytes, division, rng, zero_thresholds, group_size=2):
+    """CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED -> UNIT_* with thresholds."""
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite_bytes, 0))
+    sg = m.subgraphs[0]
+    codes = {}
+    for op in sg.operators:
+        code = opcode_of(m, op)
+        if code not in UNIT_NAMES:
+            continue
+        name = UNIT_NAMES[code]
+        if name not in codes:
+            oc = schema.OperatorCodeT()
+            oc.builtinCode = schema.BuiltinOperator.CUSTOM
+            oc.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+            oc.customCode = name
+            oc.version = 1
+            m.operatorCodes.append(oc)
+            codes[name] = len(m.operatorCodes) - 1
+        channels = int(sg.tensors[op.outputs[0]].shape[-1])
+        group = group_size if channels % group_size == 0 else channels
+        groups = channels // group
+        if zero_thresholds:
+            t = np.zeros(groups, np.int16)
+        else:
+            t = rng.integers(0, 2500, groups).astype(np.int16)
+        buf = schema.BufferT()
+        buf.data = list(t.tobytes())
+        m.buffers.append(buf)
+        tensor = schema.TensorT()
+        tensor.shape = [groups]
+        tensor.type = schema.TensorType.INT16
+        tensor.buffer = len(m.buffers) - 1
+        tensor.name = f"unit_thresholds_{len(sg.tensors)}"
+        sg.tensors.append(tensor)
+        inputs = list(op.inputs)
+        while len(inputs) < 3:
+            inputs.append(-1)
+        op.inputs = inputs[:3] + [len(sg.tensors) - 1]
+        op.customOptions = list(custom_options(code, op.builtinOptions, division, group))
+        op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+        op.builtinOptionsType = 0
+        op.builtinOptions = None
+        op.opcodeIndex = codes[name]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def write_samples(path, model_bytes, x):
+    """Inputs x (int8 batch) and tflm_unit.runtime's outputs, one per sample."""
+    interp = Interpreter(model_bytes)
+    y = interp.run(x).outputs[0]
+    executed = sum(layer.macs_executed for layer in interp.run(x[:1]).layers)
+    total = sum(layer.macs_total for layer in interp.run(x[:1]).layers)
+    with open(path, "w") as f:
+        f.write(f"samples {x.shape[0]}\n")
+        for i in range(x.shape[0]):
+            f.write(f"input {x[i].size} " + " ".join(str(int(v)) for v in x[i].reshape(-1)) + "\n")
+            f.write(f"output {y[i].size} " + " ".join(str(int(v)) for v in y[i].reshape(-1)) + "\n")
+    return executed, total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out_dir")
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=3)
+    args = ap.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    base = build_int8_model(args.seed)
+    x = rng.integers(-128, 128, (args.samples, 12, 12, 2)).astype(np.int8)
+    models = {"builtin": base}
+    for division in ("exact", "shift", "tree", "clz"):
+        models[f"unit_t0_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=True)
+        models[f"unit_trand_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=False)
+    for name, model_bytes in models.items():
+        with open(os.path.join(args.out_dir, name + ".tflite"), "wb") as f:
+            f.write(model_bytes)
+        executed, total = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes, x)
+        print(f"{name}: {len(model_bytes)} bytes, MACs executed {executed}/{total} (first sample)")
+
+
+if __name__ == "__main__":
+    main()
