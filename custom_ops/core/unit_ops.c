@@ -1,0 +1,244 @@
+/* MEAN over H,W, PAD / PADV2, CONCATENATION, QUANTIZE and DEQUANTIZE on
+ * int8 tensors, computed the way TFLM's reference kernels do. */
+#include "unit_ops.h"
+
+static int32_t unit_clamp_int8(int32_t v) {
+  if (v < -128) return -128;
+  if (v > 127) return 127;
+  return v;
+}
+
+static int unit_zero_point_valid(int32_t zero_point) {
+  return zero_point >= -128 && zero_point <= 127;
+}
+
+/* ---- MEAN ---- */
+
+unit_status_t unit_mean_prepare_int8(float input_scale,
+                                     int32_t input_zero_point,
+                                     float output_scale,
+                                     int32_t output_zero_point,
+                                     unit_mean_params_t *params) {
+  if (params == 0) return UNIT_ERR_ARG;
+  if (!(input_scale > 0.0f) || !(output_scale > 0.0f)) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(input_zero_point) ||
+      !unit_zero_point_valid(output_zero_point))
+    return UNIT_ERR_ARG;
+  unit_quantize_multiplier((double)input_scale / (double)output_scale,
+                           &params->multiplier, &params->shift);
+  params->input_zero_point = input_zero_point;
+  params->output_zero_point = output_zero_point;
+  return UNIT_OK;
+}
+
+/* floor(log2 x) for x >= 1 */
+static int32_t unit_floor_log2_u32(uint32_t x) {
+  int32_t e = 0;
+  while (x > 1u) {
+    x >>= 1;
+    ++e;
+  }
+  return e;
+}
+
+unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
+                                const unit_shape_t *input_shape,
+                                const int8_t *input, int8_t *output) {
+  int32_t count, shift, multiplier, out_shift, batch, channel, i;
+  if (params == 0 || input_shape == 0 || input == 0 || output == 0)
+    return UNIT_ERR_ARG;
+  if (input_shape->n <= 0 || input_shape->h <= 0 || input_shape->w <= 0 ||
+      input_shape->c <= 0)
+    return UNIT_ERR_ARG;
+  if (params->multiplier < 0 || params->shift < -31 || params->shift > 30)
+    return UNIT_ERR_ARG;
+  count = input_shape->h * input_shape->w;
+  /* TFLM folds 1/count into the multiplier: multiplier * 2^s / count with
+   * s = floor(log2 count), clamped to 32 and to 31 + shift. */
+  shift = unit_floor_log2_u32((uint32_t)count);
+  if (shift > 32) shift = 32;
+  if (shift > 31 + params->shift) shift = 31 + params->shift;
+  multiplier = (int32_t)((((int64_t)params->multiplier) << shift) /
+                         (int64_t)count);
+  out_shift = params->shift - shift;
+  for (batch = 0; batch < input_shape->n; ++batch) {
+    const int8_t *in_batch = input + (int32_t)batch * count * input_shape->c;
+    for (channel = 0; channel < input_shape->c; ++channel) {
+      int32_t sum = 0, value;
+      for (i = 0; i < count; ++i) sum += in_batch[i * input_shape->c + channel];
+      sum = (int32_t)((int64_t)sum -
+                      (int64_t)params->input_zero_point * (int64_t)count);
+      value = unit_multiply_by_quantized_multiplier(sum, multiplier, out_shift) +
+              params->output_zero_point;
+      output[batch * input_shape->c + channel] = (int8_t)unit_clamp_int8(value);
+    }
+  }
+  return UNIT_OK;
+}
+
+/* ---- PAD ---- */
+
+unit_status_t unit_pad_int8(int32_t num_dims, const int32_t *input_dims,
+                            const int8_t *input, const int32_t *pad_before,
+                            const int32_t *pad_after, int8_t pad_value,
+                            int8_t *output) {
+  /* Everything is extended to 5 dims by prepending dims of 1, unpadded. */
+  int32_t in_dims[UNIT_PAD_MAX_DIMS], out_dims[UNIT_PAD_MAX_DIMS];
+  int32_t before[UNIT_PAD_MAX_DIMS], after[UNIT_PAD_MAX_DIMS];
+  int32_t index[UNIT_PAD_MAX_DIMS];
+  int32_t d, total = 1, i, in_pos = 0;
+  const int32_t first = UNIT_PAD_MAX_DIMS - num_dims;
+  if (input_dims == 0 || input == 0 || pad_before == 0 || pad_after == 0 ||
+      output == 0)
+    return UNIT_ERR_ARG;
+  if (num_dims < 1 || num_dims > UNIT_PAD_MAX_DIMS) return UNIT_ERR_ARG;
+  for (d = 0; d < UNIT_PAD_MAX_DIMS; ++d) {
+    if (d < first) {
+      in_dims[d] = 1;
+      before[d] = 0;
+      after[d] = 0;
+    } else {
+      in_dims[d] = input_dims[d - first];
+      before[d] = pad_before[d - first];
+      after[d] = pad_after[d - first];
+    }
+    if (in_dims[d] <= 0 || before[d] < 0 || after[d] < 0) return UNIT_ERR_ARG;
+    out_dims[d] = before[d] + in_dims[d] + after[d];
+    total *= out_dims[d];
+    index[d] = 0;
+  }
+  /* Output in row-major order; input values are consumed in order too. */
+  for (i = 0; i < total; ++i) {
+    int inside = 1;
+    for (d = 0; d < UNIT_PAD_MAX_DIMS; ++d) {
+      if (index[d] < before[d] || index[d] >= before[d] + in_dims[d]) {
+        inside = 0;
+        break;
+      }
+    }
+    output[i] = inside ? input[in_pos++] : pad_value;
+    for (d = UNIT_PAD_MAX_DIMS - 1; d >= 0; --d) {
+      if (++index[d] < out_dims[d]) break;
+      index[d] = 0;
+    }
+  }
+  return UNIT_OK;
+}
+
+/* ---- CONCATENATION ---- */
+
+unit_status_t unit_concatenation_int8(int32_t num_inputs,
+                                      const int8_t *const *inputs,
+                                      int32_t num_dims,
+                                      const int32_t *input_dims, int32_t axis,
+                                      int8_t *output) {
+  int32_t outer = 1, inner = 1, i, d, k, j;
+  int8_t *out = output;
+  if (inputs == 0 || input_dims == 0 || output == 0) return UNIT_ERR_ARG;
+  if (num_inputs < 1 || num_inputs > UNIT_CONCAT_MAX_INPUTS) return UNIT_ERR_ARG;
+  if (num_dims < 1 || num_dims > UNIT_MAX_DIMS) return UNIT_ERR_ARG;
+  if (axis < 0 || axis >= num_dims) return UNIT_ERR_ARG;
+  for (i = 0; i < num_inputs; ++i) {
+    if (inputs[i] == 0) return UNIT_ERR_ARG;
+    for (d = 0; d < num_dims; ++d) {
+      const int32_t dim = input_dims[i * num_dims + d];
+      if (dim <= 0) return UNIT_ERR_ARG;
+      if (d != axis && dim != input_dims[d]) return UNIT_ERR_SHAPE;
+    }
+  }
+  for (d = 0; d < axis; ++d) outer *= input_dims[d];
+  for (d = axis + 1; d < num_dims; ++d) inner *= input_dims[d];
+  for (k = 0; k < outer; ++k) {
+    for (i = 0; i < num_inputs; ++i) {
+      const int32_t copy_size = input_dims[i * num_dims + axis] * inner;
+      const int8_t *in = inputs[i] + k * copy_size;
+      for (j = 0; j < copy_size; ++j) *out++ = in[j];
+    }
+  }
+  return UNIT_OK;
+}
+
+/* ---- QUANTIZE / DEQUANTIZE ---- */
+
+unit_status_t unit_requantize_prepare_int8(float input_scale,
+                                           int32_t input_zero_point,
+                                           float output_scale,
+                                           int32_t output_zero_point,
+                                           unit_requantize_params_t *params) {
+  if (params == 0) return UNIT_ERR_ARG;
+  if (!(input_scale > 0.0f) || !(output_scale > 0.0f)) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(input_zero_point) ||
+      !unit_zero_point_valid(output_zero_point))
+    return UNIT_ERR_ARG;
+  unit_quantize_multiplier((double)input_scale / (double)output_scale,
+                           &params->multiplier, &params->shift);
+  /* int8 differences are at most 255 (8 bits); keep x * 2^shift in int32 */
+  if (params->shift > 22) return UNIT_ERR_ARG;
+  params->input_zero_point = input_zero_point;
+  params->output_zero_point = output_zero_point;
+  return UNIT_OK;
+}
+
+unit_status_t unit_requantize_int8(const unit_requantize_params_t *params,
+                                   int32_t size, const int8_t *input,
+                                   int8_t *output) {
+  int32_t i;
+  if (params == 0 || input == 0 || output == 0 || size < 0) return UNIT_ERR_ARG;
+  if (params->multiplier < 0 || params->shift < -31 || params->shift > 22)
+    return UNIT_ERR_ARG;
+  for (i = 0; i < size; ++i) {
+    const int32_t value =
+        unit_multiply_by_quantized_multiplier(
+            (int32_t)input[i] - params->input_zero_point, params->multiplier,
+            params->shift) +
+        params->output_zero_point;
+    output[i] = (int8_t)unit_clamp_int8(value);
+  }
+  return UNIT_OK;
+}
+
+/* Round half away from zero (std::round) for |q| <= 1024, without libm:
+ * q - trunc(q) is exact in float at these magnitudes. */
+static int32_t unit_round_half_away(float q) {
+  int32_t t = (int32_t)q; /* truncates toward zero */
+  const float fraction = q - (float)t;
+  if (fraction >= 0.5f) t += 1;
+  else if (fraction <= -0.5f) t -= 1;
+  return t;
+}
+
+unit_status_t unit_quantize_float_to_int8(float scale, int32_t zero_point,
+                                          int32_t size, const float *input,
+                                          int8_t *output) {
+  int32_t i;
+  if (input == 0 || output == 0 || size < 0) return UNIT_ERR_ARG;
+  if (!(scale > 0.0f) || !unit_zero_point_valid(zero_point))
+    return UNIT_ERR_ARG;
+  for (i = 0; i < size; ++i) {
+    float q = input[i] / scale; /* float division, as TFLM */
+    int32_t value;
+    if (q != q) { /* NaN */
+      output[i] = (int8_t)zero_point;
+      continue;
+    }
+    /* Beyond +-1024 the result saturates anyway (|zero_point| <= 128);
+     * clamping first keeps the float -> int conversion defined. */
+    if (q > 1024.0f) q = 1024.0f;
+    if (q < -1024.0f) q = -1024.0f;
+    value = unit_round_half_away(q) + zero_point;
+    output[i] = (int8_t)unit_clamp_int8(value);
+  }
+  return UNIT_OK;
+}
+
+unit_status_t unit_dequantize_int8(float scale, int32_t zero_point,
+                                   int32_t size, const int8_t *input,
+                                   float *output) {
+  int32_t i;
+  if (input == 0 || output == 0 || size < 0) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(zero_point)) return UNIT_ERR_ARG;
+  for (i = 0; i < size; ++i)
+    output[i] = (float)((double)scale *
+                        (double)((int32_t)input[i] - zero_point));
+  return UNIT_OK;
+}

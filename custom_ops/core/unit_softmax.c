@@ -1,0 +1,214 @@
+/* SOFTMAX int8 -> int8, TFLM's fixed-point path: input differences from the
+ * row maximum are scaled (beta * input_scale) into Q5.26, exponentiated with
+ * gemmlowp's fixed-point exp (a Taylor polynomial on [-1/4, 0) times
+ * constants exp(-2^k) picked by the bits of the argument), summed in Q12.19,
+ * inverted with Newton-Raphson, and each exp is scaled by the reciprocal to
+ * 8 bits.  Written from gemmlowp's documented algorithm and constants. */
+#include "unit_ops.h"
+
+/* Number formats used below (raw int32 with N integer bits, 31-N fraction
+ * bits): Q0 = [-1, 1), Q2 = [-4, 4), Q5 = [-32, 32), Q12 = [-4096, 4096). */
+#define UNIT_SOFTMAX_DIFF_INTEGER_BITS 5
+#define UNIT_SOFTMAX_ACCUM_INTEGER_BITS 12
+
+/* Wrapping int32 add / sub: gemmlowp's raw int32 arithmetic, without C's
+ * signed-overflow undefined behaviour. */
+static int32_t unit_wrap_add(int32_t a, int32_t b) {
+  return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+static int32_t unit_wrap_sub(int32_t a, int32_t b) {
+  return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+static int32_t unit_fp_mul(int32_t a, int32_t b) {
+  return unit_saturating_rounding_doubling_high_mul(a, b);
+}
+
+/* x * 2^exponent (exponent 1..30), saturating (gemmlowp's
+ * SaturatingRoundingMultiplyByPOT with a positive exponent). */
+static int32_t unit_saturating_shift_left(int32_t x, int32_t exponent) {
+  const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
+  if (x > threshold) return INT32_MAX;
+  if (x < -threshold) return INT32_MIN;
+  return (int32_t)((uint32_t)x << exponent);
+}
+
+/* exp(a) for a in [-1/4, 0), Q0 -> Q0: Taylor expansion around -1/8. */
+static int32_t unit_exp_on_interval_minus_quarter_to_0(int32_t a) {
+  const int32_t exp_minus_one_eighth = 1895147668; /* exp(-1/8) in Q0 */
+  const int32_t one_third = 715827883;             /* 1/3 in Q0 */
+  const int32_t x = unit_wrap_add(a, (int32_t)1 << 28); /* a + 1/8 */
+  const int32_t x2 = unit_fp_mul(x, x);
+  const int32_t x3 = unit_fp_mul(x2, x);
+  const int32_t x4 = unit_fp_mul(x2, x2);
+  const int32_t x4_over_4 = unit_rounding_divide_by_pot(x4, 2);
+  const int32_t poly = unit_rounding_divide_by_pot(
+      unit_wrap_add(unit_fp_mul(unit_wrap_add(x4_over_4, x3), one_third), x2),
+      1); /* x^4/24 + x^3/6 + x^2/2 */
+  return unit_wrap_add(exp_minus_one_eighth,
+                       unit_fp_mul(exp_minus_one_eighth, unit_wrap_add(x, poly)));
+}
+
+/* exp(a) for a <= 0, a in Q5.26, result in Q0.31. */
+static int32_t unit_exp_on_negative_values(int32_t a) {
+  /* exp(-2^k) in Q0 for k = -2..4, applied when bit (26 + k) of the
+   * remainder is set. */
+  static const int32_t exp_of_minus_pot[7] = {
+      1672461947, /* exp(-1/4) */
+      1302514674, /* exp(-1/2) */
+      790015084,  /* exp(-1) */
+      290630308,  /* exp(-2) */
+      39332535,   /* exp(-4) */
+      720401,     /* exp(-8) */
+      242         /* exp(-16) */
+  };
+  const int32_t fractional_bits = 31 - UNIT_SOFTMAX_DIFF_INTEGER_BITS;
+  const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+  const int32_t mask = one_quarter - 1;
+  /* a = (a mod 1/4 - 1/4) - remainder, remainder a multiple of 1/4 >= 0 */
+  const int32_t a_mod_quarter_minus_quarter =
+      unit_wrap_sub(a & mask, one_quarter);
+  const int32_t remainder = unit_wrap_sub(a_mod_quarter_minus_quarter, a);
+  int32_t result = unit_exp_on_interval_minus_quarter_to_0(
+      unit_saturating_shift_left(a_mod_quarter_minus_quarter,
+                                 UNIT_SOFTMAX_DIFF_INTEGER_BITS));
+  int32_t k;
+  for (k = 0; k < 7; ++k) {
+    const int32_t bit = fractional_bits - 2 + k;
+    if (remainder & ((int32_t)1 << bit))
+      result = unit_fp_mul(result, exp_of_minus_pot[k]);
+  }
+  /* (No clamp below -32: with 5 integer bits the input cannot go there.) */
+  if (a == 0) result = INT32_MAX; /* exactly one */
+  return result;
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q0 -> Q0, by three Newton-Raphson steps. */
+static int32_t unit_one_over_one_plus_x(int32_t a) {
+  const int32_t q2_one = (int32_t)1 << 29;
+  const int32_t constant_48_over_17 = 1515870810;      /* Q2 */
+  const int32_t constant_neg_32_over_17 = -1010580540; /* Q2 */
+  /* (a + 1) / 2, rounded half away from zero, in Q0 */
+  const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
+  const int32_t half_denominator =
+      (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+  int32_t x = unit_wrap_add(constant_48_over_17,
+                            unit_fp_mul(half_denominator,
+                                        constant_neg_32_over_17));
+  int i;
+  for (i = 0; i < 3; ++i) {
+    const int32_t half_denominator_times_x = unit_fp_mul(half_denominator, x);
+    const int32_t one_minus = unit_wrap_sub(q2_one, half_denominator_times_x);
+    /* Q2 * Q2 = Q4, back to Q2: saturating shift left by 2 */
+    x = unit_wrap_add(x, unit_saturating_shift_left(unit_fp_mul(x, one_minus), 2));
+  }
+  /* x / 2 as Q1 (same raw), back to Q0: saturating shift left by 1 */
+  return unit_saturating_shift_left(x, 1);
+}
+
+static int32_t unit_count_leading_zeros32(uint32_t x) {
+  int32_t n = 0;
+  if (x == 0u) return 32;
+  while ((x & 0x80000000u) == 0u) {
+    x <<= 1;
+    ++n;
+  }
+  return n;
+}
+
+/* tflite::GetReciprocal: 1 / x for x in Q(integer_digits), as a Q0 mantissa
+ * and the number of bits x had above one. */
+static int32_t unit_get_reciprocal(int32_t x, int32_t integer_digits,
+                                   int32_t *num_bits_over_unit) {
+  const int32_t headroom_plus_one = unit_count_leading_zeros32((uint32_t)x);
+  const int32_t shifted_sum_minus_one =
+      (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
+  *num_bits_over_unit = integer_digits - headroom_plus_one;
+  return unit_one_over_one_plus_x(shifted_sum_minus_one);
+}
+
+unit_status_t unit_softmax_prepare_int8(float input_scale, float beta,
+                                        float output_scale,
+                                        int32_t output_zero_point,
+                                        unit_softmax_params_t *params) {
+  /* tflite::PreprocessSoftmaxScaling / CalculateInputRadius, double math. */
+  const double max_real_multiplier = 2147483647.0; /* 2^31 - 1 */
+  double real_multiplier, radius;
+  int32_t multiplier, shift;
+  if (params == 0) return UNIT_ERR_ARG;
+  if (!(input_scale > 0.0f) || !(beta > 0.0f)) return UNIT_ERR_ARG;
+  if (output_zero_point != -128 || output_scale != 1.0f / 256.0f)
+    return UNIT_ERR_ARG;
+  real_multiplier =
+      (double)beta * (double)input_scale *
+      (double)((int32_t)1 << (31 - UNIT_SOFTMAX_DIFF_INTEGER_BITS));
+  if (real_multiplier > max_real_multiplier)
+    real_multiplier = max_real_multiplier;
+  if (!(real_multiplier > 1.0)) return UNIT_ERR_ARG; /* TFLM CHECKs > 1 */
+  unit_quantize_multiplier(real_multiplier, &multiplier, &shift);
+  if (shift < 0 || shift > 31) return UNIT_ERR_ARG;
+  params->input_multiplier = multiplier;
+  params->input_left_shift = shift;
+  /* radius = floor((2^5 - 1) * 2^26 / 2^shift) */
+  radius = 31.0 * (double)((int32_t)1 << (31 - UNIT_SOFTMAX_DIFF_INTEGER_BITS)) /
+           (double)((int64_t)1 << shift);
+  params->diff_min = -(int32_t)radius; /* radius >= 0: the cast floors */
+  return UNIT_OK;
+}
+
+/* MultiplyByQuantizedMultiplierGreaterThanOne: x * 2^shift, then Q31. */
+static int32_t unit_scale_diff(int32_t diff, int32_t multiplier,
+                               int32_t left_shift) {
+  return unit_fp_mul((int32_t)((uint32_t)diff << left_shift), multiplier);
+}
+
+unit_status_t unit_softmax_int8(const unit_softmax_params_t *params,
+                                int32_t outer_size, int32_t depth,
+                                const int8_t *input, int8_t *output) {
+  int32_t row, c;
+  if (params == 0 || input == 0 || output == 0) return UNIT_ERR_ARG;
+  if (outer_size <= 0 || depth <= 0) return UNIT_ERR_ARG;
+  if (params->input_left_shift < 0 || params->input_left_shift > 31 ||
+      params->diff_min > 0)
+    return UNIT_ERR_ARG;
+  for (row = 0; row < outer_size; ++row) {
+    const int8_t *in = input + (int32_t)row * depth;
+    int8_t *out = output + (int32_t)row * depth;
+    int32_t max_in_row = -128;
+    int32_t sum_of_exps = 0; /* Q12 */
+    int32_t num_bits_over_unit, reciprocal, exponent;
+    for (c = 0; c < depth; ++c)
+      if (in[c] > max_in_row) max_in_row = in[c];
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = (int32_t)in[c] - max_in_row;
+      if (diff >= params->diff_min) {
+        const int32_t exp_value = unit_exp_on_negative_values(unit_scale_diff(
+            diff, params->input_multiplier, params->input_left_shift));
+        /* Q0 -> Q12: rounding shift right by 12 */
+        sum_of_exps = unit_wrap_add(
+            sum_of_exps, unit_rounding_divide_by_pot(
+                             exp_value, UNIT_SOFTMAX_ACCUM_INTEGER_BITS));
+      }
+    }
+    reciprocal = unit_get_reciprocal(sum_of_exps, UNIT_SOFTMAX_ACCUM_INTEGER_BITS,
+                                     &num_bits_over_unit);
+    exponent = num_bits_over_unit + 31 - 8;
+    if (exponent < 0 || exponent > 31) return UNIT_ERR_ARG;
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = (int32_t)in[c] - max_in_row;
+      if (diff >= params->diff_min) {
+        const int32_t exp_value = unit_exp_on_negative_values(unit_scale_diff(
+            diff, params->input_multiplier, params->input_left_shift));
+        int32_t value = unit_rounding_divide_by_pot(
+                            unit_fp_mul(reciprocal, exp_value), exponent) -
+                        128;
+        if (value > 127) value = 127;
+        if (value < -128) value = -128;
+        out[c] = (int8_t)value;
+      } else {
+        out[c] = -128;
+      }
+    }
+  }
+  return UNIT_OK;
+}
