@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from tflm_unit.core import kernels
+from tflm_unit.core import kernels, ops
 from tflm_unit.runtime.model import (
     ModelGraph,
     Operator,
@@ -149,12 +149,7 @@ class Interpreter:
         tensor = self.input_details[index]
         if tensor.dtype != np.int8 or x.dtype == np.int8:
             return x.astype(tensor.dtype, copy=False)
-        scale, zp = tensor.scalar_scale(), tensor.scalar_zero_point()
-        # TFLite rounds half away from zero after a float32 division.
-        q = np.asarray(x, dtype=np.float32) / np.float32(scale)
-        q64 = q.astype(np.float64)
-        rounded = np.sign(q64) * np.floor(np.abs(q64) + 0.5)
-        return np.clip(rounded + zp, -128, 127).astype(np.int8)
+        return ops.quantize(np.asarray(x, dtype=np.float32), tensor.scalar_scale(), tensor.scalar_zero_point())
 
     def run(self, inputs: Union[np.ndarray, Sequence[np.ndarray]]) -> RunResult:
         """Run a batch (leading dimension) through the graph."""
@@ -425,6 +420,149 @@ def _prepare_reshape(interp: Interpreter, op: Operator) -> Step:
     return step
 
 
+def _single_io(interp: Interpreter, op: Operator):
+    g = interp.graph
+    return g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+
+
+def _require_int8(op: Operator, *tensors: Tensor) -> None:
+    for t in tensors:
+        _require_dtype(op, t, (np.int8,), "tensor")
+
+
+def _constant_input(interp: Interpreter, op: Operator, position: int, what: str) -> np.ndarray:
+    if len(op.inputs) <= position or op.inputs[position] < 0:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}) has no {what} input")
+    t = interp.graph.tensor(op.inputs[position])
+    if t.data is None:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): {what} must be constant")
+    return t.data
+
+
+def _prepare_pool(interp: Interpreter, op: Operator) -> Step:
+    inp, out = _single_io(interp, op)
+    _require_int8(op, inp, out)
+    o = op.builtin_options
+    pool = ops.max_pool_2d if op.name == "MAX_POOL_2D" else ops.average_pool_2d
+    padding = kernels.PADDINGS[int(o.padding)]
+    activation = _fused_activation(op, int(o.fusedActivationFunction))
+    scale, zp = out.scalar_scale(), out.scalar_zero_point()
+
+    def step(values):
+        values[op.outputs[0]] = pool(values[op.inputs[0]], (int(o.filterHeight), int(o.filterWidth)),
+                                     (int(o.strideH), int(o.strideW)), padding, scale, zp, activation)
+
+    return step
+
+
+def _prepare_add(interp: Interpreter, op: Operator) -> Step:
+    g = interp.graph
+    a, b, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    _require_int8(op, a, b, out)
+    activation = _fused_activation(op, int(op.builtin_options.fusedActivationFunction)
+                                   if op.builtin_options is not None else 0)
+    consts = {i: g.tensor(i).data for i in op.inputs[:2] if g.tensor(i).data is not None}
+
+    def step(values):
+        x1 = consts.get(op.inputs[0], values.get(op.inputs[0]))
+        x2 = consts.get(op.inputs[1], values.get(op.inputs[1]))
+        values[op.outputs[0]] = ops.add(x1, a.scalar_scale(), a.scalar_zero_point(), x2, b.scalar_scale(),
+                                        b.scalar_zero_point(), out.scalar_scale(), out.scalar_zero_point(),
+                                        activation)
+
+    return step
+
+
+def _prepare_softmax(interp: Interpreter, op: Operator) -> Step:
+    inp, out = _single_io(interp, op)
+    _require_int8(op, inp, out)
+    beta = float(op.builtin_options.beta) if op.builtin_options is not None else 1.0
+    ops.softmax_prepare(inp.scalar_scale(), beta, out.scalar_scale(), out.scalar_zero_point())  # validates
+
+    def step(values):
+        values[op.outputs[0]] = ops.softmax(values[op.inputs[0]], inp.scalar_scale(), beta, out.scalar_scale(),
+                                            out.scalar_zero_point())
+
+    return step
+
+
+def _prepare_mean(interp: Interpreter, op: Operator) -> Step:
+    inp, out = _single_io(interp, op)
+    _require_int8(op, inp, out)
+    axes = sorted(int(a) % len(inp.shape) for a in np.ravel(_constant_input(interp, op, 1, "axes")))
+    if len(inp.shape) != 4 or axes != [1, 2]:
+        raise UnsupportedModelError(f"operator {op.index} (MEAN): only the mean over H and W of a 4-D tensor "
+                                    f"(global average pooling) is supported, got axes {axes}")
+    keep_dims = bool(op.builtin_options.keepDims) if op.builtin_options is not None else False
+
+    def step(values):
+        values[op.outputs[0]] = ops.mean_hw(values[op.inputs[0]], inp.scalar_scale(), inp.scalar_zero_point(),
+                                            out.scalar_scale(), out.scalar_zero_point(), keep_dims)
+
+    return step
+
+
+def _prepare_pad(interp: Interpreter, op: Operator) -> Step:
+    inp, out = _single_io(interp, op)
+    _require_int8(op, inp, out)
+    paddings = _constant_input(interp, op, 1, "paddings").reshape(-1, 2).tolist()
+    if op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        pad_value = int(np.ravel(_constant_input(interp, op, 2, "constant value"))[0])
+    else:
+        pad_value = out.scalar_zero_point()
+
+    def step(values):
+        values[op.outputs[0]] = ops.pad(values[op.inputs[0]], paddings, pad_value)
+
+    return step
+
+
+def _prepare_concatenation(interp: Interpreter, op: Operator) -> Step:
+    g = interp.graph
+    inputs = [g.tensor(i) for i in op.inputs]
+    out = g.tensor(op.outputs[0])
+    _require_int8(op, out, *inputs)
+    o = op.builtin_options
+    _fused_activation(op, int(o.fusedActivationFunction))
+    if int(o.fusedActivationFunction) != 0:
+        raise UnsupportedModelError(f"operator {op.index} (CONCATENATION): fused activations are not supported")
+    axis = int(o.axis)
+
+    def step(values):
+        arrays = [t.data if t.data is not None else values[t.index] for t in inputs]
+        values[op.outputs[0]] = ops.concatenation(arrays, axis, [t.scalar_scale() for t in inputs],
+                                                  [t.scalar_zero_point() for t in inputs], out.scalar_scale(),
+                                                  out.scalar_zero_point())
+
+    return step
+
+
+def _prepare_quantize(interp: Interpreter, op: Operator) -> Step:
+    inp, out = _single_io(interp, op)
+    _require_int8(op, out)
+    if inp.dtype == np.float32:
+        def step(values):
+            values[op.outputs[0]] = ops.quantize(values[op.inputs[0]], out.scalar_scale(), out.scalar_zero_point())
+    elif inp.dtype == np.int8:
+        def step(values):
+            values[op.outputs[0]] = ops.requantize(values[op.inputs[0]], inp.scalar_scale(), inp.scalar_zero_point(),
+                                                   out.scalar_scale(), out.scalar_zero_point())
+    else:
+        raise UnsupportedModelError(f"operator {op.index} (QUANTIZE): input type {inp.type_name} is not supported")
+    return step
+
+
+def _prepare_dequantize(interp: Interpreter, op: Operator) -> Step:
+    inp, out = _single_io(interp, op)
+    _require_int8(op, inp)
+    _require_dtype(op, out, (np.float32,), "output")
+
+    def step(values):
+        values[op.outputs[0]] = ops.dequantize(values[op.inputs[0]], inp.scalar_scale(), inp.scalar_zero_point())
+
+    return step
+
+
 _PREPARERS: Dict[str, Callable[[Interpreter, Operator], Step]] = {
     "CONV_2D": _prepare_conv_like,
     "DEPTHWISE_CONV_2D": _prepare_conv_like,
@@ -432,6 +570,16 @@ _PREPARERS: Dict[str, Callable[[Interpreter, Operator], Step]] = {
     "RESHAPE": _prepare_reshape,
     "SQUEEZE": _prepare_reshape,
     "EXPAND_DIMS": _prepare_reshape,
+    "MAX_POOL_2D": _prepare_pool,
+    "AVERAGE_POOL_2D": _prepare_pool,
+    "ADD": _prepare_add,
+    "SOFTMAX": _prepare_softmax,
+    "MEAN": _prepare_mean,
+    "PAD": _prepare_pad,
+    "PADV2": _prepare_pad,
+    "CONCATENATION": _prepare_concatenation,
+    "QUANTIZE": _prepare_quantize,
+    "DEQUANTIZE": _prepare_dequantize,
 }
 
 
