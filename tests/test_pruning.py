@@ -1,0 +1,216 @@
+"""Structured pruning: prepare, strip, the DifferentiablePruning callback, both Keras flavours."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np
+import pytest
+
+from tflm_unit import resources
+from tflm_unit.pruning import Budget, BudgetError, DifferentiablePruning, gate_layers, prepare, strip
+from tflm_unit.resources import KerasResourceModel, UnsupportedLayerError
+
+
+@pytest.fixture(params=["tf_keras", "keras"])
+def K(request):
+    if request.param == "tf_keras":
+        import tf_keras
+
+        return tf_keras
+    import keras
+
+    return keras
+
+
+def residual_model(K):
+    L = K.layers
+    inp = L.Input((10, 10, 2))
+    x = L.Conv2D(12, 3, padding="same", use_bias=False, name="stem")(inp)
+    x = L.BatchNormalization(name="stem_bn")(x)
+    x = L.ReLU()(x)
+    y = L.Conv2D(10, 3, padding="same", activation="relu", name="expand")(x)
+    y = L.DepthwiseConv2D(3, padding="same", name="dw")(y)
+    y = L.Conv2D(12, 1, name="project")(y)
+    x = L.ReLU()(L.Add()([x, y]))
+    x = L.MaxPooling2D()(x)
+    z = L.Conv2D(6, 3, padding="same", activation="relu", name="side")(x)
+    x = L.Concatenate()([x, z])
+    x = L.Flatten()(x)
+    x = L.Dense(16, activation="relu", name="fc")(x)
+    return K.Model(inp, L.Dense(3, name="logits")(x))
+
+
+def synthetic_data(n=192, seed=0):
+    """A learnable 3-class task: which quadrant of the image is brightest."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 10, 10, 2)).astype(np.float32) * 0.5
+    y = rng.integers(0, 3, n)
+    for i, label in enumerate(y):
+        r, c = divmod(int(label), 2)
+        x[i, r * 5:(r + 1) * 5, c * 5:(c + 1) * 5, :] += 0.5
+    return x, y
+
+
+def randomise_gates(gated, rng):
+    resource_model = KerasResourceModel(gated)
+    masks = {}
+    for group in resource_model.prunable_groups:
+        keep = np.zeros(group.full_size, dtype=np.float32)
+        keep[rng.choice(group.full_size, size=int(rng.integers(1, group.full_size)), replace=False)] = 1
+        masks[group.index] = keep
+    for gate in gate_layers(gated):
+        (group,) = resource_model.output_layout(gate.name)
+        gate.mask.assign(masks[group])
+        gate.gate.assign(rng.uniform(-1.5, 1.5, gate.gate.shape).astype(np.float32))
+    return resource_model, masks
+
+
+def test_prepare_keeps_function_and_places_gates(K):
+    K.utils.set_random_seed(0)
+    model = residual_model(K)
+    gated = prepare(model)
+    x, _ = synthetic_data(8)
+    np.testing.assert_allclose(gated(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
+    folds = {gate.name: gate.fold_into for gate in gate_layers(gated)}
+    assert folds == {"stem_bn_gate": "stem_bn", "expand_gate": "expand", "dw_gate": "dw",
+                     "project_gate": "project", "side_gate": "side", "fc_gate": "fc"}
+    assert gated.get_layer("expand").get_config()["activation"] == "linear"
+    assert gated.get_layer("expand_activation").get_config()["activation"] == "relu"
+    with pytest.raises(ValueError, match="already prepared"):
+        prepare(gated)
+
+
+def test_strip_equals_gated_and_is_smaller(K):
+    K.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    gated = prepare(residual_model(K))
+    for layer in gated.layers:  # make BatchNorm statistics non-trivial
+        if type(layer).__name__ == "BatchNormalization":
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
+    resource_model, masks = randomise_gates(gated, rng)
+    small = strip(gated)
+    x, _ = synthetic_data(16, seed=2)
+    expected = np.asarray(gated(x, training=False))
+    np.testing.assert_allclose(small(x, training=False), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    assert not gate_layers(small)
+    stem = resource_model.group_of_layer("stem").index
+    expand = resource_model.group_of_layer("expand").index
+    assert small.get_layer("stem").get_config()["filters"] == masks[stem].sum()
+    assert small.get_layer("project").get_config()["filters"] == masks[stem].sum()  # coupled by the Add
+    assert small.get_layer("expand").get_config()["filters"] == masks[expand].sum()
+    assert resources.keras_resources(small).macs < resources.keras_resources(gated).macs
+
+
+def test_training_meets_budget_and_logs(K, capsys):
+    K.utils.set_random_seed(2)
+    x, y = synthetic_data()
+    model = residual_model(K)
+    full = resources.keras_resources(model)
+    budget = Budget(macs=full.macs // 4, peak_ram_bytes=full.peak_ram_bytes // 2)
+    gated = prepare(model)
+    gated.compile(optimizer=K.optimizers.Adam(0.01),
+                  loss=K.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    callback = DifferentiablePruning(budget, refresh_every=2, pruning_events=4)
+    history = gated.fit(x, y, epochs=4, batch_size=32, callbacks=[callback], verbose=0)
+
+    assert callback.budget_met and callback.budget_met_at_step <= 0.6 * 4 * 6 + 1
+    assert [entry["epoch"] for entry in callback.history] == [1, 2, 3, 4]
+    assert callback.history[-1]["budget_met"] and not callback.history[0]["channels"] == {}
+    assert "pruning_macs" in history.history
+    assert "epoch 4" in capsys.readouterr().out
+    small = strip(gated)
+    report = resources.keras_resources(small)
+    assert report.meets(budget), report.violations(budget)
+    np.testing.assert_allclose(small(x[:8], training=False), gated(x[:8], training=False), rtol=1e-4, atol=1e-4)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_penalty_is_added_to_the_loss(K):
+    K.utils.set_random_seed(3)
+    x, y = synthetic_data(64)
+    model = residual_model(K)
+    gated = prepare(model)
+    gated.compile(optimizer="sgd", loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = DifferentiablePruning(Budget(macs=resources.keras_resources(model).macs // 2), start_step=50,
+                                     end_step=60, verbose=0)
+    gated.fit(x, y, epochs=1, batch_size=64, callbacks=[callback], verbose=0)
+    coefficients = {gate.name: float(gate.penalty_coefficient.numpy()) for gate in gate_layers(gated)}
+    assert all(value > 0 for value in coefficients.values()), coefficients
+    gated(x[:4], training=True)
+    penalty = float(sum(np.asarray(loss) for loss in gated.losses))
+    expected = sum(coefficients[g.name] * np.abs(g.gate.numpy() * g.mask.numpy()).sum() for g in gate_layers(gated))
+    assert penalty == pytest.approx(expected, rel=1e-4)
+
+
+def test_unmeetable_budget_is_a_clear_error(K):
+    x, y = synthetic_data(32)
+    gated = prepare(residual_model(K))
+    gated.compile(optimizer="sgd", loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(BudgetError, match="one channel per prunable layer.*peak_ram_bytes"):
+        gated.fit(x, y, epochs=1, callbacks=[DifferentiablePruning(Budget(peak_ram_bytes=100))], verbose=0)
+
+
+def test_callback_needs_prepared_model(K):
+    x, y = synthetic_data(32)
+    model = residual_model(K)
+    model.compile(optimizer="sgd", loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="prepare"):
+        model.fit(x, y, epochs=1, callbacks=[DifferentiablePruning(Budget(macs=10))], verbose=0)
+    with pytest.raises(TypeError, match="Budget"):
+        DifferentiablePruning({"macs": 10})
+
+
+def test_prepare_rejects_unsupported_layer(K):
+    L = K.layers
+    model = K.Sequential([L.Input((8, 8, 1)), L.Conv2D(4, 3), L.Conv2DTranspose(2, 3, name="upsampler"),
+                          L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedLayerError, match="'upsampler' of type Conv2DTranspose"):
+        prepare(model)
+
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import os, sys
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[1])
+    import test_pruning as t
+    from tflm_unit import resources
+    from tflm_unit.pruning import Budget, DifferentiablePruning, prepare, strip
+    import tf_keras, keras
+    x, y = t.synthetic_data(128)
+    for K in (tf_keras, keras):
+        K.utils.set_random_seed(0)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        model = t.residual_model(K)
+        budget = Budget(macs=resources.keras_resources(model).macs // 3)
+        with strategy.scope():
+            gated = prepare(model)
+            gated.compile(optimizer="adam", loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+        callback = DifferentiablePruning(budget, refresh_every=2, pruning_events=3, verbose=0)
+        gated.fit(x, y, epochs=3, batch_size=32, callbacks=[callback], verbose=0)
+        small = strip(gated)
+        assert callback.budget_met, callback.history
+        assert resources.keras_resources(small).meets(budget)
+        np.testing.assert_allclose(small(x[:4], training=False), gated(x[:4], training=False), rtol=1e-4, atol=1e-4)
+        print("OK", K.__name__)
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_two_logical_cpus():
+    """The gates and the callback under tf.distribute.MirroredStrategy (fresh process: devices)."""
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(tests_dir), env.get("PYTHONPATH", "")])
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, tests_dir], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert "OK tf_keras" in result.stdout and "OK keras" in result.stdout
