@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The build defines UNIT_MSP430_HWMULT to choose the multiply helpers:
+ * 1 = the hardware multiplier (mspabi_mul_hw.h), 0 = software shift-add
+ * (mspabi_mul_sw.h). */
+
 /* Address of the 16-bit hardware multiplier's register block (MPY, MPYS,
  * MAC, MACS, OP2, RESLO, RESHI, SUMEXT at offsets 0, 2, ..., 14).
  * 0x0130 is the classic MSP430 address and where mspdebug's simulator puts
@@ -42,13 +46,6 @@ void unit_msp430_checkpoint(uint16_t id);
 /* Zero .bss and copy .data's initial values from FRAM to RAM (called by
  * the startup code before main). */
 void unit_msp430_init_memory(void);
-
-/* The multiplier primitives the __mspabi_* helpers are built from; one
- * build implements them in software (shift-add), the other with the
- * hardware multiplier.  Exposed so tests can call them directly. */
-uint16_t unit_msp430_mul16(uint16_t a, uint16_t b);         /* low 16 bits */
-uint32_t unit_msp430_umul16x16(uint16_t a, uint16_t b);     /* full 32 bits */
-int32_t unit_msp430_smul16x16(int16_t a, int16_t b);        /* full 32 bits */
 
 /* 64 x 64 -> 64 bit product in the ordinary calling convention; the
  * __mspabi_mpyll entry point (unit_msp430_mpyll.S) moves its operands here. */

@@ -72,14 +72,21 @@ def core_sources() -> list[Path]:
 def runtime_sources(multiplier: Multiplier) -> list[Path]:
     """Startup code, memory init and the __mspabi_* helpers for one multiplier build."""
     names = ["unit_msp430_start.S", "unit_msp430_mpyll.S", "unit_msp430_runtime.c",
-             "mspabi_mul.c", "mspabi_shift_div.c",
-             "mspabi_mul_hw.c" if multiplier == "hardware" else "mspabi_mul_sw.c"]
+             "mspabi_mul.c", "mspabi_shift_div.c"]
+    if multiplier == "hardware":
+        names.append("mspabi_mul_hw.S")  # __mspabi_mpyi / mpyl in assembly
     return [MSP430_SOURCE_DIR / name for name in names]
+
+
+def runtime_flags(options: BuildOptions) -> list[str]:
+    """Defines only the runtime sources need (so the core's objects do not
+    depend on the multiplier build)."""
+    return [f"-DUNIT_MSP430_HWMULT={1 if options.multiplier == 'hardware' else 0}",
+            f"-DUNIT_MSP430_HWMULT_BASE=0x{options.hwmult_base:04X}"]
 
 
 def compile_flags(options: BuildOptions, include_dirs: Sequence[Path] = ()) -> list[str]:
     flags = list(BASE_CFLAGS)
-    flags.append(f"-DUNIT_MSP430_HWMULT_BASE=0x{options.hwmult_base:04X}")
     flags += [f"-D{key}={value}" for key, value in sorted(options.defines.items())]
     for directory in (CORE_SOURCE_DIR, MSP430_SOURCE_DIR, *include_dirs):
         flags.append(f"-I{directory}")
@@ -163,8 +170,10 @@ def build_program(sources: Sequence[Path | str], out_dir: Path | str,
     out_dir.mkdir(parents=True, exist_ok=True)
     flags = compile_flags(options, [Path(d) for d in include_dirs])
     objects, warnings = [], []
-    for source in [*core_sources(), *runtime_sources(options.multiplier), *map(Path, sources)]:
-        obj, warning_text = compile_source(source, flags, out_dir / "obj")
+    runtime = runtime_sources(options.multiplier)
+    for source in [*core_sources(), *runtime, *map(Path, sources)]:
+        source_flags = flags + runtime_flags(options) if source in runtime else flags
+        obj, warning_text = compile_source(source, source_flags, out_dir / "obj")
         objects.append(obj)
         if warning_text.strip():
             warnings.append(f"{source.name}: {warning_text.strip()}")

@@ -1,0 +1,117 @@
+"""The UnIT kernels (conv, depthwise conv, fully connected) give the same
+int8 outputs on the simulated MSP430 as the host build of the C core, bit
+for bit: dense, and UnIT in every division mode (T = 0 included), in both
+multiplier builds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tflm_unit.core.kernels import DIVISION_MODES, ConvParams, quantize_multiplier
+from tflm_unit.msp430 import toolchain_available
+
+pytestmark = pytest.mark.skipif(
+    not toolchain_available(),
+    reason="MSP430 toolchain absent: apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu")
+
+
+def requant(rng, channels: int):
+    multipliers, shifts = zip(*(quantize_multiplier(float(v))
+                                for v in rng.uniform(0.0004, 0.004, channels)))
+    return np.array(multipliers, np.int32), np.array(shifts, np.int32)
+
+
+def median_product(x: np.ndarray, w: np.ndarray, input_offset: int) -> int:
+    """A threshold that skips roughly half of the non-zero products."""
+    xs = x.astype(np.int32).reshape(-1)[:64] + input_offset
+    ws = w.astype(np.int32).reshape(-1)[:64]
+    return int(np.median(np.abs(np.outer(xs, ws))))
+
+
+def make_cases():
+    from tflm_unit.msp430.harness import KernelCase
+    rng = np.random.default_rng(2026)
+    cases = []
+    # conv: 7x7x3 input, 4 filters 3x3, SAME, stride 2 (padding and stride paths),
+    # per-channel requant, 2 threshold groups.
+    x = rng.integers(-128, 128, (1, 7, 7, 3), dtype=np.int8)
+    w = rng.integers(-127, 128, (4, 3, 3, 3), dtype=np.int8)
+    w[w % 5 == 0] = 0  # some zero weights (skipped outright)
+    conv = ConvParams(stride_h=2, stride_w=2, padding="SAME", input_offset=7, output_offset=-5,
+                      act_min=-128, act_max=127)
+    # depthwise: 6x6x2 input, depth multiplier 2, 3x3, VALID, ReLU-like clamp.
+    xd = rng.integers(-128, 128, (1, 6, 6, 2), dtype=np.int8)
+    wd = rng.integers(-127, 128, (1, 3, 3, 4), dtype=np.int8)
+    depthwise = ConvParams(padding="VALID", depth_multiplier=2, input_offset=128,
+                           output_offset=-128, act_min=-128, act_max=127)
+    # fully connected: 2 batches of 40 inputs (many at the zero point), 6 outputs, 3 groups.
+    xf = rng.integers(-128, 128, (2, 40), dtype=np.int8)
+    xf[:, ::3] = -128
+    wf = rng.integers(-127, 128, (6, 40), dtype=np.int8)
+    dense_params = ConvParams(input_offset=128, output_offset=3, act_min=-100, act_max=127)
+
+    layers = [("conv_2d", x, w, conv, 2), ("depthwise_conv_2d", xd, wd, depthwise, 1),
+              ("fully_connected", xf, wf, dense_params, 2)]
+    for op, xs, ws, params, group_size in layers:
+        channels = ws.shape[3] if op == "depthwise_conv_2d" else ws.shape[0]
+        multiplier, shift = requant(rng, channels)
+        bias = rng.integers(-3000, 3000, channels).astype(np.int32)
+        t = median_product(xs, ws, params.input_offset)
+        groups = channels // group_size
+        cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, name=f"{op} dense"))
+        cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params,
+                                np.zeros(groups, np.int16), group_size, "exact", f"{op} T=0"))
+        for mode in DIVISION_MODES:
+            thresholds = np.array([t // (g + 1) for g in range(groups)], np.int16)
+            cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
+                                    group_size, mode, f"{op} T={thresholds.tolist()} {mode}"))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return make_cases()
+
+
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+def test_kernels_bit_exact_with_host(cases, multiplier, tmp_path):
+    from tflm_unit.msp430.harness import run_kernel_cases
+    runs = run_kernel_cases(cases, tmp_path, multiplier)
+    assert len(runs) == len(cases)
+    skipped_somewhere = False
+    for run in runs:
+        host = run.case.run_on_host()
+        assert run.status == 0, f"{run.case.name}: unit_status_t {run.status}"
+        assert run.output.shape == host.output.shape
+        np.testing.assert_array_equal(run.output, host.output, err_msg=run.case.name)
+        assert run.cycles > 0
+        skipped_somewhere |= host.macs_executed < host.macs_total // 2
+    # The thresholds must really exercise skipping, or the test proves little.
+    assert skipped_somewhere
+
+
+def test_threshold_zero_equals_dense_on_the_mcu(cases, tmp_path):
+    """T = 0 skips only zero products, which cannot change the result."""
+    from tflm_unit.msp430.harness import run_kernel_cases
+    pairs = [(c, d) for c, d in zip(cases, cases[1:]) if d.name.endswith("T=0")]
+    runs = run_kernel_cases([case for pair in pairs for case in pair], tmp_path, "hardware")
+    for dense, zero in zip(runs[::2], runs[1::2]):
+        np.testing.assert_array_equal(dense.output, zero.output, err_msg=zero.case.name)
+
+
+def test_unit_skipping_saves_cycles(tmp_path):
+    """With most products under the threshold, the UnIT conv must take fewer
+    cycles than the dense one on the same data (software multiply, where a
+    skipped MAC saves the most)."""
+    from tflm_unit.msp430.harness import KernelCase, run_kernel_cases
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (1, 6, 6, 8), dtype=np.int8)
+    w = rng.integers(-127, 128, (2, 3, 3, 8), dtype=np.int8)
+    params = ConvParams(padding="VALID", input_offset=0, output_offset=0)
+    multiplier, shift = requant(rng, 2)
+    dense = KernelCase("conv_2d", x, w, None, multiplier, shift, params, name="dense")
+    sparse = KernelCase("conv_2d", x, w, None, multiplier, shift, params,
+                        np.array([20000], np.int16), None, "shift", name="UnIT")
+    dense_run, unit_run = run_kernel_cases([dense, sparse], tmp_path, "software")
+    assert sparse.run_on_host().macs_executed < dense.run_on_host().macs_total // 4
+    assert unit_run.cycles < dense_run.cycles
