@@ -14,23 +14,6 @@ static int unit_zero_point_valid(int32_t zero_point) {
 
 /* ---- MEAN ---- */
 
-unit_status_t unit_mean_prepare_int8(float input_scale,
-                                     int32_t input_zero_point,
-                                     float output_scale,
-                                     int32_t output_zero_point,
-                                     unit_mean_params_t *params) {
-  if (params == 0) return UNIT_ERR_ARG;
-  if (!(input_scale > 0.0f) || !(output_scale > 0.0f)) return UNIT_ERR_ARG;
-  if (!unit_zero_point_valid(input_zero_point) ||
-      !unit_zero_point_valid(output_zero_point))
-    return UNIT_ERR_ARG;
-  unit_quantize_multiplier((double)input_scale / (double)output_scale,
-                           &params->multiplier, &params->shift);
-  params->input_zero_point = input_zero_point;
-  params->output_zero_point = output_zero_point;
-  return UNIT_OK;
-}
-
 /* floor(log2 x) for x >= 1 */
 static int32_t unit_floor_log2_u32(uint32_t x) {
   int32_t e = 0;
@@ -41,34 +24,62 @@ static int32_t unit_floor_log2_u32(uint32_t x) {
   return e;
 }
 
+#define UNIT_MEAN_MAX_COUNT ((int32_t)1 << 23)
+
+unit_status_t unit_mean_prepare_int8(float input_scale,
+                                     int32_t input_zero_point,
+                                     float output_scale,
+                                     int32_t output_zero_point, int32_t count,
+                                     unit_mean_params_t *params) {
+  int32_t multiplier, shift, count_shift;
+  if (params == 0) return UNIT_ERR_ARG;
+  if (!(input_scale > 0.0f) || !(output_scale > 0.0f)) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(input_zero_point) ||
+      !unit_zero_point_valid(output_zero_point))
+    return UNIT_ERR_ARG;
+  if (count <= 0 || count > UNIT_MEAN_MAX_COUNT) return UNIT_ERR_ARG;
+  /* TFLM's Prepare: QuantizeMultiplier(input_scale / output_scale) */
+  unit_quantize_multiplier((double)input_scale / (double)output_scale,
+                           &multiplier, &shift);
+  if (shift < -31 || shift > 30) return UNIT_ERR_ARG;
+  /* TFLM's Eval folds 1/count in: multiplier * 2^s / count (integer
+   * division) with s = floor(log2 count), s <= 32 and s <= 31 + shift. */
+  count_shift = unit_floor_log2_u32((uint32_t)count);
+  if (count_shift > 32) count_shift = 32;
+  if (count_shift > 31 + shift) count_shift = 31 + shift;
+  params->multiplier = (int32_t)((((int64_t)multiplier) << count_shift) /
+                                 (int64_t)count);
+  params->shift = shift - count_shift;
+  params->count = count;
+  params->input_zero_point = input_zero_point;
+  params->output_zero_point = output_zero_point;
+  return UNIT_OK;
+}
+
 unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
                                 const unit_shape_t *input_shape,
                                 const int8_t *input, int8_t *output) {
-  int32_t count, shift, multiplier, out_shift, batch, channel, i;
+  int32_t count, batch, channel, i;
   if (params == 0 || input_shape == 0 || input == 0 || output == 0)
     return UNIT_ERR_ARG;
   if (input_shape->n <= 0 || input_shape->h <= 0 || input_shape->w <= 0 ||
       input_shape->c <= 0)
     return UNIT_ERR_ARG;
-  if (params->multiplier < 0 || params->shift < -31 || params->shift > 30)
+  if (params->multiplier < 0 || params->shift < -31 || params->shift > 30 ||
+      params->count <= 0 || params->count > UNIT_MEAN_MAX_COUNT ||
+      !unit_zero_point_valid(params->input_zero_point))
     return UNIT_ERR_ARG;
   count = input_shape->h * input_shape->w;
-  /* TFLM folds 1/count into the multiplier: multiplier * 2^s / count with
-   * s = floor(log2 count), clamped to 32 and to 31 + shift. */
-  shift = unit_floor_log2_u32((uint32_t)count);
-  if (shift > 32) shift = 32;
-  if (shift > 31 + params->shift) shift = 31 + params->shift;
-  multiplier = (int32_t)((((int64_t)params->multiplier) << shift) /
-                         (int64_t)count);
-  out_shift = params->shift - shift;
+  if (count != params->count) return UNIT_ERR_SHAPE;
   for (batch = 0; batch < input_shape->n; ++batch) {
     const int8_t *in_batch = input + (int32_t)batch * count * input_shape->c;
     for (channel = 0; channel < input_shape->c; ++channel) {
       int32_t sum = 0, value;
       for (i = 0; i < count; ++i) sum += in_batch[i * input_shape->c + channel];
-      sum = (int32_t)((int64_t)sum -
-                      (int64_t)params->input_zero_point * (int64_t)count);
-      value = unit_multiply_by_quantized_multiplier(sum, multiplier, out_shift) +
+      /* |sum - zp * count| <= 256 * count < 2^31 for count <= 2^23 */
+      sum -= params->input_zero_point * count;
+      value = unit_multiply_by_quantized_multiplier(sum, params->multiplier,
+                                                    params->shift) +
               params->output_zero_point;
       output[batch * input_shape->c + channel] = (int8_t)unit_clamp_int8(value);
     }

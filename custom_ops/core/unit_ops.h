@@ -132,20 +132,27 @@ unit_status_t unit_softmax_int8(const unit_softmax_params_t *params,
 /* ---- MEAN over H and W (global average pooling) ---- */
 
 typedef struct {
-  int32_t multiplier; /* input_scale / output_scale as Q31 + shift */
+  /* input_scale / output_scale / count as a Q31 multiplier and shift, folded
+   * the way TFLM's QuantizedMeanOrSum does at run time */
+  int32_t multiplier;
   int32_t shift;
+  int32_t count; /* reduced elements per output: H * W */
   int32_t input_zero_point;
   int32_t output_zero_point;
 } unit_mean_params_t;
 
+/* `count` is the number of values averaged per output (H * W, at most
+ * 2^23).  The 64-bit division of TFLM's folding happens here, so the kernel
+ * needs 32-bit integer arithmetic only. */
 unit_status_t unit_mean_prepare_int8(float input_scale,
                                      int32_t input_zero_point,
                                      float output_scale,
-                                     int32_t output_zero_point,
+                                     int32_t output_zero_point, int32_t count,
                                      unit_mean_params_t *params);
 
-/* input NHWC, output [n, c] (keep_dims only changes the recorded shape:
- * [n, 1, 1, c] holds the same bytes). */
+/* input NHWC with h * w == params->count (else UNIT_ERR_SHAPE), output
+ * [n, c] (keep_dims only changes the recorded shape: [n, 1, 1, c] holds the
+ * same bytes). */
 unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
                                 const unit_shape_t *input_shape,
                                 const int8_t *input, int8_t *output);

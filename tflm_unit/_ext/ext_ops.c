@@ -353,35 +353,36 @@ fail:
   return NULL;
 }
 
-/* ---- mean / requantize: both are (multiplier, shift, in_zp, out_zp) ---- */
+/* ---- mean ---- */
 
 static PyObject *ext_mean_prepare_int8(PyObject *self, PyObject *args) {
   float si, so;
-  int zi, zo;
+  int zi, zo, count;
   unit_mean_params_t p;
   unit_status_t status;
-  int32_t v[4];
-  if (!PyArg_ParseTuple(args, "fifi", &si, &zi, &so, &zo)) return NULL;
-  status = unit_mean_prepare_int8(si, zi, so, zo, &p);
+  int32_t v[5];
+  if (!PyArg_ParseTuple(args, "fifii", &si, &zi, &so, &zo, &count)) return NULL;
+  status = unit_mean_prepare_int8(si, zi, so, zo, count, &p);
   if (status != UNIT_OK) return ext_status_error(status, "mean_prepare_int8");
   v[0] = p.multiplier;
   v[1] = p.shift;
-  v[2] = p.input_zero_point;
-  v[3] = p.output_zero_point;
-  return ext_int32_tuple(v, 4);
+  v[2] = p.count;
+  v[3] = p.input_zero_point;
+  v[4] = p.output_zero_point;
+  return ext_int32_tuple(v, 5);
 }
 
 static PyObject *ext_mean_hw_int8(PyObject *self, PyObject *args) {
   PyObject *params_obj, *shape_obj;
   Py_buffer in, out;
-  int32_t v[4];
+  int32_t v[5];
   unit_shape_t shape;
   unit_mean_params_t p;
   unit_status_t status;
   Py_ssize_t in_count;
   if (!PyArg_ParseTuple(args, "OOy*w*", &params_obj, &shape_obj, &in, &out))
     return NULL;
-  if (ext_int32_exact(params_obj, v, 4, "params") < 0 ||
+  if (ext_int32_exact(params_obj, v, 5, "params") < 0 ||
       ext_shape(shape_obj, &shape, "input_shape") < 0 ||
       (in_count = ext_shape_count(&shape, "input_shape")) < 0 ||
       ext_check_buffer(&in, in_count, 1, "input") < 0 ||
@@ -392,8 +393,9 @@ static PyObject *ext_mean_hw_int8(PyObject *self, PyObject *args) {
   }
   p.multiplier = v[0];
   p.shift = v[1];
-  p.input_zero_point = v[2];
-  p.output_zero_point = v[3];
+  p.count = v[2];
+  p.input_zero_point = v[3];
+  p.output_zero_point = v[4];
   status = unit_mean_hw_int8(&p, &shape, (const int8_t *)in.buf,
                              (int8_t *)out.buf);
   PyBuffer_Release(&in);
@@ -401,6 +403,8 @@ static PyObject *ext_mean_hw_int8(PyObject *self, PyObject *args) {
   if (status != UNIT_OK) return ext_status_error(status, "mean_hw_int8");
   Py_RETURN_NONE;
 }
+
+/* ---- requantize ---- */
 
 static PyObject *ext_requantize_prepare_int8(PyObject *self, PyObject *args) {
   float si, so;
@@ -639,8 +643,8 @@ PyMethodDef ext_ops_methods[] = {
     {"softmax_int8", ext_softmax_int8, METH_VARARGS,
      "softmax_int8(params, outer_size, depth, input, output)"},
     {"mean_prepare_int8", ext_mean_prepare_int8, METH_VARARGS,
-     "mean_prepare_int8(s_in, zp_in, s_out, zp_out) -> "
-     "(multiplier, shift, zp_in, zp_out)"},
+     "mean_prepare_int8(s_in, zp_in, s_out, zp_out, count) -> "
+     "(multiplier, shift, count, zp_in, zp_out)"},
     {"mean_hw_int8", ext_mean_hw_int8, METH_VARARGS,
      "mean_hw_int8(params, input_shape, input, output)"},
     {"requantize_prepare_int8", ext_requantize_prepare_int8, METH_VARARGS,

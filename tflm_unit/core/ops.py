@@ -311,24 +311,31 @@ def softmax(
 
 
 @dataclass(frozen=True)
-class RequantizeParams:
-    """unit_mean_params_t / unit_requantize_params_t: input_scale/output_scale
-    as a Q31 multiplier and shift, plus both zero points."""
+class MeanParams:
+    """unit_mean_params_t: input_scale / output_scale / count as a Q31
+    multiplier and shift (folded as TFLM does), the count and zero points."""
 
     multiplier: int
     shift: int
+    count: int
     input_zero_point: int
     output_zero_point: int
 
 
 def mean_prepare(
-    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int
-) -> RequantizeParams:
-    """Integer parameters of an int8 MEAN (the 1/count factor is folded in at run time)."""
-    values = _core.mean_prepare_int8(
-        _scale(input_scale, "input_scale"), _zero_point(input_zero_point, "input_zero_point"),
-        _scale(output_scale, "output_scale"), _zero_point(output_zero_point, "output_zero_point"))
-    return RequantizeParams(*values)
+    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int, count: int
+) -> MeanParams:
+    """Integer parameters of an int8 MEAN averaging ``count`` values (H * W) per output."""
+    if not isinstance(count, (int, np.integer)) or not 1 <= int(count) <= 1 << 23:
+        raise ValueError(f"count must be an int in [1, 2^23], got {count!r}")
+    try:
+        values = _core.mean_prepare_int8(
+            _scale(input_scale, "input_scale"), _zero_point(input_zero_point, "input_zero_point"),
+            _scale(output_scale, "output_scale"), _zero_point(output_zero_point, "output_zero_point"), int(count))
+    except ValueError:
+        raise ValueError(
+            f"mean: input_scale / output_scale = {float(input_scale) / float(output_scale)} is out of range") from None
+    return MeanParams(*values)
 
 
 def mean_hw(
@@ -343,8 +350,8 @@ def mean_hw(
     pooling), with TFLM's requantisation; shape [N, C], or [N, 1, 1, C] when
     ``keep_dims``."""
     x = _int8_array(x, "x", ndim=4)
-    params = mean_prepare(input_scale, input_zero_point, output_scale, output_zero_point)
-    n, _, _, c = x.shape
+    n, h, w, c = x.shape
+    params = mean_prepare(input_scale, input_zero_point, output_scale, output_zero_point, h * w)
     out = np.empty((n, c), dtype=np.int8)
     _core.mean_hw_int8(astuple(params), x.shape, x.reshape(-1), out.reshape(-1))
     return out.reshape((n, 1, 1, c)) if keep_dims else out
@@ -430,6 +437,17 @@ def concatenation(
 
 
 # ------------------------------------------------------------------ quantize / dequantize
+
+
+@dataclass(frozen=True)
+class RequantizeParams:
+    """unit_requantize_params_t: input_scale / output_scale as a Q31
+    multiplier and shift, plus both zero points."""
+
+    multiplier: int
+    shift: int
+    input_zero_point: int
+    output_zero_point: int
 
 
 def requantize_prepare(

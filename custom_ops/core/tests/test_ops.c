@@ -183,7 +183,7 @@ static void test_mean(void) {
   shape.w = 9;
   shape.c = 6;
   for (i = 0; i < 2 * 7 * 9 * 6; ++i) input[i] = rand_int8();
-  CHECK(unit_mean_prepare_int8(si, zi, so, zo, &p) == UNIT_OK);
+  CHECK(unit_mean_prepare_int8(si, zi, so, zo, 63, &p) == UNIT_OK);
   CHECK(unit_mean_hw_int8(&p, &shape, input, output) == UNIT_OK);
   for (b = 0; b < 2; ++b)
     for (c = 0; c < 6; ++c) {
@@ -200,11 +200,14 @@ static void test_mean(void) {
   shape.w = 64;
   shape.c = 1;
   memset(input, 0x81, 4096); /* -127 */
-  CHECK(unit_mean_prepare_int8(0.1f, 3, 0.1f, 3, &p) == UNIT_OK);
+  CHECK(unit_mean_prepare_int8(0.1f, 3, 0.1f, 3, 4096, &p) == UNIT_OK);
   CHECK(unit_mean_hw_int8(&p, &shape, input, output) == UNIT_OK);
   CHECK(output[0] == -127);
+  shape.h = 32; /* h * w no longer matches the prepared count */
+  CHECK(unit_mean_hw_int8(&p, &shape, input, output) == UNIT_ERR_SHAPE);
   shape.h = 0;
   CHECK(unit_mean_hw_int8(&p, &shape, input, output) == UNIT_ERR_ARG);
+  CHECK(unit_mean_prepare_int8(0.1f, 3, 0.1f, 3, 0, &p) == UNIT_ERR_ARG);
 }
 
 static void test_pad(void) {
