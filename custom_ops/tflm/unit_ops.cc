@@ -339,6 +339,21 @@ TfLiteStatus PrepareRequant(TfLiteContext* context, OpData* data,
   return kTfLiteOk;
 }
 
+// The kernels read weights, bias and thresholds in place: TFLM's tensor
+// compression (USE_TFLM_COMPRESSION builds) is not supported for them.
+TfLiteStatus CheckNotCompressed(TfLiteContext* context, TfLiteNode* node) {
+#ifdef USE_TFLM_COMPRESSION
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TF_LITE_ENSURE_MSG(
+      context,
+      !micro_context->IsTensorCompressed(node, kFilterTensor) &&
+          !micro_context->IsTensorCompressed(node, kBiasTensor) &&
+          !micro_context->IsTensorCompressed(node, kThresholdsTensor),
+      "UnIT op: compressed weights are not supported");
+#endif
+  return kTfLiteOk;
+}
+
 TfLiteStatus RequestScratch(TfLiteContext* context, OpData* data,
                             size_t bytes) {
   data->scratch_bytes = bytes;
@@ -359,6 +374,7 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
   TF_LITE_ENSURE_STATUS(CheckOptions(context, data, kind));
   TF_LITE_ENSURE_EQ(context, node->inputs->size, kNumInputs);
   TF_LITE_ENSURE_EQ(context, node->outputs->size, 1);
+  TF_LITE_ENSURE_STATUS(CheckNotCompressed(context, node));
 
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
   TfLiteTensor* input =
@@ -493,6 +509,7 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
       CheckOptions(context, data, OpKind::kFullyConnected));
   TF_LITE_ENSURE_EQ(context, node->inputs->size, kNumInputs);
   TF_LITE_ENSURE_EQ(context, node->outputs->size, 1);
+  TF_LITE_ENSURE_STATUS(CheckNotCompressed(context, node));
 
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
   TfLiteTensor* input =
