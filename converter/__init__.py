@@ -1,1 +1,25 @@
-"""Keras → int8 ``.tflite`` with UNIT_* custom ops (installed as ``tflm_unit.converter``)."""
+"""Keras → int8 ``.tflite`` with UNIT_* custom ops (installed as ``tflm_unit.converter``).
+
+* :func:`convert` — Keras model / SavedModel / int8 ``.tflite`` → UnIT ``.tflite``.
+* :func:`apply_thresholds` (alias :func:`rewrite_to_unit`) — new thresholds
+  for an int8 or UnIT ``.tflite``, replaced in place.
+* :func:`to_builtin` — back to builtin ops for a stock TFLM.
+* :func:`read_unit_config` — the ``UNIT_METADATA`` JSON.
+* :func:`export_c` — C sources: the model array for TFLM, the graph data for
+  the MSP430 runner.
+"""
+from tflm_unit.converter.convert import apply_thresholds, convert, int8_model, rewrite_to_unit
+from tflm_unit.converter.errors import ConversionError, ModelFormatError, UnsupportedModelError
+from tflm_unit.converter.metadata import read_unit_config
+from tflm_unit.converter.rewrite import to_builtin
+
+
+def export_c(*args, **kwargs):
+    """See :func:`tflm_unit.converter.export_c.export_c`."""
+    from tflm_unit.converter.export_c import export_c as _export_c
+
+    return _export_c(*args, **kwargs)
+
+
+__all__ = ["convert", "apply_thresholds", "rewrite_to_unit", "int8_model", "to_builtin", "read_unit_config",
+           "export_c", "ConversionError", "ModelFormatError", "UnsupportedModelError"]

@@ -1,0 +1,292 @@
+"""Schema-level edits of a ``.tflite``: builtin MAC ops ⇄ UNIT_* custom ops.
+
+Everything goes through the flatbuffers schema's object API (``ModelT``) and
+``flatbuffers.flexbuffers``; :func:`tflm_unit.runtime.model.pack_model`
+writes the result with 16-byte aligned buffers.  See DESIGN.md section 5 for
+the contract the TFLM adapters and the host runtime read.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+from flatbuffers import flexbuffers
+
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+from tflm_unit.converter.errors import ConversionError
+from tflm_unit.runtime.model import (
+    UNIT_CUSTOM_OPS,
+    ModelGraph,
+    Operator,
+    UnsupportedModelError,
+    decode_custom_options,
+    load_graph,
+    pack_model,
+    unpack_model,
+)
+
+FORMAT_VERSION = 1
+#: Keys of the custom options map that are not builtin options.
+UNIT_OPTION_KEYS = ("division", "group_size", "format_version")
+UNIT_NAME_OF = {"CONV_2D": "UNIT_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_DEPTHWISE_CONV_2D",
+                "FULLY_CONNECTED": "UNIT_FULLY_CONNECTED"}
+BUILTIN_NAME_OF = {unit: base for base, unit in UNIT_NAME_OF.items()}
+assert set(BUILTIN_NAME_OF) == set(UNIT_CUSTOM_OPS)
+
+#: builtin name → (BuiltinOptions union tag, options object class)
+_OPTIONS = {
+    "CONV_2D": (schema.BuiltinOptions.Conv2DOptions, schema.Conv2DOptionsT),
+    "DEPTHWISE_CONV_2D": (schema.BuiltinOptions.DepthwiseConv2DOptions, schema.DepthwiseConv2DOptionsT),
+    "FULLY_CONNECTED": (schema.BuiltinOptions.FullyConnectedOptions, schema.FullyConnectedOptionsT),
+}
+#: Operator versions TFLite gives int8 per-channel models; used by to_builtin
+#: when the metadata does not record the original version.
+DEFAULT_BUILTIN_VERSIONS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4}
+
+
+def snake_case(field_name: str) -> str:
+    """Object-API field name → the schema's name: ``dilationWFactor`` → ``dilation_w_factor``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", field_name).lower()
+
+
+def builtin_options_dict(base: str, options: Any) -> Dict[str, Any]:
+    """The builtin options of a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
+    as {schema field name: int or bool} (every field, defaults included)."""
+    if options is None:
+        options = _OPTIONS[base][1]()
+    result: Dict[str, Any] = {}
+    for field_name, value in vars(options).items():
+        if value is None:
+            continue  # an absent sub-table (e.g. FullyConnectedOptions.quant_spec)
+        if isinstance(value, (bool, np.bool_)):
+            result[snake_case(field_name)] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            result[snake_case(field_name)] = int(value)
+        else:
+            raise UnsupportedModelError(f"{base} option '{snake_case(field_name)}' ({type(value).__name__}) "
+                                        f"cannot be carried by a UnIT op")
+    return result
+
+
+def builtin_options_object(base: str, values: Dict[str, Any]) -> Any:
+    """{schema field name: value} → the options object of the builtin op (unknown keys ignored)."""
+    options = _OPTIONS[base][1]()
+    for field_name, default in vars(options).items():
+        key = snake_case(field_name)
+        if key in values:
+            value = values[key]
+            setattr(options, field_name, bool(value) if isinstance(default, bool) else int(value))
+    return options
+
+
+def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_size: int) -> bytes:
+    """The flexbuffer map of a UNIT_* op: every builtin option + division,
+    group_size, format_version."""
+    builder = flexbuffers.Builder()
+    with builder.Map():
+        for key, value in builtin_options.items():
+            builder.Key(key)
+            if isinstance(value, bool):
+                builder.Bool(value)
+            else:
+                builder.Int(int(value))
+        builder.Key("division")
+        builder.String(str(division))
+        builder.Key("group_size")
+        builder.Int(int(group_size))
+        builder.Key("format_version")
+        builder.Int(FORMAT_VERSION)
+    return bytes(builder.Finish())
+
+
+@dataclass
+class UnitSetting:
+    """What one MAC op becomes: thresholds (int16 T_q, or float32 T for a
+    float model) in groups of ``group_size`` output channels."""
+
+    op_index: int
+    thresholds: np.ndarray
+    group_size: int
+    division: str
+    name: str  # used to name the thresholds tensor
+
+
+def _opcode_index(model_t: Any, builtin_code: int, custom_code: Optional[str], version: int) -> int:
+    """Index of a matching OperatorCode, appended when missing."""
+    codes = model_t.operatorCodes if model_t.operatorCodes is not None else []
+    for i, code in enumerate(codes):
+        existing = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
+        name = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+        if existing == builtin_code and (name or None) == custom_code and (
+                custom_code is not None or int(code.version) == version):
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode = builtin_code
+    code.deprecatedBuiltinCode = min(builtin_code, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    code.customCode = custom_code
+    code.version = version
+    codes.append(code)
+    model_t.operatorCodes = codes
+    return len(codes) - 1
+
+
+def _as_index_array(values: Sequence[int]) -> np.ndarray:
+    return np.asarray(list(values), dtype=np.int32)
+
+
+def _set_thresholds_tensor(model_t: Any, op: Any, setting: UnitSetting) -> None:
+    """Write the thresholds as op input 3: reuse the tensor and buffer of a
+    UnIT op being re-converted, else append a new tensor + buffer."""
+    sub = model_t.subgraphs[0]
+    data = np.ascontiguousarray(setting.thresholds).reshape(-1)
+    tensor_type = schema.TensorType.FLOAT32 if data.dtype == np.float32 else schema.TensorType.INT16
+    inputs = [int(i) for i in op.inputs]
+    if len(inputs) > 3 and inputs[3] >= 0:
+        tensor = sub.tensors[inputs[3]]
+        buffer = model_t.buffers[tensor.buffer]
+    else:
+        tensor = schema.TensorT()
+        buffer = schema.BufferT()
+        model_t.buffers.append(buffer)
+        tensor.buffer = len(model_t.buffers) - 1
+        sub.tensors.append(tensor)
+        inputs = (inputs + [-1, -1])[:3] + [len(sub.tensors) - 1]
+    tensor.name = f"{setting.name}/unit_thresholds"
+    tensor.type = tensor_type
+    tensor.shape = _as_index_array([data.size])
+    tensor.shapeSignature = None
+    tensor.quantization = None
+    buffer.data = np.frombuffer(data.astype(data.dtype.newbyteorder("<")).tobytes(), dtype=np.uint8)
+    buffer.offset = 0
+    buffer.size = 0
+    op.inputs = _as_index_array(inputs)
+
+
+def make_unit_op(model_t: Any, graph: ModelGraph, setting: UnitSetting) -> None:
+    """Turn op ``setting.op_index`` (builtin or already UNIT_*) into its UNIT_* custom op."""
+    op_t = model_t.subgraphs[0].operators[setting.op_index]
+    op = graph.operators[setting.op_index]
+    if op.is_unit:
+        base = BUILTIN_NAME_OF[op.name]
+        options = {k: v for k, v in op.custom_options.items() if k not in UNIT_OPTION_KEYS}
+    elif op.name in UNIT_NAME_OF:
+        base = op.name
+        options = builtin_options_dict(base, op.builtin_options)
+    else:
+        raise ConversionError(f"operator {op.index} ({op.name}) is not a MAC op")
+    op_t.opcodeIndex = _opcode_index(model_t, schema.BuiltinOperator.CUSTOM, UNIT_NAME_OF[base], 1)
+    op_t.builtinOptionsType = schema.BuiltinOptions.NONE
+    op_t.builtinOptions = None
+    op_t.customOptions = np.frombuffer(encode_custom_options(options, setting.division, setting.group_size),
+                                       dtype=np.uint8)
+    op_t.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+    _set_thresholds_tensor(model_t, op_t, setting)
+
+
+def make_builtin_op(model_t: Any, op: Operator, version: int) -> None:
+    """Turn a UNIT_* op back into its builtin op (thresholds input dropped)."""
+    base = BUILTIN_NAME_OF[op.name]
+    tag, _ = _OPTIONS[base]
+    op_t = model_t.subgraphs[0].operators[op.index]
+    op_t.opcodeIndex = _opcode_index(model_t, getattr(schema.BuiltinOperator, base), None, version)
+    op_t.builtinOptionsType = tag
+    op_t.builtinOptions = builtin_options_object(base, op.custom_options)
+    op_t.customOptions = None
+    op_t.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+    op_t.inputs = _as_index_array([int(i) for i in op_t.inputs][:3])
+
+
+def remove_unused(model_t: Any) -> None:
+    """Drop tensors, buffers and operator codes nothing refers to any more
+    (e.g. thresholds after to_builtin, builtin codes after the rewrite), and
+    renumber every reference, so repeated conversions do not grow the file."""
+    sub = model_t.subgraphs[0]
+    operators = sub.operators or []
+    used = set(int(i) for i in list(sub.inputs) + list(sub.outputs))
+    for op in operators:
+        for field in (op.inputs, op.outputs, op.intermediates):
+            if field is not None:
+                used.update(int(i) for i in field if int(i) >= 0)
+    for signature in model_t.signatureDefs or []:
+        for tensor_map in list(signature.inputs or []) + list(signature.outputs or []):
+            used.add(int(tensor_map.tensorIndex))
+    tensor_map_index = {old: new for new, old in enumerate(sorted(used))}
+
+    def remap(values):
+        return None if values is None else _as_index_array(
+            [tensor_map_index[int(i)] if int(i) >= 0 else -1 for i in values])
+
+    sub.tensors = [sub.tensors[old] for old in sorted(used)]
+    sub.inputs, sub.outputs = remap(sub.inputs), remap(sub.outputs)
+    for op in operators:
+        op.inputs, op.outputs, op.intermediates = remap(op.inputs), remap(op.outputs), remap(op.intermediates)
+    for signature in model_t.signatureDefs or []:
+        for tensor_map in list(signature.inputs or []) + list(signature.outputs or []):
+            tensor_map.tensorIndex = tensor_map_index[int(tensor_map.tensorIndex)]
+
+    used_buffers = {0} | {int(t.buffer) for t in sub.tensors}
+    used_buffers |= {int(m.buffer) for m in model_t.metadata or []}
+    used_buffers |= {int(b) for b in (model_t.metadataBuffer if model_t.metadataBuffer is not None else [])}
+    buffer_map = {old: new for new, old in enumerate(sorted(used_buffers))}
+    model_t.buffers = [model_t.buffers[old] for old in sorted(used_buffers)]
+    for tensor in sub.tensors:
+        tensor.buffer = buffer_map[int(tensor.buffer)]
+    for entry in model_t.metadata or []:
+        entry.buffer = buffer_map[int(entry.buffer)]
+    if model_t.metadataBuffer is not None:
+        model_t.metadataBuffer = _as_index_array([buffer_map[int(b)] for b in model_t.metadataBuffer])
+
+    used_codes = sorted({int(op.opcodeIndex) for op in operators})
+    code_map = {old: new for new, old in enumerate(used_codes)}
+    model_t.operatorCodes = [model_t.operatorCodes[old] for old in used_codes]
+    for op in operators:
+        op.opcodeIndex = code_map[int(op.opcodeIndex)]
+
+
+def set_metadata(model_t: Any, name: str, data: bytes) -> None:
+    """Add or replace the model metadata entry ``name`` (its buffer reused)."""
+    entries = model_t.metadata if model_t.metadata is not None else []
+    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    for entry in entries:
+        entry_name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        if entry_name == name:
+            model_t.buffers[entry.buffer].data = raw
+            return
+    buffer = schema.BufferT()
+    buffer.data = raw
+    model_t.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = name
+    entry.buffer = len(model_t.buffers) - 1
+    entries.append(entry)
+    model_t.metadata = entries
+
+
+def to_builtin(unit_tflite: bytes, versions: Optional[Dict[int, int]] = None) -> bytes:
+    """A UnIT ``.tflite`` with its UNIT_* ops turned back into the builtin
+    ops (thresholds kept only in the metadata), for a stock TFLM/TFLite.
+
+    ``versions`` maps op index → builtin op version (the converter records
+    the originals in the metadata; defaults otherwise)."""
+    from tflm_unit.converter.metadata import read_unit_config
+
+    data = bytes(unit_tflite)
+    graph = load_graph(data)
+    if versions is None:
+        config = read_unit_config(data) or {}
+        versions = {int(op["op_index"]): int(op["builtin_version"]) for op in config.get("ops", [])
+                    if "builtin_version" in op}
+    model_t = graph.model
+    for op in graph.operators:
+        if op.is_unit:
+            base = BUILTIN_NAME_OF[op.name]
+            make_builtin_op(model_t, op, versions.get(op.index, DEFAULT_BUILTIN_VERSIONS[base]))
+    remove_unused(model_t)
+    return pack_model(model_t)
+
+
+__all__ = ["FORMAT_VERSION", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
+           "builtin_options_object", "encode_custom_options", "decode_custom_options", "make_unit_op",
+           "make_builtin_op", "remove_unused", "set_metadata", "to_builtin", "unpack_model"]
