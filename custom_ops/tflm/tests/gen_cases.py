@@ -264,7 +264,21 @@ def main():
             opts["fused_activation_function"] = 4  # TANH
             return opts, tensors
 
+        def int16_input(opts, tensors):
+            tensors[0] = tensor_line(np.zeros((1, 5, 5, 2), np.int16), np.int16, [0.01], [0])
+            return opts, tensors
+
+        def bad_bias_size(opts, tensors):
+            tensors[2] = tensor_line(np.zeros(7, np.int32), np.int32, [0.0001] * 7, [0] * 7)
+            return opts, tensors
+
+        def bad_padding(opts, tensors):
+            opts["padding"] = 2
+            return opts, tensors
+
         for name, mutate in [("reject_group_size", bad_group), ("reject_division", bad_division),
+                             ("reject_int16_input", int16_input), ("reject_bias_size", bad_bias_size),
+                             ("reject_padding", bad_padding),
                              ("reject_format_version", bad_version),
                              ("reject_missing_stride", missing_stride),
                              ("reject_threshold_count", bad_threshold_count),
