@@ -29,7 +29,8 @@ static unit_status_t check_conv(const unit_conv_params_t *params,
       input_shape->c <= 0 || filter_shape->n <= 0 || filter_shape->h <= 0 ||
       filter_shape->w <= 0 || output_shape->h <= 0 || output_shape->w <= 0 ||
       params->stride_h <= 0 || params->stride_w <= 0 ||
-      params->dilation_h <= 0 || params->dilation_w <= 0)
+      params->dilation_h <= 0 || params->dilation_w <= 0 ||
+      !unit_input_offset_valid(params->input_offset))
     return UNIT_ERR_ARG;
   if (filter_shape->c != input_shape->c ||
       output_shape->c != filter_shape->n || output_shape->n != input_shape->n)
@@ -49,8 +50,9 @@ static void conv_dense(const unit_conv_params_t *p, const unit_requant_t *rq,
                        const unit_shape_t *fs, const int8_t *filter,
                        const int32_t *bias, const unit_shape_t *os,
                        int8_t *output, unit_stats_t *stats) {
-  int32_t b, oy, ox, oc, ky, kx, ic;
+  int32_t b, oy, ox, oc, ky, kx;
   const int32_t in_c = is->c;
+  const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
   for (b = 0; b < os->n; ++b) {
     for (oy = 0; oy < os->h; ++oy) {
       const int32_t in_y0 = oy * p->stride_h - p->pad_h;
@@ -65,15 +67,11 @@ static void conv_dense(const unit_conv_params_t *p, const unit_requant_t *rq,
             if (in_y < 0 || in_y >= is->h) continue;
             for (kx = 0; kx < fs->w; ++kx) {
               const int32_t in_x = in_x0 + kx * p->dilation_w;
-              const int8_t *x;
-              const int8_t *w;
               if (in_x < 0 || in_x >= is->w) continue;
-              x = input + (((size_t)b * is->h + in_y) * is->w + in_x) * in_c;
-              w = filter_oc + ((size_t)ky * fs->w + kx) * in_c;
-              for (ic = 0; ic < in_c; ++ic) {
-                const int16_t xv = (int16_t)(x[ic] + p->input_offset);
-                acc += (int16_t)(xv * w[ic]);
-              }
+              acc += unit_dot_int8(
+                  input + (((size_t)b * is->h + in_y) * is->w + in_x) * in_c,
+                  filter_oc + ((size_t)ky * fs->w + kx) * in_c, (size_t)in_c,
+                  input_offset);
               UNIT_COUNT_ADD(executed, in_c);
             }
           }
@@ -102,8 +100,9 @@ static void conv_unit(const unit_conv_params_t *p, const unit_requant_t *rq,
                       const int32_t *bias, const unit_shape_t *os,
                       int8_t *output, const unit_skip_t *skip, int16_t *tau,
                       unit_stats_t *stats) {
-  int32_t b, oy, ox, oc, ky, kx, ic;
+  int32_t b, oy, ox, oc, ky, kx;
   const int32_t in_c = is->c;
+  const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
   const size_t taps = (size_t)fs->h * fs->w * in_c;
   const unit_division_t mode = skip->division;
   for (oc = 0; oc < os->c; ++oc) {
@@ -126,15 +125,11 @@ static void conv_unit(const unit_conv_params_t *p, const unit_requant_t *rq,
             for (kx = 0; kx < fs->w; ++kx) {
               const int32_t in_x = in_x0 + kx * p->dilation_w;
               const size_t tap0 = ((size_t)ky * fs->w + kx) * in_c;
-              const int8_t *x;
               if (in_x < 0 || in_x >= is->w) continue;
-              x = input + (((size_t)b * is->h + in_y) * is->w + in_x) * in_c;
-              for (ic = 0; ic < in_c; ++ic) {
-                const int16_t xv = (int16_t)(x[ic] + p->input_offset);
-                if (unit_abs16(xv) <= tau[tap0 + ic]) continue; /* skip */
-                acc += (int16_t)(xv * filter_oc[tap0 + ic]);
-                UNIT_COUNT_ADD(executed, 1);
-              }
+              acc += unit_skip_dot_int8(
+                  input + (((size_t)b * is->h + in_y) * is->w + in_x) * in_c,
+                  filter_oc + tap0, tau + tap0, (size_t)in_c, input_offset,
+                  &executed);
             }
           }
           if (bias) acc += bias[oc];

@@ -27,7 +27,8 @@ static unit_status_t check_depthwise(const unit_conv_params_t *params,
   if (is->n <= 0 || is->h <= 0 || is->w <= 0 || is->c <= 0 || fs->h <= 0 ||
       fs->w <= 0 || os->h <= 0 || os->w <= 0 || params->stride_h <= 0 ||
       params->stride_w <= 0 || params->dilation_h <= 0 ||
-      params->dilation_w <= 0 || params->depth_multiplier <= 0)
+      params->dilation_w <= 0 || params->depth_multiplier <= 0 ||
+      !unit_input_offset_valid(params->input_offset))
     return UNIT_ERR_ARG;
   if (fs->n != 1 || fs->c != is->c * params->depth_multiplier ||
       os->c != fs->c || os->n != is->n)
@@ -48,6 +49,7 @@ static int32_t depthwise_accumulate(const unit_conv_params_t *p,
   int32_t acc = 0;
   const int32_t in_y0 = oy * p->stride_h - p->pad_h;
   const int32_t in_x0 = ox * p->stride_w - p->pad_w;
+  const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
   for (ky = 0; ky < fs->h; ++ky) {
     const int32_t in_y = in_y0 + ky * p->dilation_h;
     if (in_y < 0 || in_y >= is->h) continue;
@@ -57,7 +59,7 @@ static int32_t depthwise_accumulate(const unit_conv_params_t *p,
       if (in_x < 0 || in_x >= is->w) continue;
       xv = (int16_t)(input[(((size_t)b * is->h + in_y) * is->w + in_x) * is->c +
                            ic] +
-                     p->input_offset);
+                     input_offset);
       if (tau && unit_abs16(xv) <= tau[ky * fs->w + kx]) continue; /* skip */
       acc += (int16_t)(xv * filter[((size_t)ky * fs->w + kx) * fs->c + oc]);
       UNIT_COUNT_ADD(*executed, 1);

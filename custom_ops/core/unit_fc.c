@@ -22,16 +22,13 @@ static void fc_dense(const unit_fc_params_t *p, const unit_requant_t *rq,
                      int32_t output_depth, const int8_t *input,
                      const int8_t *filter, const int32_t *bias, int8_t *output,
                      unit_stats_t *stats) {
-  int32_t b, o, d;
+  int32_t b, o;
+  const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + (size_t)b * input_depth;
     for (o = 0; o < output_depth; ++o) {
-      const int8_t *w = filter + (size_t)o * input_depth;
-      int32_t acc = 0;
-      for (d = 0; d < input_depth; ++d) {
-        const int16_t xv = (int16_t)(x[d] + p->input_offset);
-        acc += (int16_t)(xv * w[d]);
-      }
+      int32_t acc = unit_dot_int8(x, filter + (size_t)o * input_depth,
+                                  (size_t)input_depth, input_offset);
       if (bias) acc += bias[o];
       output[(size_t)b * output_depth + o] =
           unit_requantize(acc, rq->multiplier[o], rq->shift[o],
@@ -59,6 +56,7 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
   const int32_t groups = output_depth / group_size;
   int32_t *acc = (int32_t *)scratch;
   unit_divisor_group_t *group = (unit_divisor_group_t *)(acc + output_depth);
+  const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
   int32_t b, d, g, o;
   for (g = 0; g < groups; ++g)
     unit_divisor_group_init(&group[g], skip->thresholds[g], mode);
@@ -66,7 +64,7 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
     const int8_t *x = input + (size_t)b * input_depth;
     for (o = 0; o < output_depth; ++o) acc[o] = bias ? bias[o] : 0;
     for (d = 0; d < input_depth; ++d) {
-      const int16_t xv = (int16_t)(x[d] + p->input_offset);
+      const int16_t xv = (int16_t)(x[d] + input_offset);
       uint8_t magnitude, exponent;
       if (xv == 0) continue; /* the whole input row is skipped */
       magnitude = (uint8_t)unit_abs16(xv);
@@ -108,7 +106,8 @@ unit_status_t unit_fully_connected_int8(
   if (!params || !requant || !requant->multiplier || !requant->shift ||
       !input || !filter || !output)
     return UNIT_ERR_ARG;
-  if (batches <= 0 || input_depth <= 0 || output_depth <= 0)
+  if (batches <= 0 || input_depth <= 0 || output_depth <= 0 ||
+      !unit_input_offset_valid(params->input_offset))
     return UNIT_ERR_ARG;
   status = unit_check_skip(skip, output_depth);
   if (status != UNIT_OK) return status;

@@ -77,6 +77,11 @@ static inline void unit_weight_quotients(const unit_divisor_group_t *group,
   }
 }
 
+/* -zero_point of an int8 tensor: the range that keeps x' and x' * w in int16. */
+static inline int unit_input_offset_valid(int32_t input_offset) {
+  return input_offset >= -127 && input_offset <= 128;
+}
+
 static inline int unit_division_valid(unit_division_t mode) {
   return mode == UNIT_DIV_EXACT || mode == UNIT_DIV_SHIFT ||
          mode == UNIT_DIV_TREE || mode == UNIT_DIV_CLZ;
@@ -104,5 +109,36 @@ static inline int8_t unit_requantize(int32_t acc, int32_t multiplier,
 }
 
 static inline int16_t unit_abs16(int16_t v) { return v < 0 ? (int16_t)-v : v; }
+
+/* The inner loops of conv: one contiguous run of n taps (the input channels
+ * of one kernel position).  Pointer walks and a size_t counter keep them in
+ * 16-bit arithmetic on 16-bit cores; x' and every product fit int16
+ * (|x'| <= 255, |w| <= 128), only the accumulator is 32 bits. */
+static inline int32_t unit_dot_int8(const int8_t *x, const int8_t *w, size_t n,
+                                    int16_t input_offset) {
+  int32_t acc = 0;
+  for (; n != 0u; --n) {
+    const int16_t xv = (int16_t)(*x++ + input_offset);
+    acc += (int16_t)(xv * *w++);
+  }
+  return acc;
+}
+
+/* The same run with UnIT skipping: a tap is multiplied only when
+ * |x'| > tau (tau = T_q / |w| precomputed per weight). */
+static inline int32_t unit_skip_dot_int8(const int8_t *x, const int8_t *w,
+                                         const int16_t *tau, size_t n,
+                                         int16_t input_offset,
+                                         uint64_t *executed) {
+  int32_t acc = 0;
+  for (; n != 0u; --n, ++x, ++w, ++tau) {
+    const int16_t xv = (int16_t)(*x + input_offset);
+    if (unit_abs16(xv) <= *tau) continue; /* skip: no multiply */
+    acc += (int16_t)(xv * *w);
+    UNIT_COUNT_ADD(*executed, 1);
+  }
+  (void)executed;
+  return acc;
+}
 
 #endif

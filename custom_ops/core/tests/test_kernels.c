@@ -317,6 +317,14 @@ static void test_bad_arguments(void) {
   os.c = 2; /* filter has 3 outputs */
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_SHAPE);
   CHECK(unit_fully_connected_int8(&fp, &rq, 0, 4, 3, in, f, NULL, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
+  fp.input_offset = 200; /* not -zero_point of an int8 tensor */
+  CHECK(unit_fully_connected_int8(&fp, &rq, 1, 4, 3, in, f, NULL, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
+  fp.input_offset = 0;
+  p.input_offset = -128;
+  os.c = 3;
+  CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
+  p.input_offset = 0;
+  os.c = 2;
   skip.division = UNIT_DIV_EXACT;
   CHECK(unit_fully_connected_int8(&fp, &rq, 1, 4, 3, in, f, NULL, out, &skip, scratch, 2, NULL) == UNIT_ERR_SCRATCH);
 }
