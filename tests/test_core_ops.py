@@ -501,3 +501,97 @@ def test_c_core_rejects_short_buffers():
         _core.max_pool_2d_int8(params, (1, 4, 4, 2), short, out_shape, np.zeros(8, np.int8))
     with pytest.raises(ValueError, match="output"):
         _core.softmax_int8((1 << 30, 1, -100), 2, 4, np.zeros(8, np.int8), np.zeros(3, np.int8))
+
+
+# ---------------------------------------------------------------- the same C on a 16-bit MSP430
+
+
+def _c_int8_array(name: str, values: np.ndarray, const: bool) -> str:
+    body = ", ".join(str(int(v)) for v in values.ravel())
+    return f"{'const ' if const else ''}int8_t {name}[{values.size}] = {{{body}}};\n"
+
+
+def _c_int32_init(values) -> str:
+    return "{" + ", ".join(f"{int(v)}L" for v in values) + "}"
+
+
+def test_int8_ops_bit_exact_on_msp430_simulator(tmp_path):
+    """The integer kernels, built for the 16-bit-int MSP430 and run in the
+    simulator with parameters prepared on the host, give the host's bytes."""
+    from dataclasses import astuple
+
+    msp430 = pytest.importorskip("tflm_unit.msp430")
+    if not msp430.toolchain_available():
+        pytest.skip("MSP430 toolchain absent (clang-16, lld-16, mspdebug)")
+    rng = np.random.default_rng(21)
+    x = rng.integers(-128, 128, (1, 7, 6, 5), dtype=np.int8)
+    bias = rng.integers(-128, 128, (5,), dtype=np.int8)
+    logits = rng.integers(-128, 128, (4, 10), dtype=np.int8)
+    scale, zp = 0.05, -9
+
+    pool, pool_shape = ops.pool_prepare(x.shape, 3, 2, "SAME", scale, zp, "RELU6")
+    add = ops.add_prepare(scale, zp, 0.02, 4, 0.06, -3, "RELU")
+    soft = ops.softmax_prepare(0.08, 1.0)
+    mean = ops.mean_prepare(scale, zp, 0.01, 5, 7 * 6)
+    requant = ops.requantize_prepare(scale, zp, 0.004, 20)
+    expected = {
+        "max_out": ops.max_pool_2d(x, 3, 2, "SAME", scale, zp, "RELU6"),
+        "avg_out": ops.average_pool_2d(x, 3, 2, "SAME", scale, zp, "RELU6"),
+        "add_out": ops.add(x, scale, zp, bias, 0.02, 4, 0.06, -3, "RELU"),
+        "soft_out": ops.softmax(logits, 0.08, 1.0),
+        "mean_out": ops.mean_hw(x, scale, zp, 0.01, 5),
+        "pad_out": ops.pad(x, [[0, 0], [1, 2], [0, 1], [2, 0]], zp),
+        "cat_out": ops.concatenation([x, x[:, :, :2]], 2),
+        "req_out": ops.requantize(x, scale, zp, 0.004, 20),
+    }
+    n, h, w, c = x.shape
+    ph, pw = pool_shape[1], pool_shape[2]
+    source = ['#include "unit_ops.h"\n#include "unit_msp430.h"\n', _c_int8_array("x", x, True), _c_int8_array("bias", bias, True),
+              _c_int8_array("logits", logits, True)]
+    source += [f"int8_t {name}[{value.size}];\n" for name, value in expected.items()]
+    source.append(f"""
+int main(void) {{
+  static const unit_shape_t in_shape = {{{n}, {h}, {w}, {c}}};
+  static const unit_shape_t pool_shape = {{{n}, {ph}, {pw}, {c}}};
+  static const unit_pool_params_t pool = {_c_int32_init(astuple(pool))};
+  static const unit_add_params_t add = {_c_int32_init(astuple(add))};
+  static const unit_softmax_params_t soft = {_c_int32_init(astuple(soft))};
+  static const unit_mean_params_t mean = {_c_int32_init(astuple(mean))};
+  static const unit_requantize_params_t requant = {_c_int32_init(astuple(requant))};
+  static const int32_t x_dims[4] = {{{n}L, {h}L, {w}L, {c}L}};
+  static const int32_t bias_dims[4] = {{1L, 1L, 1L, {c}L}};
+  static const int32_t before[4] = {{0L, 1L, 0L, 2L}}, after[4] = {{0L, 2L, 1L, 0L}};
+  static const int32_t cat_dims[8] = {{{n}L, {h}L, {w}L, {c}L, {n}L, {h}L, 2L, {c}L}};
+  static const int8_t x_first_two_columns[{n * h * 2 * c}] = {{{", ".join(str(int(v)) for v in x[:, :, :2].ravel())}}};
+  const int8_t *cat_inputs[2];
+  int status = 0;
+  cat_inputs[0] = x;
+  cat_inputs[1] = x_first_two_columns;
+  unit_msp430_checkpoint(0);
+  status |= unit_max_pool_2d_int8(&pool, &in_shape, x, &pool_shape, max_out);
+  unit_msp430_checkpoint(1);
+  status |= unit_average_pool_2d_int8(&pool, &in_shape, x, &pool_shape, avg_out);
+  unit_msp430_checkpoint(2);
+  status |= unit_add_int8(&add, 4, x_dims, x, bias_dims, bias, x_dims, add_out);
+  unit_msp430_checkpoint(3);
+  status |= unit_softmax_int8(&soft, 4, 10, logits, soft_out);
+  unit_msp430_checkpoint(4);
+  status |= unit_mean_hw_int8(&mean, &in_shape, x, mean_out);
+  unit_msp430_checkpoint(5);
+  status |= unit_pad_int8(4, x_dims, x, before, after, (int8_t)({zp}), pad_out);
+  unit_msp430_checkpoint(6);
+  status |= unit_concatenation_int8(2, cat_inputs, 4, cat_dims, 2, cat_out);
+  unit_msp430_checkpoint(7);
+  status |= unit_requantize_int8(&requant, {x.size}L, x, req_out);
+  unit_msp430_checkpoint(8);
+  return status;
+}}
+""")
+    program_c = tmp_path / "ops_program.c"
+    program_c.write_text("".join(source))
+    program = msp430.build_program([program_c], tmp_path / "build", name="ops")
+    result = msp430.run_program(program, reads=list(expected))
+    assert result.exit_code == 0
+    for name, value in expected.items():
+        got = np.frombuffer(result.memory[name], dtype=np.int8).reshape(value.shape)
+        np.testing.assert_array_equal(got, value, err_msg=name)
