@@ -27,6 +27,12 @@ Formulas (int8 model, batch 1; ``Ho, Wo`` output spatial size, ``kh, kw`` kernel
   layer that TFLite fuses into the op before it (BatchNorm after a conv, ReLU/ReLU6 after a conv,
   Dense or Add, Dropout, pruning gates) adds no tensor of its own.
 
+The Keras estimate assumes the model is converted full-int8 with int8 input and output (no
+QUANTIZE/DEQUANTIZE ops) and executed in Keras layer order; then it equals what TFLM allocates
+(the tests check this against the ``tflite_micro`` interpreter). TFLM's persistent "tail"
+(interpreter structures, per-channel quantisation data) is not part of the peak-RAM figure; use
+``tflm_arena_report`` to see it.
+
 Coupling groups (Keras): every Conv2D/Dense output starts its own group of channels; a
 DepthwiseConv2D (depth_multiplier 1) keeps its input's group; layers feeding one elementwise op
 (``Add``, ``Multiply``, ...) are merged into one group (they must keep the same channels); a
@@ -251,8 +257,11 @@ def _peak_live_step(buffers: Sequence[tuple[int, int, int]]) -> tuple[int, list[
 # .tflite files
 # ---------------------------------------------------------------------------------------------
 
+# Bytes per element of each TensorType (FLOAT32=0, FLOAT16=1, INT32=2, UINT8=3, INT64=4, BOOL=6,
+# INT16=7, COMPLEX64=8, INT8=9, FLOAT64=10, COMPLEX128=11, UINT64=12, RESOURCE/VARIANT (unused),
+# UINT32=15, UINT16=16, INT4=17 counted as one byte as TFLM unpacks it, BFLOAT16=18).
 _TFLITE_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16,
-                      12: 8, 13: 4, 14: 2, 15: 8, 16: 4, 17: 1}  # FLOAT32=0 ... INT4=17 (packed: ~)
+                      12: 8, 13: 4, 14: 2, 15: 4, 16: 2, 17: 1, 18: 2}
 
 
 def _load_tflite(model: Union[bytes, bytearray, str, os.PathLike]):
@@ -497,7 +506,9 @@ def topological_layers(model) -> list[tuple[Any, list, Any]]:
                                         "functional model (call its layers directly) before pruning")
         if len(getattr(layer, "_inbound_nodes", [])) > 1:
             raise UnsupportedLayerError(f"Layer {layer.name!r} ({kind}) is called more than once (shared "
-                                        "weights); give each call its own layer")
+                                        "weights, or it also belongs to another model, e.g. after tfmot's "
+                                        "strip_pruning); give each call its own layer, or rebuild the model with "
+                                        "keras.models.clone_model(model) and copy the weights")
         try:
             inputs = _as_list(layer.input)
             output = layer.output

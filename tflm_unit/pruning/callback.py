@@ -61,6 +61,8 @@ class DifferentiablePruning(_CallbackBase):
         self.history: list[dict[str, Any]] = []
         self.budget_met_at_step: int | None = None
         self.resource_model: KerasResourceModel | None = None
+        # The callback never reads the batch logs: let tf_keras skip converting them to NumPy each step.
+        self._supports_tf_logs = True
 
     # -- set-up ----------------------------------------------------------------------------------
 
