@@ -130,9 +130,6 @@ def test_segments_inputs_and_outputs(tmp_path, multiplier):
 
 
 @needs_toolchain
-@pytest.mark.xfail(strict=True, reason="known, reported to the lead: custom_ops/core/unit_depthwise.c:46 "
-                   "unused parameter 'executed' when UNIT_COUNTERS=0 (host builds hide it with "
-                   "-Wno-unused-parameter); remove this mark once fixed")
 def test_core_compiles_warning_free_for_msp430(tmp_path):
     """Issue 6: the kernel core compiles with -Wall -Wextra for MSP430."""
     from tflm_unit.msp430.build import compile_flags, compile_source, core_sources
