@@ -97,7 +97,7 @@ unit_status_t unit_pad_int8(int32_t num_dims, const int32_t *input_dims,
   int32_t in_dims[UNIT_PAD_MAX_DIMS], out_dims[UNIT_PAD_MAX_DIMS];
   int32_t before[UNIT_PAD_MAX_DIMS], after[UNIT_PAD_MAX_DIMS];
   int32_t index[UNIT_PAD_MAX_DIMS];
-  int32_t d, total = 1, i, in_pos = 0;
+  int32_t d, total = 1, i;
   const int32_t first = UNIT_PAD_MAX_DIMS - num_dims;
   if (input_dims == 0 || input == 0 || pad_before == 0 || pad_after == 0 ||
       output == 0)
@@ -118,19 +118,30 @@ unit_status_t unit_pad_int8(int32_t num_dims, const int32_t *input_dims,
     total *= out_dims[d];
     index[d] = 0;
   }
-  /* Output in row-major order; input values are consumed in order too. */
-  for (i = 0; i < total; ++i) {
-    int inside = 1;
-    for (d = 0; d < UNIT_PAD_MAX_DIMS; ++d) {
-      if (index[d] < before[d] || index[d] >= before[d] + in_dims[d]) {
-        inside = 0;
-        break;
+  /* Output in row-major order, one innermost row at a time: a row outside
+   * the input on any outer dim is all padding, otherwise it is padding, a
+   * copy of the next input row, padding.  Input rows are consumed in order. */
+  {
+    const int32_t row = out_dims[UNIT_PAD_MAX_DIMS - 1];
+    const int32_t last = UNIT_PAD_MAX_DIMS - 1;
+    const int8_t *in = input;
+    int8_t *out = output;
+    for (i = 0; i < total; i += row) {
+      int inside = 1;
+      int32_t j;
+      for (d = 0; d < last; ++d)
+        if (index[d] < before[d] || index[d] >= before[d] + in_dims[d]) inside = 0;
+      if (!inside) {
+        for (j = 0; j < row; ++j) *out++ = pad_value;
+      } else {
+        for (j = 0; j < before[last]; ++j) *out++ = pad_value;
+        for (j = 0; j < in_dims[last]; ++j) *out++ = *in++;
+        for (j = 0; j < after[last]; ++j) *out++ = pad_value;
       }
-    }
-    output[i] = inside ? input[in_pos++] : pad_value;
-    for (d = UNIT_PAD_MAX_DIMS - 1; d >= 0; --d) {
-      if (++index[d] < out_dims[d]) break;
-      index[d] = 0;
+      for (d = last - 1; d >= 0; --d) { /* next row: odometer over outer dims */
+        if (++index[d] < out_dims[d]) break;
+        index[d] = 0;
+      }
     }
   }
   return UNIT_OK;
