@@ -101,6 +101,13 @@ def _guess_layer(graph: ModelGraph, op: Operator, components: List[str], known: 
     return graph.tensor(op.outputs[0]).name or f"op{op.index}"
 
 
+def weight_scales_of(scale: np.ndarray) -> np.ndarray:
+    """Per-channel scales as a 1-D array; a per-tensor scale as a 0-D array
+    (quantize_thresholds then needs the channel count, not C scales)."""
+    scale = np.asarray(scale, dtype=np.float64)
+    return scale.reshape(()) if scale.size == 1 else scale
+
+
 def describe_mac_ops(graph: ModelGraph, known_layers: Sequence[str] = (),
                      old_config: Optional[Dict[str, Any]] = None) -> List[MacOp]:
     """The model's MAC ops, with their layer names and quantisation."""
@@ -138,7 +145,7 @@ def describe_mac_ops(graph: ModelGraph, known_layers: Sequence[str] = (),
             index=op.index, base=base, layer=layer, output=out.name, components=components,
             channels=channels, float_model=float_model,
             input_scale=float(inp.scale[0]) if inp.scale.size else 0.0,
-            weight_scales=np.asarray(filt.scale, dtype=np.float64), builtin_version=version, current=record))
+            weight_scales=weight_scales_of(filt.scale), builtin_version=version, current=record))
     if not result:
         raise ConversionError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED op to make UnIT")
     return result

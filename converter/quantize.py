@@ -21,6 +21,18 @@ from tflm_unit.datasets import fit_to_input_shape
 DEFAULT_CALIBRATION_SAMPLES = 100
 
 
+def import_tensorflow() -> Any:
+    """``import tensorflow`` with its start-up log lines kept off the terminal."""
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        from tflm_unit.resources import _capture_c_output
+
+        with _capture_c_output():
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]
+
+
 def is_keras_model(model: Any) -> bool:
     """True for a tf_keras or Keras 3 model object."""
     module = type(model).__module__
@@ -36,6 +48,7 @@ def load_keras_file(path: str) -> Any:
     """A ``.keras`` / ``.h5`` file as a Keras model: Keras 3 first, then tf_keras
     (files written by either load); ConversionError naming both failures."""
     errors = []
+    import_tensorflow()
     if path.endswith(".keras"):
         try:
             import keras
@@ -72,7 +85,7 @@ def keras_input_shape(model: Any) -> Tuple[int, ...]:
 
 
 def _saved_model_input(path: str) -> Tuple[str, Tuple[int, ...]]:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         loaded = tf.saved_model.load(path)
@@ -114,7 +127,7 @@ def representative_samples(data: Any, input_shape: Sequence[int], limit: int) ->
 
 
 def _run_converter(make_converter: Callable[[], Any], samples: np.ndarray) -> bytes:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     from tflm_unit.resources import _capture_c_output
 
@@ -147,7 +160,7 @@ def _run_converter(make_converter: Callable[[], Any], samples: np.ndarray) -> by
 def keras_to_int8(model: Any, representative_data: Any,
                   num_samples: int = DEFAULT_CALIBRATION_SAMPLES) -> bytes:
     """A tf_keras or Keras 3 model → int8 ``.tflite`` bytes (int8 input and output)."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     input_shape = keras_input_shape(model)
     samples = representative_samples(representative_data, input_shape, num_samples)
@@ -179,7 +192,7 @@ def keras_to_int8(model: Any, representative_data: Any,
 def saved_model_to_int8(path: str, representative_data: Any,
                         num_samples: int = DEFAULT_CALIBRATION_SAMPLES) -> bytes:
     """A SavedModel directory → int8 ``.tflite`` bytes."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     _, input_shape = _saved_model_input(path)
     samples = representative_samples(representative_data, input_shape, num_samples)

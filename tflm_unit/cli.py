@@ -1,9 +1,257 @@
-"""The ``tflm-unit`` command line."""
+"""The ``tflm-unit`` command line.
+
+Each subcommand is two functions: ``setup_<name>(parser)`` adds its
+arguments, ``run_<name>(args) -> dict`` does the work and returns the JSON
+object ``--json`` prints (and, optionally, ``text_<name>(result) -> str`` for
+people).  Register it in :data:`SUBCOMMANDS` (or with
+:func:`register_subcommand`).  Errors a user can fix raise :class:`CliError`
+(or ValueError / OSError): one line ``tflm-unit: error: ...`` on stderr,
+exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
 import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+PROG = "tflm-unit"
+EXIT_USAGE = 2
 
 
-def main(argv=None) -> int:
-    raise SystemExit("tflm-unit: no subcommands yet")
+class CliError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are the same single line as other errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(message)
+
+
+@dataclass
+class Subcommand:
+    name: str
+    help: str
+    setup: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Dict[str, Any]]
+    text: Optional[Callable[[Dict[str, Any]], str]] = None
+
+
+# ------------------------------------------------------------------ convert
+
+
+def setup_convert(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help=".keras / .h5 file, SavedModel directory, or int8 .tflite")
+    parser.add_argument("--calib-data", metavar="NPZ",
+                        help="data (.npz with x_train or x) for int8 quantisation; required unless MODEL is .tflite")
+    parser.add_argument("--out", required=True, metavar="OUT.tflite", help="where to write the UnIT model")
+    parser.add_argument("--division", choices=("exact", "shift", "tree", "clz", "bitmask"), default=None,
+                        help="division approximation (default: the model's, else shift)")
+    parser.add_argument("--group-size", type=int, default=None, metavar="G",
+                        help="output channels per threshold group (default: one group per layer)")
+    parser.add_argument("--threshold", type=float, default=None, metavar="T",
+                        help="real threshold T for every MAC layer (default 0: no skipping)")
+    parser.add_argument("--thresholds-json", metavar="FILE",
+                        help="JSON object {layer name or op index: T or [T per group]}")
+    parser.add_argument("--max-accuracy-drop", type=float, default=None, metavar="X",
+                        help="calibrate thresholds to lose at most X accuracy (fraction) on the calibration data")
+    parser.add_argument("--num-calibration-samples", type=int, default=100, metavar="N",
+                        help="samples of the data used for int8 quantisation (default 100)")
+
+
+def _thresholds_from_args(args: argparse.Namespace) -> Any:
+    if args.threshold is not None and args.thresholds_json:
+        raise CliError("give --threshold or --thresholds-json, not both")
+    if args.thresholds_json:
+        try:
+            with open(args.thresholds_json, encoding="utf-8") as f:
+                value = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CliError(f"cannot read thresholds from {args.thresholds_json}: {exc}") from None
+        if not isinstance(value, dict):
+            raise CliError(f"{args.thresholds_json} must hold a JSON object {{layer: threshold}}")
+        return value
+    return 0.0 if args.threshold is None else args.threshold
+
+
+def calibrate_for_convert(unit_model: bytes, data: Any, args: argparse.Namespace) -> Dict[str, Any]:
+    """Hook for ``--max-accuracy-drop``: calibrate thresholds on ``data``
+    (the calibration split, never the test split) and return
+    ``{"thresholds": {...}, "calibration": {...summary...}}`` for
+    :func:`tflm_unit.converter.apply_thresholds`.  Wired by the calibration
+    work (issue 4)."""
+    raise CliError("--max-accuracy-drop needs the calibration step, which is not available yet; "
+                   "give --threshold or --thresholds-json")
+
+
+def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.converter.files import write_file_atomic
+    from tflm_unit.converter.metadata import read_unit_config
+    from tflm_unit.datasets import load_npz
+
+    thresholds = _thresholds_from_args(args)
+    if not os.path.exists(args.model):
+        raise CliError(f"no such model: {args.model}")
+    data = load_npz(args.calib_data) if args.calib_data else None
+    is_tflite = os.path.isfile(args.model) and not args.model.endswith((".keras", ".h5", ".hdf5"))
+    if data is None and not is_tflite:
+        raise CliError("--calib-data is required to quantise a Keras or SavedModel model to int8")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise CliError(f"output directory does not exist: {out_dir}")
+    result = convert(args.model, data, thresholds=thresholds, division=args.division, group_size=args.group_size,
+                     num_calibration_samples=args.num_calibration_samples)
+    if args.max_accuracy_drop is not None:
+        if data is None:
+            raise CliError("--max-accuracy-drop needs --calib-data")
+        calibrated = calibrate_for_convert(result, data, args)
+        result = apply_thresholds(result, calibrated["thresholds"], args.division, args.group_size,
+                                  calibration=calibrated.get("calibration"))
+    write_file_atomic(args.out, result)
+    config = read_unit_config(result)
+    return {
+        "out": args.out,
+        "bytes": len(result),
+        "division": config["division"],
+        "group_size": config["group_size"],
+        "macs_total": config["macs_total"],
+        "ops": [{k: op[k] for k in ("op_index", "op", "layer", "group_size", "thresholds_real", "thresholds_int",
+                                    "macs")} for op in config["ops"]],
+    }
+
+
+def text_convert(result: Dict[str, Any]) -> str:
+    lines = [f"wrote {result['out']} ({result['bytes']} bytes), division {result['division']}, "
+             f"{result['macs_total']} MACs in {len(result['ops'])} UnIT ops"]
+    for op in result["ops"]:
+        lines.append(f"  op {op['op_index']:3d} {op['op']:24s} {op['layer']:20s} T={op['thresholds_real']} "
+                     f"T_q={op['thresholds_int']}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ inspect
+
+
+def setup_inspect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help=".tflite file (UnIT or builtin)")
+
+
+def run_inspect(args: argparse.Namespace) -> Dict[str, Any]:
+    from tflm_unit.converter.report import inspect_model
+
+    return inspect_model(args.model)
+
+
+def text_inspect(result: Dict[str, Any]) -> str:
+    lines = [f"{result['file_bytes']} bytes, {'UnIT' if result['unit'] else 'builtin'} model"]
+    for kind in ("inputs", "outputs"):
+        for t in result[kind]:
+            lines.append(f"{kind[:-1]}: {t['name']} {t['shape']} {t['dtype']} scale {t['scale']} "
+                         f"zero point {t['zero_point']}")
+    lines.append(f"{'op':>4} {'name':24s} {'output shape':18s} {'MACs':>10}  thresholds")
+    for op in result["ops"]:
+        thresholds = ""
+        if op.get("thresholds_int") is not None or op.get("thresholds_real") is not None:
+            thresholds = (f"T_q={op.get('thresholds_int')} T={[round(t, 6) for t in op['thresholds_real']]} "
+                          f"group {op.get('group_size')} {op.get('division')}")
+        lines.append(f"{op['index']:>4} {op['op']:24s} {str(op['output_shape']):18s} {op['macs']:>10}  {thresholds}")
+    lines.append(f"MACs {result['macs_total']}, flash {result['flash_bytes']} bytes (constant tensors), "
+                 f"peak RAM ~{result['peak_ram_bytes']} bytes ({result['peak_ram_note']})")
+    config = result.get("unit_metadata")
+    if config:
+        lines.append(f"UNIT_METADATA: tflm-unit {config.get('package_version')}, division {config.get('division')}, "
+                     f"group size {config.get('group_size')}, calibration {config.get('calibration')}, "
+                     f"resources {config.get('resources')}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ export-c
+
+
+def setup_export_c(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help=".tflite file")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the C sources")
+    parser.add_argument("--name", default=None, help="C name prefix (default: the model file's name)")
+    parser.add_argument("--no-graph", action="store_true",
+                        help="only the TFLM model array, not the static graph for the MSP430 runner")
+
+
+def run_export_c(args: argparse.Namespace) -> Dict[str, Any]:
+    from tflm_unit.converter import export_c
+
+    return export_c(args.model, args.out, name=args.name, graph=not args.no_graph)
+
+
+def text_export_c(result: Dict[str, Any]) -> str:
+    lines = [f"wrote {path}" for path in result["files"]]
+    graph = result.get("graph")
+    if graph:
+        lines.append(f"static graph: {graph['ops']} ops, {graph['tensors']} tensors, arena {graph['arena_bytes']} "
+                     f"bytes, scratch {graph['scratch_bytes']} bytes")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ registry and main
+
+SUBCOMMANDS: List[Subcommand] = [
+    Subcommand("convert", "Keras / SavedModel / int8 .tflite -> UnIT int8 .tflite", setup_convert, run_convert,
+               text_convert),
+    Subcommand("inspect", "ops, options, thresholds, metadata, MACs, flash and peak RAM of a .tflite",
+               setup_inspect, run_inspect, text_inspect),
+    Subcommand("export-c", "C sources: the model array for TFLM and the static graph for the MSP430 runner",
+               setup_export_c, run_export_c, text_export_c),
+]
+
+
+def register_subcommand(subcommand: Subcommand) -> None:
+    """Add (or replace) a subcommand."""
+    SUBCOMMANDS[:] = [s for s in SUBCOMMANDS if s.name != subcommand.name] + [subcommand]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="MCU-aware pruning and UnIT inference-time pruning for TFLM")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for sub in SUBCOMMANDS:
+        child = subparsers.add_parser(sub.name, help=sub.help, description=sub.help)
+        sub.setup(child)
+        child.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        child.set_defaults(subcommand=sub)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 600 else text[:597] + "..."
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "subcommand", None) is None:
+            raise CliError(f"choose a command: {', '.join(s.name for s in SUBCOMMANDS)} (see {PROG} --help)")
+        result = args.subcommand.run(args)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
+        if os.environ.get("TFLM_UNIT_DEBUG"):
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        sub: Subcommand = args.subcommand
+        print(sub.text(result) if sub.text else json.dumps(result, indent=2, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":
