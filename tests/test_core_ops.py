@@ -121,9 +121,13 @@ def _run_with_ops(model_bytes: bytes, inputs):
         elif code == OP.SOFTMAX:
             y = ops.softmax(x, _quant(tin[0])[0], opts.beta, *_quant(tout))
         elif code == OP.MEAN:
-            axes = sorted(int(a) % 4 for a in _constant(model, tin[1]).ravel())
-            assert axes == [1, 2], "only MEAN over H, W is implemented"
-            y = ops.mean_hw(x, *_quant(tin[0]), *_quant(tout), keep_dims=bool(opts.keepDims))
+            axes = sorted({int(a) % x.ndim for a in _constant(model, tin[1]).ravel()})
+            if x.ndim == 4 and axes == [1, 2]:  # global average pooling
+                y = ops.mean_hw(x, *_quant(tin[0]), *_quant(tout), keep_dims=bool(opts.keepDims))
+                general = ops.mean(x, axes, *_quant(tin[0]), *_quant(tout), keep_dims=bool(opts.keepDims))
+                np.testing.assert_array_equal(general, y)
+            else:
+                y = ops.mean(x, axes, *_quant(tin[0]), *_quant(tout), keep_dims=bool(opts.keepDims))
         elif code in (OP.PAD, OP.PADV2):
             paddings = _constant(model, tin[1])
             pad_value = int(_constant(model, tin[2])) if code == OP.PADV2 else _quant(tout)[1]
@@ -283,10 +287,13 @@ def test_softmax_bit_exact(name, variant):
 
 # ---------------------------------------------------------------- mean
 
-MEAN_SHAPES = {
-    "5x6": ((1, 5, 6, 8), False),
-    "4x4_keep_batch2": ((2, 4, 4, 3), True),
-    "7x3": ((1, 7, 3, 16), False),
+MEAN_SHAPES = {  # name: (shape, axes, keep_dims)
+    "hw_5x6": ((1, 5, 6, 8), [1, 2], False),
+    "hw_4x4_keep_batch2": ((2, 4, 4, 3), [1, 2], True),
+    "hw_7x3": ((1, 7, 3, 16), [1, 2], False),
+    "time_3d": ((2, 9, 6), [1], False),
+    "last_axis_keep": ((1, 4, 5, 6), [-1], True),
+    "outer_axes_3d": ((3, 4, 5), [0, 2], False),
 }
 # (input scale, zp, output scale, zp) or None = converter's
 MEAN_VARIANTS = {
@@ -299,8 +306,8 @@ MEAN_VARIANTS = {
 
 @functools.lru_cache(maxsize=None)
 def _mean_model(name: str) -> bytes:
-    shape, keep = MEAN_SHAPES[name]
-    return _convert(lambda x: tf.reduce_mean(x, axis=[1, 2], keepdims=keep), [shape], [(-3.0, 5.0)])
+    shape, axes, keep = MEAN_SHAPES[name]
+    return _convert(lambda x: tf.reduce_mean(x, axis=axes, keepdims=keep), [shape], [(-3.0, 5.0)])
 
 
 @pytest.mark.parametrize("variant", sorted(MEAN_VARIANTS))

@@ -87,6 +87,72 @@ unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
   return UNIT_OK;
 }
 
+/* Walks an odometer one step over the dims listed in `dims_to_walk`;
+ * returns 0 when it wraps around to all zeros. */
+static int unit_odometer_step(int32_t count, const int32_t *dims_to_walk,
+                              const int32_t *input_dims, int32_t *index) {
+  int32_t k;
+  for (k = count - 1; k >= 0; --k) {
+    const int32_t d = dims_to_walk[k];
+    if (++index[d] < input_dims[d]) return 1;
+    index[d] = 0;
+  }
+  return 0;
+}
+
+unit_status_t unit_mean_int8(const unit_mean_params_t *params,
+                             int32_t num_dims, const int32_t *input_dims,
+                             uint8_t axis_mask, const int8_t *input,
+                             int8_t *output) {
+  int32_t stride[UNIT_MAX_DIMS], index[UNIT_MAX_DIMS];
+  int32_t kept[UNIT_MAX_DIMS], reduced[UNIT_MAX_DIMS];
+  int32_t num_kept = 0, num_reduced = 0, count = 1, d, s = 1;
+  int8_t *out = output;
+  if (params == 0 || input_dims == 0 || input == 0 || output == 0)
+    return UNIT_ERR_ARG;
+  if (num_dims < 1 || num_dims > UNIT_MAX_DIMS ||
+      (axis_mask >> num_dims) != 0 || axis_mask == 0)
+    return UNIT_ERR_ARG;
+  if (params->multiplier < 0 || params->shift < -31 || params->shift > 30 ||
+      params->count <= 0 || params->count > UNIT_MEAN_MAX_COUNT ||
+      !unit_zero_point_valid(params->input_zero_point))
+    return UNIT_ERR_ARG;
+  for (d = num_dims - 1; d >= 0; --d) {
+    if (input_dims[d] <= 0) return UNIT_ERR_ARG;
+    stride[d] = s;
+    s *= input_dims[d];
+    index[d] = 0;
+  }
+  for (d = 0; d < num_dims; ++d) {
+    if (axis_mask & (1u << d)) {
+      reduced[num_reduced++] = d;
+      if (count > UNIT_MEAN_MAX_COUNT / input_dims[d]) return UNIT_ERR_SHAPE;
+      count *= input_dims[d];
+    } else {
+      kept[num_kept++] = d;
+    }
+  }
+  if (count != params->count) return UNIT_ERR_SHAPE;
+  /* For each output (odometer over the kept dims), sum its reduced window
+   * (odometer over the reduced dims), then requantise as mean_hw does. */
+  do {
+    int32_t base = 0, sum = 0, value, k;
+    for (k = 0; k < num_kept; ++k) base += index[kept[k]] * stride[kept[k]];
+    do {
+      int32_t offset = base;
+      for (k = 0; k < num_reduced; ++k)
+        offset += index[reduced[k]] * stride[reduced[k]];
+      sum += input[offset];
+    } while (unit_odometer_step(num_reduced, reduced, input_dims, index));
+    sum -= params->input_zero_point * count;
+    value = unit_multiply_by_quantized_multiplier(sum, params->multiplier,
+                                                  params->shift) +
+            params->output_zero_point;
+    *out++ = (int8_t)unit_clamp_int8(value);
+  } while (unit_odometer_step(num_kept, kept, input_dims, index));
+  return UNIT_OK;
+}
+
 /* ---- PAD ---- */
 
 unit_status_t unit_pad_int8(int32_t num_dims, const int32_t *input_dims,

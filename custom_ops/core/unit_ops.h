@@ -157,6 +157,15 @@ unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
                                 const unit_shape_t *input_shape,
                                 const int8_t *input, int8_t *output);
 
+/* MEAN over any set of axes of a 1..UNIT_MAX_DIMS-D tensor: bit d of
+ * axis_mask set = dim d is reduced; the product of the reduced dims must
+ * equal params->count (else UNIT_ERR_SHAPE).  The output holds the kept dims
+ * in row-major order (keep_dims only changes the recorded shape). */
+unit_status_t unit_mean_int8(const unit_mean_params_t *params,
+                             int32_t num_dims, const int32_t *input_dims,
+                             uint8_t axis_mask, const int8_t *input,
+                             int8_t *output);
+
 /* ---- PAD / PADV2 ---- */
 
 /* num_dims 1..UNIT_PAD_MAX_DIMS; output dim i = input_dims[i] +

@@ -404,6 +404,49 @@ static PyObject *ext_mean_hw_int8(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static PyObject *ext_mean_int8(PyObject *self, PyObject *args) {
+  PyObject *params_obj, *dims_obj;
+  Py_buffer in, out;
+  int axis_mask;
+  int32_t v[5], dims[UNIT_MAX_DIMS];
+  Py_ssize_t num_dims = -1, in_count = -1, d, kept_count = 1;
+  unit_mean_params_t p;
+  unit_status_t status;
+  if (!PyArg_ParseTuple(args, "OOiy*w*", &params_obj, &dims_obj, &axis_mask,
+                        &in, &out))
+    return NULL;
+  if (ext_int32_exact(params_obj, v, 5, "params") < 0 ||
+      (num_dims = ext_int32_sequence(dims_obj, dims, UNIT_MAX_DIMS,
+                                     "input_dims")) < 0 ||
+      (in_count = ext_element_count(dims, num_dims, "input_dims")) < 0)
+    goto fail;
+  if (num_dims < 1 || axis_mask <= 0 || axis_mask >= (1 << num_dims)) {
+    PyErr_SetString(PyExc_ValueError,
+                    "mean_int8: 1..6 dims and a non-empty axis mask within them");
+    goto fail;
+  }
+  for (d = 0; d < num_dims; ++d)
+    if (!(axis_mask & (1 << d))) kept_count *= dims[d];
+  if (ext_check_buffer(&in, in_count, 1, "input") < 0 ||
+      ext_check_buffer(&out, kept_count, 1, "output") < 0)
+    goto fail;
+  p.multiplier = v[0];
+  p.shift = v[1];
+  p.count = v[2];
+  p.input_zero_point = v[3];
+  p.output_zero_point = v[4];
+  status = unit_mean_int8(&p, (int32_t)num_dims, dims, (uint8_t)axis_mask,
+                          (const int8_t *)in.buf, (int8_t *)out.buf);
+  PyBuffer_Release(&in);
+  PyBuffer_Release(&out);
+  if (status != UNIT_OK) return ext_status_error(status, "mean_int8");
+  Py_RETURN_NONE;
+fail:
+  PyBuffer_Release(&in);
+  PyBuffer_Release(&out);
+  return NULL;
+}
+
 /* ---- requantize ---- */
 
 static PyObject *ext_requantize_prepare_int8(PyObject *self, PyObject *args) {
@@ -647,6 +690,8 @@ PyMethodDef ext_ops_methods[] = {
      "(multiplier, shift, count, zp_in, zp_out)"},
     {"mean_hw_int8", ext_mean_hw_int8, METH_VARARGS,
      "mean_hw_int8(params, input_shape, input, output)"},
+    {"mean_int8", ext_mean_int8, METH_VARARGS,
+     "mean_int8(params, input_dims, axis_mask, input, output)"},
     {"requantize_prepare_int8", ext_requantize_prepare_int8, METH_VARARGS,
      "requantize_prepare_int8(s_in, zp_in, s_out, zp_out) -> "
      "(multiplier, shift, zp_in, zp_out)"},

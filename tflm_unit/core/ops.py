@@ -357,6 +357,38 @@ def mean_hw(
     return out.reshape((n, 1, 1, c)) if keep_dims else out
 
 
+def mean(
+    x: np.ndarray,
+    axes: Union[int, Sequence[int]],
+    input_scale: float,
+    input_zero_point: int,
+    output_scale: float,
+    output_zero_point: int,
+    keep_dims: bool = False,
+) -> np.ndarray:
+    """MEAN of int8 ``x`` (1..6 dims) over ``axes`` (ints, negative count from
+    the end, duplicates allowed as in TFLite), with TFLM's requantisation;
+    the reduced dims are dropped, or kept as 1 when ``keep_dims``."""
+    x = _int8_array(x, "x")
+    if not 1 <= x.ndim <= 6:
+        raise ValueError(f"mean supports 1..6 dims, got shape {x.shape}")
+    axis_list = [axes] if isinstance(axes, (int, np.integer)) else list(np.ravel(axes))
+    if not axis_list or not all(isinstance(a, (int, np.integer)) for a in axis_list):
+        raise ValueError(f"axes must be a non-empty list of ints, got {axes!r}")
+    if any(not -x.ndim <= int(a) < x.ndim for a in axis_list):
+        raise ValueError(f"axes {axes!r} out of range for shape {x.shape}")
+    reduced = sorted({int(a) % x.ndim for a in axis_list})
+    count = int(np.prod([x.shape[d] for d in reduced]))
+    params = mean_prepare(input_scale, input_zero_point, output_scale, output_zero_point, count)
+    mask = sum(1 << d for d in reduced)
+    kept_shape = tuple(1 if d in reduced else n for d, n in enumerate(x.shape))
+    out = np.empty(kept_shape, dtype=np.int8)
+    _core.mean_int8(astuple(params), x.shape, mask, x.reshape(-1), out.reshape(-1))
+    if keep_dims:
+        return out
+    return out.reshape(tuple(n for d, n in enumerate(x.shape) if d not in reduced))
+
+
 # ------------------------------------------------------------------ pad
 
 

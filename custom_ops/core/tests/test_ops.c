@@ -194,6 +194,34 @@ static void test_mean(void) {
         bad++;
     }
   CHECK(bad == 0);
+  /* the general kernel over axes {1, 2} gives mean_hw's bytes */
+  {
+    static int8_t general[64];
+    const int32_t dims[4] = {2, 7, 9, 6};
+    CHECK(unit_mean_int8(&p, 4, dims, 0x6, input, general) == UNIT_OK);
+    CHECK(memcmp(general, output, 12) == 0);
+    CHECK(unit_mean_int8(&p, 4, dims, 0x2, input, general) == UNIT_ERR_SHAPE);
+    CHECK(unit_mean_int8(&p, 4, dims, 0x10, input, general) == UNIT_ERR_ARG);
+    CHECK(unit_mean_int8(&p, 4, dims, 0, input, general) == UNIT_ERR_ARG);
+  }
+  /* a 3-D mean over axes {0, 2} against its definition */
+  {
+    static int8_t general[8];
+    const int32_t dims[3] = {3, 4, 5};
+    int32_t j, k;
+    bad = 0;
+    CHECK(unit_mean_prepare_int8(si, zi, so, zo, 15, &p) == UNIT_OK);
+    CHECK(unit_mean_int8(&p, 3, dims, 0x5, input, general) == UNIT_OK);
+    for (j = 0; j < 4; ++j) {
+      double sum = 0.0;
+      for (i = 0; i < 3; ++i)
+        for (k = 0; k < 5; ++k) sum += input[(i * 4 + j) * 5 + k] - zi;
+      if (labs((long)general[j] -
+               (long)clamp_int8(round_half_away(sum / 15.0 * si / so) + zo)) > 1)
+        bad++;
+    }
+    CHECK(bad == 0);
+  }
   /* a large window (count 4096) and equal scales: the mean of a constant */
   shape.n = 1;
   shape.h = 64;
