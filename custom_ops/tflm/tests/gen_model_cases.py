@@ -131,6 +131,47 @@ def rewrite_to_unit(tflite_bytes, division, rng, zero_thresholds, group_size=2):
     return bytes(builder.Output())
 
 
+def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
+    """Models written by tflm_unit.converter: the UnIT paper's CNN and a small
+    DS-CNN trained briefly on the bundled digits, converted at T = 0, then
+    with thresholds from tflm_unit.unit.calibration.calibrate (calibration
+    on training images) for each division mode.  Returns ({name: bytes},
+    int8 test inputs, {name: calibration summary})."""
+    import tf_keras as keras
+
+    from tflm_unit import datasets, models
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.unit.calibration import calibrate
+
+    ds = datasets.load_default_digits()
+    x_train, y_train = ds.x_train[..., None], ds.y_train
+    x_calib, y_calib = x_train[:400], y_train[:400]
+    out, summaries, x_test = {}, {}, None
+    # (builder, epochs): the DS-CNN's BatchNorm moving statistics need more
+    # steps than the plain CNN before inference-mode outputs make sense.
+    builders = {"paper_cnn": (lambda: models.unit_paper_cnn(keras_module=keras), epochs),
+                "ds_cnn": (lambda: models.ds_cnn(filters=8, blocks=2, keras_module=keras), 4 * epochs)}
+    for name, (build, n_epochs) in builders.items():
+        keras.utils.set_random_seed(seed)
+        model = build()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x_train, y_train, epochs=n_epochs, batch_size=64, verbose=0)
+        base = convert(model, x_train[:200], thresholds=0.0, division="shift")
+        out[f"converter_{name}_t0"] = base
+        if x_test is None:
+            x_test = Interpreter(base).quantize_input(ds.x_test[..., None])
+        for division in divisions:
+            result = calibrate(base, x_calib, y_calib, max_accuracy_drop=max_accuracy_drop,
+                               division=division, group_size=2, progress=False, max_samples=200)
+            thresholds = {layer.op_index: [float(t) for t in layer.thresholds_real] for layer in result.layers}
+            groups = {layer.op_index: layer.group_size for layer in result.layers}
+            key = f"converter_{name}_cal_{division}"
+            out[key] = apply_thresholds(base, thresholds, division, groups)
+            summaries[key] = (f"calibration: accuracy {result.accuracy_dense:.3f} -> {result.accuracy_unit:.3f}, "
+                              f"MAC reduction {result.mac_reduction:.1%}")
+    return out, x_test, summaries
+
+
 def write_samples(path, model_bytes, x):
     """Inputs x (int8 batch) and tflm_unit.runtime's outputs, one per sample."""
     interp = Interpreter(model_bytes)
@@ -150,6 +191,9 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--converter", action="store_true",
+                    help="also write models made by tflm_unit.converter (trains two small CNNs)")
+    ap.add_argument("--divisions", default="exact,shift,tree,clz")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     rng = np.random.default_rng(args.seed)
@@ -159,11 +203,19 @@ def main():
     for division in ("exact", "shift", "tree", "clz"):
         models[f"unit_t0_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=True)
         models[f"unit_trand_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=False)
+    inputs = {name: x for name in models}
+    summaries = {}
+    if args.converter:
+        conv_models, x_test, summaries = converter_models(args.seed, args.divisions.split(","))
+        models.update(conv_models)
+        inputs.update({name: x_test[:args.samples] for name in conv_models})
     for name, model_bytes in models.items():
         with open(os.path.join(args.out_dir, name + ".tflite"), "wb") as f:
             f.write(model_bytes)
-        executed, total = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes, x)
-        print(f"{name}: {len(model_bytes)} bytes, MACs executed {executed}/{total} (first sample)")
+        executed, total = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes,
+                                        inputs[name])
+        print(f"{name}: {len(model_bytes)} bytes, MACs executed {executed}/{total} (first sample)"
+              + (f"; {summaries[name]}" if name in summaries else ""))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ bool ReadNumbers(FILE* f, const char* tag, int* count) {
 }
 
 // The builtin ops a small converted CNN uses, plus the three UnIT ops.
-using Resolver = tflite::MicroMutableOpResolver<24>;
+using Resolver = tflite::MicroMutableOpResolver<28>;
 
 TfLiteStatus AddOps(Resolver& r) {
   TF_LITE_ENSURE_STATUS(r.AddConv2D());
@@ -55,6 +55,7 @@ TfLiteStatus AddOps(Resolver& r) {
   TF_LITE_ENSURE_STATUS(r.AddAdd());
   TF_LITE_ENSURE_STATUS(r.AddMean());
   TF_LITE_ENSURE_STATUS(r.AddPad());
+  TF_LITE_ENSURE_STATUS(r.AddPadV2());
   TF_LITE_ENSURE_STATUS(r.AddConcatenation());
   TF_LITE_ENSURE_STATUS(r.AddRelu());
   TF_LITE_ENSURE_STATUS(r.AddRelu6());
