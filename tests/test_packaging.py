@@ -7,6 +7,7 @@ adapters themselves are verified against a real TFLM build by the programs in
 custom_ops/tflm/tests (see the README's TFLM section).
 """
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -46,9 +47,11 @@ def wheel(tmp_path_factory):
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(os.path.join(REPO, rel), dst)
     out = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
-                    "--no-build-isolation", "-q", "-w", str(out)], check=True,
-                   capture_output=True)
+    # Build with this environment's setuptools when it has one (fast, offline);
+    # otherwise let pip set up an isolated build environment.
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q", "-w", str(out)]
+                   + isolation, check=True, capture_output=True)
     (whl,) = glob.glob(str(out / "*.whl"))
     unpacked = tmp / "unpacked"
     with zipfile.ZipFile(whl) as z:
