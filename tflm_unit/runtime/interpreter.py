@@ -489,15 +489,14 @@ def _prepare_softmax(interp: Interpreter, op: Operator) -> Step:
 def _prepare_mean(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
     _require_int8(op, inp, out)
-    axes = sorted(int(a) % len(inp.shape) for a in np.ravel(_constant_input(interp, op, 1, "axes")))
-    if len(inp.shape) != 4 or axes != [1, 2]:
-        raise UnsupportedModelError(f"operator {op.index} (MEAN): only the mean over H and W of a 4-D tensor "
-                                    f"(global average pooling) is supported, got axes {axes}")
+    axes = sorted({int(a) % len(inp.shape) for a in np.ravel(_constant_input(interp, op, 1, "axes"))})
+    if 0 in axes:
+        raise UnsupportedModelError(f"operator {op.index} (MEAN): a mean over the batch axis is not supported")
     keep_dims = bool(op.builtin_options.keepDims) if op.builtin_options is not None else False
 
     def step(values):
-        values[op.outputs[0]] = ops.mean_hw(values[op.inputs[0]], inp.scalar_scale(), inp.scalar_zero_point(),
-                                            out.scalar_scale(), out.scalar_zero_point(), keep_dims)
+        values[op.outputs[0]] = ops.mean(values[op.inputs[0]], axes, inp.scalar_scale(), inp.scalar_zero_point(),
+                                         out.scalar_scale(), out.scalar_zero_point(), keep_dims)
 
     return step
 
