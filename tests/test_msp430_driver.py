@@ -143,3 +143,14 @@ def test_core_compiles_warning_free_for_msp430(tmp_path):
         else:
             assert not warnings.strip(), warnings
     assert not problems, problems
+
+
+@needs_toolchain
+def test_program_without_checkpoints_runs_as_one_segment(tmp_path):
+    source = tmp_path / "plain.c"
+    source.write_text("#include <stdint.h>\nvolatile uint16_t seen;\n"
+                      "int main(void) { seen = 0x1234u; return 3; }\n")
+    program = build_program([source], tmp_path / "build", BuildOptions(multiplier="software"))
+    result = run_program(program, reads=["seen"], max_segments=2)
+    assert [s.ended_at for s in result.segments] == ["halt"]
+    assert result.exit_code == 3 and result.memory["seen"] == b"\x34\x12"
