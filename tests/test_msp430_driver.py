@@ -17,6 +17,12 @@ needs_toolchain = pytest.mark.skipif(
     reason="MSP430 toolchain absent: apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu")
 
 
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    """One object cache for this module's builds, so the core compiles once."""
+    return tmp_path_factory.mktemp("msp430_objects")
+
+
 def test_missing_toolchain_names_the_apt_command(monkeypatch):
     monkeypatch.setattr(msp430.toolchain.shutil, "which",
                         lambda name: None if name == "mspdebug" else f"/usr/bin/{name}")
@@ -59,13 +65,13 @@ def test_fit_check_says_which_part_and_by_how_much():
     ("FRAM", "const int8_t weights[50000] = {1};", "weights/constants"),
     ("RAM", "int8_t arena[9000];", "buffers"),
 ])
-def test_too_large_program_gives_the_clear_error(tmp_path, part, declaration, wanted):
+def test_too_large_program_gives_the_clear_error(tmp_path, part, declaration, wanted, objects):
     name = declaration.split()[-3 if part == "FRAM" else -1].split("[")[0]
     source = tmp_path / "big.c"
     source.write_text("#include <stdint.h>\n" + declaration + "\n"
                       f"int main(void) {{ return {name}[(uint16_t)main & 7]; }}\n")
     with pytest.raises(ProgramTooLargeError) as error:
-        build_program([source], tmp_path / "build", BuildOptions())
+        build_program([source], tmp_path / "build", BuildOptions(), object_dir=objects)
     message = str(error.value)
     assert f"{part} (" in message and wanted in message
     needed, capacity, excess = map(int, re.search(
@@ -74,11 +80,11 @@ def test_too_large_program_gives_the_clear_error(tmp_path, part, declaration, wa
 
 
 @needs_toolchain
-def test_float_arithmetic_is_reported(tmp_path):
+def test_float_arithmetic_is_reported(tmp_path, objects):
     source = tmp_path / "uses_float.c"
     source.write_text("volatile float f = 1.5f;\nint main(void) { return (int)(f * 3.0f); }\n")
     with pytest.raises(BuildError, match="floating-point"):
-        build_program([source], tmp_path / "build", BuildOptions())
+        build_program([source], tmp_path / "build", BuildOptions(), object_dir=objects)
 
 
 LOOP_PROGRAM = """
@@ -105,14 +111,15 @@ int main(void) {
 
 @needs_toolchain
 @pytest.mark.parametrize("multiplier", ["hardware", "software"])
-def test_segments_inputs_and_outputs(tmp_path, multiplier):
+def test_segments_inputs_and_outputs(tmp_path, multiplier, objects):
     """Each checkpoint closes one segment: spins of n, 2n, 3n iterations
     (segments 1-3, each ended by the next loop iteration's checkpoint, so
     they run the same instructions) cost equal increments; inputs written
     into .noinit reach the program and its results and exit code come back."""
     source = tmp_path / "loop.c"
     source.write_text(LOOP_PROGRAM)
-    program = build_program([source], tmp_path / "build", BuildOptions(multiplier=multiplier))
+    program = build_program([source], tmp_path / "build", BuildOptions(multiplier=multiplier),
+                            object_dir=objects)
     assert program.elf.address_of("main") >= MSP430FR5994.fram_start
     assert MSP430FR5994.ram_start <= program.elf.address_of("doubled") < MSP430FR5994.stack_top
     counts = [100, 200, 300, 50]
@@ -146,11 +153,12 @@ def test_core_compiles_warning_free_for_msp430(tmp_path):
 
 
 @needs_toolchain
-def test_program_without_checkpoints_runs_as_one_segment(tmp_path):
+def test_program_without_checkpoints_runs_as_one_segment(tmp_path, objects):
     source = tmp_path / "plain.c"
     source.write_text("#include <stdint.h>\nvolatile uint16_t seen;\n"
                       "int main(void) { seen = 0x1234u; return 3; }\n")
-    program = build_program([source], tmp_path / "build", BuildOptions(multiplier="software"))
+    program = build_program([source], tmp_path / "build", BuildOptions(multiplier="software"),
+                            object_dir=objects)
     result = run_program(program, reads=["seen"], max_segments=2)
     assert [s.ended_at for s in result.segments] == ["halt"]
     assert result.exit_code == 3 and result.memory["seen"] == b"\x34\x12"

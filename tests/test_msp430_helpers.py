@@ -15,6 +15,12 @@ pytestmark = pytest.mark.skipif(
     not toolchain_available(),
     reason="MSP430 toolchain absent: apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu")
 
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    """One object cache for this module's builds, so the core compiles once."""
+    return tmp_path_factory.mktemp("msp430_objects")
+
 PAIRS = 24  # HELPER_CHECK_PAIRS in unit_msp430_helper_check.c
 
 
@@ -87,9 +93,9 @@ def rows(data: bytes, count: int, bits: int) -> list[list[int]]:
 
 
 @pytest.mark.parametrize("multiplier", ["hardware", "software"])
-def test_helpers_match_c_semantics(multiplier, tmp_path):
+def test_helpers_match_c_semantics(multiplier, tmp_path, objects):
     program = build_program([MSP430_SOURCE_DIR / "unit_msp430_helper_check.c"], tmp_path,
-                            BuildOptions(multiplier=multiplier))
+                            BuildOptions(multiplier=multiplier), object_dir=objects)
     ops = make_operands(seed=6)
     inputs = {f"check_{name}": words(values, int(name[1:])) for name, values in ops.items()}
     result = run_program(program, inputs=inputs, reads=["result16", "result32", "result64"])
@@ -108,7 +114,7 @@ def test_helpers_match_c_semantics(multiplier, tmp_path):
     assert got64 == want64, "mpyll"
 
 
-def test_software_build_does_not_touch_the_hardware_multiplier(tmp_path):
+def test_software_build_does_not_touch_the_hardware_multiplier(tmp_path, objects):
     """The software build must compute without the simulator's multiplier
     device, and the hardware build must really use it (without the device
     its results would be wrong)."""
@@ -117,7 +123,7 @@ def test_software_build_does_not_touch_the_hardware_multiplier(tmp_path):
     inputs = {f"check_{name}": words(values, int(name[1:])) for name, values in ops.items()}
     want16 = expected_results(ops)[0]
     hardware = build_program([MSP430_SOURCE_DIR / "unit_msp430_helper_check.c"], tmp_path / "hw",
-                             BuildOptions(multiplier="hardware"))
+                             BuildOptions(multiplier="hardware"), object_dir=objects)
     # Pretend it is a software build so the driver leaves the multiplier device out.
     detached = type(hardware)(hardware.elf_path, hardware.elf, hardware.sizes,
                               BuildOptions(multiplier="software"), hardware.warnings)

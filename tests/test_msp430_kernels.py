@@ -15,6 +15,12 @@ pytestmark = pytest.mark.skipif(
     reason="MSP430 toolchain absent: apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu")
 
 
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    """One object cache for this module's builds, so the core compiles once."""
+    return tmp_path_factory.mktemp("msp430_objects")
+
+
 def requant(rng, channels: int):
     multipliers, shifts = zip(*(quantize_multiplier(float(v))
                                 for v in rng.uniform(0.0004, 0.004, channels)))
@@ -74,9 +80,9 @@ def cases():
 
 
 @pytest.mark.parametrize("multiplier", ["hardware", "software"])
-def test_kernels_bit_exact_with_host(cases, multiplier, tmp_path):
+def test_kernels_bit_exact_with_host(cases, multiplier, tmp_path, objects):
     from tflm_unit.msp430.harness import run_kernel_cases
-    runs = run_kernel_cases(cases, tmp_path, multiplier)
+    runs = run_kernel_cases(cases, tmp_path, multiplier, object_dir=objects)
     assert len(runs) == len(cases)
     skipped_somewhere = False
     for run in runs:
@@ -90,16 +96,17 @@ def test_kernels_bit_exact_with_host(cases, multiplier, tmp_path):
     assert skipped_somewhere
 
 
-def test_threshold_zero_equals_dense_on_the_mcu(cases, tmp_path):
+def test_threshold_zero_equals_dense_on_the_mcu(cases, tmp_path, objects):
     """T = 0 skips only zero products, which cannot change the result."""
     from tflm_unit.msp430.harness import run_kernel_cases
     pairs = [(c, d) for c, d in zip(cases, cases[1:]) if d.name.endswith("T=0")]
-    runs = run_kernel_cases([case for pair in pairs for case in pair], tmp_path, "hardware")
+    runs = run_kernel_cases([case for pair in pairs for case in pair], tmp_path, "hardware",
+                            object_dir=objects)
     for dense, zero in zip(runs[::2], runs[1::2]):
         np.testing.assert_array_equal(dense.output, zero.output, err_msg=zero.case.name)
 
 
-def test_unit_skipping_saves_cycles(tmp_path):
+def test_unit_skipping_saves_cycles(tmp_path, objects):
     """With most products under the threshold, the UnIT conv must take fewer
     cycles than the dense one on the same data (software multiply, where a
     skipped MAC saves the most)."""
@@ -112,6 +119,7 @@ def test_unit_skipping_saves_cycles(tmp_path):
     dense = KernelCase("conv_2d", x, w, None, multiplier, shift, params, name="dense")
     sparse = KernelCase("conv_2d", x, w, None, multiplier, shift, params,
                         np.array([20000], np.int16), None, "shift", name="UnIT")
-    dense_run, unit_run = run_kernel_cases([dense, sparse], tmp_path, "software")
+    dense_run, unit_run = run_kernel_cases([dense, sparse], tmp_path, "software",
+                                           object_dir=objects)
     assert sparse.run_on_host().macs_executed < dense.run_on_host().macs_total // 4
     assert unit_run.cycles < dense_run.cycles

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.resources
+import os
 import re
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
@@ -114,10 +115,11 @@ def compile_source(source: Path, flags: Sequence[str], object_dir: Path,
     if obj.exists() and warnings_file.exists():
         return obj, warnings_file.read_text()
     clang = find_toolchain().clang
-    warnings = run_tool([clang, *all_flags, "-c", str(source), "-o", str(obj) + ".tmp"],
+    partial = obj.with_name(f"{obj.name}.{os.getpid()}.tmp")  # safe when builds run in parallel
+    warnings = run_tool([clang, *all_flags, "-c", str(source), "-o", str(partial)],
                         f"compiling {source.name} for MSP430")
-    Path(str(obj) + ".tmp").replace(obj)
     warnings_file.write_text(warnings)
+    partial.replace(obj)
     return obj, warnings
 
 
@@ -162,10 +164,14 @@ def measure_sizes(objects: Sequence[Path], out_dir: Path) -> ProgramSizes:
 
 def build_program(sources: Sequence[Path | str], out_dir: Path | str,
                   options: BuildOptions = BuildOptions(), name: str = "program",
-                  include_dirs: Sequence[Path | str] = ()) -> Program:
+                  include_dirs: Sequence[Path | str] = (),
+                  object_dir: Path | str | None = None) -> Program:
     """Compile `sources` (the program: main() and its data) with the core
     and the runtime, check it fits `options.memory_map` (ProgramTooLargeError
-    saying which part and by how much if not), and link `<name>.elf`."""
+    saying which part and by how much if not), and link `<name>.elf`.
+
+    object_dir: where compiled objects are cached (default out_dir/obj);
+    share one between builds to compile the core only once."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     flags = compile_flags(options, [Path(d) for d in include_dirs])
@@ -173,7 +179,8 @@ def build_program(sources: Sequence[Path | str], out_dir: Path | str,
     runtime = runtime_sources(options.multiplier)
     for source in [*core_sources(), *runtime, *map(Path, sources)]:
         source_flags = flags + runtime_flags(options) if source in runtime else flags
-        obj, warning_text = compile_source(source, source_flags, out_dir / "obj")
+        obj, warning_text = compile_source(source, source_flags,
+                                           Path(object_dir) if object_dir else out_dir / "obj")
         objects.append(obj)
         if warning_text.strip():
             warnings.append(f"{source.name}: {warning_text.strip()}")

@@ -189,21 +189,23 @@ def generate_harness_c(cases: Sequence[KernelCase]) -> str:
 
 
 def build_harness(cases: Sequence[KernelCase], out_dir: Path | str,
-                  options: BuildOptions = BuildOptions()) -> Program:
+                  options: BuildOptions = BuildOptions(),
+                  object_dir: Path | str | None = None) -> Program:
     """Generate the case table and build the harness program."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     generated = out_dir / "kernel_cases.c"
     generated.write_text(generate_harness_c(cases))
     return build_program([MSP430_SOURCE_DIR / "unit_msp430_kernel_harness.c", generated],
-                         out_dir, options, name="kernel_harness")
+                         out_dir, options, name="kernel_harness", object_dir=object_dir)
 
 
 def run_kernel_cases(cases: Sequence[KernelCase], out_dir: Path | str,
-                     multiplier: Multiplier = "hardware", timeout_s: float = 300.0) -> list[KernelRun]:
+                     multiplier: Multiplier = "hardware", timeout_s: float = 300.0,
+                     object_dir: Path | str | None = None) -> list[KernelRun]:
     """Run every case once on the simulated MSP430 (one program, one
     simulator session) and return outputs, statuses and cycles."""
-    program = build_harness(cases, out_dir, BuildOptions(multiplier=multiplier))
+    program = build_harness(cases, out_dir, BuildOptions(multiplier=multiplier), object_dir)
     output_size = program.elf.symbols["unit_harness_output"].size
     result = run_program(program, reads={"status": ("unit_harness_status", 2 * len(cases))},
                          reads_at_stops={"output": ("unit_harness_output", output_size)},
