@@ -338,6 +338,8 @@ def main() -> None:
                 "budget_met": resources.keras_resources(small).meets(budget),
                 "budget_met_at_step": callback.budget_met_at_step, "train_seconds": seconds,
                 "training_overhead_vs_unpruned": seconds / base_seconds - 1,
+                "callback_seconds": callback.seconds_in_callback,
+                "callback_share_of_training": callback.seconds_in_callback / seconds,
                 "channels": callback.history[-1]["channels"]})
             results.append(row)
             print(json.dumps(row))

@@ -28,7 +28,11 @@ layers that do not set the peak are not pushed). The loss becomes
 
 i.e. a cost-weighted L1 on the gates: each gate of group k gets the coefficient
 ``Σ_r λ_r c_rk / B_r`` (split over the group's gate layers). **Adaptive weight:** at every refresh
-λ_r ← min(λ_max, λ_r · growth) while R_r > B_r; once every budget holds λ_r ← λ_r · decay, so the
+the expected usage ``R_r(n̂)`` is compared with the scheduled path
+``P_r(t) = R_r(0) · (B_r / R_r(0))^min(1, t / end_step)``: λ_r ← min(λ_max, λ_r · growth) while
+``R_r(n̂) > P_r(t)``, else λ_r ← max(λ_min, λ_r · decay). The gates therefore shrink just as fast as
+the schedule needs (a fixed or ever-growing λ makes the L1 term dominate and drives every gate to
+0, collapsing the network). Once every budget holds λ_r ← λ_r · decay at each refresh, so the
 rest of training fine-tunes without pressure.
 
 **Salience and schedule.** Channel salience is ``s_c = |g_c| · w_c`` (mean over the group's gate

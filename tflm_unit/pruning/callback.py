@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,8 @@ class DifferentiablePruning(_CallbackBase):
       to 60 % of the training steps, so the rest of training fine-tunes the pruned model).
     * ``pruning_events`` — how many times channels are removed in the window.
     * ``refresh_every`` — steps between refreshes of marginal costs and penalty weights.
-    * ``initial_penalty`` / ``penalty_growth`` / ``penalty_decay`` / ``max_penalty`` — the
-      adaptive penalty weight λ_r of each limited resource.
+    * ``initial_penalty`` / ``penalty_growth`` / ``penalty_decay`` / ``min_penalty`` /
+      ``max_penalty`` — the adaptive penalty weight λ_r of each limited resource.
     * ``stop_training_when_met`` — end ``fit`` as soon as the budget holds (default: keep
       training without penalty, which recovers accuracy).
     * ``verbose`` — 1 prints one line per epoch (resources vs budget).
@@ -38,7 +38,8 @@ class DifferentiablePruning(_CallbackBase):
 
     def __init__(self, budget: Budget, start_step: int | None = None, end_step: int | None = None,
                  pruning_events: int = 10, refresh_every: int = 20, initial_penalty: float = 0.01,
-                 penalty_growth: float = 1.2, penalty_decay: float = 0.5, max_penalty: float = 10.0,
+                 penalty_growth: float = 1.2, penalty_decay: float = 0.8, max_penalty: float = 1.0,
+                 min_penalty: float = 1e-4,
                  stop_training_when_met: bool = False, verbose: int = 1) -> None:
         super().__init__()
         if not isinstance(budget, Budget):
@@ -56,17 +57,26 @@ class DifferentiablePruning(_CallbackBase):
         self.penalty_growth = float(penalty_growth)
         self.penalty_decay = float(penalty_decay)
         self.max_penalty = float(max_penalty)
+        self.min_penalty = float(min_penalty)
         self.stop_training_when_met = stop_training_when_met
         self.verbose = verbose
         self.history: list[dict[str, Any]] = []
         self.budget_met_at_step: int | None = None
         self.resource_model: KerasResourceModel | None = None
+        #: Wall-clock seconds spent inside this callback's hooks (its share of training time).
+        self.seconds_in_callback = 0.0
         # The callback never reads the batch logs: let tf_keras skip converting them to NumPy each step.
         self._supports_tf_logs = True
 
     # -- set-up ----------------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None) -> None:
+        started = time.perf_counter()
+        self.seconds_in_callback = 0.0
+        self._begin()
+        self.seconds_in_callback += time.perf_counter() - started
+
+    def _begin(self) -> None:
         gates = gate_layers(self.model)
         if not gates:
             raise ValueError("DifferentiablePruning needs a gated model: call tflm_unit.pruning.prepare(model), "
@@ -146,16 +156,41 @@ class DifferentiablePruning(_CallbackBase):
 
     # -- penalty -----------------------------------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Re-linearise the resource model at the current counts and adapt the penalty weights."""
+    def expected_counts(self) -> np.ndarray:
+        """Soft channel counts n̂_k = mean over the group's gates of Σ_c m_c |g_c| (≤ full size)."""
         counts = self.current_counts()
-        usage = self.resource_model.totals(counts)
+        for group, gates in self._group_gates.items():
+            soft = np.mean([np.sum(np.abs(variable_value(g.gate)) * variable_value(g.mask)) for g in gates])
+            counts[group] = min(float(soft), self.resource_model.groups[group].full_size)
+        return counts
+
+    def _soft_targets(self) -> dict[str, float]:
+        """Where the expected (soft) usage should be now: the geometric path from the start to
+        the budget, reached at ``end_step``."""
+        fraction = min(1.0, self._step / max(1, self._end))
+        return {name: min(self._initial[name], limit) if self._initial[name] <= limit
+                else self._initial[name] * (limit / self._initial[name]) ** fraction
+                for name, limit in self._limits.items()}
+
+    def _refresh(self) -> None:
+        """Re-linearise the resource model at the current counts and adapt the penalty weights.
+
+        λ_r grows while the expected usage R_r(n̂) is above the scheduled path and shrinks while
+        it is below (bounded to [min_penalty, max_penalty]); once the budget holds it decays.
+        This keeps the gates shrinking only as fast as the schedule needs, so the penalty never
+        overwhelms the task loss.
+        """
+        counts = self.current_counts()
         costs = self.resource_model.marginal_costs(counts)
-        for name, limit in self._limits.items():
+        expected = self.resource_model.totals(self.expected_counts())
+        targets = self._soft_targets()
+        for name in self._limits:
             if self._done:
                 self._penalty[name] *= self.penalty_decay
-            elif usage[name] > limit:
+            elif expected[name] > targets[name]:
                 self._penalty[name] = min(self.max_penalty, self._penalty[name] * self.penalty_growth)
+            else:
+                self._penalty[name] = max(self.min_penalty, self._penalty[name] * self.penalty_decay)
         for group, gates in self._group_gates.items():
             coefficient = sum(self._penalty[name] * costs[name][group] / limit for name, limit in self._limits.items())
             for gate in gates:
@@ -209,6 +244,11 @@ class DifferentiablePruning(_CallbackBase):
         return removed
 
     def on_train_batch_end(self, batch, logs=None) -> None:
+        started = time.perf_counter()
+        self._step_end()
+        self.seconds_in_callback += time.perf_counter() - started
+
+    def _step_end(self) -> None:
         self._step += 1
         if not self._done and self._events_done < len(self._event_steps) \
                 and self._step >= self._event_steps[self._events_done]:
