@@ -13,12 +13,9 @@ from tflm_unit.converter.errors import ConversionError, ModelFormatError, Unsupp
 from tflm_unit.converter.metadata import read_unit_config
 from tflm_unit.converter.rewrite import to_builtin
 
-
-def export_c(*args, **kwargs):
-    """See :func:`tflm_unit.converter.export_c.export_c`."""
-    from tflm_unit.converter.export_c import export_c as _export_c
-
-    return _export_c(*args, **kwargs)
+# Imported last: binding the function rebinds the package attribute that the
+# submodule import set to the module of the same name.
+from tflm_unit.converter.export_c import export_c  # noqa: E402
 
 
 __all__ = ["convert", "apply_thresholds", "rewrite_to_unit", "int8_model", "to_builtin", "read_unit_config",

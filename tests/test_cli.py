@@ -1,0 +1,157 @@
+"""The tflm-unit CLI (convert / inspect / export-c) end to end, its error
+contract (one line on stderr, exit code 2) and the data loaders."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tflite_oracle import keras, run_tflm
+
+from tflm_unit.cli import main
+from tflm_unit.converter import read_unit_config, to_builtin
+from tflm_unit.datasets import fit_to_input_shape, load_default_digits, load_npz
+from tflm_unit.runtime import Interpreter
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A saved tf_keras model (.h5) and a uint8 data file with x_train/x_test."""
+    path = tmp_path_factory.mktemp("cli")
+    K = keras()
+    K.utils.set_random_seed(3)
+    model = K.Sequential([K.Input((10, 10, 1)), K.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                          K.layers.MaxPooling2D(2, name="pool"), K.layers.Flatten(name="flat"),
+                          K.layers.Dense(3, name="dense")], name="small")
+    model.save(path / "small.h5")
+    rng = np.random.default_rng(0)
+    np.savez(path / "data.npz", x_train=rng.integers(0, 256, (30, 10, 10), dtype=np.uint8),
+             y_train=rng.integers(0, 3, 30), x_test=rng.integers(0, 256, (10, 10, 10), dtype=np.uint8),
+             y_test=rng.integers(0, 3, 10))
+    return path
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def converted(workdir):
+    out = workdir / "small_unit.tflite"
+    assert main(["convert", str(workdir / "small.h5"), "--calib-data", str(workdir / "data.npz"), "--out",
+                 str(out), "--threshold", "0.01", "--division", "tree", "--json"]) == 0
+    return out
+
+
+def test_convert_writes_a_unit_model(converted, workdir, capsys):
+    config = read_unit_config(converted.read_bytes())
+    assert config["division"] == "tree"
+    assert [op["layer"] for op in config["ops"]] == ["conv", "dense"]
+    assert all(op["thresholds_real"] == [0.01] and op["thresholds_int"][0] > 0 for op in config["ops"])
+    # At T = 0 (re-converted from the UnIT file itself) the runtime equals TFLM on the builtin form.
+    zero = workdir / "zero.tflite"
+    code, out, err = _run(capsys, "convert", converted, "--out", zero, "--threshold", "0", "--json")
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert result["out"] == str(zero) and result["division"] == "tree"
+    assert [op["thresholds_int"] for op in result["ops"]] == [[0], [0]]
+    data = load_npz(str(workdir / "data.npz"))
+    interp = Interpreter(zero.read_bytes())
+    xq = interp.quantize_input(data.x_test[..., None])
+    np.testing.assert_array_equal(interp.run(xq).outputs[0], run_tflm(to_builtin(zero.read_bytes()), xq)[0])
+
+
+def test_inspect_json_and_text(converted, capsys):
+    code, out, err = _run(capsys, "inspect", converted, "--json")
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert report["unit"] is True
+    ops = {op["op"]: op for op in report["ops"]}
+    assert ops["UNIT_CONV_2D"]["macs"] == 8 * 8 * 4 * 9
+    assert ops["UNIT_FULLY_CONNECTED"]["macs"] == 64 * 3
+    assert report["macs_total"] == 8 * 8 * 4 * 9 + 64 * 3
+    assert ops["UNIT_CONV_2D"]["options"]["stride_w"] == 1 and ops["UNIT_CONV_2D"]["division"] == "tree"
+    assert ops["UNIT_CONV_2D"]["thresholds_real"][0] == pytest.approx(0.01, rel=0.01)
+    from tflm_unit.runtime import load_graph
+
+    constants = [t for t in load_graph(converted.read_bytes()).tensors if t.is_constant]
+    assert report["flash_bytes"] == sum(t.data.nbytes for t in constants)  # weights, biases, thresholds, shapes
+    assert sum(t.data.nbytes for t in constants if t.dtype == np.int16) == 4  # one T_q per layer
+    assert report["peak_ram_bytes"] >= 256 + 112  # conv output + its input alive together (16-aligned)
+    assert report["unit_metadata"] == read_unit_config(converted.read_bytes())
+    code, out, _ = _run(capsys, "inspect", converted)
+    assert code == 0 and "UNIT_CONV_2D" in out and "peak RAM" in out
+
+
+def test_export_c(converted, tmp_path, capsys):
+    code, out, err = _run(capsys, "export-c", converted, "--out", tmp_path / "c", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    names = sorted(os.path.basename(p) for p in result["files"])
+    assert names == ["small_unit_graph.c", "small_unit_graph.h", "small_unit_model_data.cc",
+                     "small_unit_model_data.h", "unit_graph.h"]
+    assert result["graph"]["ops"] == 4  # conv, pool, reshape, fc
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["inspect", "{bad}"], "not a TFLite flatbuffer"),
+    (["inspect", "{missing}"], "no such model file"),
+    (["convert", "{h5}", "--out", "{out}"], "--calib-data is required"),
+    (["convert", "{h5}", "--calib-data", "{wrong}", "--out", "{out}"], "expects (10, 10, 1)"),
+    (["convert", "{unit}", "--out", "{out}", "--thresholds-json", "{thresholds}"], "no MAC layer named 'nope'"),
+    (["convert", "{unit}", "--out", "{out}", "--group-size", "3"], "does not divide"),
+    (["convert", "{unit}", "--out", "{out}", "--max-accuracy-drop", "0.01"], "--max-accuracy-drop"),
+    (["convert", "{unit}"], "the following arguments are required: --out"),
+    (["export-c", "{bad}", "--out", "{dir}"], "not a TFLite flatbuffer"),
+    ([], "choose a command"),
+])
+def test_errors_are_one_line_with_exit_code_2(argv, message, workdir, converted, tmp_path, capsys):
+    (tmp_path / "bad.tflite").write_bytes(b"\x00" * 64)
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 9, 9), np.uint8))
+    (tmp_path / "t.json").write_text(json.dumps({"nope": 0.1}))
+    paths = {"bad": tmp_path / "bad.tflite", "missing": tmp_path / "missing.tflite", "h5": workdir / "small.h5",
+             "out": tmp_path / "out.tflite", "wrong": tmp_path / "wrong.npz", "unit": converted,
+             "thresholds": tmp_path / "t.json", "dir": tmp_path / "c"}
+    code, out, err = _run(capsys, *[a.format(**paths) for a in argv])
+    assert code == 2 and out == ""
+    assert err.startswith("tflm-unit: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "out.tflite").exists() and not (tmp_path / "c").exists()
+
+
+def test_console_entry_point_runs_as_a_process(converted):
+    done = subprocess.run([sys.executable, "-m", "tflm_unit.cli", "inspect", str(converted), "--json"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["unit"] is True
+
+
+def test_load_npz_variants(tmp_path):
+    np.savez(tmp_path / "xy.npz", x=np.full((5, 4, 4), 255, np.uint8), y=np.arange(5))
+    data = load_npz(str(tmp_path / "xy.npz"))
+    assert data.x_train.dtype == np.float32 and data.x_train.max() == 1.0
+    np.testing.assert_array_equal(data.x_test, data.x_train)
+    assert data.y_train.tolist() == data.y_test.tolist() == [0, 1, 2, 3, 4]
+    np.savez(tmp_path / "none.npz", images=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="expected x_train"):
+        load_npz(str(tmp_path / "none.npz"))
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not a NumPy .npz"):
+        load_npz(str(tmp_path / "text.npz"))
+    assert fit_to_input_shape(np.zeros((3, 4, 4)), (4, 4, 1)).shape == (3, 4, 4, 1)
+    with pytest.raises(ValueError, match=r"shape \(4, 4\), the model expects \(5, 5, 1\)"):
+        fit_to_input_shape(np.zeros((3, 4, 4)), (5, 5, 1))
+
+
+def test_default_digits_are_a_seeded_split():
+    a, b = load_default_digits(seed=1), load_default_digits(seed=1)
+    assert a.x_train.shape == (4000, 28, 28) and a.x_test.shape == (1000, 28, 28)
+    assert a.x_train.dtype == np.float32 and 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert len(np.unique(a.y_test)) == 10  # shuffled, not the file's label order
