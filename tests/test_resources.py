@@ -114,6 +114,13 @@ def test_unsupported_layer_names_layer_and_fix(keras_module):
         KerasResourceModel(model)
 
 
+def test_model_without_input_is_a_clear_error(keras_module):
+    L = keras_module.layers
+    model = keras_module.Sequential([L.Conv2D(4, 3), L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedLayerError, match="Input"):
+        KerasResourceModel(model)
+
+
 def test_budget_and_boards():
     board = resources.get_board("MSP430FR5994")
     assert board.sram_bytes == 8192 and board.flash_bytes == 256 * 1024

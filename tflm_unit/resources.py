@@ -486,16 +486,25 @@ def _activation_name(layer) -> str:
     return str(name) if name is not None else "linear"
 
 
+def model_inputs(model) -> list:
+    """The model's symbolic inputs; a clear error when it was built without an ``Input``."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise UnsupportedLayerError(f"Model {model.name!r} has no inputs yet; build it on a keras Input "
+                                    "(e.g. Sequential([Input(shape), ...])) before analysing or pruning it")
+    return list(inputs)
+
+
 def topological_layers(model) -> list[tuple[Any, list, Any]]:
     """``[(layer, input_tensors, output_tensor)]`` of a functional/Sequential model in execution order.
 
     Works for tf_keras and Keras 3 models built on an ``Input``. Raises for nested models,
     shared layers and multi-output layers, which the pruning tools do not handle.
     """
-    if not getattr(model, "inputs", None):
-        raise UnsupportedLayerError(f"Model {model.name!r} has no inputs yet; build it on a keras Input "
-                                    "(e.g. Sequential([Input(shape), ...])) before analysing or pruning it")
-    known = {id(tensor) for tensor in model.inputs}
+    known = {id(tensor) for tensor in model_inputs(model)}
     pending = []
     for layer in model.layers:
         kind = type(layer).__name__
@@ -616,7 +625,7 @@ class KerasResourceModel:
 
     def _build(self, model) -> None:
         tensor_index: dict[int, int] = {}
-        for tensor in model.inputs:
+        for tensor in model_inputs(model):
             shape = _shape_of(tensor)
             if not shape:
                 raise UnsupportedLayerError("Model inputs must have a channel axis")

@@ -118,14 +118,12 @@ class DifferentiablePruning(_CallbackBase):
     def current_counts(self) -> np.ndarray:
         """Channels kept per coupling group (from the gates' masks)."""
         counts = self.resource_model.full_counts()
-        for group, gates in self._group_gates.items():
-            keep = np.ones(self.resource_model.groups[group].full_size, dtype=bool)
-            for gate in gates:
-                keep &= variable_value(gate.mask) > 0.5
-            counts[group] = keep.sum()
+        for group in self._group_gates:
+            counts[group] = self._group_mask(group).sum()
         return counts
 
     def _group_mask(self, group: int) -> np.ndarray:
+        """Channels of a group still kept by all its gates."""
         keep = np.ones(self.resource_model.groups[group].full_size, dtype=bool)
         for gate in self._group_gates[group]:
             keep &= variable_value(gate.mask) > 0.5
