@@ -1,0 +1,193 @@
+"""UnIT calibration and evaluation on a tiny trained int8 model (synthetic
+data, so CI needs no dataset files)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tflite_oracle import convert_int8, keras
+
+from tflm_unit.runtime import Interpreter
+from tflm_unit.unit.calibration import (LinearCycleModel, _hull_chain, calibrate, prepare_inputs,
+                                        threshold_grid)
+from tflm_unit.unit.evaluation import evaluate
+
+NUM_CLASSES = 4
+
+
+def synthetic_images(n: int, seed: int):
+    """8x8 images: a bright 3x3 blob in one of four quadrants (the label),
+    a weaker distractor blob and noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, NUM_CLASSES, n)
+    x = rng.normal(0.15, 0.12, (n, 8, 8, 1))
+    corners = [(0, 0), (0, 4), (4, 0), (4, 4)]
+    for i in range(n):
+        r, c = corners[y[i]]
+        r += rng.integers(0, 2)
+        c += rng.integers(0, 2)
+        x[i, r:r + 3, c:c + 3, 0] += rng.uniform(0.4, 0.9)
+        r2, c2 = corners[rng.integers(0, NUM_CLASSES)]
+        x[i, r2 + 1:r2 + 3, c2 + 1:c2 + 3, 0] += rng.uniform(0.0, 0.5)
+    return np.clip(x, 0.0, 1.0).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """(int8 .tflite bytes, calibration x, y) of a small trained conv net."""
+    import tensorflow as tf
+
+    k = keras()
+    tf.random.set_seed(0)
+    x_train, y_train = synthetic_images(1500, seed=1)
+    model = k.Sequential([
+        k.layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+        k.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        k.layers.Flatten(),
+        k.layers.Dense(NUM_CLASSES),
+    ])
+    model.compile(k.optimizers.Adam(1e-2), k.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, epochs=4, batch_size=64, verbose=0)
+    tflite = convert_int8(model, x_train[:64])
+    x_calib, y_calib = synthetic_images(400, seed=2)
+    return tflite, x_calib, y_calib
+
+
+def accuracy_with(tflite: bytes, result, x, y) -> float:
+    """Independent check: a fresh interpreter with the result's thresholds."""
+    interp = Interpreter(tflite)
+    result.apply(interp)
+    out = interp.run(prepare_inputs(interp, x)).outputs[0]
+    return float(np.mean(out.reshape(len(x), -1).argmax(1) == y))
+
+
+def test_dense_model_is_reasonable(tiny):
+    tflite, x, y = tiny
+    report = evaluate(tflite, x, y, thresholds="dense")
+    assert report["accuracy"] > 0.6
+    assert report["mac_reduction"] == 0.0
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.01, 0.05])
+def test_budget_holds_on_calibration_data(tiny, budget):
+    tflite, x, y = tiny
+    result = calibrate(tflite, x, y, max_accuracy_drop=budget, progress=False)
+    assert result.accuracy_dense - result.accuracy_unit <= budget + 1e-12
+    assert accuracy_with(tflite, result, x, y) == pytest.approx(result.accuracy_unit)
+    dense = evaluate(tflite, x, y, thresholds="dense")["accuracy"]
+    assert dense == pytest.approx(result.accuracy_dense)
+
+
+def test_more_budget_never_skips_fewer_macs(tiny):
+    tflite, x, y = tiny
+    reductions = [calibrate(tflite, x, y, max_accuracy_drop=b, progress=False).mac_reduction
+                  for b in (0.0, 0.005, 0.02, 0.05, 0.1)]
+    assert all(b >= a - 1e-12 for a, b in zip(reductions, reductions[1:])), reductions
+    assert reductions[-1] > reductions[0] + 0.05, reductions  # thresholds actually do something
+
+
+@pytest.mark.parametrize("division", ["shift", "exact"])
+def test_per_group_never_worse_than_per_layer(tiny, division):
+    tflite, x, y = tiny
+    layer = calibrate(tflite, x, y, max_accuracy_drop=0.02, division=division, progress=False)
+    group = calibrate(tflite, x, y, max_accuracy_drop=0.02, division=division, group_size=2, progress=False)
+    assert group.strategy == "group"
+    assert group.mac_reduction >= layer.mac_reduction - 1e-12
+    assert group.accuracy_dense - group.accuracy_unit <= 0.02 + 1e-12
+    assert [lay.thresholds_int.size for lay in group.layers] == [2, 4, 2]
+    assert accuracy_with(tflite, group, x, y) == pytest.approx(group.accuracy_unit)
+
+
+def test_per_layer_never_worse_than_one_global_threshold(tiny):
+    tflite, x, y = tiny
+    layer = calibrate(tflite, x, y, max_accuracy_drop=0.02, progress=False)
+    one = calibrate(tflite, x, y, max_accuracy_drop=0.02, strategy="global", progress=False)
+    assert layer.mac_reduction >= one.mac_reduction - 1e-12
+    # One real T: the real thresholds of all layers agree to rounding of T_q.
+    reals = [lay.thresholds_real[0] for lay in one.layers if lay.thresholds_int[0] > 0]
+    units = [lay.thresholds_real[0] / lay.thresholds_int[0] for lay in one.layers if lay.thresholds_int[0] > 0]
+    assert max(reals) - min(reals) <= max(units)
+
+
+def test_deterministic_for_a_seed(tiny):
+    tflite, x, y = tiny
+    a = calibrate(tflite, x, y, 0.02, group_size=4, max_samples=300, seed=3, progress=False)
+    b = calibrate(tflite, x, y, 0.02, group_size=4, max_samples=300, seed=3, progress=False)
+    assert a.to_metadata() == b.to_metadata()
+    assert a.path == b.path
+    assert a.num_samples == 300
+
+
+def test_interpreter_thresholds_are_restored(tiny):
+    tflite, x, y = tiny
+    interp = Interpreter(tflite)
+    calibrate(interp, x, y, 0.05, progress=False)
+    assert all(interp.skip_setting(op.index) is None for op in interp.mac_layers())
+
+
+def test_cycles_objective(tiny):
+    tflite, x, y = tiny
+    model = LinearCycleModel()
+    result = calibrate(tflite, x, y, 0.02, objective="cycles", cycle_model=model, division="clz", progress=False)
+    assert result.cycles_unit < result.cycles_dense
+    assert result.accuracy_dense - result.accuracy_unit <= 0.02 + 1e-12
+    with pytest.raises(ValueError):
+        calibrate(tflite, x, y, 0.02, objective="cycles", progress=False)
+
+
+def test_metadata_and_converter_round_trip(tiny):
+    """The real thresholds given to the converter run exactly as calibrated."""
+    from tflm_unit.converter import apply_thresholds, read_unit_config
+
+    tflite, x, y = tiny
+    result = calibrate(tflite, x, y, 0.02, group_size=2, progress=False, dataset="synthetic")
+    meta = result.to_metadata()
+    json.dumps(meta)
+    assert meta["calibration"]["num_samples"] == len(x)
+    assert meta["calibration"]["mac_reduction"] == pytest.approx(result.mac_reduction)
+    unit_model = apply_thresholds(tflite, **result.converter_kwargs())
+    report = evaluate(unit_model, x, y)
+    assert report["accuracy"] == pytest.approx(result.accuracy_unit)
+    assert report["macs_executed"] == pytest.approx(result.macs_executed)
+    stored = read_unit_config(unit_model)
+    assert [op["thresholds_int"] for op in stored["ops"]] == [lay.thresholds_int.tolist() for lay in result.layers]
+    assert stored["calibration"]["dataset"] == "synthetic"
+
+
+def test_evaluate_report_and_plot(tiny, tmp_path):
+    tflite, x, y = tiny
+    result = calibrate(tflite, x, y, 0.05, progress=False)
+    png = tmp_path / "skip.png"
+    report = evaluate(tflite, x, y, thresholds=result, plot_path=png)
+    assert png.stat().st_size > 1000
+    assert set(report) >= {"accuracy", "macs_dense", "macs_executed", "mac_reduction", "layers"}
+    assert len(report["layers"]) == 3
+    for layer in report["layers"]:
+        assert set(layer) >= {"macs_dense", "macs_executed", "mac_reduction"}
+    assert report["macs_executed"] == pytest.approx(sum(lay["macs_executed"] for lay in report["layers"]))
+    assert report["mac_reduction"] == pytest.approx(result.mac_reduction)
+    assert evaluate(tflite, x, y, thresholds=result, limit=50)["num_samples"] == 50
+
+
+def test_threshold_grid_and_hull():
+    grid = threshold_grid()
+    assert grid[0] == 0 and grid[-1] == 32767
+    assert np.all(np.diff(grid) > 0)
+    # (grid index, loss, saved): the hull skips the dominated point 2 and the
+    # point 4 that saves nothing more.
+    curve = [(0, 0.0, 0.0), (1, 0.0, 5.0), (2, 0.5, 6.0), (3, 0.6, 20.0), (4, 0.9, 20.0)]
+    chain = _hull_chain(curve, epsilon=1e-4)
+    assert [k for _, k in chain] == [1, 3]
+    assert chain[0][0] > chain[1][0]
+
+
+def test_rejects_bad_arguments(tiny):
+    tflite, x, y = tiny
+    with pytest.raises(ValueError):
+        calibrate(tflite, x, y, division="nope", progress=False)
+    with pytest.raises(ValueError):
+        calibrate(tflite, x, y, strategy="group", progress=False)
+    with pytest.raises(ValueError):
+        calibrate(tflite, x, y[:-1], progress=False)

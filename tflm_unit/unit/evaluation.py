@@ -1,0 +1,111 @@
+"""Accuracy and MACs of a (UnIT) int8 model on a labelled set, per layer.
+
+``evaluate`` is what ``tflm-unit eval MODEL.tflite --data NPZ`` reports: the
+model runs on the host through the C kernel core (the same kernels the
+firmware links), with the thresholds the model carries or ones given here.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+from tflm_unit.runtime import Interpreter
+from tflm_unit.unit.calibration import (CalibrationResult, ModelLike, load_interpreter, predictions,
+                                        prepare_inputs, prepare_labels)
+
+Thresholds = Union[None, str, CalibrationResult, Mapping[int, np.ndarray]]
+
+
+def apply_thresholds(interpreter: Interpreter, thresholds: Thresholds, division: Optional[str] = None) -> None:
+    """None: keep the model's own; "dense": every MAC layer dense; a
+    CalibrationResult; or {op_index: int16 T_q [groups]} (group size from
+    the number of values; ``division`` defaults to "shift")."""
+    if thresholds is None:
+        return
+    if isinstance(thresholds, str):
+        if thresholds != "dense":
+            raise ValueError(f'thresholds must be None, "dense", a CalibrationResult or a dict, got {thresholds!r}')
+        for op in interpreter.mac_layers():
+            interpreter.set_skip(op.index, None)
+        return
+    if isinstance(thresholds, CalibrationResult):
+        thresholds.apply(interpreter)
+        return
+    for op_index, values in thresholds.items():
+        if values is None:
+            interpreter.set_skip(int(op_index), None)
+            continue
+        t = np.asarray(values, dtype=np.int16).reshape(-1)
+        channels = int(interpreter.graph.tensor(interpreter.graph.operators[int(op_index)].outputs[0]).shape[-1])
+        interpreter.set_skip(int(op_index), t, channels // t.size, division or "shift")
+
+
+def evaluate(model: ModelLike, x: np.ndarray, y: np.ndarray, thresholds: Thresholds = None,
+             division: Optional[str] = None, batch_size: int = 1000, limit: Optional[int] = None,
+             plot_path: Optional[Union[str, os.PathLike]] = None) -> dict:
+    """Accuracy and MACs per inference (dense vs executed), overall and per
+    layer.  Returns a JSON-ready dict with ``accuracy``, ``macs_dense``,
+    ``macs_executed``, ``mac_reduction``, ``num_samples`` and ``layers`` (each
+    with op_index, op_name, output_name, macs_dense, macs_executed,
+    mac_reduction).  ``plot_path`` writes a PNG of per-layer skip rates."""
+    interp = load_interpreter(model)
+    apply_thresholds(interp, thresholds, division)
+    x, y = np.asarray(x), prepare_labels(y)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"need the same non-zero number of inputs and labels, got {len(x)} and {len(y)}")
+    correct = 0
+    totals: Dict[int, List[int]] = {}
+    names: Dict[int, tuple] = {}
+    for start in range(0, len(x), batch_size):
+        batch = prepare_inputs(interp, x[start:start + batch_size])
+        result = interp.run(batch)
+        correct += int(np.sum(predictions(result.outputs[0]) == y[start:start + batch_size]))
+        for layer in result.layers:
+            acc = totals.setdefault(layer.op_index, [0, 0])
+            acc[0] += layer.macs_total
+            acc[1] += layer.macs_executed
+            names[layer.op_index] = (layer.op_name, layer.output_name)
+    n = len(x)
+    layers = []
+    for op_index in sorted(totals):
+        dense, executed = totals[op_index]
+        layers.append(dict(op_index=op_index, op_name=names[op_index][0], output_name=names[op_index][1],
+                           macs_dense=dense / n, macs_executed=executed / n,
+                           mac_reduction=1.0 - executed / dense if dense else 0.0))
+    macs_dense = sum(layer["macs_dense"] for layer in layers)
+    macs_executed = sum(layer["macs_executed"] for layer in layers)
+    report = dict(accuracy=correct / n, num_samples=n, macs_dense=macs_dense, macs_executed=macs_executed,
+                  mac_reduction=1.0 - macs_executed / macs_dense if macs_dense else 0.0, layers=layers)
+    if plot_path is not None:
+        plot_skip_rates(report, plot_path)
+    return report
+
+
+def plot_skip_rates(report: dict, path: Union[str, os.PathLike], title: Optional[str] = None) -> None:
+    """Bar chart: share of MACs skipped per layer (from ``evaluate``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report["layers"]
+    labels = [f"{layer['op_index']}: {layer['op_name']}" for layer in layers]
+    rates = [100.0 * layer["mac_reduction"] for layer in layers]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(layers) + 2), 3.5))
+    bars = ax.bar(range(len(layers)), rates, color="tab:blue")
+    for bar, layer in zip(bars, layers):
+        ax.annotate(f"{layer['macs_dense']:,.0f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("MACs skipped (%)")
+    ax.set_title(title or f"accuracy {100 * report['accuracy']:.2f} %, "
+                          f"{100 * report['mac_reduction']:.1f} % of MACs skipped (labels: dense MACs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
