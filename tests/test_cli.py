@@ -132,6 +132,44 @@ def test_console_entry_point_runs_as_a_process(converted):
     assert json.loads(done.stdout)["unit"] is True
 
 
+@pytest.mark.parametrize("kind", ["keras3 .keras", "tf_keras SavedModel"])
+def test_convert_accepts_keras3_files_and_saved_models(kind, workdir, tmp_path, capsys):
+    if kind == "keras3 .keras":
+        import keras as keras3
+
+        keras3.utils.set_random_seed(4)
+        model = keras3.Sequential([keras3.Input((10, 10, 1)), keras3.layers.Conv2D(2, 3, name="conv"),
+                                   keras3.layers.Flatten(), keras3.layers.Dense(3, name="dense")])
+        path = tmp_path / "m.keras"
+        model.save(path)
+    else:
+        K = keras()
+        K.utils.set_random_seed(4)
+        model = K.Sequential([K.Input((10, 10, 1)), K.layers.Conv2D(2, 3, name="conv"), K.layers.Flatten(),
+                              K.layers.Dense(3, name="dense")])
+        path = tmp_path / "saved"
+        model.save(path, save_format="tf")
+    out = tmp_path / "unit.tflite"
+    code, stdout, err = _run(capsys, "convert", path, "--calib-data", workdir / "data.npz", "--out", out,
+                             "--thresholds-json", _write_json(tmp_path / "t.json", {"dense": [0.0], "conv": 0}), "--json")
+    assert code == 0, err
+    ops = {op["layer"]: op for op in json.loads(stdout)["ops"]}
+    assert set(ops) == {"conv", "dense"} and ops["dense"]["thresholds_real"] == [0.0]
+    x = load_npz(str(workdir / "data.npz")).x_test[..., None]
+    interp = Interpreter(out.read_bytes())
+    expected = model.predict(x, verbose=0)
+    got = interp.run(interp.quantize_input(x)).outputs[0]
+    scale, zero_point = interp.output_details[0].scalar_scale(), interp.output_details[0].scalar_zero_point()
+    dequantized = (got.astype(np.float32) - zero_point) * scale
+    # int8 at T = 0 tracks the float model within a few output quantisation steps.
+    assert np.max(np.abs(dequantized - expected)) <= 4 * scale
+
+
+def _write_json(path, value):
+    path.write_text(json.dumps(value))
+    return path
+
+
 def test_load_npz_variants(tmp_path):
     np.savez(tmp_path / "xy.npz", x=np.full((5, 4, 4), 255, np.uint8), y=np.arange(5))
     data = load_npz(str(tmp_path / "xy.npz"))

@@ -95,7 +95,7 @@ def _converted(flavour: str, name: str):
     return _CACHE[key]
 
 
-CASES = [("tf_keras", n) for n in BUILDERS] + [("keras3", "paper"), ("keras3", "resnet")]
+CASES = [(flavour, name) for flavour in ("tf_keras", "keras3") for name in BUILDERS]
 
 
 @pytest.mark.parametrize("flavour,name", CASES)
@@ -263,4 +263,4 @@ def test_unsupported_layer_is_named():
         convert(model, np.random.default_rng(0).random((8, 5, 3), dtype=np.float32))
     message = str(info.value)
     assert "\n" not in message
-    assert re.search(r"LSTM|WHILE|not supported|cannot", message, re.IGNORECASE)
+    assert "LSTM" in message and "not supported" in message  # names the op the runtime lacks
