@@ -29,6 +29,7 @@ from tflm_unit.converter.rewrite import (
     DEFAULT_BUILTIN_VERSIONS,
     UNIT_NAME_OF,
     UnitSetting,
+    fold_dynamic_reshapes,
     make_unit_op,
     remove_unused,
     set_metadata,
@@ -235,11 +236,8 @@ def _thresholds_for(op: MacOp, value: Any, group_size: int) -> np.ndarray:
     if np.any(t < 0):
         raise ConversionError(f"layer '{op.layer}': thresholds must be >= 0")
     if t.ndim == 1 and t.size != groups:
-        if t.size >= 1 and np.all(t == t[0]):
-            t = np.asarray(t[0])
-        else:
-            raise ConversionError(f"layer '{op.layer}': {t.size} thresholds for {groups} groups of "
-                                  f"{group_size} channels")
+        raise ConversionError(f"layer '{op.layer}': {t.size} thresholds for {groups} groups of "
+                              f"{group_size} channels")
     return np.broadcast_to(t, (groups,)).astype(np.float64)
 
 
@@ -251,8 +249,7 @@ class _Plan:
     stored: np.ndarray  # int16 T_q or float32 T
 
 
-def _plan(ops: Sequence[MacOp], graph: ModelGraph, thresholds: Thresholds, group_size: GroupSize,
-          division: str) -> List[_Plan]:
+def _plan(ops: Sequence[MacOp], graph: ModelGraph, thresholds: Thresholds, group_size: GroupSize) -> List[_Plan]:
     new_values = {} if thresholds is None else _per_op(thresholds, ops, "thresholds")
     groups = _per_op(group_size, ops, "group size") if isinstance(group_size, Mapping) else \
         {op.index: group_size for op in ops}
@@ -260,10 +257,16 @@ def _plan(ops: Sequence[MacOp], graph: ModelGraph, thresholds: Thresholds, group
     for op in ops:
         if op.index in new_values:
             value = new_values[op.index]
-        else:
+            size = _group_size_for(op, groups.get(op.index), value)
+        else:  # keep what the op has (0 for a builtin op)
             current = _current_real_thresholds(op, graph)
             value = 0.0 if current is None else current
-        size = _group_size_for(op, groups.get(op.index), value)
+            size = _group_size_for(op, groups.get(op.index), value)
+            if np.ndim(value) == 1 and np.size(value) != op.channels // size:
+                if not np.all(value == value[0]):
+                    raise ConversionError(f"layer '{op.layer}': its {np.size(value)} current thresholds do not fit "
+                                          f"groups of {size} channels; give new thresholds for it")
+                value = float(value[0])
         real = _thresholds_for(op, value, size)
         if op.float_model:
             stored = real.astype(np.float32)
@@ -301,7 +304,7 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
     resources: dicts recorded in the metadata (None keeps what is there).
     Re-running on a UnIT model replaces its thresholds in place.
     """
-    data = read_model_bytes(tflite)
+    data = fold_dynamic_reshapes(read_model_bytes(tflite))
     graph = load_graph(data)
     old_config = read_unit_config(data)
     ops = describe_mac_ops(graph, layer_names, old_config)
@@ -312,7 +315,7 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
         raise ConversionError("the model is float32, not full-integer int8: convert it with representative data "
                               "(convert(keras_model, data) or `tflm-unit convert MODEL --calib-data NPZ`)")
     division = _check_division(division, float_model, old_config)
-    plans = _plan(ops, graph, thresholds, group_size, division)
+    plans = _plan(ops, graph, thresholds, group_size)
 
     from tflm_unit.resources import tflite_resources
 
@@ -384,9 +387,6 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
     """
     int8_bytes, keras_model = model_to_int8(model, representative_data, num_calibration_samples)
     source = model if int8_bytes is None else int8_bytes
-    if int8_bytes is None and not isinstance(source, (bytes, bytearray, memoryview)):
-        if not os.path.isfile(os.fspath(source)):
-            raise ConversionError(f"no such model file: {os.fspath(source)}")
     names = keras_layer_names(keras_model) if keras_model is not None else ()
     result = apply_thresholds(source, thresholds, division, group_size, layer_names=names,
                               calibration=calibration, resources=resources, allow_float=allow_float,

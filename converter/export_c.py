@@ -384,7 +384,8 @@ def graph_sources(model_bytes: bytes, name: str) -> Tuple[Dict[str, str], Dict[s
         raise ConversionError("export-c: the static graph needs a model with one input and one output")
     writer = _GraphWriter(graph, name)
     ops_c: List[Tuple[str, int, int, int, str]] = []
-    for step, op in enumerate(_live_ops(graph)):
+    live_ops = _live_ops(graph)
+    for step, op in enumerate(live_ops):
         base = _base(op)
         if op.is_custom and not op.is_unit:
             writer.fail(op, "is a custom op the static graph does not know")
@@ -446,7 +447,7 @@ def graph_sources(model_bytes: bytes, name: str) -> Tuple[Dict[str, str], Dict[s
                               "input": position[graph_input], "output": position[graph_output],
                               "arena_bytes": f"{arena}u", "scratch_bytes": f"{writer.scratch}u"}) + ";\n")
     summary = {"ops": n_steps, "tensors": len(order), "arena_bytes": int(arena), "scratch_bytes": writer.scratch,
-               "skipped_ops": [op.index for op in graph.operators if op.index not in {o.index for o in _live_ops(graph)}]}
+               "dropped_ops": sorted({op.index for op in graph.operators} - {op.index for op in live_ops})}
     return {"unit_graph.h": GRAPH_TYPES_HEADER, f"{name}_graph.h": header, f"{name}_graph.c": source}, summary
 
 

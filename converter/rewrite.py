@@ -245,6 +245,49 @@ def remove_unused(model_t: Any) -> None:
         op.opcodeIndex = code_map[int(op.opcodeIndex)]
 
 
+def _remove_dead_ops(model_t: Any) -> None:
+    """Drop operators none of whose outputs is read (repeatedly)."""
+    sub = model_t.subgraphs[0]
+    while True:
+        read = {int(t) for op in sub.operators for t in op.inputs if int(t) >= 0} | {int(t) for t in sub.outputs}
+        alive = [op for op in sub.operators if any(int(t) in read for t in op.outputs)]
+        if len(alive) == len(sub.operators):
+            return
+        sub.operators = alive
+
+
+def fold_dynamic_reshapes(tflite: bytes) -> bytes:
+    """Give every RESHAPE whose target shape is computed at run time (Keras
+    3's Flatten under a dynamic batch: SHAPE → STRIDED_SLICE → PACK) its
+    static output shape as a constant, and drop the ops that computed it.
+    TFLM runs batch 1 from the static shapes anyway; MCU runtimes then need
+    no shape arithmetic.  Returns the bytes unchanged when there is none."""
+    graph = load_graph(tflite)
+    dynamic = [op for op in graph.operators if op.name == "RESHAPE" and len(op.inputs) > 1 and op.inputs[1] >= 0
+               and not graph.tensor(op.inputs[1]).is_constant
+               and all(d > 0 for d in graph.tensor(op.outputs[0]).shape)]
+    if not dynamic:
+        return tflite
+    model_t = graph.model
+    sub = model_t.subgraphs[0]
+    for op in dynamic:
+        shape = np.asarray(graph.tensor(op.outputs[0]).shape, dtype="<i4")
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(shape.tobytes(), dtype=np.uint8)
+        model_t.buffers.append(buffer)
+        tensor = schema.TensorT()
+        tensor.name = f"{graph.tensor(op.outputs[0]).name}/static_shape"
+        tensor.type = schema.TensorType.INT32
+        tensor.shape = _as_index_array([shape.size])
+        tensor.buffer = len(model_t.buffers) - 1
+        sub.tensors.append(tensor)
+        op_t = sub.operators[op.index]
+        op_t.inputs = _as_index_array([int(op_t.inputs[0]), len(sub.tensors) - 1])
+    _remove_dead_ops(model_t)
+    remove_unused(model_t)
+    return pack_model(model_t)
+
+
 def set_metadata(model_t: Any, name: str, data: bytes) -> None:
     """Add or replace the model metadata entry ``name`` (its buffer reused)."""
     entries = model_t.metadata if model_t.metadata is not None else []

@@ -264,3 +264,23 @@ def test_unsupported_layer_is_named():
     message = str(info.value)
     assert "\n" not in message
     assert "LSTM" in message and "not supported" in message  # names the op the runtime lacks
+
+
+def test_keras3_saved_model_with_dynamic_batch_loses_its_shape_ops(tmp_path):
+    """A Keras 3 SavedModel exported with a dynamic batch computes Flatten's
+    target shape at run time (SHAPE → STRIDED_SLICE → PACK); the converter
+    folds it into a constant, and the result still equals TFLM on the original."""
+    import keras as keras3
+
+    keras3.utils.set_random_seed(5)
+    model = keras3.Sequential([keras3.Input((8, 8, 1)), keras3.layers.Conv2D(3, 3, name="conv"),
+                               keras3.layers.Flatten(name="flat"), keras3.layers.Dense(4, name="dense")])
+    model.export(str(tmp_path / "sm"), verbose=False)
+    x = np.random.default_rng(1).random((6, 8, 8, 1), dtype=np.float32)
+    base = int8_model(str(tmp_path / "sm"), x)
+    assert "SHAPE" in [op.name for op in load_graph(base).operators]
+    unit = convert(base)
+    assert [op.name for op in load_graph(unit).operators] == ["UNIT_CONV_2D", "RESHAPE", "UNIT_FULLY_CONNECTED"]
+    xq = Interpreter(unit).quantize_input(x)
+    np.testing.assert_array_equal(Interpreter(unit).run(xq).outputs[0], run_tflm(base, xq)[0])
+    np.testing.assert_array_equal(run_tflm(to_builtin(unit), xq)[0], run_tflm(base, xq)[0])
