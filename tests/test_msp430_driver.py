@@ -80,6 +80,18 @@ def test_too_large_program_gives_the_clear_error(tmp_path, part, declaration, wa
 
 
 @needs_toolchain
+def test_program_beyond_64k_still_gets_the_clear_error(tmp_path, objects):
+    """Weights larger than the whole address space: sizes come from the objects."""
+    source = tmp_path / "huge.c"
+    source.write_text("#include <stdint.h>\nconst int8_t w1[30000] = {1};\n"
+                      "const int8_t w2[30000] = {2};\nconst int8_t w3[20000] = {3};\n"
+                      "int main(void) { uint16_t i = (uint16_t)main & 7; "
+                      "return w1[i] + w2[i] + w3[i]; }\n")
+    with pytest.raises(ProgramTooLargeError, match="weights/constants 80000"):
+        build_program([source], tmp_path / "build", BuildOptions(), object_dir=objects)
+
+
+@needs_toolchain
 def test_float_arithmetic_is_reported(tmp_path, objects):
     source = tmp_path / "uses_float.c"
     source.write_text("volatile float f = 1.5f;\nint main(void) { return (int)(f * 3.0f); }\n")

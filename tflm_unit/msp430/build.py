@@ -154,11 +154,32 @@ _PROBE_SCRIPT = ("MEMORY\n{\n"
                  "}\n__stack_size = 0;\nINCLUDE unit_msp430_sections.ld\n")
 
 
+def _object_sizes(objects: Sequence[Path]) -> ProgramSizes:
+    """Sizes summed over the input objects' sections: an upper bound (unused
+    functions not yet dropped), for programs too big even for the probe."""
+    totals = {".text": 0, ".rodata": 0, ".data": 0, ".bss": 0, ".noinit": 0}
+    for obj in objects:
+        for section in read_elf(obj).sections.values():
+            for prefix in totals:
+                if section.name == prefix or section.name.startswith(prefix + "."):
+                    totals[prefix] += section.size
+    return ProgramSizes(code=totals[".text"], constants=totals[".rodata"],
+                        initialised=totals[".data"], zeroed=totals[".bss"],
+                        uninitialised=totals[".noinit"], upper_bound=True)
+
+
 def measure_sizes(objects: Sequence[Path], out_dir: Path) -> ProgramSizes:
     """Sizes of the program's parts after unused code is dropped, measured
-    by linking into the probe map (so it works even when it does not fit)."""
+    by linking into the probe map (so it works even when it does not fit).
+    A program whose parts exceed even the whole 64 KiB gets the sums over
+    its objects instead (before unused code is dropped)."""
     probe = out_dir / "size_probe.elf"
-    _link(objects, _PROBE_SCRIPT, probe, extra_flags=["--no-check-sections"])
+    try:
+        _link(objects, _PROBE_SCRIPT, probe, extra_flags=["--no-check-sections"])
+    except BuildError as error:
+        if "will not fit" in str(error) or "out of range" in str(error):
+            return _object_sizes(objects)
+        raise
     return ProgramSizes.from_elf(read_elf(probe))
 
 

@@ -86,6 +86,7 @@ class ProgramSizes:
     initialised: int   # .data: in RAM, with its initial image in FRAM
     zeroed: int        # .bss: tensor arena, scratch, other zeroed buffers
     uninitialised: int  # .noinit: buffers the host writes (inputs)
+    upper_bound: bool = False  # True: summed before unused code was dropped
 
     @classmethod
     def from_elf(cls, elf: ElfInfo) -> "ProgramSizes":
@@ -122,6 +123,9 @@ def check_fit(sizes: ProgramSizes, memory_map: MemoryMap) -> None:
             f"(data {sizes.initialised}, zeroed {sizes.zeroed}, inputs {sizes.uninitialised}), "
             f"stack reserve {memory_map.stack_size}]")
     if problems:
+        if sizes.upper_bound:
+            problems.append("(the program exceeds even the whole 64 KiB address space; the sizes "
+                            "are sums over its object files, before unused code is dropped)")
         raise ProgramTooLargeError(
             f"the program does not fit the {memory_map.name} memory map:\n  "
             + "\n  ".join(problems)
