@@ -89,6 +89,18 @@ def test_inspect_json_and_text(converted, capsys):
     assert code == 0 and "UNIT_CONV_2D" in out and "peak RAM" in out
 
 
+def test_inspect_builtin_form_keeps_thresholds_only_in_metadata(converted, tmp_path, capsys):
+    builtin = tmp_path / "builtin.tflite"
+    builtin.write_bytes(to_builtin(converted.read_bytes()))
+    code, out, _ = _run(capsys, "inspect", builtin, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["unit"] is False
+    assert [op["op"] for op in report["ops"]] == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED"]
+    assert all("thresholds_int" not in op for op in report["ops"])
+    assert [op["thresholds_real"] for op in report["unit_metadata"]["ops"]] == [[0.01], [0.01]]
+    assert report["ops"][0]["options"]["fused_activation_function"] == 1  # RELU, back as a builtin option
+
+
 def test_export_c(converted, tmp_path, capsys):
     code, out, err = _run(capsys, "export-c", converted, "--out", tmp_path / "c", "--json")
     assert code == 0, err
