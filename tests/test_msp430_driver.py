@@ -174,3 +174,28 @@ def test_program_without_checkpoints_runs_as_one_segment(tmp_path, objects):
     result = run_program(program, reads=["seen"], max_segments=2)
     assert [s.ended_at for s in result.segments] == ["halt"]
     assert result.exit_code == 3 and result.memory["seen"] == b"\x34\x12"
+
+
+@needs_toolchain
+def test_hardware_multiplier_base_is_a_build_option(tmp_path, objects):
+    """hwmult_base=0x04C0 (the MSP430FR5994's MPY32) moves the helpers'
+    register accesses; the simulator, whose multiplier is at 0x0130, refuses
+    to run such a build rather than give wrong results."""
+    source = tmp_path / "mul.c"
+    source.write_text("#include <stdint.h>\nvolatile int16_t a = 3, b = 5, c;\n"
+                      "int main(void) { c = (int16_t)(a * b); return 0; }\n")
+    fr5994 = build_program([source], tmp_path / "fr5994", BuildOptions(hwmult_base=0x04C0),
+                           object_dir=objects)
+    sim = build_program([source], tmp_path / "sim", BuildOptions(), object_dir=objects)
+
+    def mpyi_code(program) -> bytes:
+        text = program.elf.sections[".text"]
+        start = text.file_offset + program.elf.address_of("__mspabi_mpyi") - text.address
+        return program.elf_path.read_bytes()[start:start + 12]
+
+    # "mov r12, &ADDR" stores the address little-endian right after the opcode.
+    assert (0x04C0).to_bytes(2, "little") in mpyi_code(fr5994)
+    assert (0x0130).to_bytes(2, "little") in mpyi_code(sim)
+    with pytest.raises(ValueError, match="0x0130"):
+        run_program(fr5994)
+

@@ -22,6 +22,7 @@ class Section:
     size: int
     allocated: bool  # occupies target memory (not debug info / attributes)
     has_bytes: bool  # False for NOLOAD sections (.bss, .noinit, .stack)
+    file_offset: int  # where its bytes start in the ELF file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,7 @@ def read_elf(path: str | Path) -> ElfInfo:
         name = string_at(shstrndx, name_offset)
         if name:
             sections[name] = Section(name, address, size, bool(flags & _SHF_ALLOC),
-                                     kind != _SHT_NOBITS)
+                                     kind != _SHT_NOBITS, offset)
         if kind == _SHT_SYMTAB:
             for entry in range(offset, offset + size, entsize):
                 sym_name, value, sym_size, _, _, shndx = struct.unpack_from("<IIIBBH", data, entry)
