@@ -129,3 +129,20 @@ def test_software_build_does_not_touch_the_hardware_multiplier(tmp_path, objects
                               BuildOptions(multiplier="software"), hardware.warnings)
     result = simulator.run_program(detached, inputs=inputs, reads=["result16"])
     assert rows(result.memory["result16"], 6, 16)[0] != want16[0]
+
+
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+def test_helpers_do_not_call_helpers_they_implement(multiplier, tmp_path):
+    """A `*` or `/` inside a helper would compile to a call to the helper
+    itself (endless recursion on the MCU): the runtime objects may only call
+    __mspabi_mpyl, and only from mspabi_mul.c in the hardware build (where
+    it is the assembly version)."""
+    from tflm_unit.msp430.build import compile_flags, compile_source, runtime_flags, runtime_sources
+    from tflm_unit.msp430.elf import read_elf
+    options = BuildOptions(multiplier=multiplier)
+    flags = compile_flags(options) + runtime_flags(options)
+    for source in runtime_sources(multiplier):
+        obj, _ = compile_source(source, flags, tmp_path)
+        helpers_called = {name for name in read_elf(obj).undefined if name.startswith("__mspabi_")}
+        allowed = {"__mspabi_mpyl"} if (source.name == "mspabi_mul.c" and multiplier == "hardware") else set()
+        assert helpers_called <= allowed, (source.name, helpers_called)

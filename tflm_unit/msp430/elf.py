@@ -35,7 +35,8 @@ class Symbol:
 @dataclasses.dataclass(frozen=True)
 class ElfInfo:
     sections: dict[str, Section]
-    symbols: dict[str, Symbol]
+    symbols: dict[str, Symbol]  # defined symbols
+    undefined: frozenset[str] = frozenset()  # referenced but not defined (objects)
 
     def address_of(self, name: str) -> int:
         """The address of a symbol; a clear error naming it if absent."""
@@ -65,6 +66,7 @@ def read_elf(path: str | Path) -> ElfInfo:
 
     sections: dict[str, Section] = {}
     symbols: dict[str, Symbol] = {}
+    undefined: set[str] = set()
     for name_offset, kind, flags, address, offset, size, link, _, _, entsize in headers:
         name = string_at(shstrndx, name_offset)
         if name:
@@ -76,4 +78,6 @@ def read_elf(path: str | Path) -> ElfInfo:
                 if sym_name and shndx != 0:  # named and defined
                     symbol = Symbol(string_at(link, sym_name), value, sym_size)
                     symbols.setdefault(symbol.name, symbol)
-    return ElfInfo(sections, symbols)
+                elif sym_name:
+                    undefined.add(string_at(link, sym_name))
+    return ElfInfo(sections, symbols, frozenset(undefined - symbols.keys()))
