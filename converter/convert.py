@@ -65,9 +65,11 @@ class MacOp:
 
 
 def _name_components(tensor_name: str) -> List[str]:
-    """'net/c1/Relu;net/c1/Conv2D' → ['c1', 'Relu', 'c1', 'Conv2D'] (scope of the model dropped)."""
+    """'net/bn/FusedBatchNormV3;net/c1/Conv2D' → ['c1', 'Conv2D', 'bn', 'FusedBatchNormV3']:
+    the parts of each fused name, the model's scope dropped, the last name
+    first (TensorFlow lists the op that produced the tensor last)."""
     parts: List[str] = []
-    for piece in tensor_name.split(";"):
+    for piece in reversed([p for p in tensor_name.split(";") if p]):
         path = piece.split("/")
         parts.extend(path[1:] if len(path) > 1 else path)
     return parts
@@ -78,11 +80,17 @@ def _strip_copy_suffix(name: str) -> str:
     return re.sub(r"_\d+$", "", name)
 
 
+_KERAS_MAC_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
 def keras_layer_names(model: Any) -> List[str]:
-    """Names of every layer of a Keras model, nested models included."""
+    """Names of the Conv2D / DepthwiseConv2D / Dense layers (subclasses
+    included) of a Keras model, nested models included: the layers that
+    become MAC ops."""
     names: List[str] = []
     for layer in getattr(model, "layers", []):
-        names.append(layer.name)
+        if any(cls.__name__ in _KERAS_MAC_LAYERS for cls in type(layer).__mro__):
+            names.append(layer.name)
         if hasattr(layer, "layers"):
             names.extend(keras_layer_names(layer))
     return names
@@ -96,9 +104,10 @@ def _guess_layer(graph: ModelGraph, op: Operator, components: List[str], known: 
     for name in components:
         if _strip_copy_suffix(name) in known_set:
             return _strip_copy_suffix(name)
-    path = graph.tensor(op.inputs[1]).name.split(";")[0].split("/")
+    pieces = [p for p in graph.tensor(op.inputs[1]).name.split(";") if p]
+    path = pieces[-1].split("/") if pieces else []
     if len(path) >= 3:
-        return path[-2]
+        return path[-2]  # 'model/layer/Conv2D' → 'layer'
     return graph.tensor(op.outputs[0]).name or f"op{op.index}"
 
 
@@ -122,7 +131,7 @@ def describe_mac_ops(graph: ModelGraph, known_layers: Sequence[str] = (),
         if len(op.inputs) < 2:
             raise ModelFormatError(f"operator {op.index} ({op.name}) has no filter input")
         inp, filt, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-        components = _name_components(out.name) + _name_components(filt.name)
+        components = _name_components(filt.name) + _name_components(out.name)  # the filter names the layer best
         record = old_ops.get(op.index)
         if record is not None and record.get("op") not in (op.name, UNIT_NAME_OF[base]):
             record = None
