@@ -42,7 +42,9 @@ def _paper_net(K):
 def _ds_cnn(K):
     inp = K.Input((16, 16, 1))
     x = K.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="stem")(inp)
-    x = K.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="dw1")(x)
+    x = K.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw1")(x)
+    x = K.layers.BatchNormalization(name="bn1")(x)
+    x = K.layers.ReLU(name="relu1")(x)
     x = K.layers.Conv2D(12, 1, activation="relu", name="pw1")(x)
     x = K.layers.DepthwiseConv2D(3, strides=2, padding="valid", name="dw2")(x)
     x = K.layers.GlobalAveragePooling2D(name="gap")(x)
@@ -63,6 +65,8 @@ def _resnet(K):
 
 
 BUILDERS = {"paper": _paper_net, "dscnn": _ds_cnn, "resnet": _resnet}
+MAC_LAYERS = {"paper": ["conv1", "conv2", "fc"], "dscnn": ["stem", "dw1", "pw1", "dw2", "head"],
+              "resnet": ["c0", "c1", "c2", "logits"]}
 
 
 def _keras_module(flavour: str):
@@ -103,6 +107,7 @@ def test_unit_at_zero_is_bit_identical_to_tflm_builtin(flavour, name):
     model, x, base, unit = _converted(flavour, name)
     graph = load_graph(unit)
     assert {op.name for op in graph.operators} & {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} == set()
+    assert [op["layer"] for op in read_unit_config(unit)["ops"]] == MAC_LAYERS[name]
     assert any(op.is_unit for op in graph.operators)
     xq = Interpreter(base).quantize_input(x)
     expected = run_tflm(base, xq)[0]
