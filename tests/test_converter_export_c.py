@@ -137,6 +137,9 @@ def test_model_array_is_aligned_and_holds_the_flatbuffer(tmp_path):
     assert f"paper_net_model_data_len = {len(unit)};" in source
     assert "extern const unsigned char paper_net_model_data[];" in (tmp_path / "paper_net_model_data.h").read_text()
     assert not (tmp_path / "paper_net_graph.c").exists()
+    if shutil.which("g++"):
+        subprocess.run(["g++", "-std=c++11", "-Wall", "-Werror", "-c", str(tmp_path / "paper_net_model_data.cc"),
+                        "-o", str(tmp_path / "data.o")], check=True, capture_output=True)
 
 
 def test_unsupported_op_leaves_the_directory_untouched(tmp_path):
@@ -154,3 +157,14 @@ def test_unsupported_op_leaves_the_directory_untouched(tmp_path):
     with pytest.raises(ConversionError, match="L2_POOL_2D"):
         export_c(pack_model(model_t), out)
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("clang-16") is None, reason="needs clang-16 (the MSP430 toolchain)")
+def test_static_graph_compiles_for_msp430(tmp_path):
+    """16-bit int and pointers: the generated data must still compile cleanly."""
+    _, _, _, unit = _converted("tf_keras", "dscnn")
+    export_c(apply_thresholds(unit, 0.01), tmp_path, name="model")
+    subprocess.run(["clang-16", "--target=msp430", "-std=c99", "-O2", "-ffreestanding", "-Wall", "-Wextra",
+                    "-Werror", f"-I{CORE}", f"-I{tmp_path}", "-c", str(tmp_path / "model_graph.c"), "-o",
+                    str(tmp_path / "model_graph.o")], check=True, capture_output=True)
+    assert (tmp_path / "model_graph.o").stat().st_size > 0
