@@ -242,6 +242,32 @@ def run_uniform_l1(K, base, budget, data, epochs, batch_size):
     return small, seconds, float(low)
 
 
+def measure_overhead(K, family_builder, data, budget_factor, repeats, batch_size, input_shape, classes) -> dict:
+    """Training time of one epoch: plain model vs gated model + callback, alternated ``repeats``
+    times on fresh models (the minimum of each is reported, to damp noise from a shared machine)."""
+    from tflm_unit import resources
+    from tflm_unit.pruning import DifferentiablePruning, prepare
+    from tflm_unit.resources import Budget
+
+    plain_times, pruning_times, callback_times = [], [], []
+    for _ in tqdm(range(repeats), desc="overhead"):
+        plain = family_builder(K, input_shape, classes)
+        compile_model(K, plain)
+        plain_times.append(timed_fit(plain, data, 1, batch_size))
+        model = family_builder(K, input_shape, classes)
+        full = resources.keras_resources(model)
+        budget = Budget(macs=full.macs // budget_factor, flash_bytes=full.flash_bytes // budget_factor,
+                        peak_ram_bytes=full.peak_ram_bytes // budget_factor)
+        gated = prepare(model)
+        compile_model(K, gated)
+        callback = DifferentiablePruning(budget, verbose=0)
+        pruning_times.append(timed_fit(gated, data, 1, batch_size, [callback]))
+        callback_times.append(callback.seconds_in_callback)
+    return {"plain_epoch_seconds": min(plain_times), "pruning_epoch_seconds": min(pruning_times),
+            "overhead": min(pruning_times) / min(plain_times) - 1,
+            "callback_seconds": min(callback_times), "all_plain": plain_times, "all_pruning": pruning_times}
+
+
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +319,8 @@ def main() -> None:
     parser.add_argument("--board", default="msp430fr5994", help="board preset budget to add ('' for none)")
     parser.add_argument("--out", default="benchmarks/results/pruning")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overhead-repeats", type=int, default=0,
+                        help="only measure the callback's training-time overhead (N alternating 1-epoch runs)")
     args = parser.parse_args()
 
     import tf_keras as K
@@ -307,6 +335,15 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     results: list[dict] = []
     common = {"dataset": dataset, "epochs": args.epochs, "train_samples": len(data[0]), "test_samples": len(data[2])}
+
+    if args.overhead_repeats:
+        overhead = {family: measure_overhead(K, MODEL_FAMILIES[family], data, 4, args.overhead_repeats,
+                                             args.batch_size, data[0].shape[1:], classes)
+                    for family in args.models.split(",")}
+        with open(os.path.join(args.out, f"overhead_{dataset}.json"), "w") as handle:
+            json.dump({**common, "overhead": overhead}, handle, indent=1)
+        print(json.dumps(overhead))
+        return
 
     for family in args.models.split(","):
         K.utils.set_random_seed(args.seed)
