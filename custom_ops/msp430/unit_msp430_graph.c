@@ -1,0 +1,102 @@
+/*
+ * Static graph runner (see unit_msp430_graph.h).  Each op kind maps to one
+ * kernel-core call with the parameters the exporter prepared on the host,
+ * so nothing here needs floating point, division or allocation.
+ */
+#include "unit_msp430_graph.h"
+
+#include "unit_msp430.h"
+
+static void dims_of(const unit_graph_tensor_t *t, int32_t dims[4]) {
+  dims[0] = t->shape.n;
+  dims[1] = t->shape.h;
+  dims[2] = t->shape.w;
+  dims[3] = t->shape.c;
+}
+
+static unit_status_t run_op(const unit_graph_t *graph,
+                            const unit_graph_op_t *op, int8_t *arena,
+                            void *scratch, size_t scratch_bytes) {
+  const unit_graph_tensor_t *in = &graph->tensors[op->input];
+  const unit_graph_tensor_t *out = &graph->tensors[op->output];
+  const int8_t *x = arena + in->offset;
+  int8_t *y = arena + out->offset;
+  switch (op->kind) {
+    case UNIT_GRAPH_CONV_2D: {
+      const unit_graph_conv_t *p = (const unit_graph_conv_t *)op->params;
+      return unit_conv_2d_int8(&p->params, &p->requant, &in->shape, x,
+                               &p->filter_shape, p->filter, p->bias,
+                               &out->shape, y, &p->skip, scratch,
+                               scratch_bytes, NULL);
+    }
+    case UNIT_GRAPH_DEPTHWISE_CONV_2D: {
+      const unit_graph_conv_t *p = (const unit_graph_conv_t *)op->params;
+      return unit_depthwise_conv_2d_int8(&p->params, &p->requant, &in->shape,
+                                         x, &p->filter_shape, p->filter,
+                                         p->bias, &out->shape, y, &p->skip,
+                                         scratch, scratch_bytes, NULL);
+    }
+    case UNIT_GRAPH_FULLY_CONNECTED: {
+      const unit_graph_fc_t *p = (const unit_graph_fc_t *)op->params;
+      /* int32 division on the MCU: once per op, not per MAC. */
+      const int32_t batches = (int32_t)in->bytes / p->input_depth;
+      return unit_fully_connected_int8(&p->params, &p->requant, batches,
+                                       p->input_depth, p->output_depth, x,
+                                       p->filter, p->bias, y, &p->skip,
+                                       scratch, scratch_bytes, NULL);
+    }
+    case UNIT_GRAPH_MAX_POOL_2D:
+      return unit_max_pool_2d_int8((const unit_pool_params_t *)op->params,
+                                   &in->shape, x, &out->shape, y);
+    case UNIT_GRAPH_AVERAGE_POOL_2D:
+      return unit_average_pool_2d_int8(
+          (const unit_pool_params_t *)op->params, &in->shape, x, &out->shape,
+          y);
+    case UNIT_GRAPH_RESHAPE:
+      /* Same bytes, new shape; the arena plan may place them elsewhere. */
+      if (y != x) memmove(y, x, (size_t)out->bytes);
+      return UNIT_OK;
+    case UNIT_GRAPH_ADD: {
+      const unit_graph_tensor_t *in2 = &graph->tensors[op->input2];
+      int32_t dims1[4], dims2[4], dims_out[4];
+      dims_of(in, dims1);
+      dims_of(in2, dims2);
+      dims_of(out, dims_out);
+      return unit_add_int8((const unit_add_params_t *)op->params, 4, dims1, x,
+                           dims2, arena + in2->offset, dims_out, y);
+    }
+    case UNIT_GRAPH_SOFTMAX:
+      return unit_softmax_int8((const unit_softmax_params_t *)op->params,
+                               (int32_t)out->bytes / out->shape.c,
+                               out->shape.c, x, y);
+    case UNIT_GRAPH_MEAN:
+      return unit_mean_hw_int8((const unit_mean_params_t *)op->params,
+                               &in->shape, x, y);
+    case UNIT_GRAPH_REQUANTIZE:
+      return unit_requantize_int8(
+          (const unit_requantize_params_t *)op->params, (int32_t)out->bytes,
+          x, y);
+    default:
+      return UNIT_ERR_ARG;
+  }
+}
+
+unit_status_t unit_msp430_run_graph(const unit_graph_t *graph, int8_t *arena,
+                                    void *scratch, size_t scratch_bytes,
+                                    int16_t *failed_op) {
+  uint16_t i;
+  unit_status_t status = UNIT_OK;
+  if (failed_op) *failed_op = -1;
+  if (!graph || !arena || graph->format_version != UNIT_GRAPH_FORMAT_VERSION)
+    return UNIT_ERR_ARG;
+  for (i = 0; i < graph->num_ops; i++) {
+    unit_msp430_checkpoint(i);
+    status = run_op(graph, &graph->ops[i], arena, scratch, scratch_bytes);
+    if (status != UNIT_OK) {
+      if (failed_op) *failed_op = (int16_t)i;
+      return status;
+    }
+  }
+  unit_msp430_checkpoint(graph->num_ops);
+  return UNIT_OK;
+}
