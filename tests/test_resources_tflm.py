@@ -127,3 +127,18 @@ def test_gated_model_estimate_equals_stripped_model():
     assert (from_gated.macs, from_gated.flash_bytes, from_gated.peak_ram_bytes) == (
         from_stripped.macs, from_stripped.flash_bytes, from_stripped.peak_ram_bytes)
     assert from_gated.macs < resources.keras_resources(model).macs
+
+
+@pytest.mark.parametrize("pooling", ["GlobalAveragePooling2D", "GlobalMaxPooling2D"])
+def test_global_pooling_scratch_buffers_at_the_peak(pooling):
+    """MEAN / REDUCE_MAX ask TFLM for scratch memory; here they run at the peak, so it counts."""
+    import tf_keras as K
+
+    L = K.layers
+    model = K.Sequential([L.Input((8, 8, 1)), L.Conv2D(2, 3, padding="same"), L.Conv2D(40, 1),
+                          getattr(L, pooling)(), L.Dense(3)])
+    randomise(model, np.random.default_rng(5))
+    tflite = convert_int8(model)
+    arena = resources.tflm_arena_report(tflite)
+    assert resources.tflite_resources(tflite).peak_ram_bytes == arena["head"]
+    assert resources.keras_resources(model).peak_ram_bytes == arena["head"]

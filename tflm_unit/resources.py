@@ -292,6 +292,24 @@ def _op_name(schema, model, op) -> str:
     return f"BUILTIN_{builtin}"
 
 
+def reference_kernel_scratch_bytes(op: str, input_type: int, output_elements: int, input_rank: int,
+                                   second_input_elements: int) -> list[int]:
+    """Scratch buffers (bytes) TFLM's reference kernels request from the arena for one op.
+
+    MEAN/SUM on int8/int16 inputs keep an int32 sum per output element plus, like REDUCE_MAX,
+    one int per input dimension and per reduced axis (what the ``tflite-micro`` interpreter
+    allocates, checked in the tests). Conv, depthwise, fully connected, pooling, add and the
+    other ops used here need none with the reference kernels (optimised kernel libraries such as
+    CMSIS-NN request more).
+    """
+    quantised = input_type in (9, 7)  # INT8, INT16
+    if op in ("MEAN", "SUM") and quantised:
+        return [4 * output_elements, 4 * input_rank, 4 * second_input_elements]
+    if op == "REDUCE_MAX":
+        return [4 * input_rank, 4 * second_input_elements]
+    return []
+
+
 def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> ResourceReport:
     """MACs per op, flash (constant tensor bytes) and TFLM-planned peak RAM of a ``.tflite``.
 
@@ -375,6 +393,18 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
         buffers.append((align_up(size), first[index], last[index]))
         tensor_name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
         names.append(tensor_name)
+    # Scratch buffers that TFLM's reference kernels request, planned after the tensors.
+    for step, op in enumerate(operators, start=1):
+        outputs = list(op.outputs if op.outputs is not None else [])
+        inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+        if not outputs or not inputs:
+            continue
+        for size in reference_kernel_scratch_bytes(
+                _op_name(schema, model_t, op), int(tensors[inputs[0]].type),
+                int(np.prod(tensors[outputs[0]].shape)), len(tensors[inputs[0]].shape),
+                int(np.prod(tensors[inputs[1]].shape)) if len(inputs) > 1 else 0):
+            buffers.append((align_up(size), step, step))
+            names.append(f"scratch:{step}")
     _, arena = plan_greedy_memory(buffers)
     peak_step, alive = _peak_live_step(buffers)
     return ResourceReport(layers=layers, macs=sum(layer.macs for layer in layers),
@@ -704,7 +734,8 @@ class KerasResourceModel:
             elif kind in _POOL_LAYERS + _PER_CHANNEL_LAYERS:
                 pass
             elif kind in _GLOBAL_POOL_LAYERS:
-                params = {"constant_bytes": 8}  # MEAN / REDUCE_MAX axes: int32[2]
+                # MEAN / REDUCE_MAX axes: int32[2]; their reference kernels also want scratch.
+                params = {"constant_bytes": 8, "scratch": "mean" if "Average" in kind else "max"}
             elif kind == "Flatten":
                 params = {"constant_bytes": 8}  # RESHAPE's new shape: int32[2]
                 repeat = int(np.prod(first_in.spatial)) if first_in.spatial else 1
@@ -799,6 +830,19 @@ class KerasResourceModel:
         self._buffer_lifetimes = [(first[b], last[b]) for b in self._buffers]
         self._buffer_elements = [int(np.prod(self._tensors[b].spatial)) if self._tensors[b].spatial else 1
                                  for b in self._buffers]
+        # Scratch buffers of reference kernels, alive during their op only: (step, op).
+        self._scratch = [(step, op) for step, op in enumerate(self._ops, start=1) if "scratch" in op.params]
+
+    def _scratch_buffers(self, counts: np.ndarray) -> list[tuple[int, int, int]]:
+        """See ``reference_kernel_scratch_bytes``: MEAN an int32 per output channel, and both MEAN
+        and REDUCE_MAX an int per input dimension (4) and per reduced axis (2)."""
+        result = []
+        for step, op in self._scratch:
+            if op.params["scratch"] == "mean":
+                channels = float(self._channel_vectors[op.output] @ counts)
+                result.append((align_up(int(round(4 * channels))), step, step))
+            result.extend([(align_up(16), step, step), (align_up(8), step, step)])
+        return result
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -885,7 +929,7 @@ class KerasResourceModel:
         for buffer, (first, last), elements in zip(self._buffers, self._buffer_lifetimes, self._buffer_elements):
             size = int(round(elements * float(self._channel_vectors[buffer] @ counts)))
             result.append((align_up(size), first, last))
-        return result
+        return result + self._scratch_buffers(counts)
 
     def evaluate(self, counts=None) -> ResourceReport:
         """Resources of the model with ``counts`` channels per group (see class docstring)."""
@@ -899,7 +943,8 @@ class KerasResourceModel:
         step, alive = _peak_live_step(buffers)
         return ResourceReport(layers=layers, macs=sum(layer.macs for layer in layers),
                               flash_bytes=sum(layer.flash_bytes for layer in layers), peak_ram_bytes=arena,
-                              peak_step=step, peak_tensors=[self._tensors[self._buffers[i]].name for i in alive])
+                              peak_step=step, peak_tensors=[self._tensors[self._buffers[i]].name
+                                                            if i < len(self._buffers) else "scratch" for i in alive])
 
     def totals(self, counts=None) -> dict[str, float]:
         """``{resource: value}`` — a fast version of ``evaluate`` for optimisation loops."""
@@ -928,10 +973,15 @@ class KerasResourceModel:
             costs["macs"][group.index] = sum(l.macs for l in layers_up) - sum(l.macs for l in layers_down)
             costs["flash_bytes"][group.index] = (sum(l.flash_bytes for l in layers_up)
                                                  - sum(l.flash_bytes for l in layers_down))
-        _, alive = _peak_live_step(self._ram_buffers(vector))
+        peak_step, alive = _peak_live_step(self._ram_buffers(vector))
         for buffer_position in alive:
+            if buffer_position >= len(self._buffers):
+                continue  # a scratch buffer: charged below
             buffer = self._buffers[buffer_position]
             costs["peak_ram_bytes"] += self._buffer_elements[buffer_position] * self._channel_vectors[buffer]
+        for step, op in self._scratch:
+            if step == peak_step and op.params["scratch"] == "mean":
+                costs["peak_ram_bytes"] += 4 * self._channel_vectors[op.output]
         for group in self.groups:
             if not group.prunable:
                 costs["peak_ram_bytes"][group.index] = 0.0
