@@ -146,6 +146,27 @@ def test_penalty_is_added_to_the_loss(K):
     assert penalty == pytest.approx(expected, rel=1e-4)
 
 
+def test_least_salient_channels_are_pruned(K):
+    """With learning frozen, the channels whose gates are small are the ones removed."""
+    L = K.layers
+    model = K.Sequential([L.Input((8, 8, 1)), L.Conv2D(8, 3, name="c1"), L.ReLU(), L.Flatten(),
+                          L.Dense(2, name="out")])
+    gated = prepare(model)
+    kernel, bias = gated.get_layer("c1").get_weights()
+    gated.get_layer("c1").set_weights([np.ones_like(kernel), bias])  # equal filter norms
+    gate = gate_layers(gated)[0]
+    gate.gate.assign(np.array([1, 0.1, 1, 1, 0.2, 1, 0.15, 1], dtype=np.float32))
+    gated.compile(optimizer=K.optimizers.SGD(learning_rate=0.0),
+                  loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+    full = resources.keras_resources(model).macs  # c1 6*6*9*8 + out 288*2; one c1 channel = 324 + 72
+    assert full == 3168
+    callback = DifferentiablePruning(Budget(macs=full - 3 * 396), pruning_events=1, verbose=0)
+    x, y = np.random.default_rng(0).random((32, 8, 8, 1)).astype(np.float32), np.zeros(32, dtype=int)
+    gated.fit(x, y, epochs=2, batch_size=8, callbacks=[callback], verbose=0)
+    np.testing.assert_array_equal(gate.mask.numpy(), [1, 0, 1, 1, 0, 1, 0, 1])
+    assert callback.budget_met
+
+
 def test_unmeetable_budget_is_a_clear_error(K):
     x, y = synthetic_data(32)
     gated = prepare(residual_model(K))
