@@ -122,7 +122,7 @@ def run_dataset(path: str, args) -> dict:
     print(f"[{name}] dense int8 test accuracy {dense_test['accuracy']:.4f}, "
           f"{dense_test['macs_dense']:.0f} MACs/inference", flush=True)
     for division in args.divisions:
-        strategy = "group" if division in args.group_divisions else "layer"
+        strategy = "group" if division in args.group_divisions else args.other_strategy
         for budget in args.budgets:
             t1 = time.time()
             result = calibrate(tflite, x_calib, y_calib, max_accuracy_drop=budget, division=division,
@@ -176,6 +176,8 @@ def main(argv=None) -> int:
     parser.add_argument("--divisions", nargs="+", default=list(DIVISION_MODES))
     parser.add_argument("--group-divisions", nargs="*", default=["shift"],
                         help="division modes calibrated per group (the rest per layer)")
+    parser.add_argument("--other-strategy", default="global", choices=["global", "layer"],
+                        help="strategy for the division modes not in --group-divisions (global: cheap)")
     parser.add_argument("--group-size", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -10,8 +10,7 @@ import pytest
 from tflite_oracle import convert_int8, keras
 
 from tflm_unit.runtime import Interpreter
-from tflm_unit.unit.calibration import (LinearCycleModel, _hull_chain, calibrate, prepare_inputs,
-                                        threshold_grid)
+from tflm_unit.unit.calibration import LinearCycleModel, calibrate, prepare_inputs, threshold_grid
 from tflm_unit.unit.evaluation import evaluate
 
 NUM_CLASSES = 4
@@ -171,16 +170,10 @@ def test_evaluate_report_and_plot(tiny, tmp_path):
     assert evaluate(tflite, x, y, thresholds=result, limit=50)["num_samples"] == 50
 
 
-def test_threshold_grid_and_hull():
+def test_threshold_grid():
     grid = threshold_grid()
     assert grid[0] == 0 and grid[-1] == 32767
     assert np.all(np.diff(grid) > 0)
-    # (grid index, loss, saved): the hull skips the dominated point 2 and the
-    # point 4 that saves nothing more.
-    curve = [(0, 0.0, 0.0), (1, 0.0, 5.0), (2, 0.5, 6.0), (3, 0.6, 20.0), (4, 0.9, 20.0)]
-    chain = _hull_chain(curve, epsilon=1e-4)
-    assert [k for _, k in chain] == [1, 3]
-    assert chain[0][0] > chain[1][0]
 
 
 def test_rejects_bad_arguments(tiny):

@@ -6,32 +6,36 @@ the calibration data stays within ``max_accuracy_drop`` of the unpruned int8
 model.  The C kernels run in the loop with the chosen division mode, so the
 thresholds are calibrated for the way the firmware will actually divide.
 
-Search (deterministic; see DESIGN.md section 3):
+Search (deterministic; see DESIGN.md section 3).  Every configuration is run
+jointly on the whole calibration batch through the C kernels; a candidate
+re-runs only the ops downstream of the first layer it changes (cached
+activations).  Moves are ranked by *objective saved per margin lost*: the
+margin loss is the mean shrinkage of the dense model's top-1 score margin, a
+smoother signal than accuracy on a few hundred samples.
 
-1. **Greedy path over layers.**  Start from T_q = 0 everywhere (skips only
-   zero activations / zero weights: bit-exact with the dense model).  Each
-   step tries raising each layer's threshold by one point of a geometric grid
-   and takes the move with the best *objective saved per prediction changed*
-   (MACs or cycles gained / increase of top-1 disagreement with the dense
-   model, a smoother signal than accuracy).  Every candidate is run jointly
-   on the whole calibration batch; only the layers downstream of the changed
-   one are re-run (cached activations).  The choice of move never looks at the
-   budget: the budget only decides where the path stops and which measured
-   point is returned, so a larger budget sees a superset of the same points
-   and can never skip fewer MACs.
-2. **Per-group profiles** (``group_size`` given).  Each group of output
-   channels is probed alone on top of the dense model at a per-layer probe
-   threshold; its sensitivity (predictions changed per MAC saved) gives a
-   multiplier m_g = (median / own)^alpha, so groups whose outputs matter less
-   get larger thresholds.  The greedy path is re-run with T_q[g] = T_layer *
-   m_g for a few strengths alpha; alpha = 0 is the per-layer path itself, so
-   per-group is never worse than per-layer on the calibration data.
-3. **Global T** (``strategy="global"``): one real T for all layers (the UnIT
-   paper's setting), scanned on a geometric grid, for comparison.
-4. **Selection and verification.**  The returned configuration is the measured
-   point (path points and every candidate evaluated on the way) with the best
-   objective whose calibration accuracy drop is within the budget; it is
-   re-run from scratch once to confirm the accuracy that is reported.
+1. **Global scan.**  One real T for every layer (the UnIT paper's setting),
+   raised geometrically from T = 0 (which only skips zero activations / zero
+   weights and is bit-exact with the dense model): coarse steps while nothing
+   is lost, fine steps (2^(1/4)) near the accuracy cliff.
+2. **Joint per-layer search.**  From the last global point before the first
+   changed prediction, each step tries raising each layer's T and raising all
+   of them together, and takes the move with the best ratio.
+3. **Per-group profiles** (``group_size`` given).  Each group of output
+   channels is probed alone at a per-layer probe threshold; its sensitivity
+   (margin lost per MAC saved) gives a multiplier m_g = (median / own)^alpha,
+   so groups whose outputs matter less get larger thresholds.  The global scan
+   is repeated with T_q[g] scaled by m_g for a few strengths alpha.
+4. **Selection and verification.**  The result is the measured configuration
+   (path points and every candidate evaluated) with the best objective whose
+   calibration accuracy is within the budget; it is re-run from scratch once
+   to confirm what is reported.  Per-group candidates include the per-layer
+   ones, and per-layer candidates include the global ones, so per-group >=
+   per-layer >= global on the calibration data by construction.
+
+Budget independence: no move is chosen by looking at the budget.  The budget
+only decides when a path stops (after ``patience`` points in a row outside it,
+or one far outside it) and which measured point is returned, so a larger
+budget measures a superset of the same points and never skips fewer MACs.
 
 Cycle objective: pass ``cycle_model`` with a method
 ``layer_cycles(work: LayerWork) -> float`` giving the cycles of one inference
@@ -168,7 +172,6 @@ class CalibrationResult:
     cycles_dense: Optional[float] = None
     cycles_unit: Optional[float] = None
     path: List[dict] = field(default_factory=list, repr=False)
-    sensitivity: Dict[str, Dict[int, List[dict]]] = field(default_factory=dict, repr=False)
     dataset: Optional[str] = None
 
     @property
@@ -457,11 +460,13 @@ class _Search:
     grid: np.ndarray
     budget: float
     progress: bool
-    ratio: float
     patience: int = 3
-    curve_cap: float = 0.15  # sensitivity curves stop once one layer alone changes this many predictions
+    fine_ratio: float = 2.0 ** 0.25  # global-T steps near the accuracy cliff
+    coarse_ratio: float = 2.0  # global-T steps while nothing is lost
+    layer_ratio: float = 2.0 ** 0.5  # per-layer moves of the joint search
+    lossless_margin: float = 1e-2  # coarse global steps while the margin loss stays below this
     evaluated: List[_Point] = field(default_factory=list)
-    curves: Dict[str, Dict[int, List[dict]]] = field(default_factory=dict)
+    global_points: List[Tuple[float, _Point]] = field(default_factory=list)  # (real T, point)
 
     @property
     def accuracy_floor(self) -> float:
@@ -482,118 +487,128 @@ class _Search:
         tail = recent[-self.patience:]
         return len(tail) < self.patience or any(self.within_budget(p) for p in tail)
 
-    def allocation_path(self, multipliers: Dict[int, np.ndarray], label: str) -> List[_Point]:
-        """Sensitivity curves per layer, then the knapsack path (see module
-        docstring), measured jointly until it leaves the budget."""
-        runner = self.runner
-        ops = runner.ops
-        epsilon = 1e-4
+    # ---- real thresholds -> integer configurations
 
-        def config_at(position: Dict[int, int]) -> Config:
-            return {op.index: _scaled(self.grid[position[op.index]], multipliers[op.index]) for op in ops}
+    def real_grid(self) -> List[float]:
+        """0, then real T from the smallest layer's T_q = 1 up to the largest
+        layer's T_q = T_Q_MAX, in steps of ``fine_ratio``."""
+        units = [self._scales(op)[0] * float(np.mean(self._scales(op)[1])) for op in self.runner.ops]
+        low, high = min(units), max(units) * T_Q_MAX
+        steps = int(math.ceil(math.log(high / low) / math.log(self.fine_ratio))) + 1
+        return [0.0] + [low * self.fine_ratio ** k for k in range(steps)]
 
-        position = {op.index: 0 for op in ops}
-        base = runner.run(config_at(position))
-        self.evaluated.append(base)
-        bar = _progress_bar(self.progress, total=len(ops) * (len(self.grid) // 2), desc=f"sensitivity {label}")
-        chains: Dict[int, List[Tuple[float, int]]] = {}
-        try:
-            for op in ops:
-                curve = [(0, 0.0, 0.0)]  # (grid index, margin loss, objective saved)
-                # Every second grid point: the curve only ranks moves, the
-                # path below walks the full grid.
-                for k in list(range(2, len(self.grid), 2)) + [len(self.grid) - 1]:
-                    trial = dict(position)
-                    trial[op.index] = k
-                    point = runner.run(config_at(trial), base=base)
-                    point.release()
-                    curve.append((k, point.margin_loss, base.cost - point.cost))
-                    bar.update(1)
-                    if point.disagreement >= self.curve_cap:
-                        break
-                self.curves.setdefault(label, {})[op.index] = [
-                    dict(t_q=int(self.grid[k]), margin_loss=d, saved=g) for k, d, g in curve]
-                chains[op.index] = _hull_chain(curve, epsilon)
-        finally:
-            bar.close()
+    def _scales(self, op: Operator) -> Tuple[float, np.ndarray, int]:
+        graph = self.runner.interp.graph
+        return (graph.tensor(op.inputs[0]).scalar_scale(), graph.tensor(op.inputs[1]).scale,
+                int(graph.tensor(op.outputs[0]).shape[-1]))
 
-        current, path = base, [base]
-        next_segment = {op.index: 0 for op in ops}
-        bar = _progress_bar(self.progress, total=sum(c[-1][1] for c in chains.values() if c),
-                            desc=f"allocate {label}")
-        try:
-            while self.keep_going(path):
-                best: Optional[Tuple[float, int]] = None
-                for op in ops:
-                    chain = chains[op.index]
-                    if next_segment[op.index] < len(chain):
-                        slope = chain[next_segment[op.index]][0]
-                        if best is None or slope > best[0]:
-                            best = (slope, op.index)
-                if best is None:
-                    break
-                op_index = best[1]
-                target = chains[op_index][next_segment[op_index]][1]
-                next_segment[op_index] += 1
-                # Walk to the hull vertex one grid point at a time: a fine path
-                # lets the budget stop close to the frontier.
-                while position[op_index] < target and self.keep_going(path):
-                    position[op_index] += 1
-                    point = runner.run(config_at(position), base=current)
-                    current.release()
-                    current = point
-                    path.append(current)
-                    self.evaluated.append(current)
-                    bar.update(1)
-                    bar.set_postfix(acc=f"{current.accuracy:.4f}", macs=f"{current.macs_executed:.0f}")
-        finally:
-            bar.close()
-        current.release()
-        return path
+    def config_for(self, t_real: Dict[int, float], multipliers: Optional[Dict[int, np.ndarray]]) -> Config:
+        """Per-layer real T -> int16 T_q per group (quantize_thresholds, then
+        each group's multiplier)."""
+        config = {}
+        for op in self.runner.ops:
+            s_x, s_w, channels = self._scales(op)
+            t_q = quantize_thresholds(t_real[op.index], s_x, s_w, self.runner.group_sizes[op.index],
+                                      num_channels=channels)
+            if multipliers is not None:
+                t_q = np.clip(np.round(t_q * multipliers[op.index]), 0, T_Q_MAX).astype(np.int16)
+            config[op.index] = t_q
+        return config
+
+    # ---- searches
 
     def global_path(self, multipliers: Optional[Dict[int, np.ndarray]] = None, label: str = "global T"
                     ) -> List[_Point]:
-        """One real T for every layer, raised on a geometric grid; with
-        ``multipliers``, each group's T_q is scaled by its own factor."""
+        """One real T for every layer (times each group's multiplier), raised
+        in coarse steps while nothing is lost, then in fine steps."""
         runner = self.runner
-        graph = runner.interp.graph
-        scales = {}
-        for op in runner.ops:
-            s_x = graph.tensor(op.inputs[0]).scalar_scale()
-            s_w = graph.tensor(op.inputs[1]).scale
-            channels = int(graph.tensor(op.outputs[0]).shape[-1])
-            scales[op.index] = (s_x, s_w, channels)
-        unit = {k: s_x * float(np.mean(s_w)) for k, (s_x, s_w, _) in scales.items()}
-        low, high = min(unit.values()), max(unit.values()) * T_Q_MAX
-        ratio = self.ratio
-        steps = int(math.ceil(math.log(high / low) / math.log(ratio))) + 1
-        reals = [0.0] + [low * ratio ** k for k in range(steps)]
+        reals = self.real_grid()
+        coarse = max(1, int(round(math.log(self.coarse_ratio) / math.log(self.fine_ratio))))
         path: List[_Point] = []
+        reals_used: List[float] = []
         current: Optional[_Point] = None
+        index = 0
         bar = _progress_bar(self.progress, total=len(reals), desc=f"scan {label}")
         try:
-            for t_real in reals:
-                config = {}
-                for op in runner.ops:
-                    s_x, s_w, channels = scales[op.index]
-                    group = runner.group_sizes[op.index]
-                    t_q = quantize_thresholds(t_real, s_x, s_w, group, num_channels=channels)
-                    if multipliers is not None:
-                        t_q = np.clip(np.round(t_q * multipliers[op.index]), 0, T_Q_MAX).astype(np.int16)
-                    config[op.index] = t_q
+            while index < len(reals):
+                config = self.config_for({op.index: reals[index] for op in runner.ops}, multipliers)
                 previous = current
                 current = runner.run(config, base=previous)
                 if previous is not None and previous is not current:
                     previous.release()
                 path.append(current)
+                reals_used.append(reals[index])
                 self.evaluated.append(current)
                 bar.update(1)
                 if not self.keep_going(path):
                     break
+                lossless = current.margin_loss < self.lossless_margin and current.disagreement == 0.0
+                index += coarse if lossless and index > 0 else 1
         finally:
             bar.close()
         if current is not None:
             current.release()
+        if multipliers is None:
+            self.global_points = list(zip(reals_used, path))
+        return path
+
+    def joint_path(self, label: str = "per-layer") -> List[_Point]:
+        """Greedy per-layer thresholds from the last lossless global-T point:
+        each step tries raising every layer's T by ``layer_ratio`` and raising
+        all of them together, measures each jointly, and takes the move with
+        the most objective saved per margin lost.  The choice never looks at
+        the budget (only the stopping rule does)."""
+        runner = self.runner
+        ops = runner.ops
+        if not self.global_points:
+            self.global_path()
+        # Start where the global scan first changes a prediction: every scan,
+        # whatever its budget, gets past that point, so the start (and the
+        # whole path) does not depend on the budget.
+        start_t = self.real_grid()[1]
+        for t, point in self.global_points:
+            if point.disagreement > 0.0:
+                break
+            start_t = t
+        t_real = {op.index: start_t for op in ops}
+        current = runner.run(self.config_for(t_real, None))
+        path = [current]
+        self.evaluated.append(current)
+        epsilon = 1e-4
+        bar = _progress_bar(self.progress, total=None, desc=f"search {label}")
+        try:
+            while self.keep_going(path):
+                moves: List[Tuple[str, Dict[int, float]]] = [
+                    ("all", {k: v * self.layer_ratio for k, v in t_real.items()})]
+                for op in ops:
+                    moves.append((str(op.index), {**t_real, op.index: t_real[op.index] * self.layer_ratio}))
+                best: Optional[Tuple[float, Dict[int, float], _Point]] = None
+                step_points = []
+                for _, trial in moves:
+                    config = self.config_for(trial, None)
+                    if all(_same(config[k], current.config[k]) for k in config):
+                        continue  # saturated
+                    candidate = runner.run(config, base=current)
+                    self.evaluated.append(candidate)
+                    step_points.append(candidate)
+                    gain = current.cost - candidate.cost
+                    loss = max(candidate.margin_loss - current.margin_loss, 0.0)
+                    score = gain / (loss + epsilon)
+                    if best is None or score > best[0]:
+                        best = (score, trial, candidate)
+                if best is None:
+                    break
+                for candidate in step_points:
+                    if candidate is not best[2]:
+                        candidate.release()
+                current.release()
+                t_real, current = best[1], best[2]
+                path.append(current)
+                bar.update(1)
+                bar.set_postfix(acc=f"{current.accuracy:.4f}", macs=f"{current.macs_executed:.0f}")
+        finally:
+            bar.close()
+        current.release()
         return path
 
     def group_multipliers(self, group_sizes: Dict[int, int], alpha: float) -> Dict[int, np.ndarray]:
@@ -628,11 +643,11 @@ class _Search:
         return ratios
 
     def _probe_threshold(self, op: Operator, dense: _Point) -> int:
-        """The smallest grid threshold at which this layer alone changes at
-        least 2 % of the predictions (budget independent)."""
+        """The smallest grid threshold (every other point) at which this layer
+        alone changes at least 2 % of the predictions (budget independent)."""
         runner = self.runner
         groups = dense.config[op.index].size
-        for t in self.grid[1:]:
+        for t in self.grid[2::2]:
             config = dict(dense.config)
             config[op.index] = np.full(groups, t, np.int16)
             point = runner.run(config, base=dense)
@@ -640,30 +655,6 @@ class _Search:
             if point.disagreement >= 0.02:
                 return int(t)
         return int(self.grid[-1])
-
-
-def _hull_chain(curve: List[Tuple[int, float, float]], epsilon: float) -> List[Tuple[float, int]]:
-    """The upper hull of a sensitivity curve from T = 0: a chain of
-    (objective saved per prediction changed, grid index) with falling slopes."""
-    chain: List[Tuple[float, int]] = []
-    i = 0
-    while True:
-        best: Optional[Tuple[float, float, int]] = None
-        for j in range(i + 1, len(curve)):
-            gain = curve[j][2] - curve[i][2]
-            if gain <= 0:
-                continue
-            slope = gain / (max(curve[j][1] - curve[i][1], 0.0) + epsilon)
-            if best is None or slope > best[0] or (slope == best[0] and gain > best[1]):
-                best = (slope, gain, j)
-        if best is None:
-            return chain
-        chain.append((best[0], curve[best[2]][0]))
-        i = best[2]
-
-
-def _scaled(t_layer: int, multipliers: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(t_layer * multipliers), 0, T_Q_MAX).astype(np.int16)
 
 
 def _progress_bar(enabled: bool, total: int, desc: str):
@@ -685,7 +676,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
               max_accuracy_drop: float = 0.01, division: str = "shift", group_size: Optional[int] = None,
               objective: str = "macs", cycle_model: Optional[CycleModel] = None, seed: int = 0,
               progress: bool = True, strategy: Optional[str] = None, max_samples: Optional[int] = None,
-              grid_ratio: float = math.sqrt(2.0), group_alphas: Sequence[float] = (0.5, 1.0),
+              group_alphas: Sequence[float] = (0.5, 1.0),
               dataset: Optional[str] = None) -> CalibrationResult:
     """Choose UnIT thresholds that skip the most MACs (``objective="macs"``)
     or save the most estimated cycles (``"cycles"``, needs ``cycle_model``)
@@ -737,19 +728,18 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
 
     runner = _Runner(interp, x_q, labels, division, layer_groups, cycle_model_for_cost)
     try:
-        search = _Search(runner, threshold_grid(grid_ratio), max_accuracy_drop, progress, grid_ratio)
+        search = _Search(runner, threshold_grid(), max_accuracy_drop, progress)
         if strategy == "global":
             path = search.global_path()
             candidates = list(search.evaluated)
             path_label = {id(p): "global" for p in path}
         else:
-            ones = {op.index: np.ones(1) for op in ops}
-            path = search.allocation_path(ones, "per-layer")
-            path_label = {id(p): "layer" for p in path}
             # One global T is also a per-layer setting: per-layer is never worse.
             global_points = search.global_path()
-            path_label.update({id(p): "global" for p in global_points})
-            path = path + global_points
+            layer_points = search.joint_path()
+            path = global_points + layer_points
+            path_label = {id(p): "global" for p in global_points}
+            path_label.update({id(p): "layer" for p in layer_points})
             # Per-layer configs in the grouped layout: same integers, same execution.
             candidates = [_regroup(p, final_groups, channels) for p in search.evaluated]
             if strategy == "group":
@@ -769,7 +759,6 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         records = [dict(p.record(), strategy=path_label.get(id(p), "")) for p in path]
         result = _result(runner, verified, division, strategy, group_size, objective, max_accuracy_drop,
                          final_groups, records, dataset)
-        result.sensitivity = search.curves
         return result
     finally:
         runner.restore()
