@@ -1,7 +1,7 @@
 /* int8 CONV_2D: TFLM's reference arithmetic, plus UnIT skipping.
  *
- * Dense path (no thresholds): the builtin kernel's loop order.
- * UnIT path: output-channel-outer.  For each output channel the threshold is
+ * Both paths run output-channel-outer (integer sums do not depend on the
+ * order).  UnIT path: for each output channel the threshold is
  * divided once by every |w| of its kernel into a scratch of quotients tau[k];
  * at every output position a tap is then skipped with one compare,
  * |x'| <= tau[k], before any multiply (zero weights get tau = INT16_MAX, and
@@ -45,110 +45,89 @@ size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
          sizeof(int16_t);
 }
 
-static void conv_dense(const unit_conv_params_t *p, const unit_requant_t *rq,
-                       const unit_shape_t *is, const int8_t *input,
-                       const unit_shape_t *fs, const int8_t *filter,
-                       const int32_t *bias, const unit_shape_t *os,
-                       int8_t *output, unit_stats_t *stats) {
-  int32_t b, oy, ox, oc, ky, kx;
-  const int32_t in_c = is->c;
+/* Every output of output channel `oc` (all batches and positions).  tau is
+ * the channel's quotient scratch, or NULL for the dense (builtin) kernel.
+ * Offsets move by additions only; a tap is read only when in bounds.
+ * Returns the multiplications executed. */
+static uint64_t conv_channel(const unit_conv_geometry_t *g,
+                             const unit_conv_params_t *p, const int8_t *input,
+                             const int8_t *filter_oc, const int16_t *tau,
+                             int32_t bias, int32_t multiplier, int32_t shift,
+                             int8_t *out) {
   const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
-  for (b = 0; b < os->n; ++b) {
-    for (oy = 0; oy < os->h; ++oy) {
-      const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-      for (ox = 0; ox < os->w; ++ox) {
-        const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-        for (oc = 0; oc < os->c; ++oc) {
-          int32_t acc = 0;
-          uint64_t executed = 0;
-          const int8_t *filter_oc = filter + (size_t)oc * fs->h * fs->w * in_c;
-          for (ky = 0; ky < fs->h; ++ky) {
-            const int32_t in_y = in_y0 + ky * p->dilation_h;
-            if (in_y < 0 || in_y >= is->h) continue;
-            for (kx = 0; kx < fs->w; ++kx) {
-              const int32_t in_x = in_x0 + kx * p->dilation_w;
-              if (in_x < 0 || in_x >= is->w) continue;
-              acc += unit_dot_int8(
-                  input + (((size_t)b * is->h + in_y) * is->w + in_x) * in_c,
-                  filter_oc + ((size_t)ky * fs->w + kx) * in_c, (size_t)in_c,
-                  input_offset);
-              UNIT_COUNT_ADD(executed, in_c);
+  const ptrdiff_t k_row = g->k_w * g->in_c;              /* taps per kernel row */
+  const ptrdiff_t y_step = g->dilation_h * g->in_row;    /* next kernel row */
+  const ptrdiff_t x_step = g->dilation_w * g->in_c;      /* next kernel column */
+  uint64_t executed = 0;
+  ptrdiff_t b, oy, ox, ky, kx;
+  for (b = 0; b < g->batches; ++b, input += g->in_image) {
+    ptrdiff_t in_y0 = -g->pad_h;
+    for (oy = 0; oy < g->out_h; ++oy, in_y0 += g->stride_h) {
+      ptrdiff_t in_x0 = -g->pad_w;
+      for (ox = 0; ox < g->out_w; ++ox, in_x0 += g->stride_w, out += g->out_c) {
+        int32_t acc = bias;
+        ptrdiff_t in_y = in_y0;
+        ptrdiff_t y_offset = in_y0 * g->in_row; /* may be negative: not read */
+        ptrdiff_t row_tap = 0;                  /* first tap of kernel row ky */
+        for (ky = 0; ky < g->k_h;
+             ++ky, in_y += g->dilation_h, y_offset += y_step, row_tap += k_row) {
+          ptrdiff_t in_x = in_x0;
+          ptrdiff_t offset = y_offset + in_x0 * g->in_c;
+          ptrdiff_t tap = row_tap;
+          if (in_y < 0 || in_y >= g->in_h) continue;
+          for (kx = 0; kx < g->k_w;
+               ++kx, in_x += g->dilation_w, offset += x_step, tap += g->in_c) {
+            if (in_x < 0 || in_x >= g->in_w) continue;
+            if (tau) {
+              acc += unit_skip_dot_int8(input + offset, filter_oc + tap, tau + tap,
+                                        (size_t)g->in_c, input_offset, &executed);
+            } else {
+              acc += unit_dot_int8(input + offset, filter_oc + tap,
+                                   (size_t)g->in_c, input_offset);
+              UNIT_COUNT_ADD(executed, g->in_c);
             }
           }
-          if (bias) acc += bias[oc];
-          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
-              unit_requantize(acc, rq->multiplier[oc], rq->shift[oc],
-                              p->output_offset, p->act_min, p->act_max);
-#if UNIT_COUNTERS
-          if (stats) {
-            stats->macs_executed += executed;
-            if (stats->channel_executed) stats->channel_executed[oc] += executed;
-          }
-#else
-          (void)executed;
-          (void)stats;
-#endif
         }
+        *out = unit_requantize(acc, multiplier, shift, p->output_offset,
+                               p->act_min, p->act_max);
       }
     }
   }
+  return executed;
 }
 
-static void conv_unit(const unit_conv_params_t *p, const unit_requant_t *rq,
+static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
                       const unit_shape_t *is, const int8_t *input,
                       const unit_shape_t *fs, const int8_t *filter,
                       const int32_t *bias, const unit_shape_t *os,
                       int8_t *output, const unit_skip_t *skip, int16_t *tau,
                       unit_stats_t *stats) {
-  int32_t b, oy, ox, oc, ky, kx;
-  const int32_t in_c = is->c;
-  const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
-  const size_t taps = (size_t)fs->h * fs->w * in_c;
-  const unit_division_t mode = skip->division;
-  for (oc = 0; oc < os->c; ++oc) {
+  unit_conv_geometry_t g;
+  ptrdiff_t oc;
+  const size_t taps = (size_t)fs->h * fs->w * fs->c;
+  unit_conv_geometry(p, is, fs, os, &g);
+  /* Output-channel-outer: integer sums do not depend on the order, and the
+   * UnIT path divides once per weight of the channel, reused everywhere. */
+  for (oc = 0; oc < g.out_c; ++oc) {
     const int8_t *filter_oc = filter + (size_t)oc * taps;
-    uint64_t executed = 0;
-    unit_divisor_group_t group;
-    unit_divisor_group_init(&group, skip->thresholds[oc / skip->group_size],
-                            mode);
-    /* One division per weight, reused at every output position. */
-    unit_weight_quotients(&group, mode, filter_oc, taps, 1, tau);
-    for (b = 0; b < os->n; ++b) {
-      for (oy = 0; oy < os->h; ++oy) {
-        const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-        for (ox = 0; ox < os->w; ++ox) {
-          const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-          int32_t acc = 0;
-          for (ky = 0; ky < fs->h; ++ky) {
-            const int32_t in_y = in_y0 + ky * p->dilation_h;
-            if (in_y < 0 || in_y >= is->h) continue;
-            for (kx = 0; kx < fs->w; ++kx) {
-              const int32_t in_x = in_x0 + kx * p->dilation_w;
-              const size_t tap0 = ((size_t)ky * fs->w + kx) * in_c;
-              if (in_x < 0 || in_x >= is->w) continue;
-              acc += unit_skip_dot_int8(
-                  input + (((size_t)b * is->h + in_y) * is->w + in_x) * in_c,
-                  filter_oc + tap0, tau + tap0, (size_t)in_c, input_offset,
-                  &executed);
-            }
-          }
-          if (bias) acc += bias[oc];
-          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
-              unit_requantize(acc, rq->multiplier[oc], rq->shift[oc],
-                              p->output_offset, p->act_min, p->act_max);
-        }
-      }
+    uint64_t executed;
+    if (tau) {
+      unit_divisor_group_t group;
+      unit_divisor_group_init(&group, skip->thresholds[oc / skip->group_size],
+                              skip->division);
+      unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
     }
+    executed = conv_channel(&g, p, input, filter_oc, tau, bias ? bias[oc] : 0,
+                            rq->multiplier[oc], rq->shift[oc], output + oc);
 #if UNIT_COUNTERS
     if (stats) {
       stats->macs_executed += executed;
       if (stats->channel_executed) stats->channel_executed[oc] += executed;
     }
-#else
-    (void)executed;
-    (void)stats;
 #endif
+    (void)executed;
   }
+  (void)stats;
 }
 
 unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
@@ -176,11 +155,11 @@ unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
     if (!scratch ||
         scratch_bytes < unit_conv_scratch_bytes(filter_shape, skip))
       return UNIT_ERR_SCRATCH;
-    conv_unit(params, requant, input_shape, input, filter_shape, filter, bias,
+    conv_int8(params, requant, input_shape, input, filter_shape, filter, bias,
               output_shape, output, skip, (int16_t *)scratch, stats);
   } else {
-    conv_dense(params, requant, input_shape, input, filter_shape, filter,
-               bias, output_shape, output, stats);
+    conv_int8(params, requant, input_shape, input, filter_shape, filter, bias,
+              output_shape, output, skip, NULL, stats);
   }
   return UNIT_OK;
 }

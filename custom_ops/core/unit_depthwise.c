@@ -36,37 +36,53 @@ static unit_status_t check_depthwise(const unit_conv_params_t *params,
   return UNIT_OK;
 }
 
-/* Accumulates one output value; tau == NULL means dense (no skipping). */
-static int32_t depthwise_accumulate(const unit_conv_params_t *p,
-                                    const unit_shape_t *is,
-                                    const int8_t *input,
-                                    const unit_shape_t *fs,
-                                    const int8_t *filter, int32_t b,
-                                    int32_t oy, int32_t ox, int32_t ic,
-                                    int32_t oc, const int16_t *tau,
-                                    uint64_t *executed) {
-  int32_t ky, kx;
-  int32_t acc = 0;
-  const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-  const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-  const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
-  for (ky = 0; ky < fs->h; ++ky) {
-    const int32_t in_y = in_y0 + ky * p->dilation_h;
-    if (in_y < 0 || in_y >= is->h) continue;
-    for (kx = 0; kx < fs->w; ++kx) {
-      const int32_t in_x = in_x0 + kx * p->dilation_w;
-      int16_t xv;
-      if (in_x < 0 || in_x >= is->w) continue;
-      xv = (int16_t)(input[(((size_t)b * is->h + in_y) * is->w + in_x) * is->c +
-                           ic] +
-                     input_offset);
-      if (tau && unit_abs16(xv) <= tau[ky * fs->w + kx]) continue; /* skip */
-      acc += (int16_t)(xv * filter[((size_t)ky * fs->w + kx) * fs->c + oc]);
-      UNIT_COUNT_ADD(*executed, 1);
+/* Every output of output channel `oc`, which reads input channel `ic`.
+ * tau holds the channel's kh*kw quotients, or is NULL for the dense
+ * kernel.  Offsets move by additions only; returns the MACs executed. */
+static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
+                                  const unit_conv_params_t *p,
+                                  const int8_t *input, const int8_t *filter,
+                                  ptrdiff_t ic, ptrdiff_t oc,
+                                  const int16_t *tau, int32_t bias,
+                                  int32_t multiplier, int32_t shift,
+                                  int8_t *out) {
+  const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
+  const ptrdiff_t y_step = g->dilation_h * g->in_row;
+  const ptrdiff_t x_step = g->dilation_w * g->in_c;
+  uint64_t executed = 0;
+  ptrdiff_t b, oy, ox, ky, kx;
+  input += ic;
+  for (b = 0; b < g->batches; ++b, input += g->in_image) {
+    ptrdiff_t in_y0 = -g->pad_h;
+    for (oy = 0; oy < g->out_h; ++oy, in_y0 += g->stride_h) {
+      ptrdiff_t in_x0 = -g->pad_w;
+      for (ox = 0; ox < g->out_w; ++ox, in_x0 += g->stride_w, out += g->out_c) {
+        int32_t acc = bias;
+        ptrdiff_t in_y = in_y0;
+        ptrdiff_t y_offset = in_y0 * g->in_row; /* may be negative: not read */
+        ptrdiff_t tap = 0;                      /* ky * k_w + kx */
+        for (ky = 0; ky < g->k_h; ++ky, in_y += g->dilation_h, y_offset += y_step) {
+          ptrdiff_t in_x = in_x0;
+          ptrdiff_t offset = y_offset + in_x0 * g->in_c;
+          if (in_y < 0 || in_y >= g->in_h) {
+            tap += g->k_w;
+            continue;
+          }
+          for (kx = 0; kx < g->k_w; ++kx, ++tap, in_x += g->dilation_w, offset += x_step) {
+            int16_t xv;
+            if (in_x < 0 || in_x >= g->in_w) continue;
+            xv = (int16_t)(input[offset] + input_offset);
+            if (tau && unit_tap_skipped(xv, tau[tap])) continue; /* skip */
+            acc += (int16_t)(xv * filter[tap * g->out_c + oc]);
+            UNIT_COUNT_ADD(executed, 1);
+          }
+        }
+        *out = unit_requantize(acc, multiplier, shift, p->output_offset,
+                               p->act_min, p->act_max);
+      }
     }
   }
-  (void)executed; /* unused when the counters are compiled out */
-  return acc;
+  return executed;
 }
 
 unit_status_t unit_depthwise_conv_2d_int8(
@@ -79,7 +95,8 @@ unit_status_t unit_depthwise_conv_2d_int8(
   const unit_conv_params_t *p = params;
   const unit_shape_t *os = output_shape;
   int16_t *tau = 0;
-  int32_t oc, b, oy, ox;
+  unit_conv_geometry_t g;
+  ptrdiff_t oc;
   unit_status_t status =
       check_depthwise(params, requant, input_shape, input, filter_shape,
                       filter, output_shape, output);
@@ -97,42 +114,29 @@ unit_status_t unit_depthwise_conv_2d_int8(
     stats->macs_total += (uint64_t)os->n * os->h * os->w * os->c *
                          filter_shape->h * filter_shape->w;
 #endif
-  /* Output-channel-outer in both paths: integer sums do not depend on the
-   * order, and the UnIT path needs it for its per-channel quotients. */
-  for (oc = 0; oc < os->c; ++oc) {
-    const int32_t ic = oc / p->depth_multiplier;
-    uint64_t executed = 0;
+  unit_conv_geometry(p, input_shape, filter_shape, os, &g);
+  /* Output-channel-outer: integer sums do not depend on the order, and the
+   * UnIT path divides once per weight of the channel. */
+  for (oc = 0; oc < g.out_c; ++oc) {
+    uint64_t executed;
     if (tau) {
       unit_divisor_group_t group;
-      const unit_division_t mode = skip->division;
       unit_divisor_group_init(&group, skip->thresholds[oc / skip->group_size],
-                              mode);
-      unit_weight_quotients(&group, mode, filter + oc,
-                            (size_t)filter_shape->h * filter_shape->w,
-                            (size_t)filter_shape->c, tau);
+                              skip->division);
+      unit_weight_quotients(&group, skip->division, filter + oc,
+                            (size_t)(g.k_h * g.k_w), (size_t)g.out_c, tau);
     }
-    for (b = 0; b < os->n; ++b) {
-      for (oy = 0; oy < os->h; ++oy) {
-        for (ox = 0; ox < os->w; ++ox) {
-          int32_t acc = depthwise_accumulate(p, input_shape, input,
-                                             filter_shape, filter, b, oy, ox,
-                                             ic, oc, tau, &executed);
-          if (bias) acc += bias[oc];
-          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
-              unit_requantize(acc, requant->multiplier[oc],
-                              requant->shift[oc], p->output_offset,
-                              p->act_min, p->act_max);
-        }
-      }
-    }
+    executed = depthwise_channel(&g, p, input, filter, oc / p->depth_multiplier,
+                                 oc, tau, bias ? bias[oc] : 0,
+                                 requant->multiplier[oc], requant->shift[oc],
+                                 output + oc);
 #if UNIT_COUNTERS
     if (stats) {
       stats->macs_executed += executed;
       if (stats->channel_executed) stats->channel_executed[oc] += executed;
     }
-#else
-    (void)executed;
 #endif
+    (void)executed;
   }
   (void)stats;
   return UNIT_OK;

@@ -77,7 +77,7 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
         /* Walk this input's weights down the filter column. */
         const int8_t *w = filter + (size_t)g * group_size * input_depth + d;
         for (o = g * group_size; o < o_end; ++o, w += input_depth) {
-          if (unit_abs16(*w) <= tau) continue; /* skip, w == 0 included */
+          if (unit_tap_skipped(*w, tau)) continue; /* |w| <= tau, w == 0 too */
           acc[o] += (int16_t)(xv * *w);
 #if UNIT_COUNTERS
           if (stats) {

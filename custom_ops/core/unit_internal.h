@@ -110,6 +110,15 @@ static inline int8_t unit_requantize(int32_t acc, int32_t multiplier,
 
 static inline int16_t unit_abs16(int16_t v) { return v < 0 ? (int16_t)-v : v; }
 
+/* |x'| <= tau as one unsigned compare: -tau <= x' <= tau  <=>
+ * (uint16_t)(x' + tau) <= 2 * tau, exact for tau in [0, 32767] and
+ * |x'| <= 255 (x' + tau never wraps past 2 * tau).  On 16-bit cores this
+ * avoids the sign tricks of an abs(). */
+static inline int unit_tap_skipped(int16_t xv, int16_t tau) {
+  return (uint16_t)((uint16_t)xv + (uint16_t)tau) <=
+         (uint16_t)((uint16_t)tau << 1);
+}
+
 /* The inner loops of conv: one contiguous run of n taps (the input channels
  * of one kernel position).  Pointer walks and a size_t counter keep them in
  * 16-bit arithmetic on 16-bit cores; x' and every product fit int16
@@ -133,12 +142,39 @@ static inline int32_t unit_skip_dot_int8(const int8_t *x, const int8_t *w,
   int32_t acc = 0;
   for (; n != 0u; --n, ++x, ++w, ++tau) {
     const int16_t xv = (int16_t)(*x + input_offset);
-    if (unit_abs16(xv) <= *tau) continue; /* skip: no multiply */
+    if (unit_tap_skipped(xv, *tau)) continue; /* skip: no multiply */
     acc += (int16_t)(xv * *w);
     UNIT_COUNT_ADD(*executed, 1);
   }
   (void)executed;
   return acc;
+}
+
+/* Geometry of a conv / depthwise call in the index type of the target
+ * (ptrdiff_t: 16 bits on MSP430, whose whole memory is 64 KiB), so the loops
+ * never need 32-bit multiplies. */
+typedef struct {
+  ptrdiff_t batches, in_h, in_w, in_c;
+  ptrdiff_t k_h, k_w;
+  ptrdiff_t out_h, out_w, out_c;
+  ptrdiff_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+  ptrdiff_t in_row;   /* in_w * in_c: elements per input row */
+  ptrdiff_t in_image; /* in_h * in_row */
+} unit_conv_geometry_t;
+
+static inline void unit_conv_geometry(const unit_conv_params_t *p,
+                                      const unit_shape_t *is,
+                                      const unit_shape_t *fs,
+                                      const unit_shape_t *os,
+                                      unit_conv_geometry_t *g) {
+  g->batches = is->n, g->in_h = is->h, g->in_w = is->w, g->in_c = is->c;
+  g->k_h = fs->h, g->k_w = fs->w;
+  g->out_h = os->h, g->out_w = os->w, g->out_c = os->c;
+  g->stride_h = p->stride_h, g->stride_w = p->stride_w;
+  g->dilation_h = p->dilation_h, g->dilation_w = p->dilation_w;
+  g->pad_h = p->pad_h, g->pad_w = p->pad_w;
+  g->in_row = g->in_w * g->in_c;
+  g->in_image = g->in_h * g->in_row;
 }
 
 #endif

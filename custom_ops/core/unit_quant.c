@@ -10,8 +10,10 @@ int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
   ab = (int64_t)a * (int64_t)b;
   nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  /* Division truncates toward zero, as gemmlowp's does. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  ab += nudge;
+  /* Divide by 2^31 truncating toward zero, as gemmlowp's division does,
+   * with shifts only (no 64-bit division helper on 16-bit cores). */
+  return (int32_t)(ab >= 0 ? (ab >> 31) : -((-ab) >> 31));
 }
 
 int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent) {
