@@ -228,7 +228,7 @@ class _GraphWriter:
     def tensor(self, op: Operator, index: int, step: int) -> int:
         t = self.graph.tensor(index)
         if t.dtype != np.int8:
-            self.fail(op, f"uses tensor '{t.name}' of type {t.type_name}; the static graph is int8 only")
+            self.fail(op, f"uses tensor '{t.name}' of type {t.type_name}; the static graph is int8 only (--no-graph writes just the TFLM array)")
         if len(t.shape) > 4 or len(t.shape) == 0:
             self.fail(op, f"uses tensor '{t.name}' of rank {len(t.shape)}; the static graph supports 1-4")
         if index not in self.tensors:
@@ -392,15 +392,15 @@ def graph_sources(model_bytes: bytes, name: str) -> Tuple[Dict[str, str], Dict[s
         if base not in _KINDS:
             writer.fail(op, f"is not supported by the static graph (supported: {', '.join(sorted(_KINDS))})")
         label = f"op{op.index}"
+        first = writer.tensor(op, op.inputs[0], step)  # checks types and ranks first
+        second = writer.tensor(op, op.inputs[1], step) if base == "ADD" else -1
+        output = writer.tensor(op, op.outputs[0], step)
         if base in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             params = writer.conv(op, label)
         elif base == "FULLY_CONNECTED":
             params = writer.fully_connected(op, label)
         else:
             params = writer.other(op, label)
-        first = writer.tensor(op, op.inputs[0], step)
-        second = writer.tensor(op, op.inputs[1], step) if base == "ADD" else -1
-        output = writer.tensor(op, op.outputs[0], step)
         ops_c.append((_KINDS[base], first, second, output, params))
     n_steps = len(ops_c)
     graph_input, graph_output = graph.inputs[0], graph.outputs[0]
