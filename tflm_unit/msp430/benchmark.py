@@ -168,6 +168,37 @@ def _mean_op_cycles(runs) -> np.ndarray:
     return np.mean(np.array([run.op_cycles for run in runs], dtype=np.float64), axis=0)
 
 
+@dataclasses.dataclass
+class SimulatedModel:
+    """One model's firmware run on a batch: mean cycles per op and per
+    inference, MACs per inference from the host runtime, bit-exactness."""
+
+    firmware: GraphFirmware
+    op_cycles: np.ndarray         # mean per op, in firmware.ops order
+    sample_cycles: list[int]
+    macs_total: dict[int, float]  # op_index -> MACs per inference
+    macs_executed: dict[int, float]
+    bit_exact: bool
+    stack_bytes_used: int
+
+    @property
+    def cycles(self) -> float:
+        return float(self.op_cycles.sum())
+
+
+def simulate_model(model_bytes: bytes, xq: np.ndarray, options: BuildOptions, out_dir: Union[str, Path],
+                   object_dir: Optional[Union[str, Path]] = None) -> SimulatedModel:
+    """Build the firmware of one model (its own thresholds, or dense for a
+    builtin model), run the int8 batch `xq` one sample per simulation and
+    compare every output with tflm_unit.runtime."""
+    firmware = build_graph_firmware(model_bytes, Path(out_dir), options, object_dir)
+    runs, reference, exact = _run_and_check(model_bytes, firmware, xq)
+    return SimulatedModel(firmware, _mean_op_cycles(runs), [run.cycles for run in runs],
+                          {layer.op_index: layer.macs_total / len(xq) for layer in reference.layers},
+                          {layer.op_index: layer.macs_executed / len(xq) for layer in reference.layers},
+                          exact, max(run.stack_bytes_used for run in runs))
+
+
 def benchmark_model(model: ModelLike, x: np.ndarray, samples: int = 4, hwmult: bool = True,
                     divisions: Optional[Sequence[str]] = None, *,
                     memory_map: MemoryMap = MSP430FR5994, work_dir: Optional[Union[str, Path]] = None,
@@ -208,43 +239,36 @@ def benchmark_model(model: ModelLike, x: np.ndarray, samples: int = 4, hwmult: b
     with tempfile.TemporaryDirectory(prefix="tflm_unit_bench_") as tmp:
         base = Path(work_dir) if work_dir is not None else Path(tmp)
         objects = Path(object_dir) if object_dir is not None else base / "objects"
-        dense_fw = build_graph_firmware(dense_bytes, base / "dense", options, objects)
-        dense_runs, dense_ref, dense_exact = _run_and_check(dense_bytes, dense_fw, xq)
-        dense_ops = _mean_op_cycles(dense_runs)
-        macs_by_op = {layer.op_index: layer.macs_total / len(xq) for layer in dense_ref.layers}
+        dense = simulate_model(dense_bytes, xq, options, base / "dense", objects)
         variants: dict[str, VariantBenchmark] = {}
-        head_firmware, head_stack = dense_fw, 0
+        head_firmware, head_stack = dense.firmware, 0
         for mode in modes:
             variant_bytes = model_bytes
             if has_unit_ops and mode != own_division:
                 variant_bytes = apply_thresholds(model_bytes, None, division=mode)
-            unit_fw = build_graph_firmware(variant_bytes, base / f"unit_{mode}", options, objects)
-            if [op.op_name for op in unit_fw.ops] != [op.op_name for op in dense_fw.ops]:
+            unit = simulate_model(variant_bytes, xq, options, base / f"unit_{mode}", objects)
+            if [op.op_name for op in unit.firmware.ops] != [op.op_name for op in dense.firmware.ops]:
                 raise RuntimeError("the dense and UnIT graphs have different op lists")
-            runs, reference, exact = _run_and_check(variant_bytes, unit_fw, xq)
-            unit_ops = _mean_op_cycles(runs)
-            executed_by_op = {layer.op_index: layer.macs_executed / len(xq) for layer in reference.layers}
-            layers = [LayerBenchmark(op.name, op.op_name, op.op_index, float(dense_ops[i]), float(unit_ops[i]),
-                                     float(macs_by_op.get(op.op_index, 0.0)),
-                                     float(executed_by_op.get(op.op_index, 0.0)))
-                      for i, op in enumerate(unit_fw.ops)]
-            cycles = float(unit_ops.sum())
+            layers = [LayerBenchmark(op.name, op.op_name, op.op_index, float(dense.op_cycles[i]),
+                                     float(unit.op_cycles[i]), float(dense.macs_total.get(op.op_index, 0.0)),
+                                     float(unit.macs_executed.get(op.op_index, 0.0)))
+                      for i, op in enumerate(unit.firmware.ops)]
             variants[mode] = VariantBenchmark(
-                mode, cycles, float(dense_ops.sum()) / cycles, energy_uj(cycles),
-                float(sum(executed_by_op.values())), exact, [run.cycles for run in runs], layers)
+                mode, unit.cycles, dense.cycles / unit.cycles, energy_uj(unit.cycles),
+                float(sum(unit.macs_executed.values())), unit.bit_exact, unit.sample_cycles, layers)
             if mode == modes[0]:
-                head_firmware, head_stack = unit_fw, max(run.stack_bytes_used for run in runs)
+                head_firmware, head_stack = unit.firmware, unit.stack_bytes_used
         head = variants[modes[0]]
         sizes = head_firmware.program.sizes
         ram = sizes.initialised + sizes.zeroed + sizes.uninitialised
-        cycles_dense = float(dense_ops.sum())
+        cycles_dense = dense.cycles
         return BenchmarkResult(
             multiplier=options.multiplier, samples=len(xq), division=head.division,
             cycles_dense=cycles_dense, cycles_unit=head.cycles_unit, speedup=head.speedup,
-            bit_exact=dense_exact and all(v.bit_exact for v in variants.values()),
+            bit_exact=dense.bit_exact and all(v.bit_exact for v in variants.values()),
             energy_uj_dense=energy_uj(cycles_dense), energy_uj_unit=head.energy_uj_unit,
-            macs_dense=float(sum(macs_by_op.values())), macs_executed=head.macs_executed,
-            layers=head.layers, dense_sample_cycles=[run.cycles for run in dense_runs],
+            macs_dense=float(sum(dense.macs_total.values())), macs_executed=head.macs_executed,
+            layers=head.layers, dense_sample_cycles=dense.sample_cycles,
             sample_cycles=head.sample_cycles, divisions=variants,
             sizes={"code": sizes.code, "constants": sizes.constants, "ram": ram,
                    "stack_used": head_stack},
