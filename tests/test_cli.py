@@ -205,3 +205,15 @@ def test_default_digits_are_a_seeded_split():
     assert a.x_train.dtype == np.float32 and 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
     np.testing.assert_array_equal(a.y_test, b.y_test)
     assert len(np.unique(a.y_test)) == 10  # shuffled, not the file's label order
+
+
+def test_every_subcommand_has_json_and_help(capsys):
+    from tflm_unit.cli import SUBCOMMANDS, build_parser
+
+    parser = build_parser()
+    names = [s.name for s in SUBCOMMANDS]
+    assert {"convert", "inspect", "export-c", "msp430"} <= set(names)
+    for name in names:
+        assert main([name, "--help"]) == 0
+        assert "--json" in capsys.readouterr().out
+    assert parser.prog == "tflm-unit"

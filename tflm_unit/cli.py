@@ -208,12 +208,27 @@ SUBCOMMANDS: List[Subcommand] = [
 ]
 
 
+#: Subcommands defined next to their feature, as (module, attribute holding a Subcommand);
+#: imported when the parser is built so ``import tflm_unit.cli`` stays light.
+FEATURE_SUBCOMMANDS = (("tflm_unit.msp430.cli", "SUBCOMMAND"),)
+
+
 def register_subcommand(subcommand: Subcommand) -> None:
     """Add (or replace) a subcommand."""
     SUBCOMMANDS[:] = [s for s in SUBCOMMANDS if s.name != subcommand.name] + [subcommand]
 
 
+def _load_feature_subcommands() -> None:
+    import importlib
+
+    for module_name, attribute in FEATURE_SUBCOMMANDS:
+        subcommand = getattr(importlib.import_module(module_name), attribute)
+        if all(s.name != subcommand.name for s in SUBCOMMANDS):
+            SUBCOMMANDS.append(subcommand)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    _load_feature_subcommands()
     parser = _Parser(prog=PROG, description="MCU-aware pruning and UnIT inference-time pruning for TFLM")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for sub in SUBCOMMANDS:
