@@ -35,23 +35,35 @@ def synthetic_images(n: int, seed: int):
 
 @pytest.fixture(scope="module")
 def tiny():
-    """(int8 .tflite bytes, calibration x, y) of a small trained conv net."""
-    import tensorflow as tf
+    """(int8 .tflite bytes, calibration x, y) of a small conv net.
 
+    Seeded random weights instead of training (training on several threads is
+    not bit-reproducible); the labels are the float net's predictions with
+    10 % of them replaced at random, so the int8 model is ~90 % accurate and
+    pruning costs accuracy the way it does on real data."""
     k = keras()
-    tf.random.set_seed(0)
-    x_train, y_train = synthetic_images(1500, seed=1)
+    rng = np.random.default_rng(7)
     model = k.Sequential([
         k.layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
         k.layers.Conv2D(8, 3, strides=2, activation="relu"),
         k.layers.Flatten(),
         k.layers.Dense(NUM_CLASSES),
     ])
-    model.compile(k.optimizers.Adam(1e-2), k.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, epochs=4, batch_size=64, verbose=0)
-    tflite = convert_int8(model, x_train[:64])
-    x_calib, y_calib = synthetic_images(400, seed=2)
-    return tflite, x_calib, y_calib
+    weights = []
+    for w in model.get_weights():
+        if w.ndim > 1:
+            weights.append(rng.normal(0, 1 / np.sqrt(np.prod(w.shape[:-1])), w.shape).astype(np.float32))
+        else:
+            weights.append(rng.normal(0, 0.05, w.shape).astype(np.float32))
+    model.set_weights(weights)
+    x, _ = synthetic_images(400, seed=2)
+    logits = model.predict(x, verbose=0)
+    weights[-1] = weights[-1] - logits.mean(axis=0)  # balance the classes
+    model.set_weights(weights)
+    y = model.predict(x, verbose=0).argmax(axis=1)
+    noisy = rng.random(len(y)) < 0.1
+    y[noisy] = rng.integers(0, NUM_CLASSES, int(noisy.sum()))
+    return convert_int8(model, x[:64]), x, y
 
 
 def accuracy_with(tflite: bytes, result, x, y) -> float:
@@ -84,7 +96,7 @@ def test_more_budget_never_skips_fewer_macs(tiny):
     reductions = [calibrate(tflite, x, y, max_accuracy_drop=b, progress=False).mac_reduction
                   for b in (0.0, 0.005, 0.02, 0.05, 0.1)]
     assert all(b >= a - 1e-12 for a, b in zip(reductions, reductions[1:])), reductions
-    assert reductions[-1] > reductions[0] + 0.05, reductions  # thresholds actually do something
+    assert reductions[-1] > reductions[0] + 0.1, reductions  # thresholds skip more than zeros do
 
 
 @pytest.mark.parametrize("division", ["shift", "exact"])

@@ -173,6 +173,7 @@ class CalibrationResult:
     cycles_unit: Optional[float] = None
     path: List[dict] = field(default_factory=list, repr=False)
     dataset: Optional[str] = None
+    search_runs: int = 0  # batch runs the search needed (full or partial graph)
 
     @property
     def accuracy_drop(self) -> float:
@@ -205,7 +206,7 @@ class CalibrationResult:
                    group_size=self.group_size, objective=self.objective, division=self.division,
                    accuracy_dense=self.accuracy_dense, accuracy_unit=self.accuracy_unit,
                    accuracy_drop=self.accuracy_drop, macs_dense=self.macs_dense,
-                   macs_executed=self.macs_executed, mac_reduction=self.mac_reduction)
+                   macs_executed=self.macs_executed, mac_reduction=self.mac_reduction, search_runs=self.search_runs)
         if self.cycles_dense is not None:
             out.update(cycles_dense=self.cycles_dense, cycles_unit=self.cycles_unit)
         return out
@@ -324,7 +325,10 @@ class _Runner:
                                  for op in self.ops}
         self._saved_skip = {op.index: interpreter.skip_setting(op.index) for op in self.ops}
         dense_values, dense_stats = self._run_steps({}, None, 0)
-        self.dense_pred = predictions(dense_values[interpreter.graph.outputs[0]])
+        dense_output = dense_values[interpreter.graph.outputs[0]]
+        self.dense_pred = predictions(dense_output)
+        self.dense_margins = self._margins(dense_output)
+        self.margin_scale = max(float(np.mean(self.dense_margins)), 1e-9)
         self.dense = self._point({}, dense_values, dense_stats)
 
     def uniform(self, t_layer: int) -> Config:
@@ -376,11 +380,13 @@ class _Runner:
         return self._point(config, values, stats)
 
     def _point(self, config: Config, values: Dict[int, np.ndarray], stats: Dict[int, LayerStats]) -> _Point:
-        pred = predictions(values[self.interp.graph.outputs[0]])
+        output = values[self.interp.graph.outputs[0]]
+        pred = predictions(output)
         accuracy = float(np.mean(pred == self.labels))
-        disagreement = float(np.mean(pred != self.dense_pred)) if hasattr(self, "dense_pred") else 0.0
+        disagreement = float(np.mean(pred != self.dense_pred))
+        # A smooth damage measure (top-1 flips are too coarse to rank moves).
+        margin_loss = float(np.mean(np.maximum(self.dense_margins - self._margins(output), 0.0))) / self.margin_scale
         macs = sum(s.macs_executed for s in stats.values()) / self.batch
-        margin_loss = self._margin_loss(values[self.interp.graph.outputs[0]]) if hasattr(self, "dense_pred") else 0.0
         return _Point(config, values, stats, accuracy, disagreement, margin_loss, macs, self.cost(config, stats))
 
     def _margins(self, output: np.ndarray) -> np.ndarray:
@@ -391,15 +397,6 @@ class _Runner:
         others = scores.copy()
         others[rows, self.dense_pred] = -np.inf
         return top - others.max(axis=1)
-
-    def _margin_loss(self, output: np.ndarray) -> float:
-        """A smooth damage measure (top-1 flips are too coarse to rank moves)."""
-        if not hasattr(self, "_dense_margins"):
-            self._dense_margins = self._margins(output)
-            self._margin_scale = max(float(np.mean(self._dense_margins)), 1e-9)
-            return 0.0
-        lost = np.maximum(self._dense_margins - self._margins(output), 0.0)
-        return float(np.mean(lost)) / self._margin_scale
 
     def layer_work(self, op: Operator, config: Config, stats: LayerStats) -> LayerWork:
         t = config.get(op.index)
@@ -817,4 +814,4 @@ def _result(runner: _Runner, point: _Point, division: str, strategy: str, group_
                              max_accuracy_drop=budget, num_samples=runner.batch, accuracy_dense=dense.accuracy,
                              accuracy_unit=point.accuracy, macs_dense=dense.macs_executed,
                              macs_executed=point.macs_executed, layers=layers, cycles_dense=cycles_dense,
-                             cycles_unit=cycles_unit, path=path, dataset=dataset)
+                             cycles_unit=cycles_unit, path=path, dataset=dataset, search_runs=runner.runs)
