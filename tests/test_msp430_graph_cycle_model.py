@@ -1,0 +1,101 @@
+"""The MSP430 per-op cycle model: the least-squares fit recovers known
+coefficients, the shipped cycle_model.json loads for both multiplier builds
+and answers calibration's layer_cycles(LayerWork) sensibly, and calibration
+accepts it as its cycle objective.  (No simulator needed.)"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tflm_unit.msp430.cycle_model import (DIVISION_MODES, MSP430CycleModel, fit_from_rows,
+                                          load_cycle_model)
+from tflm_unit.unit.calibration import LayerWork
+
+
+def _synthetic_rows(rng: np.random.Generator, op: str, truth: dict) -> list[dict]:
+    rows = []
+    for _ in range(6):
+        macs, outputs = float(rng.integers(2000, 20000)), float(rng.integers(50, 500))
+        rows.append({"op": op, "unit": False, "division": None, "macs_total": macs, "macs_executed": macs,
+                     "divisions": 0.0, "outputs": outputs,
+                     "cycles": truth["dense_mac"] * macs + truth["dense_output"] * outputs})
+        for mode in DIVISION_MODES:
+            executed, divisions = float(rng.integers(0, macs)), float(rng.integers(10, 400))
+            rows.append({"op": op, "unit": True, "division": mode, "macs_total": macs, "macs_executed": executed,
+                         "divisions": divisions, "outputs": outputs,
+                         "cycles": truth["mac"] * executed + truth["skip"] * (macs - executed)
+                         + truth["division"][mode] * divisions + truth["output"] * outputs})
+    return rows
+
+
+def test_fit_recovers_the_coefficients_of_exactly_linear_data():
+    truth = {"dense_mac": 80.0, "dense_output": 900.0, "mac": 95.0, "skip": 21.0, "output": 1000.0,
+             "division": {"exact": 480.0, "shift": 60.0, "tree": 35.0, "clz": 25.0}}
+    rows = _synthetic_rows(np.random.default_rng(3), "CONV_2D", truth)
+    model = fit_from_rows(rows, "hardware")
+    fitted = model.ops["CONV_2D"]
+    for key in ("dense_mac", "dense_output", "mac", "skip", "output"):
+        assert getattr(fitted, key) == pytest.approx(truth[key], rel=1e-6)
+    for mode, value in truth["division"].items():
+        assert fitted.division[mode] == pytest.approx(value, rel=1e-6)
+    assert model.fit["residuals"]["CONV_2D"]["max_abs_relative_error"] < 1e-6
+    # round trip through the JSON form
+    again = MSP430CycleModel.from_dict(model.to_dict())
+    assert again == model
+
+
+def _work(op: str, unit: bool, executed: float, division: str = "shift") -> LayerWork:
+    return LayerWork(op_name=op, unit=unit, division=division, macs_total=10000.0, macs_executed=executed,
+                     divisions=150.0 if unit else 0.0, outputs=400, group_size=4, num_groups=4)
+
+
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+def test_shipped_model_answers_layer_cycles(multiplier):
+    model = load_cycle_model(multiplier)
+    assert model.multiplier == multiplier
+    assert set(model.ops) == {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+    for op_name, op in model.ops.items():
+        values = [op.dense_mac, op.dense_output, op.mac, op.skip, op.output, *op.division.values()]
+        assert all(v >= 0 for v in values) and set(op.division) == set(DIVISION_MODES)
+        assert op.dense_mac > 0 and op.mac > 0
+        assert op.skip < op.mac  # a skipped MAC is cheaper than an executed one
+        dense = model.layer_cycles(_work(op_name, False, 10000.0))
+        assert dense == pytest.approx(op.dense_mac * 10000 + op.dense_output * 400)
+        fewer = [model.layer_cycles(_work(op_name, True, executed)) for executed in (9000.0, 5000.0, 1000.0)]
+        assert fewer[0] > fewer[1] > fewer[2]
+    # The software multiply makes an executed MAC dearer than the hardware multiplier does.
+    assert load_cycle_model("software").ops["CONV_2D"].mac > load_cycle_model("hardware").ops["CONV_2D"].mac
+
+
+def test_unknown_division_or_op_is_a_clear_error():
+    model = load_cycle_model("hardware")
+    with pytest.raises(ValueError, match="division"):
+        model.layer_cycles(_work("CONV_2D", True, 10.0, division="bitmask"))
+    with pytest.raises(ValueError, match="no cycle figures"):
+        model.layer_cycles(_work("LSTM", True, 10.0))
+    with pytest.raises(ValueError, match="software"):
+        load_cycle_model("quantum")
+
+
+def test_calibration_minimises_cycles_with_the_msp430_model():
+    """calibrate(objective="cycles") runs with the shipped model and reports
+    its estimate of dense and UnIT cycles (a tiny untrained dense net)."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from tflm_unit.converter import int8_model
+    from tflm_unit.unit.calibration import calibrate
+
+    tf_keras.utils.set_random_seed(2)
+    net = tf_keras.Sequential([tf_keras.layers.Input((6, 6, 1)), tf_keras.layers.Conv2D(4, 3, activation="relu"),
+                               tf_keras.layers.Flatten(), tf_keras.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (48, 6, 6, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 48)
+    model = int8_model(net, x)
+    cycle_model = load_cycle_model("hardware")
+    result = calibrate(model, x, y, max_accuracy_drop=0.05, division="shift", objective="cycles",
+                       cycle_model=cycle_model, progress=False)
+    conv, fc = cycle_model.ops["CONV_2D"], cycle_model.ops["FULLY_CONNECTED"]
+    expected_dense = (conv.dense_mac * 4 * 4 * 4 * 9 + conv.dense_output * 4 * 4 * 4
+                      + fc.dense_mac * 64 * 3 + fc.dense_output * 3)
+    assert result.cycles_dense == pytest.approx(expected_dense)
+    assert result.cycles_unit <= result.cycles_dense
