@@ -148,6 +148,18 @@ def test_cycles_objective(tiny):
         calibrate(tflite, x, y, 0.02, objective="cycles", progress=False)
 
 
+def test_cycles_objective_with_the_msp430_cycle_model(tiny):
+    cycle_model = pytest.importorskip("tflm_unit.msp430.cycle_model")
+    try:
+        model = cycle_model.load_cycle_model("hardware")
+    except FileNotFoundError:
+        pytest.skip("no fitted MSP430 cycle model")
+    tflite, x, y = tiny
+    result = calibrate(tflite, x, y, 0.02, objective="cycles", cycle_model=model, division="shift", progress=False)
+    assert result.cycles_unit < result.cycles_dense
+    assert result.summary()["cycles_unit"] == result.cycles_unit
+
+
 def test_metadata_and_converter_round_trip(tiny):
     """The real thresholds given to the converter run exactly as calibrated."""
     from tflm_unit.converter import apply_thresholds, read_unit_config
