@@ -165,10 +165,15 @@ float unit_divide_float(float t, float d, unit_float_division_t mode);
 
 /* ---- int8 UnIT kernels (unit_conv.c, unit_depthwise.c, unit_fc.c) ---- */
 
-/* Scratch bytes a kernel needs for the given skip setting (0 when dense). */
+/* Scratch bytes a kernel needs: conv and depthwise always need one int32
+ * accumulator per output position of one image (they are weight-stationary),
+ * plus the int16 quotients of one channel when skipping; fully connected
+ * needs scratch only when skipping. */
 size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
+                               const unit_shape_t *output,
                                const unit_skip_t *skip);
 size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
+                                    const unit_shape_t *output,
                                     const unit_skip_t *skip);
 size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip);
 

@@ -1,16 +1,22 @@
 /* int8 DEPTHWISE_CONV_2D: TFLM's reference arithmetic, plus UnIT skipping.
  *
  * Output channel oc = ic * depth_multiplier + m reads input channel ic.
- * The UnIT path is output-channel-outer like conv: the kh*kw quotients
- * tau[k] = T_q / |w| of one output channel are computed once into scratch and
- * reused at every output position.
+ * Output-channel-outer and weight-stationary like conv (unit_conv.c): the
+ * kh*kw quotients tau[k] = T_q / |w| of one output channel are computed once
+ * into scratch and reused at every output position.
  */
 #include "unit_internal.h"
 
 size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
+                                    const unit_shape_t *output,
                                     const unit_skip_t *skip) {
-  if (!filter || !skip || !skip->thresholds) return 0;
-  return (size_t)filter->h * (size_t)filter->w * sizeof(int16_t);
+  size_t bytes;
+  if (!filter || !output) return 0;
+  /* int32 accumulators of one image's positions, then the int16 quotients */
+  bytes = (size_t)output->h * (size_t)output->w * sizeof(int32_t);
+  if (skip && skip->thresholds)
+    bytes += (size_t)filter->h * (size_t)filter->w * sizeof(int16_t);
+  return bytes;
 }
 
 static unit_status_t check_depthwise(const unit_conv_params_t *params,
@@ -36,51 +42,40 @@ static unit_status_t check_depthwise(const unit_conv_params_t *params,
   return UNIT_OK;
 }
 
-/* Every output of output channel `oc`, which reads input channel `ic`.
- * tau holds the channel's kh*kw quotients, or is NULL for the dense
- * kernel.  Offsets move by additions only; returns the MACs executed. */
+/* Every output of output channel `oc`, which reads input channel `ic`:
+ * accumulators start at the bias, each of the kh*kw weights is applied to
+ * all positions at once, then all positions are requantised.  tau holds the
+ * channel's quotients, or is NULL for the dense kernel.  Returns the MACs
+ * executed. */
 static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
                                   const unit_conv_params_t *p,
                                   const int8_t *input, const int8_t *filter,
                                   ptrdiff_t ic, ptrdiff_t oc,
                                   const int16_t *tau, int32_t bias,
                                   int32_t multiplier, int32_t shift,
-                                  int8_t *out) {
+                                  int32_t *acc, int8_t *out) {
   const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
-  const ptrdiff_t y_step = g->dilation_h * g->in_row;
-  const ptrdiff_t x_step = g->dilation_w * g->in_c;
+  const ptrdiff_t positions = g->out_h * g->out_w;
   uint64_t executed = 0;
-  ptrdiff_t b, oy, ox, ky, kx;
-  input += ic;
+  ptrdiff_t b, pos, ky, kx;
   for (b = 0; b < g->batches; ++b, input += g->in_image) {
-    ptrdiff_t in_y0 = -g->pad_h;
-    for (oy = 0; oy < g->out_h; ++oy, in_y0 += g->stride_h) {
-      ptrdiff_t in_x0 = -g->pad_w;
-      for (ox = 0; ox < g->out_w; ++ox, in_x0 += g->stride_w, out += g->out_c) {
-        int32_t acc = bias;
-        ptrdiff_t in_y = in_y0;
-        ptrdiff_t y_offset = in_y0 * g->in_row; /* may be negative: not read */
-        ptrdiff_t tap = 0;                      /* ky * k_w + kx */
-        for (ky = 0; ky < g->k_h; ++ky, in_y += g->dilation_h, y_offset += y_step) {
-          ptrdiff_t in_x = in_x0;
-          ptrdiff_t offset = y_offset + in_x0 * g->in_c;
-          if (in_y < 0 || in_y >= g->in_h) {
-            tap += g->k_w;
-            continue;
-          }
-          for (kx = 0; kx < g->k_w; ++kx, ++tap, in_x += g->dilation_w, offset += x_step) {
-            int16_t xv;
-            if (in_x < 0 || in_x >= g->in_w) continue;
-            xv = (int16_t)(input[offset] + input_offset);
-            if (tau && unit_tap_skipped(xv, tau[tap])) continue; /* skip */
-            acc += (int16_t)(xv * filter[tap * g->out_c + oc]);
-            UNIT_COUNT_ADD(executed, 1);
-          }
+    const int8_t *w = filter + oc; /* filter [1, kh, kw, out_c] */
+    ptrdiff_t tap = 0;
+    for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
+    for (ky = 0; ky < g->k_h; ++ky) {
+      for (kx = 0; kx < g->k_w; ++kx, ++tap, w += g->out_c) {
+        if (!tau) {
+          executed += unit_accumulate_tap(g, input, ky, kx, ic, *w, -1,
+                                          input_offset, acc);
+        } else if (!UNIT_TAU_SKIPS_ALL(tau[tap])) {
+          executed += unit_accumulate_tap(g, input, ky, kx, ic, *w, tau[tap],
+                                          input_offset, acc);
         }
-        *out = unit_requantize(acc, multiplier, shift, p->output_offset,
-                               p->act_min, p->act_max);
       }
     }
+    for (pos = 0; pos < positions; ++pos, out += g->out_c)
+      *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
+                             p->act_min, p->act_max);
   }
   return executed;
 }
@@ -94,6 +89,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
     unit_stats_t *stats) {
   const unit_conv_params_t *p = params;
   const unit_shape_t *os = output_shape;
+  int32_t *acc = (int32_t *)scratch;
   int16_t *tau = 0;
   unit_conv_geometry_t g;
   ptrdiff_t oc;
@@ -103,12 +99,10 @@ unit_status_t unit_depthwise_conv_2d_int8(
   if (status != UNIT_OK) return status;
   status = unit_check_skip(skip, os->c);
   if (status != UNIT_OK) return status;
-  if (skip && skip->thresholds) {
-    if (!scratch ||
-        scratch_bytes < unit_depthwise_scratch_bytes(filter_shape, skip))
-      return UNIT_ERR_SCRATCH;
-    tau = (int16_t *)scratch;
-  }
+  if (!scratch || scratch_bytes < unit_depthwise_scratch_bytes(
+                                      filter_shape, output_shape, skip))
+    return UNIT_ERR_SCRATCH;
+  if (skip && skip->thresholds) tau = (int16_t *)(acc + (size_t)os->h * os->w);
 #if UNIT_COUNTERS
   if (stats)
     stats->macs_total += (uint64_t)os->n * os->h * os->w * os->c *
@@ -129,7 +123,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
     executed = depthwise_channel(&g, p, input, filter, oc / p->depth_multiplier,
                                  oc, tau, bias ? bias[oc] : 0,
                                  requant->multiplier[oc], requant->shift[oc],
-                                 output + oc);
+                                 acc, output + oc);
 #if UNIT_COUNTERS
     if (stats) {
       stats->macs_executed += executed;

@@ -177,4 +177,16 @@ static inline void unit_conv_geometry(const unit_conv_params_t *p,
   g->in_image = g->in_h * g->in_row;
 }
 
+/* Weight-stationary accumulation of one tap into acc[out_h * out_w]
+ * (unit_conv_common.c).  tau < 0: dense; otherwise skip |x'| <= tau.
+ * Returns the multiplications executed (counted in host builds). */
+uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
+                             const int8_t *image, ptrdiff_t ky, ptrdiff_t kx,
+                             ptrdiff_t channel, int8_t w, int16_t tau,
+                             int16_t input_offset, int32_t *acc);
+
+/* A weight is skipped at every position when its quotient covers every
+ * possible |x'| (<= 255), which includes zero weights (tau = INT16_MAX). */
+#define UNIT_TAU_SKIPS_ALL(tau) ((tau) >= 255)
+
 #endif

@@ -158,8 +158,8 @@ static PyObject *conv_like_int8(PyObject *args, int depthwise) {
   skip.group_size = group_size;
   skip.division = (unit_division_t)division;
   stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
-  scratch_bytes = depthwise ? unit_depthwise_scratch_bytes(&fs, &skip)
-                            : unit_conv_scratch_bytes(&fs, &skip);
+  scratch_bytes = depthwise ? unit_depthwise_scratch_bytes(&fs, &os, &skip)
+                            : unit_conv_scratch_bytes(&fs, &os, &skip);
   if (!(scratch = alloc_scratch(scratch_bytes))) {
     release_buffers(&b);
     return NULL;
@@ -405,6 +405,34 @@ static PyObject *py_divide_float(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* scratch_bytes(kind, filter_shape, output_shape, skipping, group_size):
+ * what unit_*_scratch_bytes() asks for (kind 0 conv, 1 depthwise, 2 fully
+ * connected with output_shape[3] = output depth). */
+static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
+  int kind, skipping, group_size;
+  PyObject *f_shape, *o_shape;
+  unit_shape_t fs, os;
+  int16_t dummy = 0;
+  unit_skip_t skip;
+  size_t bytes = 0;
+  if (!PyArg_ParseTuple(args, "iOOpi", &kind, &f_shape, &o_shape, &skipping, &group_size))
+    return NULL;
+  if (parse_shape(f_shape, &fs, "filter_shape") < 0 ||
+      parse_shape(o_shape, &os, "output_shape") < 0)
+    return NULL;
+  skip.thresholds = skipping ? &dummy : NULL;
+  skip.group_size = group_size > 0 ? group_size : 1;
+  skip.division = UNIT_DIV_EXACT;
+  if (kind == 0) bytes = unit_conv_scratch_bytes(&fs, &os, &skip);
+  else if (kind == 1) bytes = unit_depthwise_scratch_bytes(&fs, &os, &skip);
+  else if (kind == 2) bytes = unit_fc_scratch_bytes(os.c, &skip);
+  else {
+    PyErr_SetString(PyExc_ValueError, "scratch_bytes: kind must be 0, 1 or 2");
+    return NULL;
+  }
+  return PyLong_FromSize_t(bytes);
+}
+
 static PyObject *py_quantize_multiplier(PyObject *self, PyObject *args) {
   double real;
   int32_t multiplier, shift;
@@ -467,6 +495,8 @@ PyMethodDef ext_kernel_methods[] = {
      "float32 FULLY_CONNECTED (UnIT)."},
     {"divide", py_divide, METH_VARARGS, "Elementwise UnIT integer division."},
     {"divide_float", py_divide_float, METH_VARARGS, "Elementwise UnIT float division."},
+    {"scratch_bytes", py_scratch_bytes, METH_VARARGS,
+     "Scratch bytes of a conv / depthwise / fully connected call."},
     {"quantize_multiplier", py_quantize_multiplier, METH_VARARGS,
      "double -> (Q31 multiplier, shift)."},
     {"multiply_by_quantized_multiplier", py_multiply_by_quantized_multiplier,

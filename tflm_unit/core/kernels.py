@@ -93,6 +93,24 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
     return tuple(_core.activation_range_int8(int(fused_activation), float(scale), int(zero_point)))  # type: ignore
 
 
+_SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2}
+
+
+def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_size: int = 1) -> int:
+    """Scratch a kernel call needs (the C core's unit_*_scratch_bytes): conv
+    and depthwise always need int32 accumulators for one image's positions
+    plus, when skipping, the quotients of one channel; fully connected needs
+    scratch only when skipping.  ``op`` is the builtin name; for fully
+    connected ``output_shape`` is (batches, depth) or any shape ending in depth."""
+    if op not in _SCRATCH_KINDS:
+        raise ValueError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")
+    f = tuple(int(d) for d in filter_shape)
+    o = tuple(int(d) for d in output_shape)
+    f4 = (1,) * (4 - len(f)) + f if len(f) < 4 else f
+    o4 = (1,) * (4 - len(o)) + o if len(o) < 4 else o
+    return int(_core.scratch_bytes(_SCRATCH_KINDS[op], f4, o4, bool(skipping), int(group_size)))
+
+
 def divide(t_q, d, mode: str = "exact") -> np.ndarray:
     """Elementwise UnIT integer division T_q / d (t_q in [0, 32767], d in [1, 255])."""
     t_arr, d_arr = np.broadcast_arrays(np.asarray(t_q), np.asarray(d))

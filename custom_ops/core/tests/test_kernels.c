@@ -176,7 +176,7 @@ static void fill_int8(int8_t *v, int n, int zero_percent) {
 
 static void test_conv_like(int depthwise) {
   static int8_t in[MAX_ELEMS], f[MAX_ELEMS], out[MAX_ELEMS], expect[MAX_ELEMS], dense[MAX_ELEMS];
-  static int16_t scratch[MAX_ELEMS];
+  static int32_t scratch[MAX_ELEMS]; /* int32 accumulators + int16 quotients */
   int32_t bias[64], mult[64], shift[64];
   int16_t thr[64];
   int trial, i, bad_out = 0, bad_count = 0;
@@ -203,8 +203,8 @@ static void test_conv_like(int depthwise) {
     rq.shift = shift;
     /* dense */
     memset(&stats, 0, sizeof(stats));
-    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, NULL, 0, &stats)
-                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, NULL, 0, &stats);
+    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, scratch, sizeof(scratch), &stats)
+                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, scratch, sizeof(scratch), &stats);
     CHECK(st == UNIT_OK);
     expected_executed = naive_conv(&c, in, f, bias, mult, shift, NULL, 1, mode, expect);
     if (memcmp(dense, expect, (size_t)shape_count(&c.os)) != 0) bad_out++;
@@ -300,7 +300,7 @@ static void test_bad_arguments(void) {
   int8_t in[16] = {0}, f[16] = {0}, out[16];
   int32_t mult[4] = {1 << 30, 1 << 30, 1 << 30, 1 << 30}, shift[4] = {0, 0, 0, 0};
   int16_t thr[4] = {1, 1, 1, 1};
-  int16_t scratch[16];
+  int32_t scratch[16];
   unit_shape_t is = {1, 2, 2, 1}, fs = {3, 1, 1, 1}, os = {1, 2, 2, 3};
   unit_conv_params_t p = {1, 1, 1, 1, 0, 0, 1, 0, 0, -128, 127};
   unit_fc_params_t fp = {0, 0, -128, 127};
@@ -312,6 +312,10 @@ static void test_bad_arguments(void) {
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, &skip, scratch, sizeof(scratch), NULL) == UNIT_ERR_GROUP);
   skip.group_size = 3;
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, &skip, scratch, 1, NULL) == UNIT_ERR_SCRATCH);
+  /* the dense path needs its accumulators too */
+  CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_SCRATCH);
+  CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, scratch,
+                          unit_conv_scratch_bytes(&fs, &os, NULL), NULL) == UNIT_OK);
   skip.division = (unit_division_t)9;
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, &skip, scratch, sizeof(scratch), NULL) == UNIT_ERR_DIVISION);
   os.c = 2; /* filter has 3 outputs */
