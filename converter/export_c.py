@@ -128,8 +128,6 @@ _KINDS = {"CONV_2D": "UNIT_GRAPH_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_GRAPH_DEPT
           "AVERAGE_POOL_2D": "UNIT_GRAPH_AVERAGE_POOL_2D", "RESHAPE": "UNIT_GRAPH_RESHAPE",
           "SQUEEZE": "UNIT_GRAPH_RESHAPE", "EXPAND_DIMS": "UNIT_GRAPH_RESHAPE", "ADD": "UNIT_GRAPH_ADD",
           "SOFTMAX": "UNIT_GRAPH_SOFTMAX", "MEAN": "UNIT_GRAPH_MEAN", "QUANTIZE": "UNIT_GRAPH_REQUANTIZE"}
-#: bytes of unit_divisor_group_t (custom_ops/core/unit_internal.h): int16 t + int16 table[8].
-_DIVISOR_GROUP_BYTES = 18
 
 
 def c_identifier(name: str) -> str:
@@ -295,8 +293,9 @@ class _GraphWriter:
                   "input_offset": -inp.scalar_zero_point(), "output_offset": out.scalar_zero_point(),
                   "act_min": act_min, "act_max": act_max}
         weights = self.const_array("int8_t", f"{label}_filter", filt.data)
-        if op.is_unit:
-            self.scratch = max(self.scratch, kh * kw * (1 if depthwise else int(filt.shape[3])) * 2)
+        # conv/depthwise need accumulators even when dense; the C core's own rule
+        self.scratch = max(self.scratch, kernels.scratch_bytes(
+            "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", filt.shape, out.shape, op.is_unit))
         struct = (f"static const unit_graph_conv_t {self.ident}_{label} = {{\n"
                   f"  .filter = {weights}, .filter_shape = {_shape_init(filt.shape)},\n"
                   f"  .bias = {self._bias(op, label)}, .requant = {requant},\n"
@@ -317,8 +316,8 @@ class _GraphWriter:
                   "act_min": act_min, "act_max": act_max}
         weights = self.const_array("int8_t", f"{label}_filter", filt.data)
         if op.is_unit:
-            groups = units // int(op.custom_options["group_size"])
-            self.scratch = max(self.scratch, units * 4 + groups * _DIVISOR_GROUP_BYTES)
+            self.scratch = max(self.scratch, kernels.scratch_bytes(
+                "FULLY_CONNECTED", filt.shape, (1, units), True, int(op.custom_options["group_size"])))
         struct = (f"static const unit_graph_fc_t {self.ident}_{label} = {{\n"
                   f"  .filter = {weights}, .bias = {self._bias(op, label)},\n"
                   f"  .input_depth = {depth}, .output_depth = {units}, .requant = {requant},\n"
