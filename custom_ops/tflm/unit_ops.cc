@@ -49,6 +49,7 @@ struct OpData {
   // First problem found while parsing, reported by Prepare (Init cannot fail
   // with a message of its own).
   const char* options_error;
+  const char* options_key;  // the option it concerns (a string literal)
   int32_t padding;  // tflite::Padding: 0 SAME, 1 VALID
   int32_t stride_w, stride_h;
   int32_t dilation_w, dilation_h;
@@ -82,6 +83,7 @@ int32_t ReadInt(const flexbuffers::Map& m, const char* key, int32_t fallback,
   if (value.IsNull()) {
     if (required && data->options_error == nullptr) {
       data->options_error = "a required custom option is missing";
+      data->options_key = key;
     }
     return fallback;
   }
@@ -98,6 +100,7 @@ void* InitCommon(TfLiteContext* context, const char* buffer, size_t length,
   data->scratch_index = -1;
   if (buffer == nullptr || length == 0) {
     data->options_error = "custom_options are missing";
+    data->options_key = "";
     return data;
   }
   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(buffer);
@@ -125,12 +128,14 @@ void* InitCommon(TfLiteContext* context, const char* buffer, size_t length,
   const flexbuffers::Reference division = m["division"];
   if (!division.IsString()) {
     if (data->options_error == nullptr) {
-      data->options_error = "custom option 'division' is missing";
+      data->options_error = "a required custom option is missing";
+      data->options_key = "division";
     }
   } else {
     const flexbuffers::String text = division.AsString();
     if (text.length() >= sizeof(data->division)) {
-      data->options_error = "unknown 'division'";
+      data->options_error = "unknown division";
+      data->options_key = "division";
     } else {
       memcpy(data->division, text.c_str(), text.length() + 1);
     }
@@ -155,7 +160,7 @@ void* InitFullyConnected(TfLiteContext* context, const char* buffer,
 // The options that do not depend on tensors.
 TfLiteStatus CheckOptions(TfLiteContext* context, OpData* data, OpKind kind) {
   if (data->options_error != nullptr) {
-    MicroPrintf("UnIT op: %s", data->options_error);
+    MicroPrintf("UnIT op: %s: '%s'", data->options_error, data->options_key);
     return kTfLiteError;
   }
   TF_LITE_ENSURE_MSG(context, data->format_version == UNIT_FORMAT_VERSION,
@@ -437,6 +442,11 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
   filter_shape.h = k_h;
   filter_shape.w = k_w;
   filter_shape.c = filter->dims->data[3];
+  unit_shape_t output_shape;
+  output_shape.n = output->dims->data[0];
+  output_shape.h = out_h;
+  output_shape.w = out_w;
+  output_shape.c = out_c;
 
   size_t scratch_bytes = 0;
   if (data->is_float) {
@@ -480,8 +490,10 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
     skip.group_size = data->group_size;
     skip.division = data->division_int8;
     scratch_bytes = kind == OpKind::kConv
-                        ? unit_conv_scratch_bytes(&filter_shape, &skip)
-                        : unit_depthwise_scratch_bytes(&filter_shape, &skip);
+                        ? unit_conv_scratch_bytes(&filter_shape, &output_shape,
+                                                  &skip)
+                        : unit_depthwise_scratch_bytes(&filter_shape,
+                                                       &output_shape, &skip);
   }
   TF_LITE_ENSURE_STATUS(RequestScratch(context, data, scratch_bytes));
 
