@@ -99,20 +99,38 @@ def run_dataset(name: str, path: str, args) -> dict:
     t0 = time.time()
     (x_fit, y_fit), (x_calib, y_calib), (x_test, y_test) = load(path, args.calib_size, args.train_size)
     x_test, y_test = x_test[:args.test_size], y_test[:args.test_size]
-    base = train(x_fit, y_fit, args.epochs, args.seed)
-    rep = x_fit[:200].astype(np.float32) / 255.0
-    models = {"(a) dense": int8_model(base, rep)}
-    tf.random.set_seed(args.seed)
-    pruned = magnitude_pruned(base, x_fit, y_fit, args.sparsity, args.fine_tune_epochs)
-    models["(b) tfmot pruned"] = int8_model(pruned, rep)
-    calibrations = {}
-    for mode in args.divisions:
-        label = f"(c) UnIT on (a), {mode}"
-        models[label], calibrations[label] = calibrated(models["(a) dense"], x_calib, y_calib, args.budget, mode, name)
-        print(f"{name}: {label} calibrated ({time.time() - t0:.0f} s)", flush=True)
-    label = f"(d) UnIT on (b), {args.divisions[0]}"
-    models[label], calibrations[label] = calibrated(models["(b) tfmot pruned"], x_calib, y_calib, args.budget,
-                                                    args.divisions[0], name)
+    model_dir = os.path.join(args.out, "models")
+    os.makedirs(model_dir, exist_ok=True)
+    cache_file = os.path.join(model_dir, f"{name}_models.json")
+    if args.reuse and os.path.exists(cache_file):
+        # The models (training, pruning, calibration) of an earlier run: only simulate again.
+        with open(cache_file) as f:
+            cached = json.load(f)
+        models = {label: open(os.path.join(model_dir, file), "rb").read() for label, file in cached["files"].items()}
+        calibrations = cached["calibrations"]
+    else:
+        base = train(x_fit, y_fit, args.epochs, args.seed)
+        rep = x_fit[:200].astype(np.float32) / 255.0
+        models = {"(a) dense": int8_model(base, rep)}
+        tf.random.set_seed(args.seed)
+        pruned = magnitude_pruned(base, x_fit, y_fit, args.sparsity, args.fine_tune_epochs)
+        models["(b) tfmot pruned"] = int8_model(pruned, rep)
+        calibrations = {}
+        for mode in args.divisions:
+            label = f"(c) UnIT on (a), {mode}"
+            models[label], calibrations[label] = calibrated(models["(a) dense"], x_calib, y_calib, args.budget,
+                                                            mode, name)
+            print(f"{name}: {label} calibrated ({time.time() - t0:.0f} s)", flush=True)
+        label = f"(d) UnIT on (b), {args.divisions[0]}"
+        models[label], calibrations[label] = calibrated(models["(b) tfmot pruned"], x_calib, y_calib, args.budget,
+                                                        args.divisions[0], name)
+        files = {}
+        for index, (label, model) in enumerate(models.items()):
+            files[label] = f"{name}_{index}.tflite"
+            with open(os.path.join(model_dir, files[label]), "wb") as f:
+                f.write(model)
+        with open(cache_file, "w") as f:
+            json.dump({"files": files, "calibrations": calibrations}, f, indent=1, default=float)
     results = {label: {"test": accuracy(model, x_test, y_test)} for label, model in models.items()}
     for label, summary in calibrations.items():
         results[label]["calibration"] = summary
@@ -180,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--multipliers", nargs="+", choices=("hardware", "software"),
                         default=["hardware", "software"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the models of an earlier run in OUT/models (simulate again only)")
     args = parser.parse_args(argv)
     from tflm_unit.msp430 import missing_toolchain_message
 
