@@ -289,3 +289,25 @@ def test_keras3_saved_model_with_dynamic_batch_loses_its_shape_ops(tmp_path):
     xq = Interpreter(unit).quantize_input(x)
     np.testing.assert_array_equal(Interpreter(unit).run(xq).outputs[0], run_tflm(base, xq)[0])
     np.testing.assert_array_equal(run_tflm(to_builtin(unit), xq)[0], run_tflm(base, xq)[0])
+
+
+def test_per_tensor_quantised_model():
+    """Per-tensor weight scales: T_q uses the one scale for every group."""
+    from tflite_oracle import convert_int8
+
+    K = keras()
+    K.utils.set_random_seed(6)
+    model = K.Sequential([K.Input((8, 8, 2)), K.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                          K.layers.Flatten(), K.layers.Dense(3, name="dense")])
+    x = np.random.default_rng(2).random((8, 8, 8, 2), dtype=np.float32)
+    base = convert_int8(model, x, per_channel=False)
+    zero = convert(base)
+    xq = Interpreter(zero).quantize_input(x)
+    np.testing.assert_array_equal(Interpreter(zero).run(xq).outputs[0], run_tflm(base, xq)[0])
+    unit = convert(base, thresholds={"conv": [0.01, 0.02]}, group_size={"conv": 2})
+    graph = load_graph(unit)
+    op = graph.operators[0]
+    inp, filt = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
+    assert filt.scale.size == 1
+    expected = [round(t / (inp.scalar_scale() * float(filt.scale[0]))) for t in (0.01, 0.02)]
+    assert graph.tensor(op.inputs[3]).data.tolist() == expected
