@@ -69,17 +69,21 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
   for (b = 0; b < g->batches; ++b, input += g->in_image) {
     const int8_t *w = filter_oc;
     const int16_t *t = tau;
+    unit_tap_rect_t rect;
     for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
     for (ky = 0; ky < g->k_h; ++ky) {
-      for (kx = 0; kx < g->k_w; ++kx) {
-        for (ic = 0; ic < g->in_c; ++ic, ++w) {
+      unit_tap_rows(g, ky, &rect);
+      for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, t = t ? t + g->in_c : t) {
+        const int8_t *x_first;
+        unit_tap_columns(g, kx, &rect);
+        if (unit_tap_rect_empty(&rect)) continue; /* the tap only reads padding */
+        x_first = input + rect.y_offset + rect.x_offset;
+        for (ic = 0; ic < g->in_c; ++ic) {
           if (!t) {
-            executed += unit_accumulate_tap(g, input, ky, kx, ic, *w, -1,
+            executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic], -1,
                                             input_offset, acc);
-          } else {
-            const int16_t quotient = *t++;
-            if (UNIT_TAU_SKIPS_ALL(quotient)) continue; /* never multiplies */
-            executed += unit_accumulate_tap(g, input, ky, kx, ic, *w, quotient,
+          } else if (!UNIT_TAU_SKIPS_ALL(t[ic])) { /* else: never multiplies */
+            executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic], t[ic],
                                             input_offset, acc);
           }
         }

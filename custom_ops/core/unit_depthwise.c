@@ -61,16 +61,18 @@ static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
   for (b = 0; b < g->batches; ++b, input += g->in_image) {
     const int8_t *w = filter + oc; /* filter [1, kh, kw, out_c] */
     ptrdiff_t tap = 0;
+    unit_tap_rect_t rect;
     for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
     for (ky = 0; ky < g->k_h; ++ky) {
+      unit_tap_rows(g, ky, &rect);
       for (kx = 0; kx < g->k_w; ++kx, ++tap, w += g->out_c) {
-        if (!tau) {
-          executed += unit_accumulate_tap(g, input, ky, kx, ic, *w, -1,
-                                          input_offset, acc);
-        } else if (!UNIT_TAU_SKIPS_ALL(tau[tap])) {
-          executed += unit_accumulate_tap(g, input, ky, kx, ic, *w, tau[tap],
-                                          input_offset, acc);
-        }
+        const int16_t quotient = tau ? tau[tap] : -1; /* -1: dense */
+        if (tau && UNIT_TAU_SKIPS_ALL(quotient)) continue; /* never multiplies */
+        unit_tap_columns(g, kx, &rect);
+        if (unit_tap_rect_empty(&rect)) continue; /* the tap only reads padding */
+        executed += unit_accumulate_tap(g, &rect,
+                                        input + rect.y_offset + rect.x_offset + ic,
+                                        *w, quotient, input_offset, acc);
       }
     }
     for (pos = 0; pos < positions; ++pos, out += g->out_c)

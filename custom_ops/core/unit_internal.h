@@ -177,13 +177,46 @@ static inline void unit_conv_geometry(const unit_conv_params_t *p,
   g->in_image = g->in_h * g->in_row;
 }
 
-/* Weight-stationary accumulation of one tap into acc[out_h * out_w]
- * (unit_conv_common.c).  tau < 0: dense; otherwise skip |x'| <= tau.
- * Returns the multiplications executed (counted in host builds). */
+/* The output positions [lo, hi) at which kernel offset `offset` (= k *
+ * dilation) reads inside an input of in_size (unit_conv_common.c). */
+void unit_tap_range(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t offset,
+                    ptrdiff_t in_size, ptrdiff_t out_size, ptrdiff_t *lo,
+                    ptrdiff_t *hi);
+
+/* The output rectangle one kernel tap (ky, kx) reaches, and the input
+ * offset it reads at the rectangle's first position (channel not added). */
+typedef struct {
+  ptrdiff_t oy_lo, oy_hi, ox_lo, ox_hi;
+  ptrdiff_t y_offset; /* row part of the first input element */
+  ptrdiff_t x_offset; /* column part */
+} unit_tap_rect_t;
+
+static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
+                                 unit_tap_rect_t *r) {
+  unit_tap_range(g->stride_h, g->pad_h, ky * g->dilation_h, g->in_h, g->out_h,
+                 &r->oy_lo, &r->oy_hi);
+  r->y_offset = (r->oy_lo * g->stride_h - g->pad_h + ky * g->dilation_h) * g->in_row;
+}
+
+static inline void unit_tap_columns(const unit_conv_geometry_t *g,
+                                    ptrdiff_t kx, unit_tap_rect_t *r) {
+  unit_tap_range(g->stride_w, g->pad_w, kx * g->dilation_w, g->in_w, g->out_w,
+                 &r->ox_lo, &r->ox_hi);
+  r->x_offset = (r->ox_lo * g->stride_w - g->pad_w + kx * g->dilation_w) * g->in_c;
+}
+
+static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {
+  return r->oy_lo == r->oy_hi || r->ox_lo == r->ox_hi;
+}
+
+/* Weight-stationary accumulation of one weight over its rectangle into
+ * acc[out_h * out_w]; x_first is the input element read at the rectangle's
+ * first position.  tau < 0: dense; otherwise skip |x'| <= tau.  Returns the
+ * multiplications executed (counted in host builds). */
 uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
-                             const int8_t *image, ptrdiff_t ky, ptrdiff_t kx,
-                             ptrdiff_t channel, int8_t w, int16_t tau,
-                             int16_t input_offset, int32_t *acc);
+                             const unit_tap_rect_t *rect, const int8_t *x_first,
+                             int8_t w, int16_t tau, int16_t input_offset,
+                             int32_t *acc);
 
 /* A weight is skipped at every position when its quotient covers every
  * possible |x'| (<= 255), which includes zero weights (tau = INT16_MAX). */

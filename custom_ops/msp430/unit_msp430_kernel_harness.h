@@ -40,7 +40,7 @@ extern const uint16_t unit_harness_case_count;
 /* Every call writes here; the host reads it at the next checkpoint. */
 extern int8_t unit_harness_output[];
 /* Scratch for the UnIT quotients, and its size in bytes. */
-extern int16_t unit_harness_scratch[];
+extern int32_t unit_harness_scratch[]; /* int32 accumulators + int16 quotients */
 extern const uint16_t unit_harness_scratch_bytes;
 /* unit_status_t of each call. */
 extern int16_t unit_harness_status[];

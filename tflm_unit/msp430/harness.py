@@ -117,17 +117,13 @@ def _case_geometry(case: KernelCase) -> tuple[tuple[int, ...], int, int]:
     return (x.shape[0], out_h, out_w, case.channels), pad_h, pad_w
 
 
-def _scratch_bytes(case: KernelCase) -> int:
-    """A generous bound on the core's scratch need (unit_*_scratch_bytes):
-    int16 quotients per filter tap (conv/depthwise); an int32 accumulator
-    per output plus a divisor-group record per group (fully connected).
-    Too small would show as status UNIT_ERR_SCRATCH."""
-    if case.thresholds is None:
-        return 0
-    if case.op == "fully_connected":
-        groups = len(np.asarray(case.thresholds).reshape(-1))
-        return 4 * case.channels + 32 * groups
-    return 2 * int(np.prod(case.filter.shape[1:]))
+def _scratch_bytes(case: KernelCase, out_shape) -> int:
+    """The core's own scratch rule (unit_*_scratch_bytes, via the host build)."""
+    op = {"conv_2d": "CONV_2D", "depthwise_conv_2d": "DEPTHWISE_CONV_2D",
+          "fully_connected": "FULLY_CONNECTED"}[case.op]
+    skipping = case.thresholds is not None
+    groups = len(np.asarray(case.thresholds).reshape(-1)) if skipping else 1
+    return kernels.scratch_bytes(op, case.filter.shape, out_shape, skipping, case.channels // groups)
 
 
 def generate_harness_c(cases: Sequence[KernelCase]) -> str:
@@ -139,7 +135,7 @@ def generate_harness_c(cases: Sequence[KernelCase]) -> str:
     for case in cases:
         out_shape, pad_h, pad_w = _case_geometry(case)
         output_bytes = max(output_bytes, int(np.prod(out_shape)))
-        scratch_bytes = max(scratch_bytes, _scratch_bytes(case))
+        scratch_bytes = max(scratch_bytes, _scratch_bytes(case, out_shape))
         p = case.params
         x, w = case.input, case.filter
         if case.op == "fully_connected":
@@ -183,8 +179,8 @@ def generate_harness_c(cases: Sequence[KernelCase]) -> str:
             + "\nconst unit_harness_case_t unit_harness_cases[] = {\n" + "".join(entries) + "};\n"
             + f"const uint16_t unit_harness_case_count = {len(cases)};\n"
             + f"int8_t unit_harness_output[{output_bytes}];\n"
-            + f"int16_t unit_harness_scratch[{(scratch_bytes + 1) // 2}];\n"
-            + f"const uint16_t unit_harness_scratch_bytes = {2 * ((scratch_bytes + 1) // 2)};\n"
+            + f"int32_t unit_harness_scratch[{(scratch_bytes + 3) // 4}];\n"
+            + f"const uint16_t unit_harness_scratch_bytes = {4 * ((scratch_bytes + 3) // 4)};\n"
             + f"int16_t unit_harness_status[{len(cases)}];\n")
 
 
