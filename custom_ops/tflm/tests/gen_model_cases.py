@@ -9,11 +9,12 @@ layers) converted by TensorFlow's TFLiteConverter, then
     rewritten into UNIT_* custom ops with all thresholds 0;
   - ``unit_trand_<division>``: the same with random thresholds;
   - ``converter_*`` (with --converter): models written by
-    tflm_unit.converter.convert, when it exists.
+    tflm_unit.converter.convert at T = 0 and with calibrated thresholds;
+  - ``float_*`` (with --float): float32 UnIT models (float thresholds).
 The rewrite here is a minimal test fixture following DESIGN.md section 5
 (custom op names, thresholds as input 3, flexbuffer custom_options).
 
-Usage: python gen_model_cases.py OUT_DIR [--samples N] [--converter]
+Usage: python gen_model_cases.py OUT_DIR [--samples N] [--converter] [--float]
 """
 import argparse
 import os
@@ -172,8 +173,37 @@ def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
     return out, x_test, summaries
 
 
+def float_models(seed):
+    """A float32 CNN (TFLiteConverter without quantisation) made UnIT by
+    tflm_unit.converter.apply_thresholds(allow_float=True): float32
+    thresholds, divisions exact and bitmask, T = 0 and T = 0.05."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from tflm_unit.converter import apply_thresholds
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.layers.Input((10, 10, 2)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(6),
+    ])
+    float_tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return {f"float_{division}_t{t}": apply_thresholds(float_tflite, t, division, allow_float=True)
+            for division in ("exact", "bitmask") for t in (0.0, 0.05)}
+
+
+def _encode(values):
+    """int8 values as decimals, float32 values as exact hex floats."""
+    if values.dtype == np.float32:
+        return " ".join(float(v).hex() for v in values.reshape(-1))
+    return " ".join(str(int(v)) for v in values.reshape(-1))
+
+
 def write_samples(path, model_bytes, x):
-    """Inputs x (int8 batch) and tflm_unit.runtime's outputs, one per sample."""
+    """Inputs x (a batch) and tflm_unit.runtime's outputs, one per sample."""
     interp = Interpreter(model_bytes)
     y = interp.run(x).outputs[0]
     executed = sum(layer.macs_executed for layer in interp.run(x[:1]).layers)
@@ -181,8 +211,8 @@ def write_samples(path, model_bytes, x):
     with open(path, "w") as f:
         f.write(f"samples {x.shape[0]}\n")
         for i in range(x.shape[0]):
-            f.write(f"input {x[i].size} " + " ".join(str(int(v)) for v in x[i].reshape(-1)) + "\n")
-            f.write(f"output {y[i].size} " + " ".join(str(int(v)) for v in y[i].reshape(-1)) + "\n")
+            f.write(f"input {x[i].size} {_encode(x[i])}\n")
+            f.write(f"output {y[i].size} {_encode(y[i])}\n")
     return executed, total
 
 
@@ -194,6 +224,7 @@ def main():
     ap.add_argument("--converter", action="store_true",
                     help="also write models made by tflm_unit.converter (trains two small CNNs)")
     ap.add_argument("--divisions", default="exact,shift,tree,clz")
+    ap.add_argument("--float", action="store_true", help="also write float32 UnIT models")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     rng = np.random.default_rng(args.seed)
@@ -209,6 +240,11 @@ def main():
         conv_models, x_test, summaries = converter_models(args.seed, args.divisions.split(","))
         models.update(conv_models)
         inputs.update({name: x_test[:args.samples] for name in conv_models})
+    if args.float:
+        f_models = float_models(args.seed)
+        models.update(f_models)
+        x_float = rng.normal(0, 1, (args.samples, 10, 10, 2)).astype(np.float32)
+        inputs.update({name: x_float for name in f_models})
     for name, model_bytes in models.items():
         with open(os.path.join(args.out_dir, name + ".tflite"), "wb") as f:
             f.write(model_bytes)
