@@ -210,7 +210,7 @@ SUBCOMMANDS: List[Subcommand] = [
 
 #: Subcommands defined next to their feature, as (module, attribute holding a Subcommand);
 #: imported when the parser is built so ``import tflm_unit.cli`` stays light.
-FEATURE_SUBCOMMANDS = (("tflm_unit.msp430.cli", "SUBCOMMAND"),)
+FEATURE_SUBCOMMANDS = (("tflm_unit.msp430.cli", "SUBCOMMAND"), ("tflm_unit.demo", "SUBCOMMAND"))
 
 
 def register_subcommand(subcommand: Subcommand) -> None:

@@ -2,7 +2,8 @@
  *
  * Both paths run output-channel-outer and weight-stationary (integer sums do
  * not depend on the order): each weight is applied to every output position
- * of its channel at once, into int32 accumulators in scratch.  UnIT path: the
+ * of its channel at once, into int32 accumulators in scratch (a block of
+ * output rows at a time when scratch is smaller than a whole image).  UnIT path: the
  * channel's threshold is divided once by every |w| into quotients tau[k]; a
  * tap is then skipped with one compare, |x'| <= tau[k], before any multiply,
  * and a weight whose tau covers every |x'| (zero weights: tau = INT16_MAX) is
@@ -42,56 +43,65 @@ static unit_status_t check_conv(const unit_conv_params_t *params,
 size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
                                const unit_shape_t *output,
                                const unit_skip_t *skip) {
-  size_t bytes;
   if (!filter || !output) return 0;
-  /* int32 accumulators of one image's positions, then the int16 quotients */
-  bytes = (size_t)output->h * (size_t)output->w * sizeof(int32_t);
-  if (skip && skip->thresholds)
-    bytes += (size_t)filter->h * (size_t)filter->w * (size_t)filter->c *
-             sizeof(int16_t);
-  return bytes;
+  return unit_quotient_bytes((size_t)filter->h * filter->w * filter->c,
+                             skip && skip->thresholds) +
+         (size_t)output->h * (size_t)output->w * sizeof(int32_t);
 }
 
-/* Every output of output channel `oc`: the channel's accumulators start at
- * the bias, each weight is applied to all positions at once
- * (unit_accumulate_tap), then all positions are requantised.  tau holds the
- * channel's quotients, or is NULL for the dense (builtin) kernel.  Returns
- * the multiplications executed. */
+size_t unit_conv_min_scratch_bytes(const unit_shape_t *filter,
+                                   const unit_shape_t *output,
+                                   const unit_skip_t *skip) {
+  if (!filter || !output) return 0;
+  return unit_quotient_bytes((size_t)filter->h * filter->w * filter->c,
+                             skip && skip->thresholds) +
+         (size_t)output->w * sizeof(int32_t);
+}
+
+/* Every output of output channel `oc`, a block of `block_rows` output rows
+ * at a time: the block's accumulators start at the bias, each weight is
+ * applied to all positions of the block at once (unit_accumulate_tap), then
+ * the block is requantised.  tau holds the channel's quotients, or is NULL
+ * for the dense (builtin) kernel.  Returns the multiplications executed. */
 static uint64_t conv_channel(const unit_conv_geometry_t *g,
                              const unit_conv_params_t *p, const int8_t *input,
                              const int8_t *filter_oc, const int16_t *tau,
                              int32_t bias, int32_t multiplier, int32_t shift,
-                             int32_t *acc, int8_t *out) {
+                             int32_t *acc, ptrdiff_t block_rows, int8_t *out) {
   const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
-  const ptrdiff_t positions = g->out_h * g->out_w;
   uint64_t executed = 0;
-  ptrdiff_t b, pos, ky, kx, ic;
+  ptrdiff_t b, row0, pos, ky, kx, ic;
   for (b = 0; b < g->batches; ++b, input += g->in_image) {
-    const int8_t *w = filter_oc;
-    const int16_t *t = tau;
-    unit_tap_rect_t rect;
-    for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
-    for (ky = 0; ky < g->k_h; ++ky) {
-      unit_tap_rows(g, ky, &rect);
-      for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, t = t ? t + g->in_c : t) {
-        const int8_t *x_first;
-        unit_tap_columns(g, kx, &rect);
-        if (unit_tap_rect_empty(&rect)) continue; /* the tap only reads padding */
-        x_first = input + rect.y_offset + rect.x_offset;
-        for (ic = 0; ic < g->in_c; ++ic) {
-          if (!t) {
-            executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic], -1,
-                                            input_offset, acc);
-          } else if (!UNIT_TAU_SKIPS_ALL(t[ic])) { /* else: never multiplies */
-            executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic], t[ic],
-                                            input_offset, acc);
+    for (row0 = 0; row0 < g->out_h; row0 += block_rows) {
+      const ptrdiff_t row_end =
+          row0 + block_rows < g->out_h ? row0 + block_rows : g->out_h;
+      const ptrdiff_t positions = (row_end - row0) * g->out_w;
+      const int8_t *w = filter_oc;
+      const int16_t *t = tau;
+      unit_tap_rect_t rect;
+      for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
+      for (ky = 0; ky < g->k_h; ++ky) {
+        unit_tap_rows(g, ky, row0, row_end, &rect);
+        for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, t = t ? t + g->in_c : t) {
+          const int8_t *x_first;
+          unit_tap_columns(g, kx, &rect);
+          if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
+          x_first = input + rect.y_offset + rect.x_offset;
+          for (ic = 0; ic < g->in_c; ++ic) {
+            if (!t) {
+              executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic], -1,
+                                              input_offset, acc);
+            } else if (!UNIT_TAU_SKIPS_ALL(t[ic])) { /* else: never multiplies */
+              executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic],
+                                              t[ic], input_offset, acc);
+            }
           }
         }
       }
+      for (pos = 0; pos < positions; ++pos, out += g->out_c)
+        *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
+                               p->act_min, p->act_max);
     }
-    for (pos = 0; pos < positions; ++pos, out += g->out_c)
-      *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
-                             p->act_min, p->act_max);
   }
   return executed;
 }
@@ -101,14 +111,17 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
                       const unit_shape_t *fs, const int8_t *filter,
                       const int32_t *bias, const unit_shape_t *os,
                       int8_t *output, const unit_skip_t *skip, void *scratch,
-                      unit_stats_t *stats) {
+                      size_t scratch_bytes, unit_stats_t *stats) {
   unit_conv_geometry_t g;
   ptrdiff_t oc;
   const size_t taps = (size_t)fs->h * fs->w * fs->c;
-  int32_t *acc = (int32_t *)scratch;
-  int16_t *tau = (skip && skip->thresholds)
-                     ? (int16_t *)(acc + (size_t)os->h * os->w)
-                     : NULL;
+  const int skipping = skip && skip->thresholds;
+  const size_t quotient_bytes = unit_quotient_bytes(taps, skipping);
+  int16_t *tau = skipping ? (int16_t *)scratch : NULL;
+  int32_t *acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
+  ptrdiff_t block_rows =
+      (ptrdiff_t)((scratch_bytes - quotient_bytes) / ((size_t)os->w * sizeof(int32_t)));
+  if (block_rows > os->h) block_rows = os->h;
   unit_conv_geometry(p, is, fs, os, &g);
   for (oc = 0; oc < g.out_c; ++oc) {
     const int8_t *filter_oc = filter + (size_t)oc * taps;
@@ -120,7 +133,8 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
       unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
     }
     executed = conv_channel(&g, p, input, filter_oc, tau, bias ? bias[oc] : 0,
-                            rq->multiplier[oc], rq->shift[oc], acc, output + oc);
+                            rq->multiplier[oc], rq->shift[oc], acc, block_rows,
+                            output + oc);
 #if UNIT_COUNTERS
     if (stats) {
       stats->macs_executed += executed;
@@ -153,10 +167,10 @@ unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
                          output_shape->w * output_shape->c * filter_shape->h *
                          filter_shape->w * filter_shape->c;
 #endif
-  if (!scratch ||
-      scratch_bytes < unit_conv_scratch_bytes(filter_shape, output_shape, skip))
+  if (!scratch || scratch_bytes < unit_conv_min_scratch_bytes(
+                                      filter_shape, output_shape, skip))
     return UNIT_ERR_SCRATCH;
   conv_int8(params, requant, input_shape, input, filter_shape, filter, bias,
-            output_shape, output, skip, scratch, stats);
+            output_shape, output, skip, scratch, scratch_bytes, stats);
   return UNIT_OK;
 }

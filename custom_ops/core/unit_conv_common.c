@@ -36,7 +36,7 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)tau);
   const uint16_t span = (uint16_t)((uint16_t)tau << 1);
   uint64_t executed = 0;
-  int32_t *acc_row = acc + rect->oy_lo * g->out_w + rect->ox_lo;
+  int32_t *acc_row = acc + (rect->oy_lo - rect->row0) * g->out_w + rect->ox_lo;
   ptrdiff_t oy;
   for (oy = rect->oy_lo; oy < rect->oy_hi;
        ++oy, x_first += row_step, acc_row += g->out_w) {

@@ -165,16 +165,24 @@ float unit_divide_float(float t, float d, unit_float_division_t mode);
 
 /* ---- int8 UnIT kernels (unit_conv.c, unit_depthwise.c, unit_fc.c) ---- */
 
-/* Scratch bytes a kernel needs: conv and depthwise always need one int32
- * accumulator per output position of one image (they are weight-stationary),
- * plus the int16 quotients of one channel when skipping; fully connected
- * needs scratch only when skipping. */
+/* Scratch bytes a kernel needs.  Conv and depthwise are weight-stationary:
+ * they need the int16 quotients of one channel when skipping, plus int32
+ * accumulators for a block of output rows.  *_scratch_bytes gives room for
+ * a whole image (fastest); *_min_scratch_bytes for one row (any size in
+ * between works: the kernels process as many rows per block as fit).  Fully
+ * connected needs scratch only when skipping. */
 size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
                                const unit_shape_t *output,
                                const unit_skip_t *skip);
+size_t unit_conv_min_scratch_bytes(const unit_shape_t *filter,
+                                   const unit_shape_t *output,
+                                   const unit_skip_t *skip);
 size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
                                     const unit_shape_t *output,
                                     const unit_skip_t *skip);
+size_t unit_depthwise_min_scratch_bytes(const unit_shape_t *filter,
+                                        const unit_shape_t *output,
+                                        const unit_skip_t *skip);
 size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip);
 
 /* filter is [out_c, kh, kw, in_c] (shape given as n=out_c, h=kh, w=kw,

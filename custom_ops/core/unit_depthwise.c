@@ -10,13 +10,19 @@
 size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
                                     const unit_shape_t *output,
                                     const unit_skip_t *skip) {
-  size_t bytes;
   if (!filter || !output) return 0;
-  /* int32 accumulators of one image's positions, then the int16 quotients */
-  bytes = (size_t)output->h * (size_t)output->w * sizeof(int32_t);
-  if (skip && skip->thresholds)
-    bytes += (size_t)filter->h * (size_t)filter->w * sizeof(int16_t);
-  return bytes;
+  return unit_quotient_bytes((size_t)filter->h * filter->w,
+                             skip && skip->thresholds) +
+         (size_t)output->h * (size_t)output->w * sizeof(int32_t);
+}
+
+size_t unit_depthwise_min_scratch_bytes(const unit_shape_t *filter,
+                                        const unit_shape_t *output,
+                                        const unit_skip_t *skip) {
+  if (!filter || !output) return 0;
+  return unit_quotient_bytes((size_t)filter->h * filter->w,
+                             skip && skip->thresholds) +
+         (size_t)output->w * sizeof(int32_t);
 }
 
 static unit_status_t check_depthwise(const unit_conv_params_t *params,
@@ -53,35 +59,39 @@ static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
                                   ptrdiff_t ic, ptrdiff_t oc,
                                   const int16_t *tau, int32_t bias,
                                   int32_t multiplier, int32_t shift,
-                                  int32_t *acc, int8_t *out) {
+                                  int32_t *acc, ptrdiff_t block_rows,
+                                  int8_t *out) {
   const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
-  const ptrdiff_t positions = g->out_h * g->out_w;
   uint64_t executed = 0;
-  ptrdiff_t b, pos, ky, kx;
+  ptrdiff_t b, row0, pos, ky, kx;
   for (b = 0; b < g->batches; ++b, input += g->in_image) {
-    const int8_t *w = filter + oc; /* filter [1, kh, kw, out_c] */
-    ptrdiff_t tap = 0;
-    unit_tap_rect_t rect;
-    for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
-    for (ky = 0; ky < g->k_h; ++ky) {
-      unit_tap_rows(g, ky, &rect);
-      for (kx = 0; kx < g->k_w; ++kx, ++tap, w += g->out_c) {
-        const int16_t quotient = tau ? tau[tap] : -1; /* -1: dense */
-        if (tau && UNIT_TAU_SKIPS_ALL(quotient)) continue; /* never multiplies */
-        unit_tap_columns(g, kx, &rect);
-        if (unit_tap_rect_empty(&rect)) continue; /* the tap only reads padding */
-        executed += unit_accumulate_tap(g, &rect,
-                                        input + rect.y_offset + rect.x_offset + ic,
-                                        *w, quotient, input_offset, acc);
+    for (row0 = 0; row0 < g->out_h; row0 += block_rows) {
+      const ptrdiff_t row_end =
+          row0 + block_rows < g->out_h ? row0 + block_rows : g->out_h;
+      const ptrdiff_t positions = (row_end - row0) * g->out_w;
+      const int8_t *w = filter + oc; /* filter [1, kh, kw, out_c] */
+      ptrdiff_t tap = 0;
+      unit_tap_rect_t rect;
+      for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
+      for (ky = 0; ky < g->k_h; ++ky) {
+        unit_tap_rows(g, ky, row0, row_end, &rect);
+        for (kx = 0; kx < g->k_w; ++kx, ++tap, w += g->out_c) {
+          const int16_t quotient = tau ? tau[tap] : -1; /* -1: dense */
+          if (tau && UNIT_TAU_SKIPS_ALL(quotient)) continue; /* never multiplies */
+          unit_tap_columns(g, kx, &rect);
+          if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
+          executed += unit_accumulate_tap(
+              g, &rect, input + rect.y_offset + rect.x_offset + ic, *w, quotient,
+              input_offset, acc);
+        }
       }
+      for (pos = 0; pos < positions; ++pos, out += g->out_c)
+        *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
+                               p->act_min, p->act_max);
     }
-    for (pos = 0; pos < positions; ++pos, out += g->out_c)
-      *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
-                             p->act_min, p->act_max);
   }
   return executed;
 }
-
 unit_status_t unit_depthwise_conv_2d_int8(
     const unit_conv_params_t *params, const unit_requant_t *requant,
     const unit_shape_t *input_shape, const int8_t *input,
@@ -91,8 +101,12 @@ unit_status_t unit_depthwise_conv_2d_int8(
     unit_stats_t *stats) {
   const unit_conv_params_t *p = params;
   const unit_shape_t *os = output_shape;
-  int32_t *acc = (int32_t *)scratch;
-  int16_t *tau = 0;
+  const int skipping = skip && skip->thresholds;
+  const size_t quotient_bytes =
+      unit_quotient_bytes((size_t)filter_shape->h * filter_shape->w, skipping);
+  int16_t *tau = skipping ? (int16_t *)scratch : NULL;
+  int32_t *acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
+  ptrdiff_t block_rows;
   unit_conv_geometry_t g;
   ptrdiff_t oc;
   unit_status_t status =
@@ -101,10 +115,12 @@ unit_status_t unit_depthwise_conv_2d_int8(
   if (status != UNIT_OK) return status;
   status = unit_check_skip(skip, os->c);
   if (status != UNIT_OK) return status;
-  if (!scratch || scratch_bytes < unit_depthwise_scratch_bytes(
+  if (!scratch || scratch_bytes < unit_depthwise_min_scratch_bytes(
                                       filter_shape, output_shape, skip))
     return UNIT_ERR_SCRATCH;
-  if (skip && skip->thresholds) tau = (int16_t *)(acc + (size_t)os->h * os->w);
+  block_rows = (ptrdiff_t)((scratch_bytes - quotient_bytes) /
+                           ((size_t)os->w * sizeof(int32_t)));
+  if (block_rows > os->h) block_rows = os->h;
 #if UNIT_COUNTERS
   if (stats)
     stats->macs_total += (uint64_t)os->n * os->h * os->w * os->c *
@@ -125,7 +141,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
     executed = depthwise_channel(&g, p, input, filter, oc / p->depth_multiplier,
                                  oc, tau, bias ? bias[oc] : 0,
                                  requant->multiplier[oc], requant->shift[oc],
-                                 acc, output + oc);
+                                 acc, block_rows, output + oc);
 #if UNIT_COUNTERS
     if (stats) {
       stats->macs_executed += executed;

@@ -183,19 +183,33 @@ void unit_tap_range(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t offset,
                     ptrdiff_t in_size, ptrdiff_t out_size, ptrdiff_t *lo,
                     ptrdiff_t *hi);
 
-/* The output rectangle one kernel tap (ky, kx) reaches, and the input
- * offset it reads at the rectangle's first position (channel not added). */
+/* The output rectangle one kernel tap (ky, kx) reaches within the block of
+ * output rows [row0, ...) being accumulated, and the input offset it reads
+ * at the rectangle's first position (channel not added). */
 typedef struct {
   ptrdiff_t oy_lo, oy_hi, ox_lo, ox_hi;
+  ptrdiff_t row0;     /* first output row of the block: acc[0] is (row0, 0) */
   ptrdiff_t y_offset; /* row part of the first input element */
   ptrdiff_t x_offset; /* column part */
 } unit_tap_rect_t;
 
 static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
+                                 ptrdiff_t row0, ptrdiff_t row_end,
                                  unit_tap_rect_t *r) {
   unit_tap_range(g->stride_h, g->pad_h, ky * g->dilation_h, g->in_h, g->out_h,
                  &r->oy_lo, &r->oy_hi);
+  if (r->oy_lo < row0) r->oy_lo = row0;
+  if (r->oy_hi > row_end) r->oy_hi = row_end;
+  if (r->oy_lo > r->oy_hi) r->oy_lo = r->oy_hi;
+  r->row0 = row0;
   r->y_offset = (r->oy_lo * g->stride_h - g->pad_h + ky * g->dilation_h) * g->in_row;
+}
+
+/* Scratch layout of conv / depthwise: the int16 quotients of one channel
+ * (rounded up to 4 bytes), then int32 accumulators for as many whole output
+ * rows as fit (all of them: fastest; one row: the minimum). */
+static inline size_t unit_quotient_bytes(size_t taps, int skipping) {
+  return skipping ? (taps * sizeof(int16_t) + 3u) & ~(size_t)3u : 0u;
 }
 
 static inline void unit_tap_columns(const unit_conv_geometry_t *g,
@@ -209,8 +223,8 @@ static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {
   return r->oy_lo == r->oy_hi || r->ox_lo == r->ox_hi;
 }
 
-/* Weight-stationary accumulation of one weight over its rectangle into
- * acc[out_h * out_w]; x_first is the input element read at the rectangle's
+/* Weight-stationary accumulation of one weight over its rectangle into the
+ * block's accumulators acc[(oy - row0) * out_w + ox]; x_first is the input element read at the rectangle's
  * first position.  tau < 0: dense; otherwise skip |x'| <= tau.  Returns the
  * multiplications executed (counted in host builds). */
 uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,

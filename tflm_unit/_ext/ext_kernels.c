@@ -405,17 +405,19 @@ static PyObject *py_divide_float(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
-/* scratch_bytes(kind, filter_shape, output_shape, skipping, group_size):
- * what unit_*_scratch_bytes() asks for (kind 0 conv, 1 depthwise, 2 fully
+/* scratch_bytes(kind, filter_shape, output_shape, skipping, group_size,
+ * minimum): what unit_*_scratch_bytes() (or, with minimum, the one-row
+ * unit_*_min_scratch_bytes()) asks for (kind 0 conv, 1 depthwise, 2 fully
  * connected with output_shape[3] = output depth). */
 static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
-  int kind, skipping, group_size;
+  int kind, skipping, group_size, minimum = 0;
   PyObject *f_shape, *o_shape;
   unit_shape_t fs, os;
   int16_t dummy = 0;
   unit_skip_t skip;
   size_t bytes = 0;
-  if (!PyArg_ParseTuple(args, "iOOpi", &kind, &f_shape, &o_shape, &skipping, &group_size))
+  if (!PyArg_ParseTuple(args, "iOOpi|p", &kind, &f_shape, &o_shape, &skipping, &group_size,
+                        &minimum))
     return NULL;
   if (parse_shape(f_shape, &fs, "filter_shape") < 0 ||
       parse_shape(o_shape, &os, "output_shape") < 0)
@@ -423,8 +425,12 @@ static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
   skip.thresholds = skipping ? &dummy : NULL;
   skip.group_size = group_size > 0 ? group_size : 1;
   skip.division = UNIT_DIV_EXACT;
-  if (kind == 0) bytes = unit_conv_scratch_bytes(&fs, &os, &skip);
-  else if (kind == 1) bytes = unit_depthwise_scratch_bytes(&fs, &os, &skip);
+  if (kind == 0)
+    bytes = minimum ? unit_conv_min_scratch_bytes(&fs, &os, &skip)
+                    : unit_conv_scratch_bytes(&fs, &os, &skip);
+  else if (kind == 1)
+    bytes = minimum ? unit_depthwise_min_scratch_bytes(&fs, &os, &skip)
+                    : unit_depthwise_scratch_bytes(&fs, &os, &skip);
   else if (kind == 2) bytes = unit_fc_scratch_bytes(os.c, &skip);
   else {
     PyErr_SetString(PyExc_ValueError, "scratch_bytes: kind must be 0, 1 or 2");

@@ -96,19 +96,21 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
 _SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2}
 
 
-def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_size: int = 1) -> int:
+def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_size: int = 1,
+                  minimum: bool = False) -> int:
     """Scratch a kernel call needs (the C core's unit_*_scratch_bytes): conv
-    and depthwise always need int32 accumulators for one image's positions
-    plus, when skipping, the quotients of one channel; fully connected needs
-    scratch only when skipping.  ``op`` is the builtin name; for fully
-    connected ``output_shape`` is (batches, depth) or any shape ending in depth."""
+    and depthwise need int32 accumulators for a whole image's positions
+    (``minimum``: for one output row — they then work in row blocks, any size
+    in between works) plus, when skipping, the quotients of one channel;
+    fully connected needs scratch only when skipping.  ``op`` is the builtin
+    name; for fully connected ``output_shape`` ends in the output depth."""
     if op not in _SCRATCH_KINDS:
         raise ValueError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")
     f = tuple(int(d) for d in filter_shape)
     o = tuple(int(d) for d in output_shape)
     f4 = (1,) * (4 - len(f)) + f if len(f) < 4 else f
     o4 = (1,) * (4 - len(o)) + o if len(o) < 4 else o
-    return int(_core.scratch_bytes(_SCRATCH_KINDS[op], f4, o4, bool(skipping), int(group_size)))
+    return int(_core.scratch_bytes(_SCRATCH_KINDS[op], f4, o4, bool(skipping), int(group_size), bool(minimum)))
 
 
 def divide(t_q, d, mode: str = "exact") -> np.ndarray:

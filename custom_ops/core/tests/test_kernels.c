@@ -187,6 +187,7 @@ static void test_conv_like(int depthwise) {
     unit_stats_t stats;
     uint64_t channel[64];
     uint64_t expected_executed;
+    size_t scratch_bytes;
     const unit_division_t mode = (unit_division_t)(trial % 4);
     int group;
     unit_status_t st;
@@ -201,23 +202,34 @@ static void test_conv_like(int depthwise) {
     for (i = 0; i < c.os.c / group; ++i) thr[i] = (int16_t)unit_test_rand(-10, 9000);
     rq.multiplier = mult;
     rq.shift = shift;
+    skip.thresholds = thr;
+    skip.group_size = group;
+    skip.division = mode;
+    /* Odd trials give the kernels only one or two rows of accumulators, so
+     * they work through the output in row blocks. */
+    scratch_bytes = sizeof(scratch);
+    if (trial % 2) {
+      scratch_bytes = (depthwise ? unit_depthwise_min_scratch_bytes(&c.fs, &c.os, &skip)
+                                 : unit_conv_min_scratch_bytes(&c.fs, &c.os, &skip)) +
+                      (size_t)(trial % 3 == 0) * (size_t)c.os.w * 4u;
+      CHECK(scratch_bytes < (depthwise ? unit_depthwise_scratch_bytes(&c.fs, &c.os, &skip)
+                                       : unit_conv_scratch_bytes(&c.fs, &c.os, &skip)) ||
+            c.os.h <= 2);
+    }
     /* dense */
     memset(&stats, 0, sizeof(stats));
-    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, scratch, sizeof(scratch), &stats)
-                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, scratch, sizeof(scratch), &stats);
+    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, scratch, scratch_bytes, &stats)
+                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, dense, NULL, scratch, scratch_bytes, &stats);
     CHECK(st == UNIT_OK);
     expected_executed = naive_conv(&c, in, f, bias, mult, shift, NULL, 1, mode, expect);
     if (memcmp(dense, expect, (size_t)shape_count(&c.os)) != 0) bad_out++;
     if (stats.macs_executed != expected_executed) bad_count++;
     /* UnIT at random thresholds */
-    skip.thresholds = thr;
-    skip.group_size = group;
-    skip.division = mode;
     memset(&stats, 0, sizeof(stats));
     memset(channel, 0, sizeof(channel));
     stats.channel_executed = channel;
-    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, sizeof(scratch), &stats)
-                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, sizeof(scratch), &stats);
+    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, scratch_bytes, &stats)
+                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, scratch_bytes, &stats);
     CHECK(st == UNIT_OK);
     expected_executed = naive_conv(&c, in, f, bias, mult, shift, thr, group, mode, expect);
     if (memcmp(out, expect, (size_t)shape_count(&c.os)) != 0) bad_out++;
@@ -229,8 +241,8 @@ static void test_conv_like(int depthwise) {
     }
     /* T = 0 reproduces the dense result */
     for (i = 0; i < c.os.c / group; ++i) thr[i] = 0;
-    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, sizeof(scratch), NULL)
-                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, sizeof(scratch), NULL);
+    st = depthwise ? unit_depthwise_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, scratch_bytes, NULL)
+                   : unit_conv_2d_int8(&c.p, &rq, &c.is, in, &c.fs, f, bias, &c.os, out, &skip, scratch, scratch_bytes, NULL);
     CHECK(st == UNIT_OK);
     if (memcmp(out, dense, (size_t)shape_count(&c.os)) != 0) bad_out++;
   }
