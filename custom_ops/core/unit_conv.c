@@ -135,13 +135,7 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
     executed = conv_channel(&g, p, input, filter_oc, tau, bias ? bias[oc] : 0,
                             rq->multiplier[oc], rq->shift[oc], acc, block_rows,
                             output + oc);
-#if UNIT_COUNTERS
-    if (stats) {
-      stats->macs_executed += executed;
-      if (stats->channel_executed) stats->channel_executed[oc] += executed;
-    }
-#endif
-    (void)executed;
+    unit_stats_add_channel(stats, oc, executed);
   }
   (void)stats;
 }

@@ -142,13 +142,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
                                  oc, tau, bias ? bias[oc] : 0,
                                  requant->multiplier[oc], requant->shift[oc],
                                  acc, block_rows, output + oc);
-#if UNIT_COUNTERS
-    if (stats) {
-      stats->macs_executed += executed;
-      if (stats->channel_executed) stats->channel_executed[oc] += executed;
-    }
-#endif
-    (void)executed;
+    unit_stats_add_channel(stats, oc, executed);
   }
   (void)stats;
   return UNIT_OK;

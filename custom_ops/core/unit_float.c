@@ -165,13 +165,7 @@ unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
         }
       }
     }
-#if UNIT_COUNTERS
-    if (stats) {
-      stats->macs_executed += executed;
-      if (stats->channel_executed) stats->channel_executed[oc] += executed;
-    }
-#endif
-    (void)executed;
+    unit_stats_add_channel(stats, oc, executed);
   }
   (void)stats;
   return UNIT_OK;
@@ -238,13 +232,7 @@ unit_status_t unit_depthwise_conv_2d_float(
         }
       }
     }
-#if UNIT_COUNTERS
-    if (stats) {
-      stats->macs_executed += executed;
-      if (stats->channel_executed) stats->channel_executed[oc] += executed;
-    }
-#endif
-    (void)executed;
+    unit_stats_add_channel(stats, oc, executed);
   }
   (void)stats;
   return UNIT_OK;

@@ -11,6 +11,22 @@
 #define UNIT_COUNT_ADD(counter, n) ((void)0)
 #endif
 
+/* Adds the multiplications executed for one output channel to the stats
+ * (no-op when counters are compiled out or stats is NULL). */
+static inline void unit_stats_add_channel(unit_stats_t *stats, ptrdiff_t channel,
+                                          uint64_t executed) {
+#if UNIT_COUNTERS
+  if (stats) {
+    stats->macs_executed += executed;
+    if (stats->channel_executed) stats->channel_executed[channel] += executed;
+  }
+#else
+  (void)stats;
+  (void)channel;
+  (void)executed;
+#endif
+}
+
 /* A group's threshold prepared for repeated division: the threshold itself
  * and, for the `tree` mode, the table of T_q >> e for e = 0..7. */
 typedef struct {
