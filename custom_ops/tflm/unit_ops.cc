@@ -25,6 +25,13 @@
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tensorflow/lite/micro/micro_log.h"
 
+// Define UNIT_TFLM_SMALL_SCRATCH=1 to size the int8 conv / depthwise scratch
+// buffers for one output row instead of a whole image: a smaller arena for
+// more passes over the weights (the outputs are the same).
+#ifndef UNIT_TFLM_SMALL_SCRATCH
+#define UNIT_TFLM_SMALL_SCRATCH 0
+#endif
+
 namespace tflm_unit {
 namespace {
 
@@ -489,11 +496,22 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
     skip.thresholds = thresholds->data.i16;
     skip.group_size = data->group_size;
     skip.division = data->division_int8;
-    scratch_bytes = kind == OpKind::kConv
-                        ? unit_conv_scratch_bytes(&filter_shape, &output_shape,
-                                                  &skip)
-                        : unit_depthwise_scratch_bytes(&filter_shape,
-                                                       &output_shape, &skip);
+    if (UNIT_TFLM_SMALL_SCRATCH) {
+      // One output row of accumulators: the core works in row blocks.
+      scratch_bytes =
+          kind == OpKind::kConv
+              ? unit_conv_min_scratch_bytes(&filter_shape, &output_shape,
+                                            &skip)
+              : unit_depthwise_min_scratch_bytes(&filter_shape, &output_shape,
+                                                 &skip);
+    } else {
+      // A whole image of accumulators: the fastest.
+      scratch_bytes =
+          kind == OpKind::kConv
+              ? unit_conv_scratch_bytes(&filter_shape, &output_shape, &skip)
+              : unit_depthwise_scratch_bytes(&filter_shape, &output_shape,
+                                             &skip);
+    }
   }
   TF_LITE_ENSURE_STATUS(RequestScratch(context, data, scratch_bytes));
 
