@@ -217,3 +217,14 @@ def test_every_subcommand_has_json_and_help(capsys):
         assert main([name, "--help"]) == 0
         assert "--json" in capsys.readouterr().out
     assert parser.prog == "tflm-unit"
+
+
+def test_sources_subcommand_copies_the_firmware_tree(tmp_path, capsys):
+    from tflm_unit.cli import main
+
+    assert main(["sources", "--out", str(tmp_path / "fw"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    files = set(result["files"])
+    assert {"BUILD", "tflm/unit_ops.h", "tflm/unit_ops.cc", "tflm/Makefile_internal.inc",
+            "core/unit_core.h"} <= files
+    assert all((tmp_path / "fw" / f).is_file() for f in files)

@@ -196,6 +196,26 @@ def text_export_c(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ sources
+
+
+def setup_sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="directory to copy the firmware sources into")
+
+
+def run_sources(args: argparse.Namespace) -> Dict[str, Any]:
+    from tflm_unit import sources
+
+    copied = sources.copy_sources(args.out)
+    return {"out": os.fspath(args.out), "include_dir": os.fspath(args.out),
+            "files": sorted(os.path.relpath(os.fspath(f), args.out) for f in copied)}
+
+
+def text_sources(result: Dict[str, Any]) -> str:
+    return (f"copied {len(result['files'])} files to {result['out']} "
+            f"(include root for \"tflm/unit_ops.h\"; TFLM make: EXTERNAL_DIR={result['out']})")
+
+
 # ------------------------------------------------------------------ registry and main
 
 SUBCOMMANDS: List[Subcommand] = [
@@ -205,6 +225,8 @@ SUBCOMMANDS: List[Subcommand] = [
                setup_inspect, run_inspect, text_inspect),
     Subcommand("export-c", "C sources: the model array for TFLM and the static graph for the MSP430 runner",
                setup_export_c, run_export_c, text_export_c),
+    Subcommand("sources", "copy the C/C++ sources, BUILD and Makefile_internal.inc for a TFLM firmware build",
+               setup_sources, run_sources, text_sources),
 ]
 
 
