@@ -44,8 +44,10 @@ small (as in network slimming / MorphNet); the weight factor makes the ranking m
 the first step on a pre-trained model (magnitude-based filter pruning). Pruning happens at ``pruning_events`` evenly spaced
 steps between ``start_step`` and ``end_step``; at event j of J the target is the geometric path
 ``T_r = R_r(0) · (B_r / R_r(0))^(j/J)``, and channels are removed one at a time, each time the one
-with the least ``|g_c| / Σ_{r over target} (c_rk / B_r)`` (least salience per unit of cost that
-still matters), until every resource is at its target — so at the last event the budget holds.
+with the least ``s_c · (N_k / n_k) / Σ_{r over target} (c_rk / B_r)`` — least salience per unit
+of cost that still matters, where the width ratio N_k / n_k (full over current channels) makes the
+last channels of a thinned layer dearer so that no layer collapses to a 1-channel bottleneck
+while others stay wide — until every resource is at its target — so at the last event the budget holds.
 Pruning stops as soon as the whole budget holds. A budget that cannot hold even with one channel
 per group raises ``BudgetError`` at the start of ``fit``.
 

@@ -227,7 +227,10 @@ class DifferentiablePruning(_CallbackBase):
                     continue
                 alive = np.flatnonzero(masks[group])
                 channel = alive[np.argmin(salience[group][alive])]
-                score = salience[group][channel] / weight
+                # A channel of a thin layer carries a larger share of that layer's information:
+                # scaling by full/current width keeps greedy cuts from collapsing one layer.
+                thinness = model.groups[group].full_size / counts[group]
+                score = salience[group][channel] * thinness / weight
                 if best is None or score < best[0]:
                     best = (score, group, channel)
             if best is None:
