@@ -127,7 +127,8 @@ def run_dataset(path: str, args) -> dict:
             t1 = time.time()
             result = calibrate(tflite, x_calib, y_calib, max_accuracy_drop=budget, division=division,
                                group_size=args.group_size if strategy == "group" else None,
-                               strategy=strategy, seed=args.seed, progress=False, dataset=name)
+                               strategy=strategy, seed=args.seed, progress=False, dataset=name,
+                               confidence=args.confidence)
             seconds = time.time() - t1
             test = evaluate(tflite, x_test, y_test, thresholds=result)
             run = dict(division=division, strategy=strategy, budget=budget, calibrate_seconds=seconds,
@@ -179,6 +180,8 @@ def main(argv=None) -> int:
     parser.add_argument("--other-strategy", default="global", choices=["global", "layer"],
                         help="strategy for the division modes not in --group-divisions (global: cheap)")
     parser.add_argument("--group-size", type=int, default=1)
+    parser.add_argument("--confidence", type=float, default=0.0,
+                        help="standard errors of the calibration accuracy drop kept inside the budget")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for path in args.data:

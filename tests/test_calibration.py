@@ -99,6 +99,23 @@ def test_more_budget_never_skips_fewer_macs(tiny):
     assert reductions[-1] > reductions[0] + 0.1, reductions  # thresholds skip more than zeros do
 
 
+def test_confidence_margin_is_stricter(tiny):
+    tflite, x, y = tiny
+    plain = calibrate(tflite, x, y, 0.05, progress=False)
+    careful = calibrate(tflite, x, y, 0.05, confidence=1.0, progress=False)
+    assert careful.mac_reduction <= plain.mac_reduction + 1e-12
+    changed = np.mean(evaluate_predictions(tflite, careful, x) != evaluate_predictions(tflite, None, x))
+    assert careful.accuracy_drop + np.sqrt(changed / len(x)) <= 0.05 + 1e-12
+    assert careful.summary()["confidence"] == 1.0
+
+
+def evaluate_predictions(tflite: bytes, result, x) -> np.ndarray:
+    interp = Interpreter(tflite)
+    if result is not None:
+        result.apply(interp)
+    return interp.run(prepare_inputs(interp, x)).outputs[0].reshape(len(x), -1).argmax(1)
+
+
 @pytest.mark.parametrize("division", ["shift", "exact"])
 def test_per_group_never_worse_than_per_layer(tiny, division):
     tflite, x, y = tiny

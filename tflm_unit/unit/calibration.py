@@ -174,6 +174,7 @@ class CalibrationResult:
     path: List[dict] = field(default_factory=list, repr=False)
     dataset: Optional[str] = None
     search_runs: int = 0  # batch runs the search needed (full or partial graph)
+    confidence: float = 0.0
 
     @property
     def accuracy_drop(self) -> float:
@@ -206,7 +207,8 @@ class CalibrationResult:
                    group_size=self.group_size, objective=self.objective, division=self.division,
                    accuracy_dense=self.accuracy_dense, accuracy_unit=self.accuracy_unit,
                    accuracy_drop=self.accuracy_drop, macs_dense=self.macs_dense,
-                   macs_executed=self.macs_executed, mac_reduction=self.mac_reduction, search_runs=self.search_runs)
+                   macs_executed=self.macs_executed, mac_reduction=self.mac_reduction, search_runs=self.search_runs,
+                   confidence=self.confidence)
         if self.cycles_dense is not None:
             out.update(cycles_dense=self.cycles_dense, cycles_unit=self.cycles_unit)
         return out
@@ -457,6 +459,7 @@ class _Search:
     grid: np.ndarray
     budget: float
     progress: bool
+    confidence: float = 0.0
     patience: int = 3
     fine_ratio: float = 2.0 ** 0.25  # global-T steps near the accuracy cliff
     coarse_ratio: float = 2.0  # global-T steps while nothing is lost
@@ -470,7 +473,12 @@ class _Search:
         return self.runner.dense.accuracy - self.budget
 
     def within_budget(self, point: _Point) -> bool:
-        return point.accuracy >= self.accuracy_floor - 1e-12
+        """Accuracy drop (plus ``confidence`` standard errors of it) within
+        the budget.  The standard error of a paired accuracy difference is
+        about sqrt(changed predictions / N); a margin guards against picking,
+        among many measured points, one that fits the calibration noise."""
+        margin = self.confidence * math.sqrt(point.disagreement / self.runner.batch)
+        return point.accuracy - margin >= self.accuracy_floor - 1e-12
 
     def keep_going(self, recent: Sequence[_Point]) -> bool:
         """Whether a path continues: calibration accuracy is noisy, so a path
@@ -673,7 +681,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
               max_accuracy_drop: float = 0.01, division: str = "shift", group_size: Optional[int] = None,
               objective: str = "macs", cycle_model: Optional[CycleModel] = None, seed: int = 0,
               progress: bool = True, strategy: Optional[str] = None, max_samples: Optional[int] = None,
-              group_alphas: Sequence[float] = (0.5, 1.0),
+              group_alphas: Sequence[float] = (0.5, 1.0), confidence: float = 0.0,
               dataset: Optional[str] = None) -> CalibrationResult:
     """Choose UnIT thresholds that skip the most MACs (``objective="macs"``)
     or save the most estimated cycles (``"cycles"``, needs ``cycle_model``)
@@ -683,7 +691,11 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
     ``strategy``: "layer" (one threshold per layer), "group" (groups of
     ``group_size`` output channels, the default when group_size is given) or
     "global" (one real T for the whole model).  ``max_samples`` draws a random
-    subset (``seed``) of the calibration data.  The interpreter's own
+    subset (``seed``) of the calibration data.  ``confidence`` > 0 keeps that
+    many standard errors of the measured accuracy drop inside the budget (the
+    search compares hundreds of configurations on the same samples, so the
+    best one within the budget tends to fit their noise; 1.0 is a sensible
+    choice when the test-split drop matters more than the last MACs).  The interpreter's own
     thresholds are restored afterwards.
     """
     if division not in DIVISION_MODES:
@@ -702,6 +714,8 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if strategy == "group" and group_size is None:
         raise ValueError('strategy="group" needs a group_size')
+    if confidence < 0:
+        raise ValueError(f"confidence must be >= 0, got {confidence}")
     if not 0.0 <= max_accuracy_drop <= 1.0:
         raise ValueError(f"max_accuracy_drop is a fraction in [0, 1], got {max_accuracy_drop}")
 
@@ -725,7 +739,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
 
     runner = _Runner(interp, x_q, labels, division, layer_groups, cycle_model_for_cost)
     try:
-        search = _Search(runner, threshold_grid(), max_accuracy_drop, progress)
+        search = _Search(runner, threshold_grid(), max_accuracy_drop, progress, confidence=confidence)
         if strategy == "global":
             path = search.global_path()
             candidates = list(search.evaluated)
@@ -756,6 +770,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         records = [dict(p.record(), strategy=path_label.get(id(p), "")) for p in path]
         result = _result(runner, verified, division, strategy, group_size, objective, max_accuracy_drop,
                          final_groups, records, dataset)
+        result.confidence = confidence
         return result
     finally:
         runner.restore()
