@@ -42,13 +42,14 @@ from unit_domain_shift import magnitude_pruned  # noqa: E402
 DIVISIONS = ("exact", "shift", "tree", "clz")
 
 
-def calibrated(model: bytes, x_calib, y_calib, budget: float, division: str, name: str):
+def calibrated(model: bytes, x_calib, y_calib, budget: float, division: str, name: str, confidence: float = 0.0):
     """(UnIT .tflite, calibration summary) within `budget` on the calibration split."""
     from tflm_unit.converter import apply_thresholds
     from tflm_unit.converter.metadata import read_unit_config
     from tflm_unit.unit.calibration import calibrate
 
-    calib = calibrate(model, x_calib, y_calib, budget, division=division, progress=False, dataset=name)
+    calib = calibrate(model, x_calib, y_calib, budget, division=division, progress=False, dataset=name,
+                      confidence=confidence)
     unit = apply_thresholds(model, calib.thresholds_real(), division, calib.group_sizes(),
                             calibration=calib.summary())
     written = {op["op_index"]: op["thresholds_int"] for op in read_unit_config(unit)["ops"]}
@@ -119,11 +120,11 @@ def run_dataset(name: str, path: str, args) -> dict:
         for mode in args.divisions:
             label = f"(c) UnIT on (a), {mode}"
             models[label], calibrations[label] = calibrated(models["(a) dense"], x_calib, y_calib, args.budget,
-                                                            mode, name)
+                                                            mode, name, args.confidence)
             print(f"{name}: {label} calibrated ({time.time() - t0:.0f} s)", flush=True)
         label = f"(d) UnIT on (b), {args.divisions[0]}"
         models[label], calibrations[label] = calibrated(models["(b) tfmot pruned"], x_calib, y_calib, args.budget,
-                                                        args.divisions[0], name)
+                                                        args.divisions[0], name, args.confidence)
         files = {}
         for index, (label, model) in enumerate(models.items()):
             files[label] = f"{name}_{index}.tflite"
@@ -158,7 +159,7 @@ def run_dataset(name: str, path: str, args) -> dict:
     return {"dataset": name, "path": path, "train_samples": int(len(x_fit)), "epochs": args.epochs,
             "fine_tune_epochs": args.fine_tune_epochs, "tfmot_sparsity": args.sparsity,
             "calib_samples": int(len(x_calib)), "test_samples": int(len(x_test)), "simulated_samples": args.samples,
-            "budget": args.budget, "seconds": time.time() - t0, "models": results}
+            "budget": args.budget, "confidence": args.confidence, "seconds": time.time() - t0, "models": results}
 
 
 def table(report: dict) -> str:
@@ -194,6 +195,9 @@ def main(argv=None) -> int:
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=3, help="test images run in the simulator")
     parser.add_argument("--budget", type=float, default=0.01, help="max accuracy drop of calibration (1 pp)")
+    parser.add_argument("--confidence", type=float, default=0.0,
+                        help="calibration margin in standard errors of the accuracy drop (guards against fitting "
+                             "the calibration split's noise)")
     parser.add_argument("--divisions", nargs="+", choices=DIVISIONS, default=["shift", "exact", "tree", "clz"])
     parser.add_argument("--multipliers", nargs="+", choices=("hardware", "software"),
                         default=["hardware", "software"])
