@@ -52,7 +52,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
