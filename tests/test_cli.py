@@ -228,3 +228,29 @@ def test_sources_subcommand_copies_the_firmware_tree(tmp_path, capsys):
     assert {"BUILD", "tflm/unit_ops.h", "tflm/unit_ops.cc", "tflm/Makefile_internal.inc",
             "core/unit_core.h"} <= files
     assert all((tmp_path / "fw" / f).is_file() for f in files)
+
+
+def test_eval_reports_accuracy_and_macs_per_layer(converted, workdir, capsys):
+    code, out, err = _run(capsys, "eval", converted, "--data", workdir / "data.npz", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    data = load_npz(str(workdir / "data.npz"))
+    run = Interpreter(converted.read_bytes()).run(data.x_test[..., None].astype(np.float32))
+    expected_accuracy = float(np.mean(np.argmax(run.outputs[0], axis=-1) == data.y_test))
+    assert result["accuracy"] == pytest.approx(expected_accuracy)
+    assert result["macs_executed"] == pytest.approx(run.macs_executed / len(data.x_test))
+    assert [layer["op_index"] for layer in result["layers"]] == [layer.op_index for layer in run.layers]
+    assert 0 < result["mac_reduction"] < 1
+
+
+def test_convert_with_max_accuracy_drop_calibrates_on_the_training_split(workdir, tmp_path, capsys):
+    out = tmp_path / "calibrated.tflite"
+    code, stdout, err = _run(capsys, "convert", workdir / "small.h5", "--calib-data", workdir / "data.npz",
+                             "--out", out, "--max-accuracy-drop", "0.05", "--json")
+    assert code == 0, err
+    config = read_unit_config(out.read_bytes())
+    calibration = config["calibration"]
+    assert calibration["max_accuracy_drop"] == 0.05
+    assert calibration["num_samples"] == 30  # x_train of the data file, not x_test
+    assert calibration["accuracy_drop"] <= 0.05 + 1e-9
+    assert json.loads(stdout)["ops"][0]["thresholds_int"] == config["ops"][0]["thresholds_int"]

@@ -61,6 +61,8 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                         help="calibrate thresholds to lose at most X accuracy (fraction) on the calibration data")
     parser.add_argument("--num-calibration-samples", type=int, default=100, metavar="N",
                         help="samples of the data used for int8 quantisation (default 100)")
+    parser.add_argument("--max-calibration-samples", type=int, default=1000, metavar="N",
+                        help="samples used to calibrate thresholds with --max-accuracy-drop (default 1000)")
 
 
 def _thresholds_from_args(args: argparse.Namespace) -> Any:
@@ -79,13 +81,19 @@ def _thresholds_from_args(args: argparse.Namespace) -> Any:
 
 
 def calibrate_for_convert(unit_model: bytes, data: Any, args: argparse.Namespace) -> Dict[str, Any]:
-    """Hook for ``--max-accuracy-drop``: calibrate thresholds on ``data``
-    (the calibration split, never the test split) and return
-    ``{"thresholds": {...}, "calibration": {...summary...}}`` for
-    :func:`tflm_unit.converter.apply_thresholds`.  Wired by the calibration
-    work (issue 4)."""
-    raise CliError("--max-accuracy-drop needs the calibration step, which is not available yet; "
-                   "give --threshold or --thresholds-json")
+    """``--max-accuracy-drop``: calibrate thresholds on the data file's
+    training split (never its test split) and return the keyword arguments of
+    :func:`tflm_unit.converter.apply_thresholds` (thresholds, group sizes,
+    division, calibration summary)."""
+    from tflm_unit.unit.calibration import calibrate
+
+    if data.y_train is None:
+        raise CliError(f"--max-accuracy-drop needs labels (y_train or y) in {args.calib_data}")
+    division = args.division or "shift"
+    result = calibrate(unit_model, data.x_train, data.y_train, max_accuracy_drop=args.max_accuracy_drop,
+                       division=division, group_size=args.group_size, max_samples=args.max_calibration_samples,
+                       progress=not args.json, dataset=os.path.basename(args.calib_data))
+    return result.converter_kwargs()
 
 
 def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
@@ -109,9 +117,7 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
     if args.max_accuracy_drop is not None:
         if data is None:
             raise CliError("--max-accuracy-drop needs --calib-data")
-        calibrated = calibrate_for_convert(result, data, args)
-        result = apply_thresholds(result, calibrated["thresholds"], args.division, args.group_size,
-                                  calibration=calibrated.get("calibration"))
+        result = apply_thresholds(result, **calibrate_for_convert(result, data, args))
     write_file_atomic(args.out, result)
     config = read_unit_config(result)
     return {
@@ -196,6 +202,36 @@ def text_export_c(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ eval
+
+
+def setup_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="int8 (UnIT or builtin) .tflite")
+    parser.add_argument("--data", required=True, metavar="NPZ", help="data with x_test/y_test (or x/y)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N samples only")
+    parser.add_argument("--plot", metavar="PNG", help="also write per-layer skip-rate bars")
+
+
+def run_eval(args: argparse.Namespace) -> Dict[str, Any]:
+    from tflm_unit.datasets import load_npz
+    from tflm_unit.unit.evaluation import evaluate
+
+    data = load_npz(args.data)
+    if data.y_test is None:
+        raise CliError(f"{args.data} has no labels (y_test or y)")
+    return evaluate(args.model, data.x_test, data.y_test, limit=args.limit, plot_path=args.plot)
+
+
+def text_eval(result: Dict[str, Any]) -> str:
+    lines = [f"accuracy {result['accuracy']:.4f} on {result.get('num_samples', '?')} samples; "
+             f"MACs per inference {result['macs_executed']:,.0f} of {result['macs_dense']:,.0f} "
+             f"(-{result['mac_reduction']:.1%})"]
+    for layer in result["layers"]:
+        lines.append(f"  op {layer['op_index']:3d} {layer['op_name']:24s} {layer['macs_executed']:>12,.0f} of "
+                     f"{layer['macs_dense']:>12,.0f}  (-{layer['mac_reduction']:.1%})")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ sources
 
 
@@ -221,6 +257,8 @@ def text_sources(result: Dict[str, Any]) -> str:
 SUBCOMMANDS: List[Subcommand] = [
     Subcommand("convert", "Keras / SavedModel / int8 .tflite -> UnIT int8 .tflite", setup_convert, run_convert,
                text_convert),
+    Subcommand("eval", "accuracy and MACs executed (overall and per layer) of a .tflite on the host",
+               setup_eval, run_eval, text_eval),
     Subcommand("inspect", "ops, options, thresholds, metadata, MACs, flash and peak RAM of a .tflite",
                setup_inspect, run_inspect, text_inspect),
     Subcommand("export-c", "C sources: the model array for TFLM and the static graph for the MSP430 runner",

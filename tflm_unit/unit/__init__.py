@@ -3,8 +3,10 @@ from tflm_unit.unit.division import (DIVISION_MODES, FLOAT_DIVISION_MODES, divid
                                      divide_float)
 from tflm_unit.unit.thresholds import dequantize_thresholds, quantize_thresholds
 from tflm_unit.unit import reference
+from tflm_unit.unit.calibration import CalibrationResult, calibrate
+from tflm_unit.unit.evaluation import evaluate
 
 __all__ = [
     "DIVISION_MODES", "FLOAT_DIVISION_MODES", "divide", "divide_float",
-    "quantize_thresholds", "dequantize_thresholds", "reference",
+    "quantize_thresholds", "dequantize_thresholds", "reference", "calibrate", "CalibrationResult", "evaluate",
 ]
