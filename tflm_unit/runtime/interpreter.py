@@ -182,6 +182,18 @@ class Interpreter:
                 values.pop(tensor_index, None)
         return RunResult([values[i] for i in self.graph.outputs], layers)
 
+    def run_from(self, values: Dict[int, np.ndarray], start: int = 0) -> List[LayerStats]:
+        """Run operators ``start``, ``start + 1``, ... on ``values`` (tensor
+        index → array, updated in place) and keep every activation, so that a
+        caller can later resume from the middle of the graph (calibration
+        re-runs only the layers after the first threshold it changed)."""
+        layers: List[LayerStats] = []
+        for step in self._steps[start:]:
+            stats = step(values)
+            if stats is not None:
+                layers.append(stats)
+        return layers
+
     # ------------------------------------------------------------ planning
 
     def _plan_lifetimes(self) -> Dict[int, List[int]]:

@@ -357,13 +357,8 @@ class _Runner:
         values = dict(values)
         if start == 0:
             values = {interp.graph.inputs[0]: self.x_q}
-        stats: Dict[int, LayerStats] = {}
-        # The interpreter's prepared steps, run from ``start`` on; activations
-        # are kept (not freed) so later candidates can start mid-graph.
-        for step in interp._steps[start:]:
-            layer = step(values)
-            if layer is not None:
-                stats[layer.op_index] = layer
+        # Activations are kept (not freed) so later candidates can start mid-graph.
+        stats: Dict[int, LayerStats] = {layer.op_index: layer for layer in interp.run_from(values, start)}
         self.runs += 1
         return values, stats
 
