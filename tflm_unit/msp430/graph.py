@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -182,11 +182,3 @@ def run_graph_samples(firmware: GraphFirmware, x_int8: np.ndarray,
     """run_graph_firmware for each sample of a batch (leading dimension)."""
     return [run_graph_firmware(firmware, sample, timeout_s) for sample in np.asarray(x_int8)]
 
-
-def reference_outputs(model_bytes: bytes, x_int8: np.ndarray,
-                      interpreter: Optional[object] = None):
-    """The host runtime's result (tflm_unit.runtime) for the same batch."""
-    from tflm_unit.runtime import Interpreter
-
-    interp = interpreter if interpreter is not None else Interpreter(model_bytes)
-    return interp.run(np.asarray(x_int8, dtype=np.int8))
