@@ -17,7 +17,9 @@ int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
 }
 
 int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent) {
-  int32_t mask = (int32_t)((((int64_t)1) << exponent) - 1);
+  /* 2^exponent - 1 for exponent in [0, 31], in 32-bit arithmetic (a 64-bit
+   * variable shift is a slow helper call on 16-bit cores). */
+  int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
   int32_t remainder = x & mask;
   int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
   return (x >> exponent) + ((remainder > threshold) ? 1 : 0);
