@@ -213,12 +213,13 @@ def _live_ops(graph: ModelGraph) -> List[Operator]:
 class _GraphWriter:
     """Collects the C definitions of one graph."""
 
-    def __init__(self, graph: ModelGraph, name: str):
+    def __init__(self, graph: ModelGraph, name: str, scratch_limit: Optional[int] = None):
         self.graph = graph
         self.ident = c_identifier(name)
         self.defs: List[str] = []
         self.tensors: Dict[int, _GraphTensor] = {}
         self.scratch = 0
+        self.scratch_limit = scratch_limit
 
     def fail(self, op: Operator, why: str) -> None:
         raise ConversionError(f"export-c: operator {op.index} ({op.name}) {why}")
@@ -293,9 +294,14 @@ class _GraphWriter:
                   "input_offset": -inp.scalar_zero_point(), "output_offset": out.scalar_zero_point(),
                   "act_min": act_min, "act_max": act_max}
         weights = self.const_array("int8_t", f"{label}_filter", filt.data)
-        # conv/depthwise need accumulators even when dense; the C core's own rule
-        self.scratch = max(self.scratch, kernels.scratch_bytes(
-            "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", filt.shape, out.shape, op.is_unit))
+        # conv/depthwise need accumulators even when dense (the C core's own
+        # rule); under a scratch limit they work in output-row blocks.
+        kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+        need = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit)
+        if self.scratch_limit is not None:
+            least = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit, minimum=True)
+            need = max(least, min(need, self.scratch_limit))
+        self.scratch = max(self.scratch, need)
         struct = (f"static const unit_graph_conv_t {self.ident}_{label} = {{\n"
                   f"  .filter = {weights}, .filter_shape = {_shape_init(filt.shape)},\n"
                   f"  .bias = {self._bias(op, label)}, .requant = {requant},\n"
@@ -374,14 +380,19 @@ class _GraphWriter:
         return "NULL"
 
 
-def graph_sources(model_bytes: bytes, name: str) -> Tuple[Dict[str, str], Dict[str, Any]]:
-    """``<name>_graph.h/.c`` and ``unit_graph.h`` for the static runner, and a summary."""
+def graph_sources(model_bytes: bytes, name: str,
+                  scratch_limit: Optional[int] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
+    """``<name>_graph.h/.c`` and ``unit_graph.h`` for the static runner, and a summary.
+
+    ``scratch_limit`` caps the shared kernel scratch (bytes) for RAM-tight
+    parts: conv/depthwise then accumulate a block of output rows at a time
+    (never less than one row each)."""
     from tflm_unit.resources import align_up, plan_greedy_memory
 
     graph = load_graph(model_bytes)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ConversionError("export-c: the static graph needs a model with one input and one output")
-    writer = _GraphWriter(graph, name)
+    writer = _GraphWriter(graph, name, scratch_limit)
     ops_c: List[Tuple[str, int, int, int, str]] = []
     live_ops = _live_ops(graph)
     for step, op in enumerate(live_ops):

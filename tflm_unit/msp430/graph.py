@@ -106,12 +106,16 @@ def graph_ops(model_bytes: bytes, dropped_ops: Sequence[int] = ()) -> tuple[Grap
     return tuple(ops)
 
 
-def write_graph_sources(model_bytes: bytes, out_dir: Path | str) -> dict:
+#: RAM the runner itself needs besides arena, scratch and stack (its .data/.bss).
+_RUNNER_RAM_RESERVE = 128
+
+
+def write_graph_sources(model_bytes: bytes, out_dir: Path | str, scratch_limit: int | None = None) -> dict:
     """Write unit_graph.h and model_graph.h/.c (export_c's static graph) into
     `out_dir`; returns export_c's summary plus the input / output placement."""
     from tflm_unit.converter.export_c import graph_sources
 
-    files, summary = graph_sources(model_bytes, GRAPH_NAME)
+    files, summary = graph_sources(model_bytes, GRAPH_NAME, scratch_limit=scratch_limit)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for file_name, text in files.items():
@@ -139,6 +143,13 @@ def build_graph_firmware(model_bytes: bytes, out_dir: Path | str,
     model has ops the static graph does not support."""
     out_dir = Path(out_dir)
     summary = write_graph_sources(model_bytes, out_dir)
+    ram = options.memory_map
+    ram_left = ram.ram_size - ram.stack_size - summary["arena_bytes"] - _RUNNER_RAM_RESERVE
+    if summary["scratch_bytes"] > ram_left:
+        # Accumulators for whole images do not fit: let conv/depthwise work in
+        # output-row blocks in the RAM that is left (fit errors still say by
+        # how much when even one row per block does not fit).
+        summary = write_graph_sources(model_bytes, out_dir, scratch_limit=max(ram_left, 0))
     sources = [MSP430_SOURCE_DIR / name for name in GRAPH_SOURCES] + [out_dir / f"{GRAPH_NAME}_graph.c"]
     program = build_program(sources, out_dir, options,
                             name="model", include_dirs=[out_dir], object_dir=object_dir)
