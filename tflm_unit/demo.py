@@ -27,7 +27,7 @@ class DemoConfig:
     max_accuracy_drop: float = 0.01
     epochs: int = 6
     prune_epochs: int = 6
-    calib_samples: int = 500
+    calib_samples: int = 1000
     msp430_samples: int = 2
     seed: int = 0
     quick: bool = False
@@ -35,7 +35,7 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         if self.quick:  # CI: same stages, fewer epochs and samples
-            self.epochs, self.prune_epochs, self.calib_samples = 2, 2, 300
+            self.epochs, self.prune_epochs, self.calib_samples, self.msp430_samples = 2, 2, 300, 1
 
 
 def small_cnn(input_shape, classes: int, keras_module: Any) -> Any:
@@ -154,7 +154,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> Dict[str
     calibration = stages.run(
         f"calibrate thresholds (max accuracy drop {config.max_accuracy_drop:.1%})",
         lambda: calibrate(unit_t0, x_calib, y_calib, max_accuracy_drop=config.max_accuracy_drop,
-                          division=config.division, seed=config.seed, dataset=report["data"]["source"]))
+                          division=config.division, seed=config.seed, dataset=report["data"]["source"],
+                          confidence=1.0))  # one standard error of margin against fitting noise
     final_path = os.path.join(config.out_dir, "model_unit.tflite")
     final = converter.apply_thresholds(unit_t0, **calibration.converter_kwargs(),
                                        resources=dict(before=report["pruning"]["before"],
@@ -237,7 +238,7 @@ def _summary_rows(report: Dict[str, Any]) -> List[tuple]:
     ]
     msp = report.get("msp430", {})
     if msp and not msp.get("skipped"):
-        rows.append(("MSP430 cycles", "", f"{msp['cycles_dense']:,}", f"{msp['cycles_unit']:,}"))
+        rows.append(("MSP430 cycles", "", f"{msp['cycles_dense']:,.0f}", f"{msp['cycles_unit']:,.0f}"))
     return rows
 
 
@@ -259,7 +260,7 @@ def _markdown(report: Dict[str, Any]) -> str:
     table += [f"| {' | '.join(r)} |" for r in _summary_rows(report)]
     msp = report.get("msp430", {})
     msp_text = (f"Skipped: {msp['reason']}" if msp.get("skipped") else
-                f"Simulated MSP430: {msp['cycles_dense']:,} cycles dense, {msp['cycles_unit']:,} with UnIT "
+                f"Simulated MSP430: {msp['cycles_dense']:,.0f} cycles dense, {msp['cycles_unit']:,.0f} with UnIT "
                 f"(speed-up {msp['speedup']:.2f}×), outputs bit-exact with the host: {msp['bit_exact']}.")
     return "\n".join([
         "# tflm-unit demo report",

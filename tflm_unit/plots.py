@@ -72,9 +72,14 @@ def resources_plot(before: Mapping[str, float], after: Mapping[str, float], budg
         ax.text(i - 0.2, 1.01, f"{before[n]:,.0f}", ha="center", va="bottom", fontsize=7)
         ax.text(i + 0.2, after[n] / before[n] + 0.01, f"{after[n]:,.0f}", ha="center", va="bottom", fontsize=7)
         if n in budget:
-            ax.plot([i - 0.45, i + 0.45], [budget[n] / before[n]] * 2, "r--", lw=1)
+            level = budget[n] / before[n]
+            if level <= 1.25:
+                ax.plot([i - 0.45, i + 0.45], [level] * 2, "r--", lw=1)
+            else:  # a budget far above the model would squash the bars: say it in words
+                ax.text(i, 1.15, f"budget {budget[n]:,.0f}\n(off scale)", ha="center", fontsize=7, color="r")
     ax.set_xticks(list(x))
     ax.set_xticklabels([n.replace("_bytes", " (B)").replace("_", " ") for n in names])
+    ax.set_ylim(0, 1.3)
     ax.set_ylabel("fraction of unpruned")
     ax.set_title(title + " (red: budget)", fontsize=9)
     ax.legend(fontsize=7)
