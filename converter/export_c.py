@@ -253,11 +253,11 @@ class _GraphWriter:
                              "division": _DIVISION_ENUM[division]})
 
     def _requant(self, op: Operator, label: str, channels: int) -> Tuple[str, Tensor, Tensor, Tensor]:
-        from tflm_unit.runtime.interpreter import _requantization  # the runtime's one implementation
+        from tflm_unit.runtime.interpreter import requantization_params  # the runtime's one implementation
 
         g = self.graph
         inp, filt, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-        multiplier, shift = _requantization(op, inp, filt, out, channels)
+        multiplier, shift = requantization_params(op, inp, filt, out, channels)
         m = self.const_array("int32_t", f"{label}_multiplier", multiplier)
         s = self.const_array("int32_t", f"{label}_shift", shift)
         return _struct_init({"multiplier": m, "shift": s}), inp, filt, out
@@ -285,7 +285,7 @@ class _GraphWriter:
         kh, kw = int(filt.shape[1]), int(filt.shape[2])
         geometry = kernels.ConvParams(int(stride_h), int(stride_w), int(dil_h), int(dil_w),
                                       kernels.PADDINGS[int(padding)])
-        _, _, pad_h, pad_w = kernels._conv_geometry(inp.shape, kh, kw, geometry)  # the runtime's padding rule
+        _, _, pad_h, pad_w = kernels.conv_geometry(inp.shape, kh, kw, geometry)  # the runtime's padding rule
         act_min, act_max = kernels.activation_range_int8(int(activation), float(out.scale[0]),
                                                          out.scalar_zero_point())
         params = {"stride_h": stride_h, "stride_w": stride_w, "dilation_h": dil_h, "dilation_w": dil_w,

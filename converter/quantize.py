@@ -26,9 +26,9 @@ def import_tensorflow() -> Any:
     import sys
 
     if "tensorflow" not in sys.modules:
-        from tflm_unit.resources import _capture_c_output
+        from tflm_unit.resources import capture_c_output
 
-        with _capture_c_output():
+        with capture_c_output():
             import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]
 
@@ -129,13 +129,13 @@ def representative_samples(data: Any, input_shape: Sequence[int], limit: int) ->
 def _run_converter(make_converter: Callable[[], Any], samples: np.ndarray) -> bytes:
     tf = import_tensorflow()
 
-    from tflm_unit.resources import _capture_c_output
+    from tflm_unit.resources import capture_c_output
 
     def dataset() -> Iterator[List[np.ndarray]]:
         for i in range(samples.shape[0]):
             yield [samples[i : i + 1]]
 
-    with _capture_c_output() as captured:
+    with capture_c_output() as captured:
         try:
             converter = make_converter()
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -170,9 +170,9 @@ def keras_to_int8(model: Any, representative_data: Any,
         # captured by a plain tf.function do not survive calibration).
         export_dir = tempfile.mkdtemp(prefix="tflm_unit_export_")
         try:
-            from tflm_unit.resources import _capture_c_output
+            from tflm_unit.resources import capture_c_output
 
-            with _capture_c_output():
+            with capture_c_output():
                 model.export(export_dir, format="tf_saved_model", input_signature=[spec], verbose=False)
             return _run_converter(lambda: tf.lite.TFLiteConverter.from_saved_model(export_dir), samples)
         except ConversionError:

@@ -414,7 +414,7 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
 
 
 @contextlib.contextmanager
-def _capture_c_output():
+def capture_c_output():
     """Capture what C code writes to file descriptors 1 and 2 (TFLM's MicroPrintf uses stderr)."""
     import sys
 
@@ -449,7 +449,7 @@ def tflm_arena_report(model: Union[bytes, bytearray, str, os.PathLike], arena_si
         with open(model, "rb") as handle:
             model = handle.read()
     interpreter = runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size)
-    with _capture_c_output() as captured:
+    with capture_c_output() as captured:
         interpreter.print_allocations()
     text = captured["text"]
     report = {}

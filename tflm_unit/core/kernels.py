@@ -183,7 +183,7 @@ def _skip_args(thresholds, group_size: Optional[int], channels: int, division: s
     return t, group, div
 
 
-def _conv_geometry(x_shape, kh: int, kw: int, params: ConvParams) -> Tuple[int, int, int, int]:
+def conv_geometry(x_shape, kh: int, kw: int, params: ConvParams) -> Tuple[int, int, int, int]:
     """(out_h, out_w, pad_h, pad_w) for a conv on an NHWC input."""
     if params.padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {params.padding!r}")
@@ -216,7 +216,7 @@ def _conv_like_int8(depthwise: bool, x, w, bias, multiplier, shift, params: Conv
             raise ValueError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
         channels = w.shape[0]
     kh, kw = w.shape[1], w.shape[2]
-    out_h, out_w, pad_h, pad_w = _conv_geometry(x.shape, kh, kw, params)
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kh, kw, params)
     bias_arr = None if bias is None else _per_channel(bias, np.int32, channels, "bias")
     mult = _per_channel(multiplier, np.int32, channels, "multiplier")
     shft = _per_channel(shift, np.int32, channels, "shift")
@@ -286,7 +286,7 @@ def _conv_like_float(depthwise: bool, x, w, bias, params: ConvParams, thresholds
         if w.shape[3] != x.shape[3]:
             raise ValueError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
         channels = w.shape[0]
-    out_h, out_w, pad_h, pad_w = _conv_geometry(x.shape, w.shape[1], w.shape[2], params)
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, w.shape[1], w.shape[2], params)
     bias_arr = None if bias is None else _per_channel(bias, np.float32, channels, "bias")
     t, group, div = _skip_args(thresholds, group_size, channels, division, float_model=True)
     out = np.empty((x.shape[0], out_h, out_w, channels), dtype=np.float32)

@@ -272,7 +272,7 @@ class Interpreter:
                     depth_multiplier=int(getattr(o, "depthMultiplier", 0)))
 
 
-def _requantization(op: Operator, inp: Tensor, filt: Tensor, out: Tensor, channels: int):
+def requantization_params(op: Operator, inp: Tensor, filt: Tensor, out: Tensor, channels: int):
     """Per-channel (multiplier, shift) as TFLM's Prepare computes them:
     double(s_in) * double(s_w[c]) / double(s_out), then QuantizeMultiplier."""
     if inp.scale.size == 0 or filt.scale.size == 0 or out.scale.size == 0:
@@ -331,7 +331,7 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
                                     padding, depth_multiplier, 0, 0, lo, hi)
         extra: tuple = ()
     else:
-        multiplier, shift = _requantization(op, inp, filt, out, channels)
+        multiplier, shift = requantization_params(op, inp, filt, out, channels)
         act_min, act_max = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
         params = kernels.ConvParams(opts["stride_h"], opts["stride_w"], opts["dilation_h"], opts["dilation_w"],
                                     padding, depth_multiplier, -inp.scalar_zero_point(), out.scalar_zero_point(),
@@ -388,7 +388,7 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     if float_model:
         lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
     else:
-        multiplier, shift = _requantization(op, inp, filt, out, units)
+        multiplier, shift = requantization_params(op, inp, filt, out, units)
         lo, hi = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
         in_offset, out_offset = -inp.scalar_zero_point(), out.scalar_zero_point()
 
