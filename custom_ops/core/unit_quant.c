@@ -4,16 +4,31 @@
  * the prepare-time helpers that need floating point are in unit_prepare.c. */
 #include "unit_core.h"
 
+/* Unsigned 32 x 32 -> 64 from four 16 x 16 -> 32 products: 16-bit cores
+ * have no 64-bit multiplier, and a generic 64 x 64 helper costs several
+ * times more than these four products. */
+static uint64_t umul32x32(uint32_t a, uint32_t b) {
+  const uint32_t a0 = a & 0xFFFFu, a1 = a >> 16;
+  const uint32_t b0 = b & 0xFFFFu, b1 = b >> 16;
+  const uint64_t middle = (uint64_t)(a0 * b1) + (uint64_t)(a1 * b0);
+  return ((uint64_t)(a1 * b1) << 32) + (middle << 16) + (uint64_t)(a0 * b0);
+}
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul: (a * b + nudge) / 2^31,
+ * the division truncating toward zero, nudge = 2^30 for a * b >= 0 and
+ * 1 - 2^30 otherwise.  Worked on the magnitude |a * b| so only unsigned
+ * shifts are needed. */
 int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
-  int64_t ab;
-  int64_t nudge;
+  uint32_t magnitude_a, magnitude_b;
+  uint64_t magnitude;
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-  ab = (int64_t)a * (int64_t)b;
-  nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  ab += nudge;
-  /* Divide by 2^31 truncating toward zero, as gemmlowp's division does,
-   * with shifts only (no 64-bit division helper on 16-bit cores). */
-  return (int32_t)(ab >= 0 ? (ab >> 31) : -((-ab) >> 31));
+  magnitude_a = a < 0 ? 0u - (uint32_t)a : (uint32_t)a;
+  magnitude_b = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
+  magnitude = umul32x32(magnitude_a, magnitude_b);
+  if ((a < 0) == (b < 0) || magnitude == 0u) /* a * b >= 0 */
+    return (int32_t)((magnitude + ((uint64_t)1 << 30)) >> 31);
+  /* a * b < 0: a*b + 1 - 2^30 = -(|a*b| + 2^30 - 1), truncated toward 0 */
+  return -(int32_t)((magnitude + ((uint64_t)1 << 30) - 1u) >> 31);
 }
 
 int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent) {

@@ -52,6 +52,36 @@ static void test_division_exhaustive(void) {
   CHECK(unit_divide(-5, 3, UNIT_DIV_EXACT) == 0); /* negative T acts as 0 */
 }
 
+/* gemmlowp's SaturatingRoundingDoublingHighMul from its definition, with a
+ * 64-bit product and a truncating division (the core avoids both). */
+static int32_t high_mul_definition(int32_t a, int32_t b) {
+  int64_t ab, nudge;
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  ab = (int64_t)a * (int64_t)b;
+  nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static void test_high_mul_matches_definition(void) {
+  static const int32_t edges[] = {0, 1, -1, 32767, -32768, 65535, -65536, INT32_MAX, INT32_MIN,
+                                  INT32_MIN + 1, 1 << 30, -(1 << 30), 123456789, -987654321};
+  const int n_edges = (int)(sizeof(edges) / sizeof(edges[0]));
+  int i, j, bad = 0;
+  long k;
+  for (i = 0; i < n_edges; ++i)
+    for (j = 0; j < n_edges; ++j)
+      if (unit_saturating_rounding_doubling_high_mul(edges[i], edges[j]) !=
+          high_mul_definition(edges[i], edges[j]))
+        bad++;
+  for (k = 0; k < 200000; ++k) {
+    const int32_t a = (int32_t)((uint32_t)unit_test_rand(0, 65535) << 16 | (uint32_t)unit_test_rand(0, 65535));
+    const int32_t b = (int32_t)((uint32_t)unit_test_rand(0, 65535) << 16 | (uint32_t)unit_test_rand(0, 65535));
+    const int32_t small_a = a >> unit_test_rand(0, 31); /* magnitudes of every size */
+    if (unit_saturating_rounding_doubling_high_mul(small_a, b) != high_mul_definition(small_a, b)) bad++;
+  }
+  CHECK(bad == 0);
+}
+
 static void test_fixed_point(void) {
   int32_t m, s;
   unit_quantize_multiplier(0.5, &m, &s);
@@ -357,6 +387,7 @@ static void test_float_bitmask(void) {
 int main(void) {
   test_division_exhaustive();
   test_fixed_point();
+  test_high_mul_matches_definition();
   test_conv_like(0);
   test_conv_like(1);
   test_fully_connected();
