@@ -84,52 +84,14 @@ static void unit_pool_window(const unit_pool_params_t *params,
   win->x_end = unit_min32(params->filter_w, input_shape->w - win->in_x_origin);
 }
 
-unit_status_t unit_max_pool_2d_int8(const unit_pool_params_t *params,
-                                    const unit_shape_t *input_shape,
-                                    const int8_t *input,
-                                    const unit_shape_t *output_shape,
-                                    int8_t *output) {
-  int32_t batch, out_y, out_x, channel, fy, fx;
-  const int32_t depth = input_shape ? input_shape->c : 0;
-  unit_status_t status =
-      unit_pool_check(params, input_shape, input, output_shape, output);
-  if (status != UNIT_OK) return status;
-  for (batch = 0; batch < output_shape->n; ++batch) {
-    const int8_t *in_batch =
-        input + (int32_t)batch * input_shape->h * input_shape->w * depth;
-    for (out_y = 0; out_y < output_shape->h; ++out_y) {
-      for (out_x = 0; out_x < output_shape->w; ++out_x) {
-        unit_pool_window_t win;
-        int8_t *out_pixel =
-            output + ((batch * output_shape->h + out_y) * output_shape->w +
-                      out_x) * depth;
-        unit_pool_window(params, input_shape, out_y, out_x, &win);
-        for (channel = 0; channel < depth; ++channel) {
-          int32_t max_value = -128; /* TFLM starts from the int8 lowest */
-          for (fy = win.y_start; fy < win.y_end; ++fy) {
-            const int32_t in_y = win.in_y_origin + fy;
-            for (fx = win.x_start; fx < win.x_end; ++fx) {
-              const int32_t in_x = win.in_x_origin + fx;
-              const int32_t v =
-                  in_batch[(in_y * input_shape->w + in_x) * depth + channel];
-              if (v > max_value) max_value = v;
-            }
-          }
-          max_value = unit_max32(max_value, params->act_min);
-          max_value = unit_min32(max_value, params->act_max);
-          out_pixel[channel] = (int8_t)max_value;
-        }
-      }
-    }
-  }
-  return UNIT_OK;
-}
-
-unit_status_t unit_average_pool_2d_int8(const unit_pool_params_t *params,
-                                        const unit_shape_t *input_shape,
-                                        const int8_t *input,
-                                        const unit_shape_t *output_shape,
-                                        int8_t *output) {
+/* MAX_POOL_2D and AVERAGE_POOL_2D share the window walk; they differ only in
+ * how a window's in-bounds taps are reduced (largest value, or the sum
+ * divided by the tap count rounding half away from zero). */
+static unit_status_t pool_2d_int8(int average, const unit_pool_params_t *params,
+                                  const unit_shape_t *input_shape,
+                                  const int8_t *input,
+                                  const unit_shape_t *output_shape,
+                                  int8_t *output) {
   int32_t batch, out_y, out_x, channel, fy, fx;
   const int32_t depth = input_shape ? input_shape->c : 0;
   unit_status_t status =
@@ -147,26 +109,49 @@ unit_status_t unit_average_pool_2d_int8(const unit_pool_params_t *params,
                       out_x) * depth;
         unit_pool_window(params, input_shape, out_y, out_x, &win);
         count = (win.y_end - win.y_start) * (win.x_end - win.x_start);
-        if (win.y_end <= win.y_start || win.x_end <= win.x_start || count <= 0)
+        if (average &&
+            (win.y_end <= win.y_start || win.x_end <= win.x_start || count <= 0))
           return UNIT_ERR_SHAPE; /* TFLM fails on an empty window too */
         for (channel = 0; channel < depth; ++channel) {
-          int32_t acc = 0;
+          /* max: TFLM starts from the int8 lowest; average: from 0 */
+          int32_t value = average ? 0 : -128;
           for (fy = win.y_start; fy < win.y_end; ++fy) {
             const int32_t in_y = win.in_y_origin + fy;
             for (fx = win.x_start; fx < win.x_end; ++fx) {
               const int32_t in_x = win.in_x_origin + fx;
-              acc += in_batch[(in_y * input_shape->w + in_x) * depth + channel];
+              const int32_t v =
+                  in_batch[(in_y * input_shape->w + in_x) * depth + channel];
+              if (average)
+                value += v;
+              else if (v > value)
+                value = v;
             }
           }
-          /* Round to nearest, half away from zero; C division truncates. */
-          acc = acc > 0 ? (acc + count / 2) / count
-                        : (acc - count / 2) / count;
-          acc = unit_max32(acc, params->act_min);
-          acc = unit_min32(acc, params->act_max);
-          out_pixel[channel] = (int8_t)acc;
+          if (average) /* round half away from zero; C division truncates */
+            value = value > 0 ? (value + count / 2) / count
+                              : (value - count / 2) / count;
+          value = unit_max32(value, params->act_min);
+          value = unit_min32(value, params->act_max);
+          out_pixel[channel] = (int8_t)value;
         }
       }
     }
   }
   return UNIT_OK;
+}
+
+unit_status_t unit_max_pool_2d_int8(const unit_pool_params_t *params,
+                                    const unit_shape_t *input_shape,
+                                    const int8_t *input,
+                                    const unit_shape_t *output_shape,
+                                    int8_t *output) {
+  return pool_2d_int8(0, params, input_shape, input, output_shape, output);
+}
+
+unit_status_t unit_average_pool_2d_int8(const unit_pool_params_t *params,
+                                        const unit_shape_t *input_shape,
+                                        const int8_t *input,
+                                        const unit_shape_t *output_shape,
+                                        int8_t *output) {
+  return pool_2d_int8(1, params, input_shape, input, output_shape, output);
 }
