@@ -67,72 +67,173 @@ static unit_status_t unit_pool_check(const unit_pool_params_t *params,
   return UNIT_OK;
 }
 
-/* The window of one output position, clipped to the input. */
-typedef struct {
-  int32_t in_y_origin, in_x_origin;
-  int32_t y_start, y_end, x_start, x_end; /* filter taps [start, end) */
-} unit_pool_window_t;
+/* The in-bounds input indexes [*first, *first + taps) of a window of
+ * `filter` indexes starting at `origin` (possibly in the padding) on an input
+ * of `size`.  Only compares and subtractions that cannot overflow int32:
+ * size - filter >= 1 - INT32_MAX, and origin + filter is formed only when it
+ * is <= size.  The count fits size_t because the input tensor fits memory. */
+static size_t unit_pool_clip(int32_t origin, int32_t filter, int32_t size,
+                             int32_t *first) {
+  const int32_t end = origin <= size - filter ? origin + filter : size;
+  *first = origin > 0 ? origin : 0;
+  return end > *first ? (size_t)(end - *first) : 0u;
+}
 
-static void unit_pool_window(const unit_pool_params_t *params,
-                             const unit_shape_t *input_shape, int32_t out_y,
-                             int32_t out_x, unit_pool_window_t *win) {
-  win->in_y_origin = out_y * params->stride_h - params->pad_h;
-  win->in_x_origin = out_x * params->stride_w - params->pad_w;
-  win->y_start = unit_max32(0, -win->in_y_origin);
-  win->y_end = unit_min32(params->filter_h, input_shape->h - win->in_y_origin);
-  win->x_start = unit_max32(0, -win->in_x_origin);
-  win->x_end = unit_min32(params->filter_w, input_shape->w - win->in_x_origin);
+/* Channels reduced together.  The channel loop is innermost over the
+ * contiguous NHWC bytes of one tap; the running values of a block live in a
+ * small stack array (no allocation; 64 bytes). */
+#define UNIT_POOL_BLOCK 16
+
+/* How a window is reduced: max in int16 (int8 values); sum in int16 when at
+ * most 255 taps (|sum| <= 128 * 255 + 127 < 32768 even after adding the
+ * rounding half-count), else in int32. */
+typedef enum { UNIT_POOL_MAX, UNIT_POOL_SUM16, UNIT_POOL_SUM32 } unit_pool_kind_t;
+
+typedef union {
+  int16_t s16[UNIT_POOL_BLOCK];
+  int32_t s32[UNIT_POOL_BLOCK];
+} unit_pool_acc_t;
+
+/* Folds one tap's `n` channels into the block's running values. */
+static void unit_pool_tap(unit_pool_kind_t kind, const int8_t *tap, size_t n,
+                          unit_pool_acc_t *acc) {
+  int16_t *a16 = acc->s16;
+  int32_t *a32 = acc->s32;
+  switch (kind) {
+    case UNIT_POOL_MAX:
+      for (; n > 0; --n, ++tap, ++a16)
+        if (*tap > *a16) *a16 = *tap;
+      break;
+    case UNIT_POOL_SUM16:
+      for (; n > 0; --n, ++tap, ++a16) *a16 = (int16_t)(*a16 + *tap);
+      break;
+    case UNIT_POOL_SUM32:
+      for (; n > 0; --n, ++tap, ++a32) *a32 += *tap;
+      break;
+  }
+}
+
+/* Sum / count rounded half away from zero (C division truncates). */
+static int16_t unit_pool_mean16(int16_t sum, int16_t count) {
+  const int16_t half = (int16_t)(count / 2);
+  return (int16_t)((sum > 0 ? sum + half : sum - half) / count);
+}
+
+static int32_t unit_pool_mean32(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+/* The fused-activation clamp as int16 bounds that give the same int8
+ * result as the int32 ones for every value in [-128, 127] (all a pooled
+ * value can be), so the clamp needs no int32 compare: a bound beyond int8
+ * either never binds or binds for every value (a constant output). */
+static void unit_pool_clamp16(int32_t act_min, int32_t act_max, int16_t *lo,
+                              int16_t *hi) {
+  if (act_min > 127 || act_max < -128) { /* every value becomes one bound */
+    *lo = *hi = (int16_t)(int8_t)(act_min > 127 ? act_min : act_max);
+  } else {
+    *lo = (int16_t)unit_max32(act_min, -128);
+    *hi = (int16_t)unit_min32(act_max, 127);
+  }
 }
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D share the window walk; they differ only in
  * how a window's in-bounds taps are reduced (largest value, or the sum
- * divided by the tap count rounding half away from zero). */
+ * divided by the tap count rounding half away from zero).
+ *
+ * On a 16-bit MCU every multiply is a helper call, so none is made per tap
+ * and, for max, none per output position: the window is clipped once per
+ * position with int32 adds and compares (the parameters may exceed 16 bits),
+ * then walked with size_t byte offsets (16-bit there; every tensor fits the
+ * memory), stepped by the row and column strides computed once per call. */
 static unit_status_t pool_2d_int8(int average, const unit_pool_params_t *params,
                                   const unit_shape_t *input_shape,
                                   const int8_t *input,
                                   const unit_shape_t *output_shape,
                                   int8_t *output) {
-  int32_t batch, out_y, out_x, channel, fy, fx;
-  const int32_t depth = input_shape ? input_shape->c : 0;
+  size_t depth, row_bytes, image_bytes, x_step, x_step_bytes, batch, out_y,
+      out_x;
+  int16_t act_lo, act_hi;
+  unit_pool_kind_t kind = UNIT_POOL_MAX;
   unit_status_t status =
       unit_pool_check(params, input_shape, input, output_shape, output);
   if (status != UNIT_OK) return status;
-  for (batch = 0; batch < output_shape->n; ++batch) {
-    const int8_t *in_batch =
-        input + (int32_t)batch * input_shape->h * input_shape->w * depth;
-    for (out_y = 0; out_y < output_shape->h; ++out_y) {
-      for (out_x = 0; out_x < output_shape->w; ++out_x) {
-        unit_pool_window_t win;
-        int32_t count;
-        int8_t *out_pixel =
-            output + ((batch * output_shape->h + out_y) * output_shape->w +
-                      out_x) * depth;
-        unit_pool_window(params, input_shape, out_y, out_x, &win);
-        count = (win.y_end - win.y_start) * (win.x_end - win.x_start);
-        if (average &&
-            (win.y_end <= win.y_start || win.x_end <= win.x_start || count <= 0))
+  unit_pool_clamp16(params->act_min, params->act_max, &act_lo, &act_hi);
+  depth = (size_t)input_shape->c; /* bytes from one column to the next */
+  row_bytes = (size_t)input_shape->w * depth;
+  image_bytes = (size_t)input_shape->h * row_bytes;
+  /* first_x usually moves on by stride_w.  Kept mod 2^16 on a 16-bit MCU:
+   * it is used only when it equals a real in-bounds column difference. */
+  x_step = (size_t)params->stride_w;
+  x_step_bytes = x_step * depth;
+  if (average) {
+    /* the most taps a clipped window can have decides the sum's width */
+    const int32_t max_h = unit_min32(params->filter_h, input_shape->h);
+    const int32_t max_w = unit_min32(params->filter_w, input_shape->w);
+    kind = max_h <= 255 && max_w <= 255 && max_h * max_w <= 255
+               ? UNIT_POOL_SUM16
+               : UNIT_POOL_SUM32;
+  }
+  for (batch = 0; batch < (size_t)output_shape->n;
+       ++batch, input += image_bytes) {
+    int32_t y_origin = -params->pad_h; /* out_y * stride_h - pad_h */
+    for (out_y = 0; out_y < (size_t)output_shape->h; ++out_y) {
+      int32_t first_y, x_origin = -params->pad_w; /* out_x * stride_w - pad_w */
+      size_t rows, row_off = 0, col = 0, col_off = 0; /* col_off = col * depth */
+      if (out_y > 0) y_origin += params->stride_h; /* never past the last */
+      rows = unit_pool_clip(y_origin, params->filter_h, input_shape->h,
+                            &first_y);
+      if (rows > 0) row_off = (size_t)first_y * row_bytes; /* once a row */
+      for (out_x = 0; out_x < (size_t)output_shape->w;
+           ++out_x, output += depth) {
+        int32_t first_x;
+        size_t cols, count = 0, c0;
+        if (out_x > 0) x_origin += params->stride_w;
+        cols = unit_pool_clip(x_origin, params->filter_w, input_shape->w,
+                              &first_x);
+        if (rows == 0) cols = 0; /* one empty side empties the window */
+        if (cols > 0) {
+          /* first_x never moves back: add its move in bytes, a multiply
+           * only where the window leaves the left padding */
+          const size_t moved = (size_t)first_x - col;
+          if (moved == x_step)
+            col_off += x_step_bytes;
+          else if (moved != 0)
+            col_off += moved * depth;
+          col = (size_t)first_x;
+          if (average) count = rows * cols;
+        }
+        if (average && count == 0)
           return UNIT_ERR_SHAPE; /* TFLM fails on an empty window too */
-        for (channel = 0; channel < depth; ++channel) {
-          /* max: TFLM starts from the int8 lowest; average: from 0 */
-          int32_t value = average ? 0 : -128;
-          for (fy = win.y_start; fy < win.y_end; ++fy) {
-            const int32_t in_y = win.in_y_origin + fy;
-            for (fx = win.x_start; fx < win.x_end; ++fx) {
-              const int32_t in_x = win.in_x_origin + fx;
-              const int32_t v =
-                  in_batch[(in_y * input_shape->w + in_x) * depth + channel];
-              if (average)
-                value += v;
-              else if (v > value)
-                value = v;
-            }
+        for (c0 = 0; c0 < depth; c0 += UNIT_POOL_BLOCK) {
+          const size_t n =
+              depth - c0 < UNIT_POOL_BLOCK ? depth - c0 : UNIT_POOL_BLOCK;
+          unit_pool_acc_t acc;
+          size_t c, r, k;
+          size_t tap_row = row_off + col_off + c0; /* offsets, not pointers: */
+          for (c = 0; c < n; ++c) { /* the one past the window may not exist */
+            if (kind == UNIT_POOL_SUM32)
+              acc.s32[c] = 0;
+            else /* max: TFLM starts from the int8 lowest */
+              acc.s16[c] = (int16_t)(kind == UNIT_POOL_MAX ? -128 : 0);
           }
-          if (average) /* round half away from zero; C division truncates */
-            value = value > 0 ? (value + count / 2) / count
-                              : (value - count / 2) / count;
-          value = unit_max32(value, params->act_min);
-          value = unit_min32(value, params->act_max);
-          out_pixel[channel] = (int8_t)value;
+          for (r = 0; cols > 0 && r < rows; ++r, tap_row += row_bytes) {
+            size_t tap = tap_row;
+            for (k = 0; k < cols; ++k, tap += depth)
+              unit_pool_tap(kind, input + tap, n, &acc);
+          }
+          for (c = 0; c < n; ++c) {
+            int16_t value; /* in [-128, 127] */
+            if (kind == UNIT_POOL_SUM32)
+              value = (int16_t)unit_pool_mean32(acc.s32[c], (int32_t)count);
+            else if (kind == UNIT_POOL_SUM16)
+              value = unit_pool_mean16(acc.s16[c], (int16_t)count);
+            else
+              value = acc.s16[c];
+            if (value < act_lo) value = act_lo;
+            if (value > act_hi) value = act_hi;
+            output[c0 + c] = (int8_t)value;
+          }
         }
       }
     }
