@@ -79,10 +79,14 @@ def cases():
     return make_cases()
 
 
+@pytest.mark.parametrize("portable_c", [False, True], ids=["port-assembly", "portable-c"])
 @pytest.mark.parametrize("multiplier", ["hardware", "software"])
-def test_kernels_bit_exact_with_host(cases, multiplier, tmp_path, objects):
+def test_kernels_bit_exact_with_host(cases, multiplier, portable_c, tmp_path, objects):
+    """Both MSP430 builds of the hot loops: the port's assembly (default)
+    and the core's portable C (UNIT_PORTABLE_C)."""
     from tflm_unit.msp430.harness import run_kernel_cases
-    runs = run_kernel_cases(cases, tmp_path, multiplier, object_dir=objects)
+    runs = run_kernel_cases(cases, tmp_path, multiplier, object_dir=objects,
+                            defines={"UNIT_PORTABLE_C": "1"} if portable_c else None)
     assert len(runs) == len(cases)
     skipped_somewhere = False
     for run in runs:

@@ -28,8 +28,8 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
                              const unit_tap_rect_t *rect, const int8_t *x_first,
                              int8_t w, int16_t tau, int16_t input_offset,
                              int32_t *acc) {
-  const ptrdiff_t x_step = g->stride_w * g->in_c;
-  const ptrdiff_t row_step = g->stride_h * g->in_row;
+  const ptrdiff_t x_step = g->x_step;
+  const ptrdiff_t row_step = g->row_step;
   const size_t width = (size_t)(rect->ox_hi - rect->ox_lo);
   /* Skip test on the raw input: |x + offset| <= tau  <=>
    * (uint16_t)(x + offset + tau) <= 2 * tau  (see unit_tap_skipped). */
@@ -38,6 +38,24 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   uint64_t executed = 0;
   int32_t *acc_row = acc + (rect->oy_lo - rect->row0) * g->out_w + rect->ox_lo;
   ptrdiff_t oy;
+#if defined(UNIT_PORT_TAP_WALK)
+  unit_tap_walk_t walk;
+  if (width == 0u || rect->oy_hi <= rect->oy_lo) return 0;
+  walk.x = x_first;
+  walk.acc = acc_row;
+  walk.width = (uint16_t)width;
+  walk.height = (uint16_t)(rect->oy_hi - rect->oy_lo);
+  walk.x_step = (int16_t)x_step;
+  walk.x_row_gap = (int16_t)(row_step - (ptrdiff_t)width * x_step);
+  walk.acc_row_gap = (int16_t)((g->out_w - (ptrdiff_t)width) * (ptrdiff_t)sizeof(int32_t));
+  walk.input_offset = input_offset;
+  walk.w = w;
+  walk.tau = tau;
+  walk.shifted = shifted;
+  walk.span = span;
+  unit_msp430_tap_walk(&walk);
+  (void)oy;
+#else
   for (oy = rect->oy_lo; oy < rect->oy_hi;
        ++oy, x_first += row_step, acc_row += g->out_w) {
     const int8_t *x = x_first;
@@ -55,5 +73,6 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
       }
     }
   }
-  return executed;
+#endif
+  return executed; /* counted in host builds only */
 }

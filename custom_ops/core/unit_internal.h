@@ -4,6 +4,7 @@
 #define TFLM_UNIT_INTERNAL_H_
 
 #include "unit_core.h"
+#include "unit_port.h"
 
 #if UNIT_COUNTERS
 #define UNIT_COUNT_ADD(counter, n) ((counter) += (uint64_t)(n))
@@ -176,6 +177,8 @@ typedef struct {
   ptrdiff_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
   ptrdiff_t in_row;   /* in_w * in_c: elements per input row */
   ptrdiff_t in_image; /* in_h * in_row */
+  ptrdiff_t x_step;   /* stride_w * in_c: input elements between adjacent output columns */
+  ptrdiff_t row_step; /* stride_h * in_row: the same between adjacent output rows */
 } unit_conv_geometry_t;
 
 static inline void unit_conv_geometry(const unit_conv_params_t *p,
@@ -191,6 +194,8 @@ static inline void unit_conv_geometry(const unit_conv_params_t *p,
   g->pad_h = p->pad_h, g->pad_w = p->pad_w;
   g->in_row = g->in_w * g->in_c;
   g->in_image = g->in_h * g->in_row;
+  g->x_step = g->stride_w * g->in_c;
+  g->row_step = g->stride_h * g->in_row;
 }
 
 /* The output positions [lo, hi) at which kernel offset `offset` (= k *
@@ -238,6 +243,32 @@ static inline void unit_tap_columns(const unit_conv_geometry_t *g,
 static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {
   return r->oy_lo == r->oy_hi || r->ox_lo == r->ox_hi;
 }
+
+#if defined(UNIT_PORT_TAP_WALK)
+#if UNIT_COUNTERS
+#error "the port's tap walk does not count MACs: build with -DUNIT_COUNTERS=0"
+#endif
+/* One weight's walk over its rectangle, for the MSP430 port's assembly
+ * (unit_msp430_tap.S; it keeps the weight in the hardware multiplier's
+ * operand register for the whole walk).  Field offsets are fixed: 16-bit
+ * pointers, 2 bytes per field. */
+typedef struct {
+  const int8_t *x;     /* input read at the rectangle's first position */
+  int32_t *acc;        /* accumulator of that position */
+  uint16_t width;      /* positions per row (> 0) */
+  uint16_t height;     /* rows (> 0) */
+  int16_t x_step;      /* bytes between the inputs of adjacent positions */
+  int16_t x_row_gap;   /* bytes from after a row's last input to the next row's first */
+  int16_t acc_row_gap; /* the same for accumulators */
+  int16_t input_offset;
+  int16_t w;
+  int16_t tau;         /* < 0: dense; else skip |x'| <= tau */
+  uint16_t shifted;    /* input_offset + tau (the one-compare skip test) */
+  uint16_t span;       /* 2 * tau */
+} unit_tap_walk_t;
+typedef char unit_tap_walk_layout_check[sizeof(unit_tap_walk_t) == 24 ? 1 : -1];
+void unit_msp430_tap_walk(const unit_tap_walk_t *walk);
+#endif
 
 /* Weight-stationary accumulation of one weight over its rectangle into the
  * block's accumulators acc[(oy - row0) * out_w + ox]; x_first is the input element read at the rectangle's

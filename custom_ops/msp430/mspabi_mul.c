@@ -21,12 +21,15 @@
 
 int16_t __mspabi_mpyi(int16_t a, int16_t b);
 int32_t __mspabi_mpyl(int32_t a, int32_t b);
+uint32_t __mspabi_mpyul(uint16_t a, uint16_t b);
 
 #if !UNIT_MSP430_HWMULT
 
 int16_t __mspabi_mpyi(int16_t a, int16_t b) {
   return (int16_t)mul16((uint16_t)a, (uint16_t)b);
 }
+
+uint32_t __mspabi_mpyul(uint16_t a, uint16_t b) { return umul16x16(a, b); }
 
 /* True when the 32-bit value hi:lo is just the 16-bit value lo sign
  * extended, i.e. the operand really is an int16_t. */

@@ -29,6 +29,19 @@ __mspabi_mpyi:
     mov     &RESLO, r12
     ret
 
+/* Unsigned 16 x 16 -> 32 (the EABI's widening helper; clang never emits
+ * it, the core's requantisation calls it by name): a in R12, b in R13,
+ * product in R13:R12. */
+    .section .text.__mspabi_mpyul,"ax",@progbits
+    .global __mspabi_mpyul
+    .type __mspabi_mpyul,@function
+__mspabi_mpyul:
+    mov     r12, &MPY
+    mov     r13, &OP2
+    mov     &RESLO, r12
+    mov     &RESHI, r13
+    ret
+
 /* (a_hi*2^16 + a_lo)(b_hi*2^16 + b_lo) mod 2^32
  *   = a_lo*b_lo + 2^16 * low16(a_lo*b_hi + a_hi*b_lo):
  * three unsigned 16 x 16 products, no branches. */

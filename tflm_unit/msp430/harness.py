@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -198,10 +198,14 @@ def build_harness(cases: Sequence[KernelCase], out_dir: Path | str,
 
 def run_kernel_cases(cases: Sequence[KernelCase], out_dir: Path | str,
                      multiplier: Multiplier = "hardware", timeout_s: float = 300.0,
-                     object_dir: Path | str | None = None) -> list[KernelRun]:
+                     object_dir: Path | str | None = None,
+                     defines: Mapping[str, str] | None = None) -> list[KernelRun]:
     """Run every case once on the simulated MSP430 (one program, one
-    simulator session) and return outputs, statuses and cycles."""
-    program = build_harness(cases, out_dir, BuildOptions(multiplier=multiplier), object_dir)
+    simulator session) and return outputs, statuses and cycles.  `defines`
+    go to the compiler (e.g. {"UNIT_PORTABLE_C": "1"}: the core's C loops
+    instead of the port's assembly)."""
+    program = build_harness(cases, out_dir, BuildOptions(multiplier=multiplier, defines=dict(defines or {})),
+                            object_dir)
     output_size = program.elf.symbols["unit_harness_output"].size
     result = run_program(program, reads={"status": ("unit_harness_status", 2 * len(cases))},
                          reads_at_stops={"output": ("unit_harness_output", output_size)},

@@ -82,6 +82,31 @@ static void test_high_mul_matches_definition(void) {
   CHECK(bad == 0);
 }
 
+/* gemmlowp's RoundingDivideByPOT from its definition: x / 2^e rounded to
+ * nearest, ties away from zero, in 64-bit arithmetic. */
+static int32_t divide_by_pot_definition(int32_t x, int32_t e) {
+  const int64_t d = (int64_t)1 << e, v = (int64_t)x;
+  const int64_t q = v >= 0 ? (2 * v + d) / (2 * d) : -((-2 * v + d) / (2 * d));
+  return (int32_t)q;
+}
+
+static void test_divide_by_pot_matches_definition(void) {
+  static const int32_t edges[] = {0, 1, -1, 2, -2, 3, -3, 32767, -32768, 65535, -65536,
+                                  INT32_MAX, INT32_MIN, INT32_MIN + 1, 1 << 30, -(1 << 30)};
+  int i, e, bad = 0;
+  long k;
+  for (e = 0; e < 32; ++e) {
+    for (i = 0; i < (int)(sizeof(edges) / sizeof(edges[0])); ++i)
+      if (unit_rounding_divide_by_pot(edges[i], e) != divide_by_pot_definition(edges[i], e)) bad++;
+    for (k = 0; k < 20000; ++k) {
+      const int32_t x = (int32_t)((uint32_t)unit_test_rand(0, 65535) << 16 |
+                                  (uint32_t)unit_test_rand(0, 65535)) >> unit_test_rand(0, 31);
+      if (unit_rounding_divide_by_pot(x, e) != divide_by_pot_definition(x, e)) bad++;
+    }
+  }
+  CHECK(bad == 0);
+}
+
 static void test_fixed_point(void) {
   int32_t m, s;
   unit_quantize_multiplier(0.5, &m, &s);
@@ -387,6 +412,7 @@ static void test_float_bitmask(void) {
 int main(void) {
   test_division_exhaustive();
   test_fixed_point();
+  test_divide_by_pot_matches_definition();
   test_high_mul_matches_definition();
   test_conv_like(0);
   test_conv_like(1);

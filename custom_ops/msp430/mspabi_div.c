@@ -1,10 +1,9 @@
 /*
- * The MSP430 EABI shift and division helpers clang-16 calls (it inlines
- * 16-bit and 64-bit variable shifts, but calls __mspabi_slll / srll / sral
- * for 32-bit ones, and __mspabi_div* / rem* for every division).  Both
- * multiplier builds share these: the MSP430 has no divider and no barrel
- * shifter, so they are loops of one-bit steps, written only with
- * operations the compiler emits inline (no helper calls itself).
+ * The MSP430 EABI division helpers clang-16 calls for every division
+ * (__mspabi_div* / rem*; the 32-bit shift helpers are in mspabi_shift.S).
+ * Both multiplier builds share these: the MSP430 has no divider, so they
+ * are loops of one-bit steps, written only with operations the compiler
+ * emits inline (no helper calls itself).
  *
  * Division by zero returns an all-ones quotient and the dividend as the
  * remainder (C leaves it undefined; this just keeps it deterministic).
@@ -13,9 +12,6 @@
 
 /* Prototypes (the compiler knows these names; we declare them so that
  * -Wmissing-prototypes is quiet and a reader sees the signatures). */
-uint32_t __mspabi_slll(uint32_t x, int16_t n);
-uint32_t __mspabi_srll(uint32_t x, int16_t n);
-int32_t __mspabi_sral(int32_t x, int16_t n);
 uint16_t __mspabi_divu(uint16_t n, uint16_t d);
 uint16_t __mspabi_remu(uint16_t n, uint16_t d);
 int16_t __mspabi_divi(int16_t n, int16_t d);
@@ -24,30 +20,6 @@ uint32_t __mspabi_divul(uint32_t n, uint32_t d);
 uint32_t __mspabi_remul(uint32_t n, uint32_t d);
 int32_t __mspabi_divli(int32_t n, int32_t d);
 int32_t __mspabi_remli(int32_t n, int32_t d);
-
-uint32_t __mspabi_slll(uint32_t x, int16_t n) {
-  n &= 31;
-  while (n-- > 0) {
-    x <<= 1;
-  }
-  return x;
-}
-
-uint32_t __mspabi_srll(uint32_t x, int16_t n) {
-  n &= 31;
-  while (n-- > 0) {
-    x >>= 1;
-  }
-  return x;
-}
-
-int32_t __mspabi_sral(int32_t x, int16_t n) {
-  n &= 31;
-  while (n-- > 0) {
-    x >>= 1; /* arithmetic on every compiler this targets (clang, gcc) */
-  }
-  return x;
-}
 
 /* Restoring division: shift the dividend's bits into the remainder one at
  * a time; each step where the remainder reaches the divisor sets a

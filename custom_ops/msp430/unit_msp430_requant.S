@@ -1,0 +1,199 @@
+/*
+ * int32_t unit_multiply_by_quantized_multiplier(int32_t x, int32_t
+ * multiplier, int32_t shift) for the MSP430: TFLite's requantisation
+ * (gemmlowp's SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT),
+ * bit for bit the portable C version in ../core/unit_quant.c, which MSP430
+ * builds leave out (UNIT_PORT_REQUANTIZE, ../core/unit_port.h).  It runs once
+ * per output element; clang-16 compiles the C to about four times the
+ * cycles (its 32-bit shifts and compares are long instruction sequences).
+ *
+ *   x in R13:R12, multiplier in R15:R14 (high:low), shift on the stack
+ *   (its low word; requantisation shifts are in [-31, 31]); result R13:R12.
+ *
+ * Steps: x <<= max(shift, 0) (wrapping, as the C); |x| * |multiplier| as a
+ * 64-bit product in R7:R6:R5:R4 (hardware build: four 16 x 16 products on
+ * the multiplier; software build: shift-add over the bits of |x|); add the
+ * nudge 2^30 (2^30 - 1 when the product is negative); take bits 31..62;
+ * saturate the one overflow (INT32_MIN * INT32_MIN); restore the sign; then
+ * divide by 2^max(-shift, 0) rounding to nearest, ties away from zero (the
+ * last bit shifted out decides; for a negative value a tie also needs a
+ * non-zero bit below it, i.e. the remainder must exceed half).
+ * Uses R4-R10 (saved) and R11-R15.  (Note for readers: bis/bic leave
+ * the flags alone, hence the explicit tst after them.)
+ */
+#ifndef UNIT_MSP430_HWMULT
+#error "define UNIT_MSP430_HWMULT to 1 (hardware multiplier) or 0 (software)"
+#endif
+#ifndef UNIT_MSP430_HWMULT_BASE
+#define UNIT_MSP430_HWMULT_BASE 0x0130
+#endif
+#define MPY   (UNIT_MSP430_HWMULT_BASE + 0x0)  /* operand 1, unsigned */
+#define OP2   (UNIT_MSP430_HWMULT_BASE + 0x8)
+#define RESLO (UNIT_MSP430_HWMULT_BASE + 0xA)
+#define RESHI (UNIT_MSP430_HWMULT_BASE + 0xC)
+
+#if !defined(UNIT_PORTABLE_C) /* else the core's C version is built */
+    .section .text.unit_multiply_by_quantized_multiplier,"ax",@progbits
+    .global unit_multiply_by_quantized_multiplier
+    .type unit_multiply_by_quantized_multiplier,@function
+unit_multiply_by_quantized_multiplier:
+    push    r10
+    push    r9
+    push    r8
+    push    r7
+    push    r6
+    push    r5
+    push    r4
+    mov     16(r1), r11         /* shift (low word; 7 pushes + return address) */
+    and     #63, r11            /* keep the loops bounded: [-32, 31] */
+    cmp     #32, r11
+    jlo     .Lleft_shift
+    bis     #-64, r11           /* negative: sign-extend the 6-bit value */
+    inv     r11
+    inc     r11                 /* R11 = right shift, 1..32 */
+    and     #31, r11            /* ... of which 0..31 are meaningful */
+    jmp     .Lmagnitudes
+.Lleft_shift:                   /* shift >= 0: x <<= shift, no right shift */
+    tst     r11
+    jz      .Lmagnitudes
+.Lleft_loop:
+    rla     r12
+    rlc     r13
+    dec     r11
+    jnz     .Lleft_loop
+
+.Lmagnitudes:                   /* R10 bit 15: the product is negative */
+    mov     r13, r10
+    xor     r15, r10
+    bit     #0x8000, r13
+    jz      .La_positive
+    inv     r12
+    inv     r13
+    add     #1, r12
+    adc     r13
+.La_positive:
+    bit     #0x8000, r15
+    jz      .Lb_positive
+    inv     r14
+    inv     r15
+    add     #1, r14
+    adc     r15
+.Lb_positive:
+    /* if either operand is 0 the product is >= 0 (the C's nudge rule) */
+    mov     r12, r4
+    bis     r13, r4
+    tst     r4
+    jz      .Lzero_operand
+    mov     r14, r4
+    bis     r15, r4
+    tst     r4
+    jnz     .Lmultiply
+.Lzero_operand:
+    clr     r10
+
+.Lmultiply:                     /* R7:R6:R5:R4 = R13:R12 * R15:R14 */
+#if UNIT_MSP430_HWMULT
+    mov     r12, &MPY           /* a0 * b0 */
+    mov     r14, &OP2
+    mov     &RESLO, r4
+    mov     &RESHI, r5
+    mov     r15, &OP2           /* a0 * b1 */
+    add     &RESLO, r5
+    mov     &RESHI, r6
+    adc     r6
+    clr     r7
+    mov     r13, &MPY           /* a1 * b0 */
+    mov     r14, &OP2
+    add     &RESLO, r5
+    addc    &RESHI, r6
+    adc     r7
+    mov     r15, &OP2           /* a1 * b1 */
+    add     &RESLO, r6
+    addc    &RESHI, r7
+#else
+    clr     r4
+    clr     r5
+    clr     r6
+    clr     r7
+    clr     r8                  /* R9:R8:R15:R14 = b, shifted left each step */
+    clr     r9
+.Lsw_loop:
+    clrc
+    rrc     r13
+    rrc     r12                 /* C = next bit of a */
+    jnc     .Lsw_no_add
+    add     r14, r4
+    addc    r15, r5
+    addc    r8, r6
+    addc    r9, r7
+.Lsw_no_add:
+    rla     r14
+    rlc     r15
+    rlc     r8
+    rlc     r9
+    tst     r12
+    jnz     .Lsw_loop
+    tst     r13
+    jnz     .Lsw_loop
+#endif
+
+    bit     #0x8000, r10        /* the nudge */
+    jnz     .Lnudge_negative
+    add     #0x4000, r5         /* + 2^30 */
+    jmp     .Lnudge_carry
+.Lnudge_negative:
+    add     #-1, r4             /* + 2^30 - 1 */
+    addc    #0x3FFF, r5
+.Lnudge_carry:
+    adc     r6
+    adc     r7
+    rla     r5                  /* R13:R12 = bits 31..62 */
+    rlc     r6
+    rlc     r7
+    mov     r6, r12
+    mov     r7, r13
+    bit     #0x8000, r10
+    jz      .Lpositive
+    inv     r12                 /* negative: restore the sign */
+    inv     r13
+    add     #1, r12
+    adc     r13
+    jmp     .Lround
+.Lpositive:
+    bit     #0x8000, r13        /* 2^31: only INT32_MIN * INT32_MIN */
+    jz      .Lround
+    mov     #-1, r12
+    mov     #0x7FFF, r13
+
+.Lround:                        /* rounding divide by 2^R11 */
+    tst     r11
+    jz      .Ldone
+    clr     r14                 /* the last bit shifted out */
+    clr     r15                 /* any bit shifted out before it */
+.Lround_loop:
+    bis     r14, r15
+    rra     r13
+    rrc     r12
+    clr     r14
+    adc     r14
+    dec     r11
+    jnz     .Lround_loop
+    tst     r14                 /* below half: keep the floor */
+    jz      .Ldone
+    bit     #0x8000, r13
+    jz      .Lround_up          /* x >= 0: half or more rounds up */
+    tst     r15
+    jz      .Ldone              /* x < 0: exactly half rounds down (away from 0) */
+.Lround_up:
+    add     #1, r12
+    adc     r13
+.Ldone:
+    pop     r4
+    pop     r5
+    pop     r6
+    pop     r7
+    pop     r8
+    pop     r9
+    pop     r10
+    ret
+#endif /* !UNIT_PORTABLE_C */
