@@ -70,7 +70,7 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
                              int32_t *acc, ptrdiff_t block_rows, int8_t *out) {
   const int16_t input_offset = (int16_t)p->input_offset; /* -zp: [-127, 128] */
   uint64_t executed = 0;
-  ptrdiff_t b, row0, pos, ky, kx, ic;
+  ptrdiff_t b, row0, pos, ky, kx;
   for (b = 0; b < g->batches; ++b, input += g->in_image) {
     for (row0 = 0; row0 < g->out_h; row0 += block_rows) {
       const ptrdiff_t row_end =
@@ -87,20 +87,12 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
           unit_tap_columns(g, kx, &rect);
           if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
           x_first = input + rect.y_offset + rect.x_offset;
-          for (ic = 0; ic < g->in_c; ++ic) {
-            if (!t) {
-              executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic], -1,
-                                              input_offset, acc);
-            } else if (!UNIT_TAU_SKIPS_ALL(t[ic])) { /* else: never multiplies */
-              executed += unit_accumulate_tap(g, &rect, x_first + ic, w[ic],
-                                              t[ic], input_offset, acc);
-            }
-          }
+          executed += unit_accumulate_tap(g, &rect, x_first, w, t, g->in_c,
+                                          input_offset, acc);
         }
       }
-      for (pos = 0; pos < positions; ++pos, out += g->out_c)
-        *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
-                               p->act_min, p->act_max);
+      unit_requantize_run(acc, positions, out, g->out_c, multiplier, shift, p);
+      out += positions * g->out_c;
     }
   }
   return executed;

@@ -26,50 +26,56 @@ void unit_tap_range(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t offset,
 
 uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
                              const unit_tap_rect_t *rect, const int8_t *x_first,
-                             int8_t w, int16_t tau, int16_t input_offset,
+                             const int8_t *w, const int16_t *tau,
+                             ptrdiff_t channels, int16_t input_offset,
                              int32_t *acc) {
   const ptrdiff_t x_step = g->x_step;
   const ptrdiff_t row_step = g->row_step;
   const size_t width = (size_t)(rect->ox_hi - rect->ox_lo);
-  /* Skip test on the raw input: |x + offset| <= tau  <=>
-   * (uint16_t)(x + offset + tau) <= 2 * tau  (see unit_tap_skipped). */
-  const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)tau);
-  const uint16_t span = (uint16_t)((uint16_t)tau << 1);
+  const ptrdiff_t height = rect->oy_hi - rect->oy_lo;
+  int32_t *acc_first = acc + (rect->oy_lo - rect->row0) * g->out_w + rect->ox_lo;
   uint64_t executed = 0;
-  int32_t *acc_row = acc + (rect->oy_lo - rect->row0) * g->out_w + rect->ox_lo;
-  ptrdiff_t oy;
 #if defined(UNIT_PORT_TAP_WALK)
   unit_tap_walk_t walk;
-  if (width == 0u || rect->oy_hi <= rect->oy_lo) return 0;
+  if (width == 0u || height <= 0 || channels <= 0) return 0;
   walk.x = x_first;
-  walk.acc = acc_row;
+  walk.acc = acc_first;
   walk.width = (uint16_t)width;
-  walk.height = (uint16_t)(rect->oy_hi - rect->oy_lo);
+  walk.height = (uint16_t)height;
   walk.x_step = (int16_t)x_step;
   walk.x_row_gap = (int16_t)(row_step - (ptrdiff_t)width * x_step);
   walk.acc_row_gap = (int16_t)((g->out_w - (ptrdiff_t)width) * (ptrdiff_t)sizeof(int32_t));
   walk.input_offset = input_offset;
   walk.w = w;
   walk.tau = tau;
-  walk.shifted = shifted;
-  walk.span = span;
+  walk.channels = (uint16_t)channels;
   unit_msp430_tap_walk(&walk);
-  (void)oy;
 #else
-  for (oy = rect->oy_lo; oy < rect->oy_hi;
-       ++oy, x_first += row_step, acc_row += g->out_w) {
-    const int8_t *x = x_first;
-    int32_t *a = acc_row;
-    size_t n = width;
-    if (tau < 0) { /* dense: every tap multiplies, as the builtin kernel */
-      for (; n != 0u; --n, x += x_step, ++a)
-        *a += (int16_t)((int16_t)(*x + input_offset) * w);
-      UNIT_COUNT_ADD(executed, width);
-    } else {
-      for (; n != 0u; --n, x += x_step, ++a) {
-        if ((uint16_t)((uint16_t)*x + shifted) <= span) continue; /* skip */
-        *a += (int16_t)((int16_t)(*x + input_offset) * w);
-        UNIT_COUNT_ADD(executed, 1);
+  ptrdiff_t c, oy;
+  for (c = 0; c < channels; ++c) {
+    const int8_t *x_row = x_first + c;
+    int32_t *acc_row = acc_first;
+    const int16_t wc = w[c];
+    /* Skip test on the raw input: |x + offset| <= tau  <=>
+     * (uint16_t)(x + offset + tau) <= 2 * tau  (see unit_tap_skipped). */
+    const int16_t t = tau ? tau[c] : 0;
+    const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)t);
+    const uint16_t span = (uint16_t)((uint16_t)t << 1);
+    if (tau && UNIT_TAU_SKIPS_ALL(t)) continue; /* never multiplies */
+    for (oy = 0; oy < height; ++oy, x_row += row_step, acc_row += g->out_w) {
+      const int8_t *x = x_row;
+      int32_t *a = acc_row;
+      size_t n = width;
+      if (!tau) { /* dense: every tap multiplies, as the builtin kernel */
+        for (; n != 0u; --n, x += x_step, ++a)
+          *a += (int16_t)((int16_t)(*x + input_offset) * wc);
+        UNIT_COUNT_ADD(executed, width);
+      } else {
+        for (; n != 0u; --n, x += x_step, ++a) {
+          if ((uint16_t)((uint16_t)*x + shifted) <= span) continue; /* skip */
+          *a += (int16_t)((int16_t)(*x + input_offset) * wc);
+          UNIT_COUNT_ADD(executed, 1);
+        }
       }
     }
   }

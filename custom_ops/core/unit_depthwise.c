@@ -76,18 +76,16 @@ static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
       for (ky = 0; ky < g->k_h; ++ky) {
         unit_tap_rows(g, ky, row0, row_end, &rect);
         for (kx = 0; kx < g->k_w; ++kx, ++tap, w += g->out_c) {
-          const int16_t quotient = tau ? tau[tap] : -1; /* -1: dense */
-          if (tau && UNIT_TAU_SKIPS_ALL(quotient)) continue; /* never multiplies */
+          if (tau && UNIT_TAU_SKIPS_ALL(tau[tap])) continue; /* never multiplies */
           unit_tap_columns(g, kx, &rect);
           if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
           executed += unit_accumulate_tap(
-              g, &rect, input + rect.y_offset + rect.x_offset + ic, *w, quotient,
-              input_offset, acc);
+              g, &rect, input + rect.y_offset + rect.x_offset + ic, w,
+              tau ? tau + tap : NULL, 1, input_offset, acc);
         }
       }
-      for (pos = 0; pos < positions; ++pos, out += g->out_c)
-        *out = unit_requantize(acc[pos], multiplier, shift, p->output_offset,
-                               p->act_min, p->act_max);
+      unit_requantize_run(acc, positions, out, g->out_c, multiplier, shift, p);
+      out += positions * g->out_c;
     }
   }
   return executed;

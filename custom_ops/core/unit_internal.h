@@ -125,6 +125,49 @@ static inline int8_t unit_requantize(int32_t acc, int32_t multiplier,
   return (int8_t)acc;
 }
 
+#if defined(UNIT_PORT_REQUANTIZE)
+/* A run of requantisations for the MSP430 port's assembly
+ * (unit_msp430_requant.S); field offsets fixed as for unit_tap_walk_t. */
+typedef struct {
+  const int32_t *acc;
+  int8_t *out;
+  uint16_t n;         /* > 0 */
+  int16_t out_stride; /* bytes between outputs */
+  int32_t multiplier;
+  int16_t shift, output_offset, act_min, act_max;
+} unit_requant_run_t;
+typedef char unit_requant_run_layout_check[sizeof(unit_requant_run_t) == 20 ? 1 : -1];
+void unit_msp430_requantize_run(unit_requant_run_t *run);
+#endif
+
+/* out[k * out_stride] = requantised acc[k] for k < n: one output channel's
+ * block of a conv or depthwise conv. */
+static inline void unit_requantize_run(const int32_t *acc, ptrdiff_t n,
+                                       int8_t *out, ptrdiff_t out_stride,
+                                       int32_t multiplier, int32_t shift,
+                                       const unit_conv_params_t *p) {
+#if defined(UNIT_PORT_REQUANTIZE)
+  if (n > 0 && p->output_offset >= INT16_MIN && p->output_offset <= INT16_MAX &&
+      p->act_min >= INT16_MIN && p->act_max <= INT16_MAX) {
+    unit_requant_run_t run;
+    run.acc = acc;
+    run.out = out;
+    run.n = (uint16_t)n;
+    run.out_stride = (int16_t)out_stride;
+    run.multiplier = multiplier;
+    run.shift = (int16_t)shift;
+    run.output_offset = (int16_t)p->output_offset;
+    run.act_min = (int16_t)p->act_min;
+    run.act_max = (int16_t)p->act_max;
+    unit_msp430_requantize_run(&run);
+    return;
+  }
+#endif
+  for (; n > 0; --n, ++acc, out += out_stride)
+    *out = unit_requantize(*acc, multiplier, shift, p->output_offset,
+                           p->act_min, p->act_max);
+}
+
 static inline int16_t unit_abs16(int16_t v) { return v < 0 ? (int16_t)-v : v; }
 
 /* |x'| <= tau as one unsigned compare: -tau <= x' <= tau  <=>
@@ -248,35 +291,39 @@ static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {
 #if UNIT_COUNTERS
 #error "the port's tap walk does not count MACs: build with -DUNIT_COUNTERS=0"
 #endif
-/* One weight's walk over its rectangle, for the MSP430 port's assembly
- * (unit_msp430_tap.S; it keeps the weight in the hardware multiplier's
- * operand register for the whole walk).  Field offsets are fixed: 16-bit
- * pointers, 2 bytes per field. */
+/* The walks of one kernel position over a run of input channels, for the
+ * MSP430 port's assembly (unit_msp430_tap.S: it keeps each weight in the
+ * hardware multiplier's operand register for its whole walk).  Field
+ * offsets are fixed: 16-bit pointers, 2 bytes per field. */
 typedef struct {
-  const int8_t *x;     /* input read at the rectangle's first position */
-  int32_t *acc;        /* accumulator of that position */
-  uint16_t width;      /* positions per row (> 0) */
-  uint16_t height;     /* rows (> 0) */
-  int16_t x_step;      /* bytes between the inputs of adjacent positions */
-  int16_t x_row_gap;   /* bytes from after a row's last input to the next row's first */
-  int16_t acc_row_gap; /* the same for accumulators */
+  const int8_t *x;      /* channel 0's input at the rectangle's first position */
+  int32_t *acc;         /* accumulator of that position */
+  uint16_t width;       /* positions per row (> 0) */
+  uint16_t height;      /* rows (> 0) */
+  int16_t x_step;       /* bytes between the inputs of adjacent positions */
+  int16_t x_row_gap;    /* bytes from after a row's last input to the next row's first */
+  int16_t acc_row_gap;  /* the same for accumulators */
   int16_t input_offset;
-  int16_t w;
-  int16_t tau;         /* < 0: dense; else skip |x'| <= tau */
-  uint16_t shifted;    /* input_offset + tau (the one-compare skip test) */
-  uint16_t span;       /* 2 * tau */
+  const int8_t *w;      /* the channels' weights, one byte apart */
+  const int16_t *tau;   /* their quotients, or NULL: dense */
+  uint16_t channels;    /* > 0; the next channel's input is one byte on */
+  int16_t scratch[3];   /* the assembly's own (weight, skip range) */
 } unit_tap_walk_t;
-typedef char unit_tap_walk_layout_check[sizeof(unit_tap_walk_t) == 24 ? 1 : -1];
-void unit_msp430_tap_walk(const unit_tap_walk_t *walk);
+typedef char unit_tap_walk_layout_check[sizeof(unit_tap_walk_t) == 28 ? 1 : -1];
+void unit_msp430_tap_walk(unit_tap_walk_t *walk);
 #endif
 
-/* Weight-stationary accumulation of one weight over its rectangle into the
- * block's accumulators acc[(oy - row0) * out_w + ox]; x_first is the input element read at the rectangle's
- * first position.  tau < 0: dense; otherwise skip |x'| <= tau.  Returns the
- * multiplications executed (counted in host builds). */
+/* Weight-stationary accumulation of one kernel position (ky, kx) over its
+ * rectangle into the block's accumulators acc[(oy - row0) * out_w + ox],
+ * for `channels` input channels in turn: channel c's weight is w[c], its
+ * input at the rectangle's first position x_first[c].  tau NULL: dense;
+ * otherwise channel c skips |x'| <= tau[c], and a channel whose tau covers
+ * every |x'| is not walked at all.  Returns the multiplications executed
+ * (counted in host builds). */
 uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
                              const unit_tap_rect_t *rect, const int8_t *x_first,
-                             int8_t w, int16_t tau, int16_t input_offset,
+                             const int8_t *w, const int16_t *tau,
+                             ptrdiff_t channels, int16_t input_offset,
                              int32_t *acc);
 
 /* A weight is skipped at every position when its quotient covers every

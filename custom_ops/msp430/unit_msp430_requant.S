@@ -45,6 +45,21 @@ unit_multiply_by_quantized_multiplier:
     push    r5
     push    r4
     mov     16(r1), r11         /* shift (low word; 7 pushes + return address) */
+    call    #unit_msp430_requantize_core
+    pop     r4
+    pop     r5
+    pop     r6
+    pop     r7
+    pop     r8
+    pop     r9
+    pop     r10
+    ret
+
+/* The computation, for callers in this file: x in R13:R12, multiplier in
+ * R15:R14, shift in R11; result in R13:R12; clobbers R4-R11 and R14-R15. */
+    .section .text.unit_msp430_requantize_core,"ax",@progbits
+    .type unit_msp430_requantize_core,@function
+unit_msp430_requantize_core:
     and     #63, r11            /* keep the loops bounded: [-32, 31] */
     cmp     #32, r11
     jlo     .Lleft_shift
@@ -170,6 +185,21 @@ unit_multiply_by_quantized_multiplier:
     jz      .Ldone
     clr     r14                 /* the last bit shifted out */
     clr     r15                 /* any bit shifted out before it */
+.Lround_bytes:                  /* while 9+ bits remain: shift a byte at once */
+    cmp     #9, r11
+    jlo     .Lround_loop
+    mov.b   r12, r14            /* the byte shifted out lies below the last bit */
+    bis     r14, r15
+    swpb    r12
+    swpb    r13
+    mov     r13, r14
+    and     #0xFF00, r14
+    mov.b   r12, r12
+    bis     r14, r12            /* R12 = bits 8..23 */
+    sxt     r13                 /* R13 = bits 24..31, sign-extended */
+    clr     r14
+    sub     #8, r11
+    jmp     .Lround_bytes
 .Lround_loop:
     bis     r14, r15
     rra     r13
@@ -188,6 +218,77 @@ unit_multiply_by_quantized_multiplier:
     add     #1, r12
     adc     r13
 .Ldone:
+    ret
+
+/* void unit_msp430_requantize_run(unit_requant_run_t *run): requantise
+ * run->n accumulators to int8 (see unit_requantize_run in
+ * ../core/unit_internal.h), without a C call per output. */
+#define RUN_ACC     0
+#define RUN_OUT     2
+#define RUN_N       4
+#define RUN_STRIDE  6
+#define RUN_MULT    8
+#define RUN_SHIFT  12
+#define RUN_OFFSET 14
+#define RUN_MIN    16
+#define RUN_MAX    18
+    .section .text.unit_msp430_requantize_run,"ax",@progbits
+    .global unit_msp430_requantize_run
+    .type unit_msp430_requantize_run,@function
+unit_msp430_requantize_run:
+    push    r10
+    push    r9
+    push    r8
+    push    r7
+    push    r6
+    push    r5
+    push    r4
+    push    r12                 /* the run: the core clobbers every register */
+.Lrun_loop:
+    mov     @r1, r10
+    mov     RUN_ACC(r10), r4
+    mov     @r4+, r12
+    mov     @r4+, r13
+    mov     r4, RUN_ACC(r10)
+    mov     RUN_MULT(r10), r14
+    mov     RUN_MULT+2(r10), r15
+    mov     RUN_SHIFT(r10), r11
+    call    #unit_msp430_requantize_core
+    mov     @r1, r10
+    mov     RUN_OFFSET(r10), r14  /* + output offset, sign-extended */
+    add     r14, r12
+    adc     r13
+    bit     #0x8000, r14
+    jz      .Lrun_clamp
+    sub     #1, r13
+.Lrun_clamp:                    /* R13:R12 outside int16: the bound on its side */
+    mov     r12, r14
+    rla     r14
+    subc    r14, r14
+    inv     r14                 /* R14 = the sign extension of R12 */
+    cmp     r14, r13
+    jeq     .Lrun_fits
+    mov     RUN_MAX(r10), r12
+    bit     #0x8000, r13
+    jz      .Lrun_store
+    mov     RUN_MIN(r10), r12
+    jmp     .Lrun_store
+.Lrun_fits:
+    cmp     RUN_MIN(r10), r12
+    jge     .Lrun_min_ok
+    mov     RUN_MIN(r10), r12
+.Lrun_min_ok:
+    cmp     r12, RUN_MAX(r10)
+    jge     .Lrun_store
+    mov     RUN_MAX(r10), r12
+.Lrun_store:
+    mov     RUN_OUT(r10), r14
+    mov.b   r12, 0(r14)
+    add     RUN_STRIDE(r10), r14
+    mov     r14, RUN_OUT(r10)
+    dec     RUN_N(r10)
+    jnz     .Lrun_loop
+    add     #2, r1
     pop     r4
     pop     r5
     pop     r6
@@ -196,4 +297,5 @@ unit_multiply_by_quantized_multiplier:
     pop     r9
     pop     r10
     ret
+
 #endif /* !UNIT_PORTABLE_C */
