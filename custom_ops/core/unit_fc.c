@@ -22,17 +22,19 @@ static void fc_dense(const unit_fc_params_t *p, const unit_requant_t *rq,
                      int32_t output_depth, const int8_t *input,
                      const int8_t *filter, const int32_t *bias, int8_t *output,
                      unit_stats_t *stats) {
-  int32_t b, o;
+  /* Sizes in the target's index type: no 32-bit index arithmetic on
+   * 16-bit cores (whose whole memory is 64 KiB). */
+  const ptrdiff_t in_depth = (ptrdiff_t)input_depth;
+  const ptrdiff_t out_depth = (ptrdiff_t)output_depth;
+  ptrdiff_t b, o;
   const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
-  for (b = 0; b < batches; ++b) {
-    const int8_t *x = input + (size_t)b * input_depth;
-    for (o = 0; o < output_depth; ++o) {
-      int32_t acc = unit_dot_int8(x, filter + (size_t)o * input_depth,
-                                  (size_t)input_depth, input_offset);
+  for (b = 0; b < batches; ++b, input += in_depth, output += out_depth) {
+    const int8_t *w = filter;
+    for (o = 0; o < out_depth; ++o, w += in_depth) {
+      int32_t acc = unit_dot_int8(input, w, (size_t)in_depth, input_offset);
       if (bias) acc += bias[o];
-      output[(size_t)b * output_depth + o] =
-          unit_requantize(acc, rq->multiplier[o], rq->shift[o],
-                          p->output_offset, p->act_min, p->act_max);
+      output[o] = unit_requantize(acc, rq->multiplier[o], rq->shift[o],
+                                  p->output_offset, p->act_min, p->act_max);
 #if UNIT_COUNTERS
       if (stats) {
         stats->macs_executed += (uint64_t)input_depth;
@@ -52,31 +54,33 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
                     const unit_skip_t *skip, void *scratch,
                     unit_stats_t *stats) {
   const unit_division_t mode = skip->division;
-  const int32_t group_size = skip->group_size;
-  const int32_t groups = output_depth / group_size;
+  /* Sizes in the target's index type (see fc_dense). */
+  const ptrdiff_t in_depth = (ptrdiff_t)input_depth;
+  const ptrdiff_t out_depth = (ptrdiff_t)output_depth;
+  const ptrdiff_t group_size = (ptrdiff_t)skip->group_size;
+  const ptrdiff_t groups = out_depth / group_size;
   int32_t *acc = (int32_t *)scratch;
   unit_divisor_group_t *group = (unit_divisor_group_t *)(acc + output_depth);
   const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
-  int32_t b, d, g, o;
+  ptrdiff_t b, d, g, o;
   for (g = 0; g < groups; ++g)
     unit_divisor_group_init(&group[g], skip->thresholds[g], mode);
   for (b = 0; b < batches; ++b) {
-    const int8_t *x = input + (size_t)b * input_depth;
-    for (o = 0; o < output_depth; ++o) acc[o] = bias ? bias[o] : 0;
-    for (d = 0; d < input_depth; ++d) {
+    const int8_t *x = input + b * in_depth;
+    for (o = 0; o < out_depth; ++o) acc[o] = bias ? bias[o] : 0;
+    for (d = 0; d < in_depth; ++d) {
       const int16_t xv = (int16_t)(x[d] + input_offset);
+      const int8_t *w = filter + d; /* this input's weights, down the filter column */
       uint8_t magnitude, exponent;
       if (xv == 0) continue; /* the whole input row is skipped */
       magnitude = (uint8_t)unit_abs16(xv);
       exponent = unit_floor_log2(magnitude, mode); /* once per input */
-      for (g = 0; g < groups; ++g) {
+      for (o = 0, g = 0; g < groups; ++g) {
         /* One division per (input, group), reused over the group. */
         const int16_t tau =
             unit_group_quotient(&group[g], magnitude, exponent, mode);
-        const int32_t o_end = (g + 1) * group_size;
-        /* Walk this input's weights down the filter column. */
-        const int8_t *w = filter + (size_t)g * group_size * input_depth + d;
-        for (o = g * group_size; o < o_end; ++o, w += input_depth) {
+        const ptrdiff_t o_end = o + group_size;
+        for (; o < o_end; ++o, w += in_depth) {
           if (unit_tap_skipped(*w, tau)) continue; /* |w| <= tau, w == 0 too */
           acc[o] += (int16_t)(xv * *w);
 #if UNIT_COUNTERS
@@ -88,8 +92,8 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
         }
       }
     }
-    for (o = 0; o < output_depth; ++o)
-      output[(size_t)b * output_depth + o] =
+    for (o = 0; o < out_depth; ++o)
+      output[b * out_depth + o] =
           unit_requantize(acc[o], rq->multiplier[o], rq->shift[o],
                           p->output_offset, p->act_min, p->act_max);
   }
