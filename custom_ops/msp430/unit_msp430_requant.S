@@ -94,18 +94,7 @@ unit_msp430_requantize_core:
     add     #1, r14
     adc     r15
 .Lb_positive:
-    /* if either operand is 0 the product is >= 0 (the C's nudge rule) */
-    mov     r12, r4
-    bis     r13, r4
-    tst     r4
-    jz      .Lzero_operand
-    mov     r14, r4
-    bis     r15, r4
-    tst     r4
-    jnz     .Lmultiply
-.Lzero_operand:
-    clr     r10
-
+    /* (a zero product comes out 0 with either nudge: no special case) */
 .Lmultiply:                     /* R7:R6:R5:R4 = R13:R12 * R15:R14 */
 #if UNIT_MSP430_HWMULT
     mov     r12, &MPY           /* a0 * b0 */
@@ -117,6 +106,8 @@ unit_msp430_requantize_core:
     mov     &RESHI, r6
     adc     r6
     clr     r7
+    tst     r13                 /* |x| < 2^16, the usual accumulator: done */
+    jz      .Lproduct_done
     mov     r13, &MPY           /* a1 * b0 */
     mov     r14, &OP2
     add     &RESLO, r5
@@ -125,6 +116,7 @@ unit_msp430_requantize_core:
     mov     r15, &OP2           /* a1 * b1 */
     add     &RESLO, r6
     addc    &RESHI, r7
+.Lproduct_done:
 #else
     clr     r4
     clr     r5
