@@ -56,8 +56,14 @@ def make_cases():
     wf = rng.integers(-127, 128, (6, 40), dtype=np.int8)
     dense_params = ConvParams(input_offset=128, output_offset=3, act_min=-100, act_max=127)
 
+    # conv with a negative input offset (zero point 100): the skip range
+    # [-tau - offset, tau - offset] clips at +127 instead of -128.
+    xn = rng.integers(-128, 128, (1, 6, 5, 2), dtype=np.int8)
+    wn = rng.integers(-127, 128, (2, 2, 2, 2), dtype=np.int8)
+    conv_negative = ConvParams(padding="VALID", input_offset=-100, output_offset=0,
+                               act_min=-128, act_max=127)
     layers = [("conv_2d", x, w, conv, 2), ("depthwise_conv_2d", xd, wd, depthwise, 1),
-              ("fully_connected", xf, wf, dense_params, 2)]
+              ("fully_connected", xf, wf, dense_params, 2), ("conv_2d", xn, wn, conv_negative, 1)]
     for op, xs, ws, params, group_size in layers:
         channels = ws.shape[3] if op == "depthwise_conv_2d" else ws.shape[0]
         multiplier, shift = requant(rng, channels)
