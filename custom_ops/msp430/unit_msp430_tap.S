@@ -20,8 +20,8 @@
  * multiply calls __mspabi_mpyi, as compiled C would, and the 16-bit product
  * is sign-extended into the accumulator.
  *
- * Rows are walked two positions per loop step (one odd position first).
- * Registers: R4 input pointer, R5 accumulator pointer, R6 position pairs
+ * Rows are walked four positions per loop step (width mod 4 first).
+ * Registers: R4 input pointer, R5 accumulator pointer, R6 position quads
  * left in the row, R7 input step, R8 input offset, R9 rows left, R10 the
  * walk; UnIT also R11 = lo and R15 = hi - lo (reloaded after a helper call
  * in the software build, which may clobber R11-R15).
@@ -97,24 +97,52 @@
 1:
 .endm
 
-/* One channel's walk over the rectangle with TAP (DENSE_TAP or SKIP_TAP). */
-.macro WALK tap
+/* UnIT when lo = -128 (the usual zero point -128 makes x' = x + 128 >= 0):
+ * skip when x <= hi, one signed byte compare against memory. */
+.macro SKIP_TAP_BELOW off
+    cmp.b   @r4, r15            /* hi >= x (signed bytes): skip */
+    jge     1f
+    mov.b   @r4, r12
+    sxt     r12
+    add     r8, r12             /* x' = x + offset */
+    MAC     \off
+#if !UNIT_MSP430_HWMULT
+    mov     SKIP_RANGE(r10), r15 /* the helper may clobber R11-R15 */
+#endif
+1:
+.endm
+
+/* One channel's walk over the rectangle with TAP (DENSE_TAP, SKIP_TAP or
+ * SKIP_TAP_BELOW), four positions per loop step. */
+.macro WALK4 tap
     mov     X(r10), r4
     mov     ACC(r10), r5
     mov     HEIGHT(r10), r9
 3:  mov     WIDTH(r10), r6
     bit     #1, r6
-    jz      4f
-    \tap    0                   /* an odd width: one position first */
+    jz      7f
+    \tap    0                   /* width mod 4 positions first */
     add     r7, r4
     add     #4, r5
-4:  rra     r6                  /* position pairs */
+7:  bit     #2, r6
+    jz      4f
+    \tap    0
+    add     r7, r4
+    \tap    4
+    add     r7, r4
+    add     #8, r5
+4:  rra     r6
+    rra     r6                  /* position quads */
     jz      6f
 5:  \tap    0
     add     r7, r4
     \tap    4
     add     r7, r4
-    add     #8, r5
+    \tap    8
+    add     r7, r4
+    \tap    12
+    add     r7, r4
+    add     #16, r5
     dec     r6
     jnz     5b
 6:  add     XGAP(r10), r4
@@ -154,7 +182,9 @@ unit_msp430_tap_walk:
     mov     @r13+, r14          /* tau */
     mov     r13, TAUPTR(r10)
     cmp     #255, r14
-    jhs     .Lnext_channel      /* tau covers every |x'|: never multiplies */
+    jlo     .Lwalked            /* tau covers every |x'|: never multiplies */
+    br      #.Lnext_channel     /* (the walks are too long for a jump) */
+.Lwalked:
     mov     r14, r11            /* lo = max(-tau - offset, -128) */
     inv     r11
     inc     r11
@@ -169,19 +199,29 @@ unit_msp430_tap_walk:
     jl      .Lhi_ok
     mov     #127, r15
 .Lhi_ok:
+    cmp     #-128, r11
+    jne     .Lrange
+#if !UNIT_MSP430_HWMULT
+    mov     r15, SKIP_RANGE(r10) /* here: hi */
+#endif
+    WALK4   SKIP_TAP_BELOW      /* x >= -128 always: only x <= hi to test */
+    br      #.Lnext_channel
+.Lrange:
     sub     r11, r15            /* hi - lo */
 #if !UNIT_MSP430_HWMULT
     mov     r11, SKIP_LO(r10)
     mov     r15, SKIP_RANGE(r10)
 #endif
-    WALK    SKIP_TAP
-    jmp     .Lnext_channel
+    WALK4   SKIP_TAP
+    br      #.Lnext_channel
 .Ldense:
-    WALK    DENSE_TAP
+    WALK4   DENSE_TAP
 .Lnext_channel:
     inc     X(r10)
     dec     CHANNELS(r10)
-    jnz     .Lchannel
+    jz      .Lreturn
+    br      #.Lchannel
+.Lreturn:
     pop     r4
     pop     r5
     pop     r6
