@@ -133,3 +133,29 @@ def test_unit_skipping_saves_cycles(tmp_path, objects):
                                            object_dir=objects)
     assert sparse.run_on_host().macs_executed < dense.run_on_host().macs_total // 4
     assert unit_run.cycles < dense_run.cycles
+
+
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+def test_requantisation_edges_bit_exact_with_host(multiplier, tmp_path, objects):
+    """The MSP430 requantisation (fast path: accumulator fits int16, shift in
+    [-15, -1]; otherwise the general one) against the host on accumulators
+    around the int16 limits, rounding ties (multiplier 2^30 = 0.5) and
+    shifts on both sides of the fast path's range: a 1x1 conv with weight 1
+    makes each accumulator the input plus the channel's bias."""
+    from tflm_unit.msp430.harness import KernelCase, run_kernel_cases
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
+    biases = [0, 32767 - 127, -32768 + 128, 32767, -32768, 40000, -40000, 12345, -12345, 1 << 20]
+    shifts = [-1, -8, -9, -15, -16, 0, 1, -3, -12, -20]
+    multipliers = [1 << 30, 1 << 30, 1518500250, 1 << 30, 2147483647, 1 << 30, 1431655765,
+                   1 << 30, 1073741825, 1 << 30]
+    channels = len(biases)
+    w = np.ones((channels, 1, 1, 1), np.int8)
+    params = ConvParams(padding="VALID", input_offset=0, output_offset=-3, act_min=-128, act_max=127)
+    case = KernelCase("conv_2d", x, w, np.array(biases, np.int32), np.array(multipliers, np.int32),
+                      np.array(shifts, np.int32), params, name="requant edges")
+    run, = run_kernel_cases([case], tmp_path, multiplier, object_dir=objects)
+    host = case.run_on_host()
+    assert run.status == 0
+    np.testing.assert_array_equal(run.output, host.output)
+    # the outputs must not all be clamped, or the test proves little
+    assert len(np.unique(host.output)) > 50

@@ -214,7 +214,19 @@ unit_msp430_requantize_core:
 
 /* void unit_msp430_requantize_run(unit_requant_run_t *run): requantise
  * run->n accumulators to int8 (see unit_requantize_run in
- * ../core/unit_internal.h), without a C call per output. */
+ * ../core/unit_internal.h), without a C call per output.
+ *
+ * Fast path, the usual case: multiplier m in (0, 2^31), shift in [-15, -1]
+ * (a right shift e in [1, 15]) and an accumulator x that fits int16.  Then
+ * |x| * m < 2^46, so gemmlowp's high-mul magnitude M = (|x| m + nudge) >> 31
+ * is at most 2^15 and is bits 31..46 of the product: two 16 x 16 products.
+ * RoundingDivideByPOT rounds half away from zero, which is odd-symmetric,
+ * so it is applied to M as (M + 2^(e-1)) >> e before the sign comes back
+ * (the high-mul's nudge already depends on the sign).  Anything else goes
+ * through unit_msp430_requantize_core.
+ *
+ * Registers: R4 accumulators, R5 outputs, R6 outputs left, R7:R8 m (low,
+ * high), R9 e, R10 the run, R11 2^(e-1) (0: no fast path for this run). */
 #define RUN_ACC     0
 #define RUN_OUT     2
 #define RUN_N       4
@@ -235,18 +247,151 @@ unit_msp430_requantize_run:
     push    r6
     push    r5
     push    r4
-    push    r12                 /* the run: the core clobbers every register */
-.Lrun_loop:
-    mov     @r1, r10
+    mov     r12, r10
     mov     RUN_ACC(r10), r4
-    mov     @r4+, r12
+    mov     RUN_OUT(r10), r5
+    mov     RUN_N(r10), r6
+    mov     RUN_MULT(r10), r7
+    mov     RUN_MULT+2(r10), r8
+    mov     RUN_SHIFT(r10), r9
+    clr     r11                 /* decide the fast path for the whole run */
+    bit     #0x8000, r8         /* m < 0 */
+    jnz     .Lrun_loop
+    mov     r7, r14
+    bis     r8, r14
+    tst     r14                 /* m = 0 */
+    jz      .Lrun_loop
+    cmp     #-15, r9
+    jl      .Lrun_loop          /* shift < -15 */
+    tst     r9
+    jge     .Lrun_loop          /* shift >= 0 */
+    inv     r9
+    inc     r9                  /* e = -shift, 1..15 */
+    mov     #1, r11             /* 2^(e-1) */
+    mov     r9, r14
+.Lrun_half:
+    dec     r14
+    jz      .Lrun_loop
+    rla     r11
+    jmp     .Lrun_half
+
+.Lrun_loop:
+    mov     @r4+, r12           /* x = R13:R12 */
     mov     @r4+, r13
-    mov     r4, RUN_ACC(r10)
+    tst     r11
+    jz      .Lrun_general
+    mov     r12, r14            /* x fits int16: R13 is R12's sign extension */
+    rla     r14
+    subc    r14, r14
+    inv     r14
+    cmp     r14, r13
+    jne     .Lrun_general
+    bit     #0x8000, r13
+    jz      .Lrun_magnitude
+    inv     r12
+    inc     r12                 /* |x| <= 2^15 */
+.Lrun_magnitude:
+#if UNIT_MSP430_HWMULT
+    mov     r12, &MPY           /* P = |x| * m = R12:R15:R14 (< 2^47) */
+    mov     r7, &OP2
+    mov     &RESLO, r14
+    mov     &RESHI, r15
+    mov     r8, &OP2
+    add     &RESLO, r15
+    mov     &RESHI, r12
+    adc     r12
+#else
+    push    r11                 /* shift-add over the bits of |x|: */
+    push    r9                  /* P = R11:R15:R14, m shifted = R9:R8:R7 */
+    push    r8
+    push    r7
+    clr     r14
+    clr     r15
+    clr     r11
+    clr     r9
+.Lrun_sw_loop:
+    clrc
+    rrc     r12
+    jnc     .Lrun_sw_no_add
+    add     r7, r14
+    addc    r8, r15
+    addc    r9, r11
+.Lrun_sw_no_add:
+    rla     r7
+    rlc     r8
+    rlc     r9
+    tst     r12
+    jnz     .Lrun_sw_loop
+    mov     r11, r12            /* P = R12:R15:R14 */
+    pop     r7
+    pop     r8
+    pop     r9
+    pop     r11
+#endif
+    bit     #0x8000, r13        /* the nudge: 2^30, or 2^30 - 1 if x < 0 */
+    jz      .Lrun_nudge_positive
+    add     #-1, r14
+    addc    #0x3FFF, r15
+    jmp     .Lrun_nudged
+.Lrun_nudge_positive:
+    add     #0x4000, r15
+.Lrun_nudged:
+    adc     r12
+    rla     r15
+    rlc     r12                 /* R12 = M = bits 31..46 (<= 2^15) */
+    mov     r12, r15
+    add     r11, r15            /* (M + 2^(e-1)) >> e; M + 2^14 < 2^16 */
+    mov     r9, r14
+    cmp     #8, r14
+    jlo     .Lrun_bits
+    swpb    r15
+    and     #0xFF, r15
+    sub     #8, r14
+.Lrun_bits:
+    tst     r14
+    jz      .Lrun_signed
+.Lrun_bit_loop:
+    clrc
+    rrc     r15
+    dec     r14
+    jnz     .Lrun_bit_loop
+.Lrun_signed:
+    bit     #0x8000, r13
+    jz      .Lrun_offset16
+    inv     r15
+    inc     r15
+.Lrun_offset16:                 /* |value| <= 2^14: 16-bit offset and clamp */
+    add     RUN_OFFSET(r10), r15
+    cmp     RUN_MIN(r10), r15
+    jge     .Lrun_min16
+    mov     RUN_MIN(r10), r15
+.Lrun_min16:
+    cmp     r15, RUN_MAX(r10)
+    jge     .Lrun_max16
+    mov     RUN_MAX(r10), r15
+.Lrun_max16:
+    mov.b   r15, 0(r5)
+    jmp     .Lrun_next
+
+.Lrun_general:                  /* the full computation */
+    push    r4
+    push    r5
+    push    r6
+    push    r9
+    push    r10
+    push    r11
     mov     RUN_MULT(r10), r14
     mov     RUN_MULT+2(r10), r15
     mov     RUN_SHIFT(r10), r11
     call    #unit_msp430_requantize_core
-    mov     @r1, r10
+    pop     r11
+    pop     r10
+    pop     r9
+    pop     r6
+    pop     r5
+    pop     r4
+    mov     RUN_MULT(r10), r7
+    mov     RUN_MULT+2(r10), r8
     mov     RUN_OFFSET(r10), r14  /* + output offset, sign-extended */
     add     r14, r12
     adc     r13
@@ -274,13 +419,13 @@ unit_msp430_requantize_run:
     jge     .Lrun_store
     mov     RUN_MAX(r10), r12
 .Lrun_store:
-    mov     RUN_OUT(r10), r14
-    mov.b   r12, 0(r14)
-    add     RUN_STRIDE(r10), r14
-    mov     r14, RUN_OUT(r10)
-    dec     RUN_N(r10)
-    jnz     .Lrun_loop
-    add     #2, r1
+    mov.b   r12, 0(r5)
+.Lrun_next:
+    add     RUN_STRIDE(r10), r5
+    dec     r6
+    jz      .Lrun_done
+    br      #.Lrun_loop
+.Lrun_done:
     pop     r4
     pop     r5
     pop     r6
