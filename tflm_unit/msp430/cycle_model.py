@@ -257,7 +257,8 @@ def measure_rows(multiplier: str, work_dir: Path, object_dir: Optional[Path] = N
 
 def _core_revision() -> str:
     try:
-        return subprocess.run(["git", "log", "-1", "--format=%h %cI", "--", "custom_ops/core"], capture_output=True,
+        return subprocess.run(["git", "log", "-1", "--format=%h %cI", "--", "custom_ops/core",
+                               "custom_ops/msp430"], capture_output=True,
                               text=True, cwd=Path(__file__).resolve().parents[2], timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
