@@ -11,7 +11,8 @@ UnIT at several thresholds in every division mode, gives
                      + division[mode] * divisions + output * outputs
 
 with "divisions" counted as calibration counts them (conv / depthwise: the
-layer's non-zero weights; fully connected: input depth * groups).  The
+layer's non-zero weights; fully connected: input depth * groups) and the
+per-output cost shared by both (the same requantisation).  The
 coefficients are non-negative (NNLS).  The fitted figures ship as
 ``cycle_model.json`` next to this module; refit after changing the core:
 
@@ -188,14 +189,15 @@ def fit_cases(layers: Sequence[tuple], quantiles: Sequence[float] = (0.0, 0.3, 0
     return cases
 
 
-def _nnls(features: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+def _nnls(features: np.ndarray, cycles: np.ndarray, total: Optional[np.ndarray] = None) -> np.ndarray:
+    """Non-negative coefficients for features @ coef ~ cycles, each row
+    weighted by 1 / total (default: cycles), i.e. relative error, so small
+    layers count as much as big ones."""
     from scipy.optimize import nnls
 
-    # Scale columns so the solver sees comparable magnitudes; fit relative error
-    # (each row weighted by 1 / cycles) so small layers count as much as big ones.
-    weights = 1.0 / cycles
+    weights = 1.0 / (cycles if total is None else total)
     a = features * weights[:, None]
-    scale = np.maximum(np.abs(a).max(axis=0), 1e-12)
+    scale = np.maximum(np.abs(a).max(axis=0), 1e-12)  # comparable column magnitudes
     solution, _ = nnls(a / scale, cycles * weights)
     return solution / scale
 
@@ -213,15 +215,21 @@ def fit_from_rows(rows: Sequence[dict], multiplier: str) -> MSP430CycleModel:
         dense_x = np.array([[r["macs_total"], r["outputs"]] for r in dense], np.float64)
         dense_y = np.array([r["cycles"] for r in dense], np.float64)
         dense_coef = _nnls(dense_x, dense_y)
+        # Both paths requantise each output the same way, so UnIT shares the
+        # dense per-output cost; what UnIT adds per weight (its quotient, the
+        # skip-range set-up) goes to the division term.  (Fitted freely, the
+        # per-output term soaked up those per-weight costs and made UnIT look
+        # slower than dense on layers with few MACs per output.)
         modes = sorted({r["division"] for r in unit})
-        unit_x = np.array([[r["macs_executed"], r["macs_total"] - r["macs_executed"], r["outputs"]]
+        outputs = np.array([r["outputs"] for r in unit], np.float64)
+        unit_x = np.array([[r["macs_executed"], r["macs_total"] - r["macs_executed"]]
                            + [r["divisions"] if r["division"] == m else 0.0 for m in modes] for r in unit])
         unit_y = np.array([r["cycles"] for r in unit], np.float64)
-        unit_coef = _nnls(unit_x, unit_y)
+        unit_coef = _nnls(unit_x, unit_y - dense_coef[1] * outputs, total=unit_y)
         ops[op_name] = OpCycles(dense_mac=float(dense_coef[0]), dense_output=float(dense_coef[1]),
-                                mac=float(unit_coef[0]), skip=float(unit_coef[1]), output=float(unit_coef[2]),
-                                division={m: float(c) for m, c in zip(modes, unit_coef[3:])})
-        predicted = np.concatenate([dense_x @ dense_coef, unit_x @ unit_coef])
+                                mac=float(unit_coef[0]), skip=float(unit_coef[1]), output=float(dense_coef[1]),
+                                division={m: float(c) for m, c in zip(modes, unit_coef[2:])})
+        predicted = np.concatenate([dense_x @ dense_coef, unit_x @ unit_coef + dense_coef[1] * outputs])
         measured = np.concatenate([dense_y, unit_y])
         relative = np.abs(predicted - measured) / measured
         residuals[op_name] = {"calls": len(mine), "mean_abs_relative_error": float(relative.mean()),
