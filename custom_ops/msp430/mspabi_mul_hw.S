@@ -11,13 +11,7 @@
  * that multiplies between an OP2 write and the result read corrupts it);
  * tflm-unit's MSP430 programs run with interrupts disabled.
  */
-#ifndef UNIT_MSP430_HWMULT_BASE
-#define UNIT_MSP430_HWMULT_BASE 0x0130
-#endif
-#define MPY   (UNIT_MSP430_HWMULT_BASE + 0x0)  /* operand 1, unsigned */
-#define OP2   (UNIT_MSP430_HWMULT_BASE + 0x8)  /* operand 2, starts it */
-#define RESLO (UNIT_MSP430_HWMULT_BASE + 0xA)  /* product bits 0..15 */
-#define RESHI (UNIT_MSP430_HWMULT_BASE + 0xC)  /* product bits 16..31 */
+#include "unit_msp430_asm.h"
 
 /* The low 16 bits of a product are the same signed or unsigned. */
     .section .text.__mspabi_mpyi,"ax",@progbits

@@ -24,35 +24,17 @@
 #ifndef UNIT_MSP430_HWMULT
 #error "define UNIT_MSP430_HWMULT to 1 (hardware multiplier) or 0 (software)"
 #endif
-#ifndef UNIT_MSP430_HWMULT_BASE
-#define UNIT_MSP430_HWMULT_BASE 0x0130
-#endif
-#define MPY   (UNIT_MSP430_HWMULT_BASE + 0x0)  /* operand 1, unsigned */
-#define OP2   (UNIT_MSP430_HWMULT_BASE + 0x8)
-#define RESLO (UNIT_MSP430_HWMULT_BASE + 0xA)
-#define RESHI (UNIT_MSP430_HWMULT_BASE + 0xC)
+#include "unit_msp430_asm.h"
 
 #if !defined(UNIT_PORTABLE_C) /* else the core's C version is built */
     .section .text.unit_multiply_by_quantized_multiplier,"ax",@progbits
     .global unit_multiply_by_quantized_multiplier
     .type unit_multiply_by_quantized_multiplier,@function
 unit_multiply_by_quantized_multiplier:
-    push    r10
-    push    r9
-    push    r8
-    push    r7
-    push    r6
-    push    r5
-    push    r4
+    SAVE_R4_R10
     mov     16(r1), r11         /* shift (low word; 7 pushes + return address) */
     call    #unit_msp430_requantize_core
-    pop     r4
-    pop     r5
-    pop     r6
-    pop     r7
-    pop     r8
-    pop     r9
-    pop     r10
+    RESTORE_R4_R10
     ret
 
 /* The computation, for callers in this file: x in R13:R12, multiplier in
@@ -240,13 +222,7 @@ unit_msp430_requantize_core:
     .global unit_msp430_requantize_run
     .type unit_msp430_requantize_run,@function
 unit_msp430_requantize_run:
-    push    r10
-    push    r9
-    push    r8
-    push    r7
-    push    r6
-    push    r5
-    push    r4
+    SAVE_R4_R10
     mov     r12, r10
     mov     RUN_ACC(r10), r4
     mov     RUN_OUT(r10), r5
@@ -426,13 +402,7 @@ unit_msp430_requantize_run:
     jz      .Lrun_done
     br      #.Lrun_loop
 .Lrun_done:
-    pop     r4
-    pop     r5
-    pop     r6
-    pop     r7
-    pop     r8
-    pop     r9
-    pop     r10
+    RESTORE_R4_R10
     ret
 
 #endif /* !UNIT_PORTABLE_C */

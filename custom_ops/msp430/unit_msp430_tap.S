@@ -31,13 +31,7 @@
 #ifndef UNIT_MSP430_HWMULT
 #error "define UNIT_MSP430_HWMULT to 1 (hardware multiplier) or 0 (software)"
 #endif
-#ifndef UNIT_MSP430_HWMULT_BASE
-#define UNIT_MSP430_HWMULT_BASE 0x0130
-#endif
-#define MPYS  (UNIT_MSP430_HWMULT_BASE + 0x2)  /* operand 1, signed */
-#define OP2   (UNIT_MSP430_HWMULT_BASE + 0x8)  /* operand 2, starts it */
-#define RESLO (UNIT_MSP430_HWMULT_BASE + 0xA)
-#define RESHI (UNIT_MSP430_HWMULT_BASE + 0xC)
+#include "unit_msp430_asm.h"
 
 /* unit_tap_walk_t field offsets */
 #define X        0
@@ -156,13 +150,7 @@
     .global unit_msp430_tap_walk
     .type unit_msp430_tap_walk,@function
 unit_msp430_tap_walk:
-    push    r10
-    push    r9
-    push    r8
-    push    r7
-    push    r6
-    push    r5
-    push    r4
+    SAVE_R4_R10
     mov     r12, r10
     mov     XSTEP(r10), r7
     mov     OFFSET(r10), r8
@@ -222,12 +210,6 @@ unit_msp430_tap_walk:
     jz      .Lreturn
     br      #.Lchannel
 .Lreturn:
-    pop     r4
-    pop     r5
-    pop     r6
-    pop     r7
-    pop     r8
-    pop     r9
-    pop     r10
+    RESTORE_R4_R10
     ret
 #endif /* !UNIT_PORTABLE_C */

@@ -1,0 +1,39 @@
+/*
+ * Shared by the port's assembly files (.S, run through the C preprocessor):
+ * the hardware multiplier's register addresses and the save/restore of the
+ * callee-saved registers R4-R10 (MSP430 EABI).
+ */
+#ifndef TFLM_UNIT_MSP430_ASM_H_
+#define TFLM_UNIT_MSP430_ASM_H_
+
+/* The 16-bit multiplier's registers (see unit_msp430.h for the base). */
+#ifndef UNIT_MSP430_HWMULT_BASE
+#define UNIT_MSP430_HWMULT_BASE 0x0130
+#endif
+#define MPY   (UNIT_MSP430_HWMULT_BASE + 0x0)  /* operand 1, unsigned multiply */
+#define MPYS  (UNIT_MSP430_HWMULT_BASE + 0x2)  /* operand 1, signed multiply */
+#define OP2   (UNIT_MSP430_HWMULT_BASE + 0x8)  /* operand 2; writing it starts the multiply */
+#define RESLO (UNIT_MSP430_HWMULT_BASE + 0xA)  /* product bits 0..15 */
+#define RESHI (UNIT_MSP430_HWMULT_BASE + 0xC)  /* product bits 16..31 */
+
+/* Entry and exit of a function that uses R4-R10. */
+.macro SAVE_R4_R10
+    push    r10
+    push    r9
+    push    r8
+    push    r7
+    push    r6
+    push    r5
+    push    r4
+.endm
+.macro RESTORE_R4_R10
+    pop     r4
+    pop     r5
+    pop     r6
+    pop     r7
+    pop     r8
+    pop     r9
+    pop     r10
+.endm
+
+#endif /* TFLM_UNIT_MSP430_ASM_H_ */
