@@ -264,32 +264,10 @@ _TFLITE_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 
                       12: 8, 13: 4, 14: 2, 15: 4, 16: 2, 17: 1, 18: 2}
 
 
-def _load_tflite(model: Union[bytes, bytearray, str, os.PathLike]):
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+def _op_name(model_t, op) -> str:
+    from tflm_unit.runtime.model import opcode_name
 
-    if isinstance(model, (str, os.PathLike)):
-        with open(model, "rb") as handle:
-            data = handle.read()
-    elif isinstance(model, (bytes, bytearray, memoryview)):
-        data = bytes(model)
-    else:
-        raise TypeError(f"tflite_resources expects .tflite bytes or a file path, got {type(model).__name__}")
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ValueError("Not a .tflite flatbuffer (missing the 'TFL3' identifier); "
-                         "pass the bytes of a converted model or its path")
-    return schema, schema.ModelT.InitFromPackedBuf(data, 0)
-
-
-def _op_name(schema, model, op) -> str:
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-    if builtin == schema.BuiltinOperator.CUSTOM:
-        custom = code.customCode
-        return custom.decode() if isinstance(custom, bytes) else str(custom)
-    for name, value in vars(schema.BuiltinOperator).items():
-        if value == builtin and not name.startswith("_"):
-            return name
-    return f"BUILTIN_{builtin}"
+    return opcode_name(model_t.operatorCodes[op.opcodeIndex])[0]
 
 
 def reference_kernel_scratch_bytes(op: str, input_type: int, output_elements: int, input_rank: int,
@@ -317,9 +295,11 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once).
     Only the first subgraph is planned (models with control flow are not supported).
     """
-    schema, model_t = _load_tflite(model)
-    if not model_t.subgraphs:
-        raise ValueError("The .tflite has no subgraph")
+    from tflm_unit.runtime.model import read_model_bytes, unpack_model
+
+    if not isinstance(model, (bytes, bytearray, memoryview, str, os.PathLike)):
+        raise TypeError(f"tflite_resources expects .tflite bytes or a file path, got {type(model).__name__}")
+    model_t = unpack_model(read_model_bytes(model))  # ModelFormatError (a ValueError) if not a model
     graph = model_t.subgraphs[0]
     tensors = graph.tensors
 
@@ -340,7 +320,7 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     seen_buffers: set[int] = set()
     operators = graph.operators or []
     for op_index, op in enumerate(operators):
-        name = _op_name(schema, model_t, op)
+        name = _op_name(model_t, op)
         inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
         outputs = list(op.outputs if op.outputs is not None else [])
         macs = 0
@@ -400,7 +380,7 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
         if not outputs or not inputs:
             continue
         for size in reference_kernel_scratch_bytes(
-                _op_name(schema, model_t, op), int(tensors[inputs[0]].type),
+                _op_name(model_t, op), int(tensors[inputs[0]].type),
                 int(np.prod(tensors[outputs[0]].shape)), len(tensors[inputs[0]].shape),
                 int(np.prod(tensors[inputs[1]].shape)) if len(inputs) > 1 else 0):
             buffers.append((align_up(size), step, step))

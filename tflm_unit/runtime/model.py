@@ -137,7 +137,9 @@ def unpack_model(data: bytes) -> Any:
     return model
 
 
-def _opcode_name(opcode) -> tuple:
+def opcode_name(opcode) -> tuple:
+    """(name, is_custom) of a schema OperatorCodeT: the builtin's name, e.g.
+    "CONV_2D", or the custom code, e.g. "UNIT_CONV_2D"."""
     code = max(int(opcode.builtinCode or 0), int(opcode.deprecatedBuiltinCode or 0))
     if code == schema.BuiltinOperator.CUSTOM:
         name = opcode.customCode
@@ -198,7 +200,7 @@ def load_graph(model: Union[bytes, bytearray, str, os.PathLike]) -> ModelGraph:
     for i, op in enumerate(sub.operators or []):
         if not 0 <= op.opcodeIndex < len(opcodes):
             raise ModelFormatError(f"operator {i} refers to opcode {op.opcodeIndex}, which does not exist")
-        name, is_custom = _opcode_name(opcodes[op.opcodeIndex])
+        name, is_custom = opcode_name(opcodes[op.opcodeIndex])
         inputs = [int(x) for x in (op.inputs if op.inputs is not None else [])]
         outputs = [int(x) for x in (op.outputs if op.outputs is not None else [])]
         for idx in inputs + outputs:
