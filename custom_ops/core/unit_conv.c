@@ -14,7 +14,7 @@
  */
 #include "unit_internal.h"
 
-/* Shape checks shared by the dense and UnIT paths. */
+/* Arguments and shapes (filter [Co, kh, kw, Ci]). */
 static unit_status_t check_conv(const unit_conv_params_t *params,
                                 const unit_requant_t *requant,
                                 const unit_shape_t *input_shape,
@@ -23,17 +23,11 @@ static unit_status_t check_conv(const unit_conv_params_t *params,
                                 const int8_t *filter,
                                 const unit_shape_t *output_shape,
                                 const int8_t *output) {
-  if (!params || !requant || !requant->multiplier || !requant->shift ||
-      !input_shape || !input || !filter_shape || !filter || !output_shape ||
-      !output)
-    return UNIT_ERR_ARG;
-  if (input_shape->n <= 0 || input_shape->h <= 0 || input_shape->w <= 0 ||
-      input_shape->c <= 0 || filter_shape->n <= 0 || filter_shape->h <= 0 ||
-      filter_shape->w <= 0 || output_shape->h <= 0 || output_shape->w <= 0 ||
-      params->stride_h <= 0 || params->stride_w <= 0 ||
-      params->dilation_h <= 0 || params->dilation_w <= 0 ||
-      !unit_input_offset_valid(params->input_offset))
-    return UNIT_ERR_ARG;
+  const unit_status_t status =
+      unit_check_conv_args(params, requant, input_shape, input, filter_shape,
+                           filter, output_shape, output);
+  if (status != UNIT_OK) return status;
+  if (filter_shape->n <= 0) return UNIT_ERR_ARG;
   if (filter_shape->c != input_shape->c ||
       output_shape->c != filter_shape->n || output_shape->n != input_shape->n)
     return UNIT_ERR_SHAPE;
@@ -44,18 +38,16 @@ size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
                                const unit_shape_t *output,
                                const unit_skip_t *skip) {
   if (!filter || !output) return 0;
-  return unit_quotient_bytes((size_t)filter->h * filter->w * filter->c,
-                             skip && skip->thresholds) +
-         (size_t)output->h * (size_t)output->w * sizeof(int32_t);
+  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w * filter->c,
+                                       skip, output, (size_t)output->h);
 }
 
 size_t unit_conv_min_scratch_bytes(const unit_shape_t *filter,
                                    const unit_shape_t *output,
                                    const unit_skip_t *skip) {
   if (!filter || !output) return 0;
-  return unit_quotient_bytes((size_t)filter->h * filter->w * filter->c,
-                             skip && skip->thresholds) +
-         (size_t)output->w * sizeof(int32_t);
+  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w * filter->c,
+                                       skip, output, 1u);
 }
 
 /* Every output of output channel `oc`, a block of `block_rows` output rows

@@ -24,6 +24,27 @@ void unit_tap_range(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t offset,
   if (*lo > *hi) *lo = *hi;
 }
 
+unit_status_t unit_check_conv_args(const unit_conv_params_t *params,
+                                   const unit_requant_t *requant,
+                                   const unit_shape_t *input_shape,
+                                   const int8_t *input,
+                                   const unit_shape_t *filter_shape,
+                                   const int8_t *filter,
+                                   const unit_shape_t *output_shape,
+                                   const int8_t *output) {
+  if (!params || !requant || !requant->multiplier || !requant->shift ||
+      !input_shape || !input || !filter_shape || !filter || !output_shape ||
+      !output)
+    return UNIT_ERR_ARG;
+  if (input_shape->n <= 0 || input_shape->h <= 0 || input_shape->w <= 0 ||
+      input_shape->c <= 0 || filter_shape->h <= 0 || filter_shape->w <= 0 ||
+      output_shape->h <= 0 || output_shape->w <= 0 || params->stride_h <= 0 ||
+      params->stride_w <= 0 || params->dilation_h <= 0 ||
+      params->dilation_w <= 0 || !unit_input_offset_valid(params->input_offset))
+    return UNIT_ERR_ARG;
+  return UNIT_OK;
+}
+
 uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
                              const unit_tap_rect_t *rect, const int8_t *x_first,
                              const int8_t *w, const int16_t *tau,

@@ -11,20 +11,19 @@ size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
                                     const unit_shape_t *output,
                                     const unit_skip_t *skip) {
   if (!filter || !output) return 0;
-  return unit_quotient_bytes((size_t)filter->h * filter->w,
-                             skip && skip->thresholds) +
-         (size_t)output->h * (size_t)output->w * sizeof(int32_t);
+  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w, skip,
+                                       output, (size_t)output->h);
 }
 
 size_t unit_depthwise_min_scratch_bytes(const unit_shape_t *filter,
                                         const unit_shape_t *output,
                                         const unit_skip_t *skip) {
   if (!filter || !output) return 0;
-  return unit_quotient_bytes((size_t)filter->h * filter->w,
-                             skip && skip->thresholds) +
-         (size_t)output->w * sizeof(int32_t);
+  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w, skip,
+                                       output, 1u);
 }
 
+/* Arguments and shapes (filter [1, kh, kw, Ci * depth_multiplier]). */
 static unit_status_t check_depthwise(const unit_conv_params_t *params,
                                      const unit_requant_t *requant,
                                      const unit_shape_t *is,
@@ -33,15 +32,10 @@ static unit_status_t check_depthwise(const unit_conv_params_t *params,
                                      const int8_t *filter,
                                      const unit_shape_t *os,
                                      const int8_t *output) {
-  if (!params || !requant || !requant->multiplier || !requant->shift || !is ||
-      !input || !fs || !filter || !os || !output)
-    return UNIT_ERR_ARG;
-  if (is->n <= 0 || is->h <= 0 || is->w <= 0 || is->c <= 0 || fs->h <= 0 ||
-      fs->w <= 0 || os->h <= 0 || os->w <= 0 || params->stride_h <= 0 ||
-      params->stride_w <= 0 || params->dilation_h <= 0 ||
-      params->dilation_w <= 0 || params->depth_multiplier <= 0 ||
-      !unit_input_offset_valid(params->input_offset))
-    return UNIT_ERR_ARG;
+  const unit_status_t status =
+      unit_check_conv_args(params, requant, is, input, fs, filter, os, output);
+  if (status != UNIT_OK) return status;
+  if (params->depth_multiplier <= 0) return UNIT_ERR_ARG;
   if (fs->n != 1 || fs->c != is->c * params->depth_multiplier ||
       os->c != fs->c || os->n != is->n)
     return UNIT_ERR_SHAPE;

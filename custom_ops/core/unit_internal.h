@@ -241,6 +241,19 @@ static inline void unit_conv_geometry(const unit_conv_params_t *p,
   g->row_step = g->stride_h * g->in_row;
 }
 
+/* Argument checks shared by conv and depthwise conv (unit_conv_common.c):
+ * UNIT_ERR_ARG for a missing pointer, a non-positive size, stride or
+ * dilation, or an input offset outside [-127, 128].  Each op then checks
+ * its own filter layout and shape relations. */
+unit_status_t unit_check_conv_args(const unit_conv_params_t *params,
+                                   const unit_requant_t *requant,
+                                   const unit_shape_t *input_shape,
+                                   const int8_t *input,
+                                   const unit_shape_t *filter_shape,
+                                   const int8_t *filter,
+                                   const unit_shape_t *output_shape,
+                                   const int8_t *output);
+
 /* The output positions [lo, hi) at which kernel offset `offset` (= k *
  * dilation) reads inside an input of in_size (unit_conv_common.c). */
 void unit_tap_range(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t offset,
@@ -274,6 +287,16 @@ static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
  * rows as fit (all of them: fastest; one row: the minimum). */
 static inline size_t unit_quotient_bytes(size_t taps, int skipping) {
   return skipping ? (taps * sizeof(int16_t) + 3u) & ~(size_t)3u : 0u;
+}
+
+/* Scratch of conv / depthwise: the quotients of `taps` weights when
+ * skipping, plus int32 accumulators for `rows` output rows. */
+static inline size_t unit_conv_block_scratch_bytes(size_t taps,
+                                                   const unit_skip_t *skip,
+                                                   const unit_shape_t *output,
+                                                   size_t rows) {
+  return unit_quotient_bytes(taps, skip && skip->thresholds) +
+         rows * (size_t)output->w * sizeof(int32_t);
 }
 
 static inline void unit_tap_columns(const unit_conv_geometry_t *g,
