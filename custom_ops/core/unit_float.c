@@ -102,6 +102,48 @@ static int conv_float_args_ok(const unit_conv_float_params_t *p,
          p->stride_w > 0 && p->dilation_h > 0 && p->dilation_w > 0;
 }
 
+/* Every output of output channel `oc` of a float conv or depthwise conv
+ * (TFLM's order of summation): the channel reads input channels
+ * ic0 .. ic0 + n - 1; kernel position k's weight for the c-th of them is
+ * w[k * w_step + c] and its quotient tau[k * n + c] (tau NULL: dense).
+ * Returns the multiplications executed (counted in host builds). */
+static uint64_t conv_float_channel(const unit_conv_float_params_t *p,
+                                   const unit_shape_t *is, const float *input,
+                                   const unit_shape_t *fs,
+                                   const unit_shape_t *os, int32_t oc,
+                                   int32_t ic0, int32_t n, const float *w,
+                                   size_t w_step, const float *tau, float bias,
+                                   float *output) {
+  uint64_t executed = 0;
+  int32_t b, oy, ox, ky, kx, c;
+  for (b = 0; b < os->n; ++b) {
+    for (oy = 0; oy < os->h; ++oy) {
+      for (ox = 0; ox < os->w; ++ox) {
+        float total = 0.0f;
+        for (ky = 0; ky < fs->h; ++ky) {
+          const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
+          if (in_y < 0 || in_y >= is->h) continue;
+          for (kx = 0; kx < fs->w; ++kx) {
+            const int32_t in_x = ox * p->stride_w - p->pad_w + kx * p->dilation_w;
+            const size_t k = (size_t)ky * fs->w + kx;
+            const float *x;
+            if (in_x < 0 || in_x >= is->w) continue;
+            x = input + (((size_t)b * is->h + in_y) * is->w + in_x) * is->c + ic0;
+            for (c = 0; c < n; ++c) {
+              if (float_tap_skipped(x[c], tau, k * (size_t)n + c)) continue;
+              total += x[c] * w[k * w_step + c];
+              UNIT_COUNT_ADD(executed, 1);
+            }
+          }
+        }
+        output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
+            clamp_float(total + bias, p->act_min, p->act_max);
+      }
+    }
+  }
+  return executed;
+}
+
 unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
                                  const unit_shape_t *input_shape,
                                  const float *input,
@@ -114,7 +156,7 @@ unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
   const unit_conv_float_params_t *p = params;
   const unit_shape_t *is = input_shape, *fs = filter_shape, *os = output_shape;
   float *tau = 0;
-  int32_t oc, b, oy, ox, ky, kx, ic;
+  int32_t oc;
   unit_status_t status;
   if (!conv_float_args_ok(p, is, input, fs, filter, os, output))
     return UNIT_ERR_ARG;
@@ -133,39 +175,14 @@ unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
 #endif
   for (oc = 0; oc < os->c; ++oc) {
     const size_t taps = (size_t)fs->h * fs->w * fs->c;
-    const float *filter_oc = filter + (size_t)oc * taps;
-    uint64_t executed = 0;
+    const float *filter_oc = filter + (size_t)oc * taps; /* [Co, kh, kw, Ci] */
     if (tau)
       float_weight_quotients(skip->thresholds[oc / skip->group_size],
                              skip->division, filter_oc, taps, 1, tau);
-    for (b = 0; b < os->n; ++b) {
-      for (oy = 0; oy < os->h; ++oy) {
-        for (ox = 0; ox < os->w; ++ox) {
-          float total = 0.0f;
-          for (ky = 0; ky < fs->h; ++ky) {
-            const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
-            if (in_y < 0 || in_y >= is->h) continue;
-            for (kx = 0; kx < fs->w; ++kx) {
-              const int32_t in_x =
-                  ox * p->stride_w - p->pad_w + kx * p->dilation_w;
-              const float *x;
-              const size_t tap0 = ((size_t)ky * fs->w + kx) * fs->c;
-              if (in_x < 0 || in_x >= is->w) continue;
-              x = input + (((size_t)b * is->h + in_y) * is->w + in_x) * is->c;
-              for (ic = 0; ic < is->c; ++ic) {
-                if (float_tap_skipped(x[ic], tau, tap0 + ic)) continue;
-                total += x[ic] * filter_oc[tap0 + ic];
-                UNIT_COUNT_ADD(executed, 1);
-              }
-            }
-          }
-          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
-              clamp_float(total + (bias ? bias[oc] : 0.0f), p->act_min,
-                          p->act_max);
-        }
-      }
-    }
-    unit_stats_add_channel(stats, oc, executed);
+    unit_stats_add_channel(
+        stats, oc,
+        conv_float_channel(p, is, input, fs, os, oc, 0, is->c, filter_oc,
+                           (size_t)fs->c, tau, bias ? bias[oc] : 0.0f, output));
   }
   (void)stats;
   return UNIT_OK;
@@ -180,7 +197,7 @@ unit_status_t unit_depthwise_conv_2d_float(
   const unit_conv_float_params_t *p = params;
   const unit_shape_t *is = input_shape, *fs = filter_shape, *os = output_shape;
   float *tau = 0;
-  int32_t oc, b, oy, ox, ky, kx;
+  int32_t oc;
   unit_status_t status;
   if (!conv_float_args_ok(p, is, input, fs, filter, os, output) ||
       p->depth_multiplier <= 0)
@@ -202,37 +219,16 @@ unit_status_t unit_depthwise_conv_2d_float(
         (uint64_t)os->n * os->h * os->w * os->c * fs->h * fs->w;
 #endif
   for (oc = 0; oc < os->c; ++oc) {
-    const int32_t ic = oc / p->depth_multiplier;
-    uint64_t executed = 0;
+    /* filter [1, kh, kw, Co]: position k's weight at filter[k * Co + oc] */
     if (tau)
       float_weight_quotients(skip->thresholds[oc / skip->group_size],
                              skip->division, filter + oc,
                              (size_t)fs->h * fs->w, (size_t)fs->c, tau);
-    for (b = 0; b < os->n; ++b) {
-      for (oy = 0; oy < os->h; ++oy) {
-        for (ox = 0; ox < os->w; ++ox) {
-          float total = 0.0f;
-          for (ky = 0; ky < fs->h; ++ky) {
-            const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
-            if (in_y < 0 || in_y >= is->h) continue;
-            for (kx = 0; kx < fs->w; ++kx) {
-              const int32_t in_x =
-                  ox * p->stride_w - p->pad_w + kx * p->dilation_w;
-              float x;
-              if (in_x < 0 || in_x >= is->w) continue;
-              x = input[(((size_t)b * is->h + in_y) * is->w + in_x) * is->c + ic];
-              if (float_tap_skipped(x, tau, (size_t)ky * fs->w + kx)) continue;
-              total += x * filter[((size_t)ky * fs->w + kx) * fs->c + oc];
-              UNIT_COUNT_ADD(executed, 1);
-            }
-          }
-          output[(((size_t)b * os->h + oy) * os->w + ox) * os->c + oc] =
-              clamp_float(total + (bias ? bias[oc] : 0.0f), p->act_min,
-                          p->act_max);
-        }
-      }
-    }
-    unit_stats_add_channel(stats, oc, executed);
+    unit_stats_add_channel(
+        stats, oc,
+        conv_float_channel(p, is, input, fs, os, oc, oc / p->depth_multiplier,
+                           1, filter + oc, (size_t)fs->c, tau,
+                           bias ? bias[oc] : 0.0f, output));
   }
   (void)stats;
   return UNIT_OK;
