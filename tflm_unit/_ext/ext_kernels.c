@@ -119,6 +119,51 @@ static void *alloc_scratch(size_t bytes) {
   return p;
 }
 
+/* The three shapes and the buffers of a conv / depthwise call, with their
+ * sizes checked (int8: 1-byte activations and int16 thresholds; float: 4 and
+ * 4).  On failure a Python error is set and nothing stays acquired. */
+static int acquire_conv_call(call_buffers_t *b, PyObject *in_shape,
+                             PyObject *f_shape, PyObject *o_shape,
+                             unit_shape_t *is, unit_shape_t *fs,
+                             unit_shape_t *os, int int8, int group_size) {
+  if (parse_shape(in_shape, is, "input_shape") < 0 ||
+      parse_shape(f_shape, fs, "filter_shape") < 0 ||
+      parse_shape(o_shape, os, "output_shape") < 0 || acquire_buffers(b, int8) < 0)
+    return -1;
+  if (check_sizes(b, shape_size(is), shape_size(fs), shape_size(os), os->c,
+                  int8 ? 1 : 4, group_size, int8 ? 2 : 4) < 0) {
+    release_buffers(b);
+    return -1;
+  }
+  return 0;
+}
+
+/* The same for a fully connected call (`op` names it in errors). */
+static int acquire_fc_call(call_buffers_t *b, const char *op, int batches,
+                           int in_depth, int out_depth, int int8,
+                           int group_size) {
+  if (batches <= 0 || in_depth <= 0 || out_depth <= 0) {
+    PyErr_Format(PyExc_ValueError, "%s: dimensions must be positive", op);
+    return -1;
+  }
+  if (acquire_buffers(b, int8) < 0) return -1;
+  if (check_sizes(b, (Py_ssize_t)batches * in_depth,
+                  (Py_ssize_t)out_depth * in_depth,
+                  (Py_ssize_t)batches * out_depth, out_depth, int8 ? 1 : 4,
+                  group_size, int8 ? 2 : 4) < 0) {
+    release_buffers(b);
+    return -1;
+  }
+  return 0;
+}
+
+/* Scratch for a call whose buffers are acquired (released on failure). */
+static void *alloc_call_scratch(call_buffers_t *b, size_t bytes) {
+  void *scratch = alloc_scratch(bytes);
+  if (!scratch) release_buffers(b);
+  return scratch;
+}
+
 /* conv_2d_int8 / depthwise_conv_2d_int8(input, input_shape, filter,
  *   filter_shape, bias, multiplier, shift, (stride_h, stride_w, dilation_h,
  *   dilation_w, pad_h, pad_w, depth_multiplier, input_offset, output_offset,
@@ -145,25 +190,16 @@ static PyObject *conv_like_int8(PyObject *args, int depthwise) {
                         &b.obj[B_OUTPUT], &o_shape, &b.obj[B_THRESH],
                         &group_size, &division, &b.obj[B_CHANNEL]))
     return NULL;
-  if (parse_shape(in_shape, &is, "input_shape") < 0 ||
-      parse_shape(f_shape, &fs, "filter_shape") < 0 ||
-      parse_shape(o_shape, &os, "output_shape") < 0 || acquire_buffers(&b, 1) < 0)
+  if (acquire_conv_call(&b, in_shape, f_shape, o_shape, &is, &fs, &os, 1,
+                        group_size) < 0)
     return NULL;
-  if (check_sizes(&b, shape_size(&is), shape_size(&fs), shape_size(&os), os.c,
-                  1, group_size, 2) < 0) {
-    release_buffers(&b);
-    return NULL;
-  }
   skip.thresholds = (const int16_t *)b.view[B_THRESH].buf;
   skip.group_size = group_size;
   skip.division = (unit_division_t)division;
   stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
   scratch_bytes = depthwise ? unit_depthwise_scratch_bytes(&fs, &os, &skip)
                             : unit_conv_scratch_bytes(&fs, &os, &skip);
-  if (!(scratch = alloc_scratch(scratch_bytes))) {
-    release_buffers(&b);
-    return NULL;
-  }
+  if (!(scratch = alloc_call_scratch(&b, scratch_bytes))) return NULL;
   requant.multiplier = (const int32_t *)b.view[B_MULT].buf;
   requant.shift = (const int32_t *)b.view[B_SHIFT].buf;
   Py_BEGIN_ALLOW_THREADS
@@ -209,27 +245,15 @@ static PyObject *py_fully_connected_int8(PyObject *self, PyObject *args) {
                         &b.obj[B_OUTPUT], &b.obj[B_THRESH], &group_size,
                         &division, &b.obj[B_CHANNEL]))
     return NULL;
-  if (batches <= 0 || in_depth <= 0 || out_depth <= 0) {
-    PyErr_SetString(PyExc_ValueError, "fully_connected_int8: dimensions must be positive");
+  if (acquire_fc_call(&b, "fully_connected_int8", batches, in_depth, out_depth,
+                      1, group_size) < 0)
     return NULL;
-  }
-  if (acquire_buffers(&b, 1) < 0) return NULL;
-  if (check_sizes(&b, (Py_ssize_t)batches * in_depth,
-                  (Py_ssize_t)out_depth * in_depth,
-                  (Py_ssize_t)batches * out_depth, out_depth, 1, group_size,
-                  2) < 0) {
-    release_buffers(&b);
-    return NULL;
-  }
   skip.thresholds = (const int16_t *)b.view[B_THRESH].buf;
   skip.group_size = group_size;
   skip.division = (unit_division_t)division;
   stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
   scratch_bytes = unit_fc_scratch_bytes(out_depth, &skip);
-  if (!(scratch = alloc_scratch(scratch_bytes))) {
-    release_buffers(&b);
-    return NULL;
-  }
+  if (!(scratch = alloc_call_scratch(&b, scratch_bytes))) return NULL;
   requant.multiplier = (const int32_t *)b.view[B_MULT].buf;
   requant.shift = (const int32_t *)b.view[B_SHIFT].buf;
   Py_BEGIN_ALLOW_THREADS
@@ -265,25 +289,16 @@ static PyObject *conv_like_float(PyObject *args, int depthwise) {
                         &b.obj[B_THRESH], &group_size, &division,
                         &b.obj[B_CHANNEL]))
     return NULL;
-  if (parse_shape(in_shape, &is, "input_shape") < 0 ||
-      parse_shape(f_shape, &fs, "filter_shape") < 0 ||
-      parse_shape(o_shape, &os, "output_shape") < 0 || acquire_buffers(&b, 0) < 0)
+  if (acquire_conv_call(&b, in_shape, f_shape, o_shape, &is, &fs, &os, 0,
+                        group_size) < 0)
     return NULL;
-  if (check_sizes(&b, shape_size(&is), shape_size(&fs), shape_size(&os), os.c,
-                  4, group_size, 4) < 0) {
-    release_buffers(&b);
-    return NULL;
-  }
   skip.thresholds = (const float *)b.view[B_THRESH].buf;
   skip.group_size = group_size;
   skip.division = (unit_float_division_t)division;
   stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
   scratch_bytes = depthwise ? unit_depthwise_float_scratch_bytes(&fs, &skip)
                             : unit_conv_float_scratch_bytes(&fs, &skip);
-  if (!(scratch = alloc_scratch(scratch_bytes))) {
-    release_buffers(&b);
-    return NULL;
-  }
+  if (!(scratch = alloc_call_scratch(&b, scratch_bytes))) return NULL;
   Py_BEGIN_ALLOW_THREADS
   if (depthwise)
     status = unit_depthwise_conv_2d_float(
@@ -325,27 +340,15 @@ static PyObject *py_fully_connected_float(PyObject *self, PyObject *args) {
                         &act_min, &act_max, &b.obj[B_OUTPUT], &b.obj[B_THRESH],
                         &group_size, &division, &b.obj[B_CHANNEL]))
     return NULL;
-  if (batches <= 0 || in_depth <= 0 || out_depth <= 0) {
-    PyErr_SetString(PyExc_ValueError, "fully_connected_float: dimensions must be positive");
+  if (acquire_fc_call(&b, "fully_connected_float", batches, in_depth, out_depth,
+                      0, group_size) < 0)
     return NULL;
-  }
-  if (acquire_buffers(&b, 0) < 0) return NULL;
-  if (check_sizes(&b, (Py_ssize_t)batches * in_depth,
-                  (Py_ssize_t)out_depth * in_depth,
-                  (Py_ssize_t)batches * out_depth, out_depth, 4, group_size,
-                  4) < 0) {
-    release_buffers(&b);
-    return NULL;
-  }
   skip.thresholds = (const float *)b.view[B_THRESH].buf;
   skip.group_size = group_size;
   skip.division = (unit_float_division_t)division;
   stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
   scratch_bytes = unit_fc_float_scratch_bytes(out_depth, &skip);
-  if (!(scratch = alloc_scratch(scratch_bytes))) {
-    release_buffers(&b);
-    return NULL;
-  }
+  if (!(scratch = alloc_call_scratch(&b, scratch_bytes))) return NULL;
   Py_BEGIN_ALLOW_THREADS
   status = unit_fully_connected_float(act_min, act_max, batches, in_depth,
                                       out_depth, b.view[B_INPUT].buf,
