@@ -349,6 +349,30 @@ def _accumulate(acc: np.ndarray, executed: np.ndarray, x_values: np.ndarray,
     executed += keep.sum(axis=(0, 1, 2), dtype=np.uint64)
 
 
+def _conv_accumulate(x: np.ndarray, w: np.ndarray, taus: Optional[np.ndarray], geometry: dict,
+                     acc_dtype, channel_of_input: Optional[np.ndarray] = None):
+    """The weight-stationary sum over the kernel taps of CONV_2D (filter
+    [Co, kh, kw, Ci], channel_of_input None) or DEPTHWISE_CONV_2D (filter
+    [1, kh, kw, C]; output channel c reads input channel channel_of_input[c]).
+    x is the (offset) input, taus the per-weight quotients or None (dense).
+    Returns (accumulators [N, H, W, C], executed per channel, total MACs)."""
+    depthwise = channel_of_input is not None
+    channels = w.shape[3] if depthwise else w.shape[0]
+    acc = np.zeros((x.shape[0], geometry["out_h"], geometry["out_w"], channels), dtype=acc_dtype)
+    executed = np.zeros(channels, dtype=np.uint64)
+    for ky, kx, x_tap, in_bounds in _kernel_taps(x, geometry):
+        if depthwise:
+            _accumulate(acc, executed, x_tap[..., channel_of_input], w[0, ky, kx],
+                        None if taus is None else taus[0, ky, kx], in_bounds)
+            continue
+        for ic in range(w.shape[3]):
+            x_values = np.broadcast_to(x_tap[..., ic, None], acc.shape)
+            _accumulate(acc, executed, x_values, w[:, ky, kx, ic],
+                        None if taus is None else taus[:, ky, kx, ic], in_bounds)
+    macs_total = acc.size * w.shape[1] * w.shape[2] * (1 if depthwise else w.shape[3])
+    return acc, executed, int(macs_total)
+
+
 def _requantize(acc: np.ndarray, bias: Optional[np.ndarray], multiplier: np.ndarray,
                 shift: np.ndarray, output_offset: int, act_min: int, act_max: int) -> np.ndarray:
     """int32 accumulator (+ bias) -> int8 output, channel on the last axis."""
@@ -389,20 +413,11 @@ def conv_2d_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
                                     DIVISION_MODES)
     geometry = _conv_geometry(x, filter_h, filter_w, params)
 
-    x_shifted = x.astype(np.int64) + input_offset
-    w_wide = w.astype(np.int64)
     taus = None if channel_t is None else _weight_taus_int(w, channel_t, division, 0)
-    batches = x.shape[0]
-    acc = np.zeros((batches, geometry["out_h"], geometry["out_w"], channels), dtype=np.int64)
-    executed = np.zeros(channels, dtype=np.uint64)
-    for ky, kx, x_tap, in_bounds in _kernel_taps(x_shifted, geometry):
-        for ic in range(in_c):
-            x_values = np.broadcast_to(x_tap[..., ic, None], acc.shape)
-            _accumulate(acc, executed, x_values, w_wide[:, ky, kx, ic],
-                        None if taus is None else taus[:, ky, kx, ic], in_bounds)
+    acc, executed, macs_total = _conv_accumulate(x.astype(np.int64) + input_offset, w.astype(np.int64),
+                                                 taus, geometry, np.int64)
     output = _requantize(acc, bias, multiplier, shift, output_offset, act_min, act_max)
-    macs_total = batches * geometry["out_h"] * geometry["out_w"] * channels * filter_h * filter_w * in_c
-    return KernelResult(output, int(macs_total), int(executed.sum()), executed)
+    return KernelResult(output, macs_total, int(executed.sum()), executed)
 
 
 def depthwise_conv_2d_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
@@ -414,7 +429,7 @@ def depthwise_conv_2d_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarr
     ic*M + m reads input channel ic) with UnIT skipping."""
     x = _check_array(x, "input", np.int8, 4)
     w = _check_array(w, "filter", np.int8, 4)
-    depth_multiplier, channel_of_input = _depthwise_channels(x, w, params)
+    _, channel_of_input = _depthwise_channels(x, w, params)
     _, filter_h, filter_w, channels = w.shape
     if bias is not None:
         bias = _check_per_channel(bias, "bias", np.int32, channels)
@@ -425,18 +440,11 @@ def depthwise_conv_2d_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarr
                                     DIVISION_MODES)
     geometry = _conv_geometry(x, filter_h, filter_w, params)
 
-    x_shifted = x.astype(np.int64) + input_offset
-    w_wide = w.astype(np.int64)
     taus = None if channel_t is None else _weight_taus_int(w, channel_t, division, 3)
-    batches = x.shape[0]
-    acc = np.zeros((batches, geometry["out_h"], geometry["out_w"], channels), dtype=np.int64)
-    executed = np.zeros(channels, dtype=np.uint64)
-    for ky, kx, x_tap, in_bounds in _kernel_taps(x_shifted, geometry):
-        _accumulate(acc, executed, x_tap[..., channel_of_input], w_wide[0, ky, kx],
-                    None if taus is None else taus[0, ky, kx], in_bounds)
+    acc, executed, macs_total = _conv_accumulate(x.astype(np.int64) + input_offset, w.astype(np.int64),
+                                                 taus, geometry, np.int64, channel_of_input)
     output = _requantize(acc, bias, multiplier, shift, output_offset, act_min, act_max)
-    macs_total = batches * geometry["out_h"] * geometry["out_w"] * channels * filter_h * filter_w
-    return KernelResult(output, int(macs_total), int(executed.sum()), executed)
+    return KernelResult(output, macs_total, int(executed.sum()), executed)
 
 
 def _depthwise_channels(x: np.ndarray, w: np.ndarray, params) -> Tuple[int, np.ndarray]:
@@ -513,17 +521,9 @@ def conv_2d_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray], para
     geometry = _conv_geometry(x, filter_h, filter_w, params)
 
     taus = None if channel_t is None else _weight_taus_float(w, channel_t, division, 0)
-    batches = x.shape[0]
-    acc = np.zeros((batches, geometry["out_h"], geometry["out_w"], channels), dtype=np.float32)
-    executed = np.zeros(channels, dtype=np.uint64)
-    for ky, kx, x_tap, in_bounds in _kernel_taps(x, geometry):
-        for ic in range(in_c):
-            x_values = np.broadcast_to(x_tap[..., ic, None], acc.shape)
-            _accumulate(acc, executed, x_values, w[:, ky, kx, ic],
-                        None if taus is None else taus[:, ky, kx, ic], in_bounds)
+    acc, executed, macs_total = _conv_accumulate(x, w, taus, geometry, np.float32)
     output = _finish_float(acc, bias, act_min, act_max)
-    macs_total = batches * geometry["out_h"] * geometry["out_w"] * channels * filter_h * filter_w * in_c
-    return KernelResult(output, int(macs_total), int(executed.sum()), executed)
+    return KernelResult(output, macs_total, int(executed.sum()), executed)
 
 
 def depthwise_conv_2d_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
@@ -543,15 +543,9 @@ def depthwise_conv_2d_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndar
     geometry = _conv_geometry(x, filter_h, filter_w, params)
 
     taus = None if channel_t is None else _weight_taus_float(w, channel_t, division, 3)
-    batches = x.shape[0]
-    acc = np.zeros((batches, geometry["out_h"], geometry["out_w"], channels), dtype=np.float32)
-    executed = np.zeros(channels, dtype=np.uint64)
-    for ky, kx, x_tap, in_bounds in _kernel_taps(x, geometry):
-        _accumulate(acc, executed, x_tap[..., channel_of_input], w[0, ky, kx],
-                    None if taus is None else taus[0, ky, kx], in_bounds)
+    acc, executed, macs_total = _conv_accumulate(x, w, taus, geometry, np.float32, channel_of_input)
     output = _finish_float(acc, bias, act_min, act_max)
-    macs_total = batches * geometry["out_h"] * geometry["out_w"] * channels * filter_h * filter_w
-    return KernelResult(output, int(macs_total), int(executed.sum()), executed)
+    return KernelResult(output, macs_total, int(executed.sum()), executed)
 
 
 def fully_connected_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
