@@ -15,15 +15,9 @@ from tflm_unit.pruning import Budget, BudgetError, DifferentiablePruning, gate_l
 from tflm_unit.resources import KerasResourceModel, UnsupportedLayerError
 
 
-@pytest.fixture(params=["tf_keras", "keras"])
-def K(request):
-    if request.param == "tf_keras":
-        import tf_keras
-
-        return tf_keras
-    import keras
-
-    return keras
+@pytest.fixture
+def K(keras_flavour):
+    return keras_flavour
 
 
 def residual_model(K):

@@ -11,15 +11,9 @@ from tflm_unit import resources
 from tflm_unit.resources import Budget, BudgetError, KerasResourceModel, UnsupportedLayerError, plan_greedy_memory
 
 
-@pytest.fixture(params=["tf_keras", "keras"])
-def keras_module(request):
-    if request.param == "tf_keras":
-        import tf_keras
-
-        return tf_keras
-    import keras
-
-    return keras
+@pytest.fixture
+def keras_module(keras_flavour):
+    return keras_flavour
 
 
 def small_chain(K):
