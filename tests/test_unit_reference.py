@@ -109,18 +109,23 @@ def _skipped_int(compared: int, divisor: int, threshold: int, mode: str) -> bool
     return compared <= threshold >> (divisor.bit_length() - 1)
 
 
-def _loop_conv_int8(x, w, bias, multiplier, shift, params, thresholds, group_size, mode,
-                    depthwise=False):
-    """Direct per-output, per-tap loops; returns (output, executed per channel)."""
+def _loop_geometry(x, w, params, depthwise):
+    """(batches, in_h, in_w, in_c, channels, kh, kw, out_h, out_w, pad_h, pad_w)
+    of a conv ([Co, kh, kw, Ci] filter) or depthwise ([1, kh, kw, C]) call."""
     batches, in_h, in_w, in_c = x.shape
-    if depthwise:
-        _, kh, kw, channels = w.shape
-    else:
-        channels, kh, kw, _ = w.shape
+    channels, kh, kw = (w.shape[3], w.shape[1], w.shape[2]) if depthwise else w.shape[:3]
     out_h = ref.compute_out_size(params.padding, in_h, kh, params.stride_h, params.dilation_h)
     out_w = ref.compute_out_size(params.padding, in_w, kw, params.stride_w, params.dilation_w)
     pad_h = ref.compute_padding(params.stride_h, params.dilation_h, in_h, kh, out_h)
     pad_w = ref.compute_padding(params.stride_w, params.dilation_w, in_w, kw, out_w)
+    return batches, in_h, in_w, in_c, channels, kh, kw, out_h, out_w, pad_h, pad_w
+
+
+def _loop_conv_int8(x, w, bias, multiplier, shift, params, thresholds, group_size, mode,
+                    depthwise=False):
+    """Direct per-output, per-tap loops; returns (output, executed per channel)."""
+    batches, in_h, in_w, in_c, channels, kh, kw, out_h, out_w, pad_h, pad_w = _loop_geometry(
+        x, w, params, depthwise)
     group_size = group_size or channels
     acc = np.zeros((batches, out_h, out_w, channels), dtype=np.int64)
     executed = np.zeros(channels, dtype=np.uint64)
@@ -309,12 +314,8 @@ def _skipped_float(compared, divisor, threshold, mode) -> bool:
 
 
 def _loop_conv_float(x, w, bias, params, thresholds, group_size, mode, depthwise=False):
-    batches, in_h, in_w, in_c = x.shape
-    channels, kh, kw = (w.shape[3], w.shape[1], w.shape[2]) if depthwise else w.shape[:3]
-    out_h = ref.compute_out_size(params.padding, in_h, kh, params.stride_h, params.dilation_h)
-    out_w = ref.compute_out_size(params.padding, in_w, kw, params.stride_w, params.dilation_w)
-    pad_h = ref.compute_padding(params.stride_h, params.dilation_h, in_h, kh, out_h)
-    pad_w = ref.compute_padding(params.stride_w, params.dilation_w, in_w, kw, out_w)
+    batches, in_h, in_w, in_c, channels, kh, kw, out_h, out_w, pad_h, pad_w = _loop_geometry(
+        x, w, params, depthwise)
     group_size = group_size or channels
     output = np.zeros((batches, out_h, out_w, channels), dtype=np.float32)
     executed = np.zeros(channels, dtype=np.uint64)
