@@ -199,6 +199,19 @@ def conv_geometry(x_shape, kh: int, kw: int, params: ConvParams) -> Tuple[int, i
     return out_h, out_w, pad_h, pad_w
 
 
+def _conv_output_channels(depthwise: bool, x: np.ndarray, w: np.ndarray, params: ConvParams) -> int:
+    """Output channels of a conv ([Co, kh, kw, Ci] filter) or depthwise
+    ([1, kh, kw, Ci * M]) call, after checking the filter against the input."""
+    if depthwise:
+        if w.shape[0] != 1 or w.shape[3] != x.shape[3] * params.depth_multiplier:
+            raise ValueError(f"depthwise filter shape {w.shape} does not match input channels "
+                             f"{x.shape[3]} x depth multiplier {params.depth_multiplier}")
+        return w.shape[3]
+    if w.shape[3] != x.shape[3]:
+        raise ValueError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
+    return w.shape[0]
+
+
 # ------------------------------------------------------------------- int8
 
 
@@ -206,15 +219,7 @@ def _conv_like_int8(depthwise: bool, x, w, bias, multiplier, shift, params: Conv
                     thresholds, group_size, division) -> KernelResult:
     x = _require(x, np.int8, 4, "input")
     w = _require(w, np.int8, 4, "filter")
-    if depthwise:
-        if w.shape[0] != 1 or w.shape[3] != x.shape[3] * params.depth_multiplier:
-            raise ValueError(f"depthwise filter shape {w.shape} does not match input channels "
-                             f"{x.shape[3]} x depth multiplier {params.depth_multiplier}")
-        channels = w.shape[3]
-    else:
-        if w.shape[3] != x.shape[3]:
-            raise ValueError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
-        channels = w.shape[0]
+    channels = _conv_output_channels(depthwise, x, w, params)
     kh, kw = w.shape[1], w.shape[2]
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kh, kw, params)
     bias_arr = None if bias is None else _per_channel(bias, np.int32, channels, "bias")
@@ -277,15 +282,7 @@ def _conv_like_float(depthwise: bool, x, w, bias, params: ConvParams, thresholds
                      division) -> KernelResult:
     x = _require(x, np.float32, 4, "input")
     w = _require(w, np.float32, 4, "filter")
-    if depthwise:
-        if w.shape[0] != 1 or w.shape[3] != x.shape[3] * params.depth_multiplier:
-            raise ValueError(f"depthwise filter shape {w.shape} does not match input channels "
-                             f"{x.shape[3]} x depth multiplier {params.depth_multiplier}")
-        channels = w.shape[3]
-    else:
-        if w.shape[3] != x.shape[3]:
-            raise ValueError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
-        channels = w.shape[0]
+    channels = _conv_output_channels(depthwise, x, w, params)
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, w.shape[1], w.shape[2], params)
     bias_arr = None if bias is None else _per_channel(bias, np.float32, channels, "bias")
     t, group, div = _skip_args(thresholds, group_size, channels, division, float_model=True)
