@@ -179,8 +179,8 @@ static inline int unit_tap_skipped(int16_t xv, int16_t tau) {
          (uint16_t)((uint16_t)tau << 1);
 }
 
-/* The inner loops of conv: one contiguous run of n taps (the input channels
- * of one kernel position).  Pointer walks and a size_t counter keep them in
+/* The dense dot product of FULLY_CONNECTED over n contiguous inputs and
+ * weights.  Pointer walks and a size_t counter keep them in
  * 16-bit arithmetic on 16-bit cores; x' and every product fit int16
  * (|x'| <= 255, |w| <= 128), only the accumulator is 32 bits. */
 static inline int32_t unit_dot_int8(const int8_t *x, const int8_t *w, size_t n,
@@ -190,23 +190,6 @@ static inline int32_t unit_dot_int8(const int8_t *x, const int8_t *w, size_t n,
     const int16_t xv = (int16_t)(*x++ + input_offset);
     acc += (int16_t)(xv * *w++);
   }
-  return acc;
-}
-
-/* The same run with UnIT skipping: a tap is multiplied only when
- * |x'| > tau (tau = T_q / |w| precomputed per weight). */
-static inline int32_t unit_skip_dot_int8(const int8_t *x, const int8_t *w,
-                                         const int16_t *tau, size_t n,
-                                         int16_t input_offset,
-                                         uint64_t *executed) {
-  int32_t acc = 0;
-  for (; n != 0u; --n, ++x, ++w, ++tau) {
-    const int16_t xv = (int16_t)(*x + input_offset);
-    if (unit_tap_skipped(xv, *tau)) continue; /* skip: no multiply */
-    acc += (int16_t)(xv * *w);
-    UNIT_COUNT_ADD(*executed, 1);
-  }
-  (void)executed;
   return acc;
 }
 
