@@ -7,6 +7,21 @@ UNIT_* custom ops) → ``runtime`` (host execution through the C core) →
 """
 __version__ = "0.1.0"
 
+from tflm_unit.errors import (  # noqa: E402  (the public error hierarchy, DESIGN.md §9)
+    BudgetError,
+    CalibrationError,
+    ConversionError,
+    DataError,
+    InputScalingError,
+    KernelArgumentError,
+    ModelFormatError,
+    OptionError,
+    TflmUnitError,
+    ToolchainError,
+    UnsupportedLayerError,
+    UnsupportedModelError,
+)
+
 
 def get_include() -> str:
     """Include root of the packaged C/C++ sources (see tflm_unit.sources)."""

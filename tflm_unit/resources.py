@@ -56,18 +56,14 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
+from tflm_unit.errors import BudgetError, UnsupportedLayerError  # noqa: F401  (re-exported here)
+
 #: TFLM aligns every planned buffer to this many bytes (``MicroArenaBufferAlignment()``).
 ARENA_ALIGNMENT = 16
 
 RESOURCE_NAMES = ("macs", "flash_bytes", "peak_ram_bytes")
 
 
-class UnsupportedLayerError(ValueError):
-    """A layer the resource model or the pruner does not know how to handle."""
-
-
-class BudgetError(ValueError):
-    """A budget that cannot be met, or is malformed."""
 
 
 # ---------------------------------------------------------------------------------------------

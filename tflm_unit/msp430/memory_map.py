@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tflm_unit.errors import TflmUnitError
 from tflm_unit.msp430.elf import ElfInfo
 
 #: Lowest and highest usable addresses: peripherals sit below 0x0200 (the
@@ -73,7 +74,7 @@ SIMULATOR_LARGE_RAM = MemoryMap("simulator, 24 KiB RAM", ram_start=0x1C00, ram_s
                                 fram_start=0x7C00, fram_size=0x8380)
 
 
-class ProgramTooLargeError(ValueError):
+class ProgramTooLargeError(TflmUnitError, ValueError):
     """The program's code, weights or buffers do not fit the memory map."""
 
 

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from tflm_unit.errors import ToolchainError
 from tflm_unit.msp430.build import Program
 from tflm_unit.msp430.toolchain import find_toolchain
 
@@ -28,7 +29,7 @@ HALT_SYMBOL = "unit_msp430_halt"
 _STACK_PAINT = 0xA5  # UNIT_MSP430_STACK_PAINT in unit_msp430.h
 
 
-class SimulationError(RuntimeError):
+class SimulationError(ToolchainError):
     """The simulator failed, or the program did not finish as expected."""
 
 

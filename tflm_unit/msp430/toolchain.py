@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
+from tflm_unit.errors import ToolchainError
+
 APT_COMMAND = "apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu"
 
 #: Compiler flags every MSP430 build uses.  -ffunction-sections and
@@ -22,11 +24,11 @@ BASE_CFLAGS = (
 )
 
 
-class ToolchainMissingError(RuntimeError):
+class ToolchainMissingError(ToolchainError):
     """A tool needed for MSP430 builds or simulation is not installed."""
 
 
-class BuildError(RuntimeError):
+class BuildError(ToolchainError):
     """Compiling or linking an MSP430 program failed."""
 
 

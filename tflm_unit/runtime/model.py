@@ -18,17 +18,13 @@ from flatbuffers import flexbuffers
 
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
+from tflm_unit.errors import ModelFormatError, UnsupportedModelError
+
 TFLITE_FILE_IDENTIFIER = b"TFL3"
 UNIT_CUSTOM_OPS = ("UNIT_CONV_2D", "UNIT_DEPTHWISE_CONV_2D", "UNIT_FULLY_CONNECTED")
 UNIT_METADATA_NAME = "UNIT_METADATA"
 
 
-class ModelFormatError(ValueError):
-    """The bytes are not a valid TFLite flatbuffer (or not one we can read)."""
-
-
-class UnsupportedModelError(ValueError):
-    """A valid model uses an op, option or dtype this package cannot run."""
 
 
 _TENSOR_DTYPES = {
