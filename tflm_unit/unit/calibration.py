@@ -45,9 +45,8 @@ implementation.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -55,8 +54,9 @@ from tflm_unit.core.kernels import DIVISION_MODES
 from tflm_unit.runtime import Interpreter, LayerStats
 from tflm_unit.runtime.model import Operator
 from tflm_unit.unit.thresholds import T_Q_MAX, dequantize_thresholds, quantize_thresholds
+from tflm_unit.inputs import (  # noqa: F401  (re-exported: the calibration API's inputs)
+    ModelLike, float_inputs, load_interpreter, predictions, prepare_inputs, prepare_labels)
 
-ModelLike = Union[bytes, str, os.PathLike, Interpreter, Any]
 # op_index -> int16 T_q [groups]; a missing op runs dense (builtin kernel).
 Config = Dict[int, np.ndarray]
 
@@ -224,59 +224,6 @@ class CalibrationResult:
         """JSON-ready: summary under ``calibration`` and per-op thresholds."""
         return dict(calibration=self.summary(), division=self.division,
                     ops=[layer.to_dict() for layer in self.layers])
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def load_interpreter(model: ModelLike, representative: Optional[np.ndarray] = None) -> Interpreter:
-    """An Interpreter from a .tflite (bytes / path), an Interpreter, or a Keras
-    model (converted to int8 with ``representative`` data)."""
-    if isinstance(model, Interpreter):
-        return model
-    if isinstance(model, (bytes, bytearray, str, os.PathLike)):
-        return Interpreter(bytes(model) if isinstance(model, bytearray) else model)
-    if hasattr(model, "layers") and hasattr(model, "predict"):
-        if representative is None:
-            raise ValueError("a Keras model needs representative data for int8 conversion")
-        return Interpreter(_keras_to_int8(model, representative))
-    raise TypeError(f"expected .tflite bytes, a path, an Interpreter or a Keras model, got {type(model).__name__}")
-
-
-def _keras_to_int8(model: Any, representative: np.ndarray) -> bytes:
-    """The converter's dense full-integer int8 model (int8 in and out)."""
-    from tflm_unit.converter import int8_model
-
-    return int8_model(model, representative, num_calibration_samples=min(len(representative), 200))
-
-
-def prepare_inputs(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
-    """Data as the model's input: uint8 images are scaled to [0, 1], a missing
-    channel axis is added, then float data is quantised to int8."""
-    x = np.asarray(x)
-    tensor = interpreter.input_details[0]
-    if x.dtype == np.uint8 and tensor.dtype != np.uint8:
-        x = x.astype(np.float32) / np.float32(255.0)
-    expected = tuple(tensor.shape[1:])
-    if x.shape[1:] != expected:
-        if int(np.prod(x.shape[1:])) != int(np.prod(expected)):
-            raise ValueError(f"inputs of shape {x.shape[1:]} do not fit the model's {expected}")
-        x = x.reshape((x.shape[0],) + expected)
-    if x.dtype != tensor.dtype:
-        x = interpreter.quantize_input(x)
-    return np.ascontiguousarray(x)
-
-
-def prepare_labels(y: np.ndarray) -> np.ndarray:
-    """Class indices from indices or one-hot rows."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.argmax(axis=1)
-    return y.reshape(-1).astype(np.int64)
-
-
-def predictions(output: np.ndarray) -> np.ndarray:
-    return output.reshape(output.shape[0], -1).argmax(axis=1)
 
 
 def base_op_name(op: Operator) -> str:
@@ -714,7 +661,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
     if not 0.0 <= max_accuracy_drop <= 1.0:
         raise ValueError(f"max_accuracy_drop is a fraction in [0, 1], got {max_accuracy_drop}")
 
-    interp = load_interpreter(model_or_tflite, representative=_float_inputs(x_calib))
+    interp = load_interpreter(model_or_tflite, representative=float_inputs(x_calib))
     if interp.input_details[0].dtype != np.int8:
         raise ValueError("calibration needs a full-integer (int8) model")
     x_q = prepare_inputs(interp, x_calib)
@@ -769,11 +716,6 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         return result
     finally:
         runner.restore()
-
-
-def _float_inputs(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _regroup(point: _Point, group_sizes: Dict[int, int], channels: Dict[int, int]) -> _Point:
