@@ -165,8 +165,53 @@ def test_unmeetable_budget_is_a_clear_error(K):
     x, y = synthetic_data(32)
     gated = prepare(residual_model(K))
     gated.compile(optimizer="sgd", loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
-    with pytest.raises(BudgetError, match="one channel per prunable layer.*peak_ram_bytes"):
+    with pytest.raises(BudgetError, match="fewest channels allowed per prunable layer.*peak_ram_bytes"):
         gated.fit(x, y, epochs=1, callbacks=[DifferentiablePruning(Budget(peak_ram_bytes=100))], verbose=0)
+
+
+def test_fraction_budgets_and_fractions_given_as_absolute():
+    report = {"macs": 10_000, "flash_bytes": 4_000, "peak_ram_bytes": 900}
+    assert Budget.fraction(macs=0.25).resolve(report) == Budget(macs=2_500)
+    # absolute and relative together: the tighter limit wins
+    both = Budget(macs=2_000, peak_ram_bytes=800, fractions={"macs": 0.25, "peak_ram_bytes": 0.5})
+    assert both.resolve(report) == Budget(macs=2_000, peak_ram_bytes=450)
+    assert Budget(macs=123).resolve(report) == Budget(macs=123)
+    with pytest.raises(BudgetError, match=r"absolute limit.*Budget.fraction\(macs=0.25\)"):
+        Budget(macs=0.25)
+    for bad in (0, 1.5, -0.1, float("nan")):
+        with pytest.raises(BudgetError, match="fraction"):
+            Budget.fraction(macs=bad)
+    with pytest.raises(BudgetError, match="unknown resource"):
+        Budget(fractions={"energy": 0.5})
+    with pytest.raises(BudgetError, match="resolve"):
+        Budget.fraction(flash_bytes=0.5).limits()
+
+
+def test_coupled_group_keeps_its_floor_and_cuts_are_reported(K, capsys):
+    """A tight MAC budget on a residual net: the residual group (stem + project, joined by Add)
+    never goes below coupled_floor x its width, and every cut event prints one line."""
+    K.utils.set_random_seed(4)
+    x, y = synthetic_data(128)
+    model = residual_model(K)
+    gated = prepare(model)
+    gated.compile(optimizer=K.optimizers.Adam(0.01),
+                  loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = DifferentiablePruning(Budget.fraction(macs=0.35), refresh_every=2, pruning_events=3,
+                                     coupled_floor=0.5, min_channels=2)
+    gated.fit(x, y, epochs=3, batch_size=32, callbacks=[callback], verbose=0)
+    resource_model = KerasResourceModel(gated)
+    counts = callback.current_counts()
+    stem = resource_model.group_of_layer("stem")
+    assert resource_model.group_of_layer("project").index == stem.index and stem.full_size == 12
+    assert counts[stem.index] >= 6, counts
+    for group in resource_model.prunable_groups:
+        assert counts[group.index] >= 2, (group.name, counts)
+    assert callback.budget_met, callback.history[-1]
+    assert callback.resolved_budget.macs == int(0.35 * resources.keras_resources(model).macs)
+    assert resources.keras_resources(strip(gated)).meets(callback.resolved_budget)
+    out = capsys.readouterr().out
+    cut_lines = [line for line in out.splitlines() if "cut " in line and "→" in line]
+    assert cut_lines and "macs " in cut_lines[0] and " / " in cut_lines[0], out
 
 
 def test_callback_needs_prepared_model(K):

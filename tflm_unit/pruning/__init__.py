@@ -48,8 +48,16 @@ with the least ``s_c · (N_k / n_k) / Σ_{r over target} (c_rk / B_r)`` — leas
 of cost that still matters, where the width ratio N_k / n_k (full over current channels) makes the
 last channels of a thinned layer dearer so that no layer collapses to a 1-channel bottleneck
 while others stay wide — until every resource is at its target — so at the last event the budget holds.
-Pruning stops as soon as the whole budget holds. A budget that cannot hold even with one channel
-per group raises ``BudgetError`` at the start of ``fit``.
+Pruning stops as soon as the whole budget holds. No group is cut below its **floor**:
+``min_channels`` (default 1), and for a coupled group (several gated layers share its channels —
+the residual stream of a ResNet, a depthwise chain) also ``ceil(coupled_floor · N_k)`` (default
+¼ of its full width), because a residual stream cut to a channel or two cannot be trained back. A
+budget that cannot hold even at the floors raises ``BudgetError`` at the start of ``fit``. Every
+cut event prints one line (groups cut, channels before → after, resources vs budget).
+
+**Budgets** are absolute (``Budget(macs=2_000_000)``), board presets (``Budget.for_board``) or
+fractions of the unpruned model (``Budget.fraction(macs=0.25)``), resolved when ``fit`` starts;
+a value below 1 given as an absolute limit is an error that points to ``Budget.fraction``.
 
 **Strip.** Masks select the kept channels; ``g · m`` folds into the conv/dense kernel and bias or
 into BatchNorm's gamma and beta, and the inputs of downstream layers are sliced accordingly.

@@ -24,7 +24,8 @@ class DifferentiablePruning(_CallbackBase):
     Use on a model from ``tflm_unit.pruning.prepare``. See the package docstring for the
     penalty, salience and schedule. Arguments:
 
-    * ``budget`` — a ``tflm_unit.resources.Budget`` (e.g. ``Budget.for_board("msp430fr5994")``).
+    * ``budget`` — a ``tflm_unit.resources.Budget`` (e.g. ``Budget.for_board("msp430fr5994")``,
+      or ``Budget.fraction(macs=0.25)`` for ¼ of the unpruned model's MACs).
     * ``start_step`` / ``end_step`` — the pruning window in optimiser steps (default: from 10 %
       to 60 % of the training steps, so the rest of training fine-tunes the pruned model).
     * ``pruning_events`` — how many times channels are removed in the window.
@@ -33,19 +34,28 @@ class DifferentiablePruning(_CallbackBase):
       ``max_penalty`` — the adaptive penalty weight λ_r of each limited resource.
     * ``stop_training_when_met`` — end ``fit`` as soon as the budget holds (default: keep
       training without penalty, which recovers accuracy).
-    * ``verbose`` — 1 prints one line per epoch (resources vs budget).
+    * ``min_channels`` — no group is cut below this many channels.
+    * ``coupled_floor`` — a coupled group (several layers share its channels: residual adds,
+      depthwise chains) keeps at least this fraction of its full width (and ``min_channels``):
+      the residual stream carries every stage, so a 1-channel stream cannot be trained back.
+    * ``verbose`` — 1 prints one line per cut event (layers, channels before → after, resources
+      vs budget) and one per epoch.
     """
 
     def __init__(self, budget: Budget, start_step: int | None = None, end_step: int | None = None,
                  pruning_events: int = 10, refresh_every: int = 20, initial_penalty: float = 0.01,
                  penalty_growth: float = 1.2, penalty_decay: float = 0.8, max_penalty: float = 1.0,
-                 min_penalty: float = 1e-4,
+                 min_penalty: float = 1e-4, min_channels: int = 1, coupled_floor: float = 0.25,
                  stop_training_when_met: bool = False, verbose: int = 1) -> None:
         super().__init__()
         if not isinstance(budget, Budget):
             raise TypeError(f"budget must be a tflm_unit.resources.Budget, got {type(budget).__name__}")
         if pruning_events < 1 or refresh_every < 1:
             raise ValueError("pruning_events and refresh_every must be at least 1")
+        if int(min_channels) < 1:
+            raise ValueError(f"min_channels must be at least 1, got {min_channels}")
+        if not 0.0 <= float(coupled_floor) <= 1.0:
+            raise ValueError(f"coupled_floor is a fraction of the full width in [0, 1], got {coupled_floor}")
         if start_step is not None and end_step is not None and end_step <= start_step:
             raise ValueError(f"end_step ({end_step}) must be after start_step ({start_step})")
         self.budget = budget
@@ -58,6 +68,8 @@ class DifferentiablePruning(_CallbackBase):
         self.penalty_decay = float(penalty_decay)
         self.max_penalty = float(max_penalty)
         self.min_penalty = float(min_penalty)
+        self.min_channels = int(min_channels)
+        self.coupled_floor = float(coupled_floor)
         self.stop_training_when_met = stop_training_when_met
         self.verbose = verbose
         self.history: list[dict[str, Any]] = []
@@ -87,13 +99,16 @@ class DifferentiablePruning(_CallbackBase):
         for gate in gates:
             (group,) = self.resource_model.output_layout(gate.name)
             self._group_gates.setdefault(group, []).append(gate)
-        check_budget_feasible(self.resource_model, self.budget)
-        self._limits = self.budget.limits()
+        self._floors = self.channel_floors()
         self._initial = self.resource_model.totals(self.current_counts())
+        #: The absolute budget (fractions of ``budget`` resolved against the unpruned model).
+        self.resolved_budget = self.budget.resolve(self._initial)
+        check_budget_feasible(self.resource_model, self.resolved_budget, self._floors)
+        self._limits = self.resolved_budget.limits()
         self._penalty = {name: self.initial_penalty for name in self._limits}
         self._step = 0
         self._events_done = 0
-        self._done = self.resource_model.evaluate(self.current_counts()).meets(self.budget)
+        self._done = self.resource_model.evaluate(self.current_counts()).meets(self.resolved_budget)
         if self._done:
             self.budget_met_at_step = 0
         total_steps = None
@@ -112,6 +127,19 @@ class DifferentiablePruning(_CallbackBase):
         self._event_steps = sorted({start + max(1, round((end - start) * (j + 1) / self.pruning_events))
                                     for j in range(self.pruning_events)})
         self._refresh()
+
+    def channel_floors(self) -> np.ndarray:
+        """The fewest channels each group may keep: ``min_channels``, and for coupled groups
+        (shared by several gated layers) also ``coupled_floor`` × full width; fixed groups stay full."""
+        floors = self.resource_model.full_counts()
+        for group in self.resource_model.groups:
+            if not group.prunable:
+                continue
+            floor = self.min_channels
+            if len(self._group_gates.get(group.index, ())) > 1:
+                floor = max(floor, int(np.ceil(self.coupled_floor * group.full_size)))
+            floors[group.index] = min(group.full_size, floor)
+        return floors
 
     # -- reading and writing gate state ------------------------------------------------------------
 
@@ -220,7 +248,7 @@ class DifferentiablePruning(_CallbackBase):
             costs = model.marginal_costs(counts)
             best = None
             for group in self._group_gates:
-                if counts[group] <= 1:
+                if counts[group] <= self._floors[group]:
                     continue
                 weight = sum(costs[name][group] / self._limits[name] for name in over)
                 if weight <= 0:
@@ -254,8 +282,11 @@ class DifferentiablePruning(_CallbackBase):
         if not self._done and self._events_done < len(self._event_steps) \
                 and self._step >= self._event_steps[self._events_done]:
             self._events_done += 1
+            before = self.current_counts()
             self._prune_to(self._targets(self._events_done))
-            if self.resource_model.evaluate(self.current_counts()).meets(self.budget):
+            if self.verbose:
+                self._print_cuts(before, self.current_counts())
+            if self.resource_model.evaluate(self.current_counts()).meets(self.resolved_budget):
                 self._done = True
                 self.budget_met_at_step = self._step
                 if self.stop_training_when_met:
@@ -268,7 +299,7 @@ class DifferentiablePruning(_CallbackBase):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         report = self.resource_model.evaluate(self.current_counts())
-        entry: dict[str, Any] = {"epoch": epoch + 1, "step": self._step, "budget_met": report.meets(self.budget),
+        entry: dict[str, Any] = {"epoch": epoch + 1, "step": self._step, "budget_met": report.meets(self.resolved_budget),
                                  "channels": {self.resource_model.groups[g].name: int(c)
                                               for g, c in enumerate(self.current_counts())
                                               if self.resource_model.groups[g].prunable}}
@@ -287,6 +318,16 @@ class DifferentiablePruning(_CallbackBase):
             state = "budget met" if entry["budget_met"] else "over budget"
             print(f"[DifferentiablePruning] epoch {epoch + 1}: " + ", ".join(parts) + f" ({state})", file=sys.stdout)
 
+    def _print_cuts(self, before: np.ndarray, after: np.ndarray) -> None:
+        """One line per cut event: which groups lost channels, and the resources against the budget."""
+        model = self.resource_model
+        cuts = [f"{model.groups[g].name} {int(before[g])} → {int(after[g])}"
+                for g in range(len(before)) if after[g] < before[g]]
+        usage = model.totals(after)
+        resources = ", ".join(f"{name} {int(usage[name]):,} / {int(limit):,}" for name, limit in self._limits.items())
+        print(f"[DifferentiablePruning] step {self._step}, cut {self._events_done}/{len(self._event_steps)}: "
+              + ("; ".join(cuts) if cuts else "no channel removed") + f" | {resources}", file=sys.stdout)
+
     def on_train_end(self, logs=None) -> None:
         if self.verbose and self.budget_met_at_step is None:
             print("[DifferentiablePruning] the budget was not met before training ended; train for more "
@@ -297,14 +338,20 @@ class DifferentiablePruning(_CallbackBase):
         return self.budget_met_at_step is not None
 
 
-def check_budget_feasible(resource_model: KerasResourceModel, budget: Budget) -> None:
-    """Raise ``BudgetError`` when even one channel per prunable group exceeds ``budget``."""
-    smallest = resource_model.evaluate(resource_model.min_counts())
+def check_budget_feasible(resource_model: KerasResourceModel, budget: Budget,
+                          floors: np.ndarray | None = None) -> None:
+    """Raise ``BudgetError`` when even the smallest allowed model (one channel per prunable group,
+    or the given per-group ``floors``) exceeds ``budget`` (absolute, or resolved from fractions)."""
+    unpruned = resource_model.evaluate(resource_model.full_counts())
+    budget = budget.resolve(unpruned)
+    smallest_counts = resource_model.min_counts() if floors is None else np.asarray(floors, dtype=np.float64)
+    smallest = resource_model.evaluate(smallest_counts)
     violations = smallest.violations(budget)
     if violations:
         details = "; ".join(f"{name}: at least {usage:,} needed, budget {int(limit):,}"
                             for name, (usage, limit) in violations.items())
+        floor_note = "" if floors is None else " (at the channel floors: min_channels / coupled_floor)"
         raise BudgetError(
-            f"The budget cannot be met even with one channel per prunable layer ({details}). The fixed "
-            "parts (input, classifier output, unpruned layers) alone exceed it: raise the budget, shrink "
-            "the input, or downsample earlier (strides/pooling) in the architecture.")
+            f"The budget cannot be met even with the fewest channels allowed per prunable layer{floor_note} "
+            f"({details}). The fixed parts (input, classifier output, unpruned layers) alone exceed it: raise "
+            "the budget, lower the floors, shrink the input, or downsample earlier (strides/pooling).")
