@@ -11,8 +11,12 @@ Two entry points:
 
 Formulas (int8 model, batch 1; ``Ho, Wo`` output spatial size, ``kh, kw`` kernel size):
 
-* MACs — Conv2D ``Ho·Wo·kh·kw·Ci·Co``; DepthwiseConv2D ``Ho·Wo·kh·kw·C``; Dense ``Ci·Co``;
-  every other op counts 0 (pooling, adds and reshapes are cheap next to these).
+* MACs — Conv2D ``Ho·Wo·kh·kw·Ci·Co`` (Conv1D ``Lo·k·Ci·Co``); DepthwiseConv2D ``Ho·Wo·kh·kw·C``;
+  SeparableConv2D its depthwise plus its 1x1 part ``Ho·Wo·(kh·kw·Ci + Ci·Co)``; Conv2DTranspose
+  ``Hi·Wi·kh·kw·Ci·Co`` (every input pixel scattered); Dense ``Ci·Co``; every other op counts 0
+  (pooling, adds and reshapes are cheap next to these).
+* RAM extras the converter and TFLM add — SeparableConv2D's intermediate tensor (Ci channels), the
+  RESHAPE copies TFLite puts around 1-D ops, TRANSPOSE_CONV's int32 scratch of the whole output.
 * Flash — the bytes the constant tensors occupy in the ``.tflite``: int8 weights (1 byte each) plus
   int32 biases (4 bytes per output channel). TFLite's full-int8 conversion always gives Conv2D,
   DepthwiseConv2D and Dense an int32 bias (BatchNorm folds into it), so the Keras model counts one
@@ -33,7 +37,8 @@ QUANTIZE/DEQUANTIZE ops) and executed in Keras layer order; then it equals what 
 (interpreter structures, per-channel quantisation data) is not part of the peak-RAM figure; use
 ``tflm_arena_report`` to see it.
 
-Coupling groups (Keras): every Conv2D/Dense output starts its own group of channels; a
+Coupling groups (Keras): every Conv1D/Conv2D/Conv2DTranspose/SeparableConv2D/Dense output starts
+its own group of channels; a
 DepthwiseConv2D (depth_multiplier 1) keeps its input's group; layers feeding one elementwise op
 (``Add``, ``Multiply``, ...) are merged into one group (they must keep the same channels); a
 Flatten makes the following Dense see each channel H·W times; Concatenate joins the groups side by
@@ -491,22 +496,30 @@ def tflm_arena_report(model: Union[bytes, bytearray, str, os.PathLike], arena_si
 # Keras models
 # ---------------------------------------------------------------------------------------------
 
-CONV_LAYERS = ("Conv2D",)
+CONV_LAYERS = ("Conv2D", "Conv1D")
+TRANSPOSED_CONV_LAYERS = ("Conv2DTranspose",)
+SEPARABLE_LAYERS = ("SeparableConv2D",)
 DEPTHWISE_LAYERS = ("DepthwiseConv2D",)
 DENSE_LAYERS = ("Dense",)
-PRUNABLE_LAYERS = CONV_LAYERS + DEPTHWISE_LAYERS + DENSE_LAYERS
+#: Layers whose output channels are a new coupling group (prunable unless fixed).
+CHANNEL_MAKING_LAYERS = CONV_LAYERS + TRANSPOSED_CONV_LAYERS + SEPARABLE_LAYERS + DENSE_LAYERS
+PRUNABLE_LAYERS = CHANNEL_MAKING_LAYERS + DEPTHWISE_LAYERS
 _IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
                     "AlphaDropout", "ActivityRegularization", "ChannelGate")
 _ACTIVATION_LAYERS = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
-_POOL_LAYERS = ("MaxPooling2D", "AveragePooling2D", "ZeroPadding2D", "Cropping2D", "UpSampling2D")
-_GLOBAL_POOL_LAYERS = ("GlobalAveragePooling2D", "GlobalMaxPooling2D")
+_POOL_LAYERS = ("MaxPooling2D", "AveragePooling2D", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
+                "MaxPooling1D", "AveragePooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D")
+_GLOBAL_POOL_LAYERS = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
+                       "GlobalMaxPooling1D")
 _ELEMENTWISE_LAYERS = ("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average")
 _PER_CHANNEL_LAYERS = ("Rescaling",)
 SUPPORTED_LAYERS = (PRUNABLE_LAYERS + ("InputLayer", "BatchNormalization", "Flatten", "Reshape", "Concatenate")
                     + _IDENTITY_LAYERS + _ACTIVATION_LAYERS + _POOL_LAYERS + _GLOBAL_POOL_LAYERS
                     + _ELEMENTWISE_LAYERS + _PER_CHANNEL_LAYERS)
+#: 1-D layers TFLite runs as their 2-D op on a RESHAPEd (expanded) copy of the input.
+_ONE_D_OPS = ("Conv1D", "MaxPooling1D", "AveragePooling1D")
 _FUSABLE_ACTIVATIONS = ("linear", "relu", "relu6")
-_FUSING_OPS = ("conv2d", "depthwise", "dense", "elementwise")
+_FUSING_OPS = ("conv2d", "depthwise", "dense", "transpose_conv", "elementwise")
 
 
 def _as_list(value) -> list:
@@ -679,6 +692,17 @@ class KerasResourceModel:
         self._tensors.append(_Tensor(name=name, spatial=spatial, layout=layout, buffer=buffer))
         return len(self._tensors) - 1
 
+    def _reshape_copy(self, tensor: int, name: str, op_of_buffer: dict, producer_kind: dict) -> int:
+        """A RESHAPE op copying ``tensor`` into a new buffer (same channels); returns the copy."""
+        source = self._tensors[tensor]
+        copy = self._add_tensor(name, source.spatial, list(source.layout), None)
+        op_of_buffer[copy] = len(self._ops)
+        rank = len(source.spatial) + 2  # the new shape: int32[rank ± 1]
+        self._ops.append(_Op(name=name, kind="reshape", inputs=[tensor], output=copy,
+                             params={"constant_bytes": 4 * (rank + 1)}))
+        producer_kind[copy] = "reshape"
+        return copy
+
     def _build(self, model) -> None:
         tensor_index: dict[int, int] = {}
         for tensor in model_inputs(model):
@@ -698,6 +722,7 @@ class KerasResourceModel:
                 consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
         output_ids = {id(tensor) for tensor in model.outputs}
         producer_kind: dict[int, str] = {}  # tensor index -> kind of the op that wrote its buffer
+        one_d_buffers: set[int] = set()  # buffers written by a 1-D op (kept in TFLite's 4-D form)
         op_of_buffer: dict[int, int] = {}  # buffer id -> index of the op writing it
 
         for layer, inputs, output in entries:
@@ -718,20 +743,40 @@ class KerasResourceModel:
             layout = list(first_in.layout)
             op_kind = "other"
 
-            if kind in CONV_LAYERS + DENSE_LAYERS:
+            op_inputs = in_ids
+            if kind in CHANNEL_MAKING_LAYERS:
                 config = layer.get_config()
-                if kind == "Conv2D" and int(config.get("groups", 1)) != 1:
-                    raise UnsupportedLayerError(f"Layer {layer.name!r}: grouped Conv2D (groups="
+                if kind in CONV_LAYERS and int(config.get("groups", 1)) != 1:
+                    raise UnsupportedLayerError(f"Layer {layer.name!r}: grouped {kind} (groups="
                                                 f"{config['groups']}) is not supported; use groups=1")
+                if kind in SEPARABLE_LAYERS and int(config.get("depth_multiplier", 1)) != 1:
+                    raise UnsupportedLayerError(
+                        f"Layer {layer.name!r}: SeparableConv2D with depth_multiplier={config['depth_multiplier']} "
+                        "is not supported; use depth_multiplier=1 (widen with the pointwise filters)")
                 if kind == "Dense" and len(first_in.spatial) != 0:
                     raise UnsupportedLayerError(f"Layer {layer.name!r}: Dense on a rank-{len(first_in.spatial) + 2}"
                                                 " input is not supported; Flatten or pool before it")
                 layout = [self._new_group(out_shape[-1], layer.name)]
-                op_kind = "conv2d" if kind == "Conv2D" else "dense"
+                op_kind = {"Dense": "dense", "Conv2DTranspose": "transpose_conv"}.get(kind, "conv2d")
                 kernel = [int(k) for k in config.get("kernel_size", (1, 1))]
-                # TFLite always gives int8 convolutions an int32 bias; Dense only when it has one.
-                has_bias = kind == "Conv2D" or bool(config.get("use_bias", True))
+                # TFLite always gives int8 convolutions an int32 bias; Dense and TRANSPOSE_CONV
+                # only when the layer has one.
+                has_bias = op_kind == "conv2d" or bool(config.get("use_bias", True))
                 params = {"kernel": kernel, "activation": _activation_name(layer), "has_bias": has_bias}
+                if op_kind == "transpose_conv":
+                    # TFLM's reference TRANSPOSE_CONV accumulates the whole output in int32 scratch.
+                    params["scratch"] = "transpose_conv"
+                if kind in SEPARABLE_LAYERS:
+                    # TFLite runs it as DEPTHWISE_CONV_2D into an intermediate tensor (its own RAM
+                    # buffer, input channels wide), then a 1x1 CONV_2D.
+                    middle = self._add_tensor(f"{layer.name}/depthwise", out_spatial, list(first_in.layout), None)
+                    op_of_buffer[middle] = len(self._ops)
+                    self._ops.append(_Op(name=f"{layer.name}/depthwise", kind="depthwise", inputs=in_ids,
+                                         output=middle, params={"kernel": kernel, "activation": "linear",
+                                                                "has_bias": True}))
+                    producer_kind[middle] = "depthwise"
+                    op_inputs = [middle]
+                    params["kernel"] = [1] * len(kernel)
             elif kind in DEPTHWISE_LAYERS:
                 config = layer.get_config()
                 if int(config.get("depth_multiplier", 1)) != 1:
@@ -791,13 +836,23 @@ class KerasResourceModel:
 
             if alias_of is None and kind in _IDENTITY_LAYERS + ("BatchNormalization",) + _ACTIVATION_LAYERS:
                 op_kind = op_kind if op_kind != "other" else kind.lower()
+            if alias_of is None:
+                # TFLite wraps 1-D ops in RESHAPEs (rank 3 <-> 4), and TFLM copies each into its
+                # own buffer: one before every 1-D op, one before any other op (except a
+                # reshape/flatten, which absorbs it) that reads a 1-D op's output.
+                op_inputs = [self._reshape_copy(tensor, f"{layer.name}/reshape{k}", op_of_buffer, producer_kind)
+                             if kind in _ONE_D_OPS or (self._tensors[tensor].buffer in one_d_buffers
+                                                       and kind not in ("Flatten", "Reshape"))
+                             else tensor for k, tensor in enumerate(op_inputs)]
             index = self._add_tensor(output.name if hasattr(output, "name") else layer.name,
                                      out_spatial, layout, alias_of)
             tensor_index[id(output)] = index
             self._layer_tensors[layer.name] = (in_ids, index)
             if alias_of is None:
                 op_of_buffer[index] = len(self._ops)
-                self._ops.append(_Op(name=layer.name, kind=op_kind, inputs=in_ids, output=index, params=params))
+                self._ops.append(_Op(name=layer.name, kind=op_kind, inputs=op_inputs, output=index, params=params))
+                if kind in _ONE_D_OPS:
+                    one_d_buffers.add(self._tensors[index].buffer)
                 producer_kind[index] = op_kind
                 if params.get("activation", "linear") != "linear":
                     producer_kind[index] = "activated"  # TFLite fuses at most one activation
@@ -864,6 +919,11 @@ class KerasResourceModel:
         and REDUCE_MAX an int per input dimension (4) and per reduced axis (2)."""
         result = []
         for step, op in self._scratch:
+            if op.params["scratch"] == "transpose_conv":
+                elements = int(np.prod(self._tensors[op.output].spatial))
+                channels = float(self._channel_vectors[op.output] @ counts)
+                result.append((align_up(int(round(4 * elements * channels))), step, step))
+                continue
             if op.params["scratch"] == "mean":
                 channels = float(self._channel_vectors[op.output] @ counts)
                 result.append((align_up(int(round(4 * channels))), step, step))
@@ -933,12 +993,17 @@ class KerasResourceModel:
             in_channels = float(self._channel_vectors[op.inputs[0]] @ counts)
             out_elements = int(np.prod(self._tensors[op.output].spatial)) if self._tensors[op.output].spatial else 1
             macs = flash = 0.0
+            kernel_area = int(np.prod(op.params["kernel"])) if "kernel" in op.params else 1
             if op.kind == "conv2d":
-                kernel_area = op.params["kernel"][0] * op.params["kernel"][1]
                 macs = out_elements * kernel_area * in_channels * out_channels
                 flash = kernel_area * in_channels * out_channels + 4 * out_channels
+            elif op.kind == "transpose_conv":
+                # every input pixel scatters kh·kw·Co products per input channel
+                in_spatial = self._tensors[op.inputs[0]].spatial
+                in_elements = int(np.prod(in_spatial)) if in_spatial else 1
+                macs = in_elements * kernel_area * in_channels * out_channels
+                flash = kernel_area * in_channels * out_channels + (4 * out_channels if op.params["has_bias"] else 0)
             elif op.kind == "depthwise":
-                kernel_area = op.params["kernel"][0] * op.params["kernel"][1]
                 macs = out_elements * kernel_area * out_channels
                 flash = kernel_area * out_channels + 4 * out_channels
             elif op.kind == "dense":

@@ -168,9 +168,13 @@ class DifferentiablePruning(_CallbackBase):
         if "moving_mean" in weights:
             scale = np.abs(weights["gamma"]) if "gamma" in weights else np.ones_like(weights["moving_mean"])
         else:
-            kernel = weights.get("depthwise_kernel", weights.get("kernel"))
-            if type(layer).__name__ == "DepthwiseConv2D":
-                kernel = np.moveaxis(kernel, 2, -1)  # [kh, kw, C, 1] -> channel last
+            kind = type(layer).__name__
+            if kind == "SeparableConv2D":  # output channels are the pointwise filters'
+                kernel = weights["pointwise_kernel"]
+            else:
+                kernel = weights.get("depthwise_kernel", weights.get("kernel"))
+            if kind in ("DepthwiseConv2D", "Conv2DTranspose"):
+                kernel = np.moveaxis(kernel, 2, -1)  # [kh, kw, C, 1] / [kh, kw, out, in] -> channel last
             scale = np.sqrt(np.sum(kernel.reshape(-1, kernel.shape[-1]) ** 2, axis=0))
         mean = float(np.mean(scale))
         return scale / mean if mean > 0 else np.ones_like(scale)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..resources import DENSE_LAYERS, DEPTHWISE_LAYERS, PRUNABLE_LAYERS, KerasResourceModel, topological_layers
+from ..resources import (DENSE_LAYERS, DEPTHWISE_LAYERS, PRUNABLE_LAYERS, SEPARABLE_LAYERS, TRANSPOSED_CONV_LAYERS,
+                         KerasResourceModel, topological_layers)
 from ._keras import gate_class, is_gate, keras_module_of, variable_value, weight_short_name
 
 
@@ -121,6 +122,43 @@ def _kept_indices(layout: list[int], keep: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(indices) if indices else np.zeros(0, dtype=int)
 
 
+def _sliced_kernel_weights(kind: str, weights: dict, in_keep: np.ndarray, out_keep: np.ndarray,
+                           scale: np.ndarray | None) -> list:
+    """A prunable layer's weights with only the kept input/output channels, ``scale`` (the gate's
+    ``g · m`` per output channel) multiplied into the kernel and bias.
+
+    Kernel layouts: Conv1D/Conv2D ``[..., in, out]``; Dense ``[in, out]``; DepthwiseConv2D
+    ``[kh, kw, C, 1]`` (outputs = inputs); Conv2DTranspose ``[kh, kw, out, in]``;
+    SeparableConv2D a depthwise ``[kh, kw, in, 1]`` then a pointwise ``[1, 1, in, out]``.
+    """
+    bias = weights.get("bias")
+    if kind in SEPARABLE_LAYERS:
+        depthwise = weights["depthwise_kernel"][:, :, in_keep]
+        pointwise = weights["pointwise_kernel"][:, :, in_keep][..., out_keep]
+        if scale is not None:
+            pointwise = pointwise * scale[out_keep]
+        bias = None if bias is None else bias[out_keep] * (1.0 if scale is None else scale[out_keep])
+        return [depthwise, pointwise] + ([] if bias is None else [bias])
+    # tf_keras calls the depthwise kernel 'depthwise_kernel', Keras 3 'kernel'.
+    kernel = weights["depthwise_kernel"] if "depthwise_kernel" in weights else weights["kernel"]
+    if kind in DEPTHWISE_LAYERS:
+        kernel, kept = kernel[:, :, in_keep, :], in_keep
+        channel_scale = None if scale is None else scale[in_keep][None, None, :, None]
+    elif kind in TRANSPOSED_CONV_LAYERS:
+        kernel, kept = kernel[:, :, out_keep][..., in_keep], out_keep
+        channel_scale = None if scale is None else scale[out_keep][:, None]
+    else:  # Conv1D / Conv2D / Dense: [..., in, out]
+        kernel, kept = kernel[..., in_keep, :][..., out_keep], out_keep
+        channel_scale = None if scale is None else scale[out_keep]
+    if bias is not None:
+        bias = bias[kept]
+    if channel_scale is not None:
+        kernel = kernel * channel_scale
+        if bias is not None:
+            bias = bias * channel_scale.reshape(-1)
+    return [kernel] if bias is None else [kernel, bias]
+
+
 def strip(model: Any) -> Any:
     """A physically smaller model without gates that computes what the gated ``model`` computes.
 
@@ -158,28 +196,11 @@ def strip(model: Any) -> Any:
         config_changes: dict[str, Any] = {}
         new_weights = None
         if kind in PRUNABLE_LAYERS:
-            # tf_keras calls the depthwise kernel 'depthwise_kernel', Keras 3 'kernel'.
-            kernel_name = "depthwise_kernel" if "depthwise_kernel" in weights else "kernel"
-            kernel = weights[kernel_name]
-            bias = weights.get("bias")
-            if kind in DEPTHWISE_LAYERS:  # kernel [kh, kw, C, 1]; output channels = input channels
-                kernel = kernel[:, :, in_keep, :]
-                channel_scale = None if scale is None else scale[in_keep][None, None, :, None]
-            elif kind in DENSE_LAYERS:  # kernel [in, out]
-                kernel = kernel[in_keep][:, out_keep]
+            new_weights = _sliced_kernel_weights(kind, weights, in_keep, out_keep, scale)
+            if kind in DENSE_LAYERS:
                 config_changes["units"] = len(out_keep)
-                channel_scale = None if scale is None else scale[out_keep][None, :]
-            else:  # Conv2D kernel [kh, kw, in, out]
-                kernel = kernel[:, :, in_keep][..., out_keep]
+            elif kind not in DEPTHWISE_LAYERS:
                 config_changes["filters"] = len(out_keep)
-                channel_scale = None if scale is None else scale[out_keep][None, None, None, :]
-            if bias is not None:
-                bias = bias[in_keep] if kind in DEPTHWISE_LAYERS else bias[out_keep]
-            if channel_scale is not None:
-                kernel = kernel * channel_scale
-                if bias is not None:
-                    bias = bias * channel_scale.reshape(-1)
-            new_weights = [kernel] if bias is None else [kernel, bias]
         elif kind == "BatchNormalization":
             channels = len(weights["moving_mean"])
             gamma = weights.get("gamma", np.ones(channels, dtype=np.float32))[in_keep]
