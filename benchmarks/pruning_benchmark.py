@@ -1,22 +1,28 @@
-"""Benchmark: differentiable MCU-aware structured pruning vs unpruned, tfmot and a uniform pruner.
+"""Benchmark: differentiable MCU-aware structured pruning against the obvious alternatives, at
+equal total training epochs, over several seeds.
 
-For each (dataset, model family) it trains the unpruned model, then from those weights:
+For each (dataset, model family, MAC budget, seed) every method trains for the same ``--epochs``:
 
-* **this method** — ``prepare`` + ``DifferentiablePruning`` at several budgets (1/2, 1/4, 1/8 of
-  the unpruned MACs, flash and peak RAM at once, and the MSP430FR5994 board preset), ``strip``;
-* **tfmot** — ``prune_low_magnitude`` at the sparsity matching the 1/4-budget model's weight
-  count (unstructured: zeros, so the TFLM file, flash and arena do not shrink);
-* **uniform L1 filter pruning** — an in-house, resource-unaware structured baseline (no other
-  structured pruner for Keras is installed): every prunable layer keeps the same fraction of
-  its highest-L1-norm channels, fraction chosen as large as the 1/4 budget allows, then fine-tuned.
+* **A unpruned** — the full-width model.
+* **B ours** — ``prepare`` → ``fit(DifferentiablePruning(Budget.fraction(macs=f)))`` → ``strip``
+  (pruning inside the same epochs, then the callback's fine-tuning).
+* **C uniform** — the same family with every width multiplied by the largest α whose model meets
+  the budget by the resource model, trained from scratch (the strongest simple baseline).
+* **D tfmot** — ``prune_low_magnitude`` (unstructured) to the sparsity that matches B's weight
+  count; it zeroes weights but shrinks neither MACs nor the TFLM arena.
+* **E MCT** — Sony's ``model-compression-toolkit`` structured pruning at B's weights-memory
+  budget. MCT pins matplotlib < 3.10, so it runs in its own virtual environment: pass
+  ``--mct-python VENV/bin/python`` (a venv with ``model-compression-toolkit`` and TensorFlow);
+  without it E is recorded as not run, with the reason. MCT prunes a trained model, so it
+  starts from A (``--epochs``) and fine-tunes ``--epochs``/2: it gets more epochs than the others.
 
-Every model is converted full-int8 with ``tf.lite.TFLiteConverter``; the table reports float and
-int8 test accuracy, MACs, flash (constant tensor bytes), the real TFLM arena (non-persistent
-section, ``tflite_micro`` interpreter), the ``.tflite`` size, and the training time with the
-callback against plain training of the unpruned model. Writes ``results.json`` and one PNG per
-dataset into ``--out``.
+Every model is converted full-int8 with ``tf.lite.TFLiteConverter``; accuracy is measured on the
+int8 file (TFLite interpreter) on the test split, and the MAC budget is checked on the int8 file
+with ``tflm_unit.resources.tflite_resources``. Writes ``results.json`` (every run) and
+``summary.json`` (mean ± sd per method, B − C per seed) and ``pruning.png`` into ``--out``.
 
-    python benchmarks/pruning_benchmark.py --dataset mnist --train-limit 12000 --epochs 3
+    python benchmarks/pruning_benchmark.py --dataset fashion_mnist --models cnn4_bn --seeds 3
+    python benchmarks/pruning_benchmark.py --dataset cifar10 --models cnn4_bn,resnet8 --train-limit 20000
 """
 
 from __future__ import annotations
@@ -24,9 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 from tqdm import tqdm
@@ -35,7 +45,7 @@ DEFAULT_DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared",
 
 
 # ---------------------------------------------------------------------------------------------
-# Data and models
+# Data and model families (each takes a width multiplier, for baseline C)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -55,43 +65,48 @@ def load_dataset(path: str, train_limit: int | None, test_limit: int | None, see
             x_test.astype(np.float32) / 255.0, y_test.astype(np.int64))
 
 
-def small_cnn(K, input_shape, classes):
-    """Two conv blocks + a hidden dense layer (a common MCU image classifier)."""
-    L = K.layers
-    return K.Sequential([
-        L.Input(input_shape),
-        L.Conv2D(32, 3, use_bias=False, name="conv1"), L.BatchNormalization(momentum=0.9, name="bn1"), L.ReLU(),
-        L.MaxPooling2D(),
-        L.Conv2D(64, 3, use_bias=False, name="conv2"), L.BatchNormalization(momentum=0.9, name="bn2"), L.ReLU(),
-        L.MaxPooling2D(),
-        L.Flatten(),
-        L.Dense(64, activation="relu", name="fc1"),
-        L.Dense(classes, name="logits"),
-    ], name="small_cnn")
+def _width(channels: int, alpha: float) -> int:
+    return max(1, int(round(channels * alpha)))
 
 
-def ds_cnn(K, input_shape, classes, width=48, blocks=4):
-    """DS-CNN style (as MLPerf Tiny's keyword-spotting model): strided conv + depthwise-separable blocks."""
+def cnn4_bn(K, input_shape, classes, alpha: float = 1.0):
+    """Four 3x3 convs with BatchNorm in two pooled stages, then a dense classifier."""
     L = K.layers
-    x = inputs = L.Input(input_shape)
-    x = L.Conv2D(width, 3, strides=2, padding="same", use_bias=False, name="stem")(x)
-    x = L.ReLU()(L.BatchNormalization(momentum=0.9, name="stem_bn")(x))
-    for block in range(blocks):
-        x = L.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{block}")(x)
-        x = L.ReLU()(L.BatchNormalization(momentum=0.9, name=f"dw{block}_bn")(x))
-        x = L.Conv2D(width, 1, use_bias=False, name=f"pw{block}")(x)
-        x = L.ReLU()(L.BatchNormalization(momentum=0.9, name=f"pw{block}_bn")(x))
-        if block == 1:
-            x = L.MaxPooling2D()(x)
+    layers = [L.Input(input_shape)]
+    for index, channels in enumerate((32, 32, 64, 64)):
+        layers += [L.Conv2D(_width(channels, alpha), 3, padding="same", use_bias=False, name=f"conv{index + 1}"),
+                   L.BatchNormalization(momentum=0.9, name=f"bn{index + 1}"), L.ReLU()]
+        if index % 2 == 1:
+            layers.append(L.MaxPooling2D())
+    layers += [L.Flatten(), L.Dense(classes, name="logits")]
+    return K.Sequential(layers, name="cnn4_bn")
+
+
+def resnet8(K, input_shape, classes, alpha: float = 1.0):
+    """ResNet-8 (MLPerf Tiny's image model shape): stem 16, stages 16-32-64 with residual adds, GAP."""
+    L = K.layers
+    inputs = L.Input(input_shape)
+    x = L.Conv2D(_width(16, alpha), 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.ReLU()(L.BatchNormalization(name="stem_bn")(x))
+    for stage, (channels, stride) in enumerate(((16, 1), (32, 2), (64, 2))):
+        width = _width(channels, alpha)
+        y = L.Conv2D(width, 3, strides=stride, padding="same", use_bias=False, name=f"s{stage}_a")(x)
+        y = L.ReLU()(L.BatchNormalization(name=f"s{stage}_a_bn")(y))
+        y = L.Conv2D(width, 3, padding="same", use_bias=False, name=f"s{stage}_b")(y)
+        y = L.BatchNormalization(name=f"s{stage}_b_bn")(y)
+        if stride != 1 or stage == 0 and int(x.shape[-1]) != width:
+            x = L.Conv2D(width, 1, strides=stride, use_bias=False, name=f"s{stage}_skip")(x)
+            x = L.BatchNormalization(name=f"s{stage}_skip_bn")(x)
+        x = L.ReLU()(L.Add()([x, y]))
     x = L.GlobalAveragePooling2D()(x)
-    return K.Model(inputs, L.Dense(classes, name="logits")(x), name="ds_cnn")
+    return K.Model(inputs, L.Dense(classes, name="logits")(x), name="resnet8")
 
 
-MODEL_FAMILIES = {"small_cnn": small_cnn, "ds_cnn": ds_cnn}
+MODEL_FAMILIES = {"cnn4_bn": cnn4_bn, "resnet8": resnet8}
 
 
 # ---------------------------------------------------------------------------------------------
-# Measuring a model
+# Conversion and measurement
 # ---------------------------------------------------------------------------------------------
 
 
@@ -127,145 +142,201 @@ def int8_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return correct / len(y)
 
 
-def measure(name: str, model, data, extra: dict | None = None) -> dict:
+def weight_count(model) -> int:
+    """Multiplicative weights (kernels only) of the MAC layers."""
+    return int(sum(np.prod(w.shape) for layer in model.layers for w in layer.get_weights()
+                   if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and w.ndim > 1))
+
+
+def measure(model, data, extra: dict) -> dict:
+    """int8 test accuracy and the resources of the int8 file (MACs, flash, TFLM arena)."""
     from tflm_unit import resources
 
     x_train, _, x_test, y_test = data
-    estimate = resources.keras_resources(model)
     tflite = convert_int8(model, x_train[:100])
-    arena = resources.tflm_arena_report(tflite)
     from_file = resources.tflite_resources(tflite)
-    logits = model.predict(x_test, batch_size=256, verbose=0)
-    row = {
-        "name": name,
-        "float_accuracy": float(np.mean(np.argmax(logits, axis=1) == y_test)),
-        "int8_accuracy": int8_accuracy(tflite, x_test, y_test),
-        "macs": from_file.macs,
-        "flash_bytes": from_file.flash_bytes,
-        "peak_ram_bytes": arena["head"],
-        "estimated_flash_bytes": estimate.flash_bytes,
-        "estimated_peak_ram_bytes": estimate.peak_ram_bytes,
-        "tflite_bytes": len(tflite),
-        "weights": int(sum(np.prod(w.shape) for layer in model.layers for w in layer.get_weights()
-                           if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and w.ndim > 1)),
-    }
-    row.update(extra or {})
-    return row
+    return {**extra, "int8_accuracy": int8_accuracy(tflite, x_test, y_test), "macs": from_file.macs,
+            "flash_bytes": from_file.flash_bytes, "peak_ram_bytes": resources.tflm_arena_report(tflite)["head"],
+            "weights": weight_count(model), "nonzero_weights": nonzero_weights(model)}
+
+
+def nonzero_weights(model) -> int:
+    return int(sum(np.count_nonzero(w) for layer in model.layers for w in layer.get_weights()
+                   if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and w.ndim > 1))
 
 
 # ---------------------------------------------------------------------------------------------
-# Training runs
+# The methods
 # ---------------------------------------------------------------------------------------------
 
 
-def compile_model(K, model, learning_rate=1e-3):
+def compile_model(K, model, learning_rate=2e-3):
     model.compile(optimizer=K.optimizers.Adam(learning_rate),
                   loss=K.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
 
 
-def copy_model(K, model):
-    clone = K.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
-def timed_fit(model, data, epochs, batch_size, callbacks=()):
-    x_train, y_train = data[0], data[1]
+def fit(model, data, epochs, batch_size, callbacks=()) -> float:
     started = time.perf_counter()
-    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, callbacks=list(callbacks), verbose=0)
+    model.fit(data[0], data[1], epochs=epochs, batch_size=batch_size, callbacks=list(callbacks), verbose=0)
     return time.perf_counter() - started
 
 
-def run_ours(K, base, budget, data, epochs, batch_size):
-    from tflm_unit.pruning import DifferentiablePruning, prepare, strip
+def run_unpruned(K, family, data, args, shape, classes):
+    model = family(K, shape, classes)
+    compile_model(K, model)
+    return model, {"train_seconds": fit(model, data, args.epochs, args.batch_size)}
 
-    gated = prepare(copy_model(K, base))
+
+def run_ours(K, family, data, args, shape, classes, fraction):
+    from tflm_unit.pruning import Budget, DifferentiablePruning, prepare, strip
+
+    gated = prepare(family(K, shape, classes))
     compile_model(K, gated)
-    callback = DifferentiablePruning(budget, verbose=0)
-    seconds = timed_fit(gated, data, epochs, batch_size, [callback])
-    return strip(gated), seconds, callback
+    callback = DifferentiablePruning(Budget.fraction(macs=fraction), verbose=0)
+    seconds = fit(gated, data, args.epochs, args.batch_size, [callback])
+    return strip(gated), {"train_seconds": seconds, "budget_met_in_training": callback.budget_met,
+                          "budget_macs": callback.resolved_budget.macs,
+                          "channels": callback.history[-1]["channels"] if callback.history else {}}
 
 
-def run_tfmot(K, base, sparsity, data, epochs, batch_size):
-    import tensorflow_model_optimization as tfmot
-
-    schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=50)
-    pruned = tfmot.sparsity.keras.prune_low_magnitude(copy_model(K, base), pruning_schedule=schedule)
-    compile_model(K, pruned)
-    seconds = timed_fit(pruned, data, epochs, batch_size, [tfmot.sparsity.keras.UpdatePruningStep()])
-    # strip_pruning re-uses the wrapped layers (two call sites each); clone for a clean graph.
-    return copy_model(K, tfmot.sparsity.keras.strip_pruning(pruned)), seconds
-
-
-def run_uniform_l1(K, base, budget, data, epochs, batch_size):
-    """Keep the same fraction of highest-L1 channels in every prunable group, then fine-tune."""
-    from tflm_unit.pruning import gate_layers, prepare, strip
-    from tflm_unit.resources import KerasResourceModel
-
-    gated = prepare(copy_model(K, base))
-    model_resources = KerasResourceModel(gated)
-    groups = model_resources.prunable_groups
-
-    def counts_for(fraction):
-        counts = model_resources.full_counts()
-        for group in groups:
-            counts[group.index] = max(1, int(round(fraction * group.full_size)))
-        return counts
+def uniform_alpha(K, family, shape, classes, budget_macs: int) -> float:
+    """The largest width multiplier whose model meets the MAC budget (resource model)."""
+    from tflm_unit import resources
 
     low, high = 0.0, 1.0
-    for _ in range(30):  # largest uniform fraction that meets the budget
+    for _ in range(14):
         middle = (low + high) / 2
-        if model_resources.evaluate(counts_for(middle)).meets(budget):
+        if resources.keras_resources(family(K, shape, classes, alpha=middle)).macs <= budget_macs:
             low = middle
         else:
             high = middle
-    counts = counts_for(low)
-    for group in groups:
-        norms = np.zeros(group.full_size)
-        for gate in gate_layers(gated):
-            if model_resources.output_layout(gate.name) == [group.index]:
-                layer = gated.get_layer(gate.fold_into)
-                if type(layer).__name__ == "BatchNormalization":
-                    norms += np.abs(layer.get_weights()[0])
-                else:
-                    kernel = layer.get_weights()[0]
-                    axis = 2 if type(layer).__name__ == "DepthwiseConv2D" else -1
-                    norms += np.abs(np.moveaxis(kernel, axis, -1)).reshape(-1, group.full_size).sum(axis=0)
-        keep = np.zeros(group.full_size, dtype=np.float32)
-        keep[np.argsort(-norms)[:int(counts[group.index])]] = 1
-        for gate in gate_layers(gated):
-            if model_resources.output_layout(gate.name) == [group.index]:
-                gate.mask.assign(keep)
-    small = strip(gated)
-    compile_model(K, small)
-    seconds = timed_fit(small, data, epochs, batch_size)
-    return small, seconds, float(low)
+    return low
 
 
-def measure_overhead(K, family_builder, data, budget_factor, repeats, batch_size, input_shape, classes) -> dict:
-    """Training time of one epoch: plain model vs gated model + callback, alternated ``repeats``
-    times on fresh models (the minimum of each is reported, to damp noise from a shared machine)."""
-    from tflm_unit import resources
-    from tflm_unit.pruning import DifferentiablePruning, prepare
-    from tflm_unit.resources import Budget
+def run_uniform(K, family, data, args, shape, classes, budget_macs):
+    alpha = uniform_alpha(K, family, shape, classes, budget_macs)
+    model = family(K, shape, classes, alpha=alpha)
+    compile_model(K, model)
+    return model, {"alpha": alpha, "train_seconds": fit(model, data, args.epochs, args.batch_size)}
 
-    plain_times, pruning_times, callback_times = [], [], []
-    for _ in tqdm(range(repeats), desc="overhead"):
-        plain = family_builder(K, input_shape, classes)
-        compile_model(K, plain)
-        plain_times.append(timed_fit(plain, data, 1, batch_size))
-        model = family_builder(K, input_shape, classes)
-        full = resources.keras_resources(model)
-        budget = Budget(macs=full.macs // budget_factor, flash_bytes=full.flash_bytes // budget_factor,
-                        peak_ram_bytes=full.peak_ram_bytes // budget_factor)
-        gated = prepare(model)
-        compile_model(K, gated)
-        callback = DifferentiablePruning(budget, verbose=0)
-        pruning_times.append(timed_fit(gated, data, 1, batch_size, [callback]))
-        callback_times.append(callback.seconds_in_callback)
-    return {"plain_epoch_seconds": min(plain_times), "pruning_epoch_seconds": min(pruning_times),
-            "overhead": min(pruning_times) / min(plain_times) - 1,
-            "callback_seconds": min(callback_times), "all_plain": plain_times, "all_pruning": pruning_times}
+
+def run_tfmot(K, family, data, args, shape, classes, sparsity):
+    import tensorflow_model_optimization as tfmot
+
+    steps = args.epochs * int(np.ceil(len(data[0]) / args.batch_size))
+    schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=int(0.1 * steps),
+                                                    end_step=int(0.6 * steps), frequency=50)
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(family(K, shape, classes), pruning_schedule=schedule)
+    compile_model(K, pruned)
+    seconds = fit(pruned, data, args.epochs, args.batch_size, [tfmot.sparsity.keras.UpdatePruningStep()])
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    clone = K.models.clone_model(stripped)
+    clone.set_weights(stripped.get_weights())
+    return clone, {"sparsity": sparsity, "train_seconds": seconds}
+
+
+MCT_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+import model_compression_toolkit as mct
+spec = json.load(open(sys.argv[1]))
+data = np.load(spec["data"])
+model = tf.keras.models.load_model(spec["model"])
+def representative():
+    for i in range(0, 256, 32):
+        yield [data["x_train"][i:i + 32]]
+target = mct.core.ResourceUtilization(weights_memory=spec["weights_memory"])
+pruned, info = mct.pruning.keras_pruning_experimental(model=model, target_resource_utilization=target,
+                                                      representative_data_gen=representative)
+pruned.compile(optimizer=tf.keras.optimizers.Adam(2e-3),
+               loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+pruned.fit(data["x_train"], data["y_train"], epochs=spec["epochs"], batch_size=spec["batch_size"], verbose=0)
+pruned.save(spec["out"])
+"""
+
+
+def run_mct(K, base, data, args, weights_memory, fine_tune_epochs):
+    """E: MCT's structured pruning of the trained unpruned model A, then fine-tuning, in its own venv."""
+    if not args.mct_python:
+        return None, {"not_run": "no --mct-python given (MCT needs its own venv: it pins matplotlib < 3.10)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path, out_path = os.path.join(tmp, "a.h5"), os.path.join(tmp, "e.h5")
+        base.save(model_path)
+        data_path = os.path.join(tmp, "data.npz")
+        np.savez(data_path, x_train=data[0], y_train=data[1])
+        spec = {"model": model_path, "out": out_path, "data": data_path, "weights_memory": weights_memory,
+                "epochs": fine_tune_epochs, "batch_size": args.batch_size}
+        with open(os.path.join(tmp, "spec.json"), "w") as handle:
+            json.dump(spec, handle)
+        script = os.path.join(tmp, "mct_run.py")
+        with open(script, "w") as handle:
+            handle.write(MCT_SCRIPT)
+        done = subprocess.run([args.mct_python, script, os.path.join(tmp, "spec.json")], capture_output=True,
+                              text=True, timeout=3600)
+        if done.returncode != 0:
+            return None, {"not_run": "MCT failed: " + done.stderr.strip().splitlines()[-1][:300]}
+        return K.models.load_model(out_path, compile=False), {"weights_memory": weights_memory}
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary and plot
+# ---------------------------------------------------------------------------------------------
+
+
+def summarise(results: list[dict]) -> dict:
+    """Mean ± sd of int8 accuracy per (model, budget, method), and B − C per seed."""
+    summary: dict = {}
+    keys = sorted({(row["model"], row["budget"]) for row in results})
+    for model, budget in keys:
+        rows = [row for row in results if row["model"] == model and row["budget"] == budget and "int8_accuracy" in row]
+        entry = {}
+        for method in ("A_unpruned", "B_ours", "C_uniform", "D_tfmot", "E_mct"):
+            accuracies = [row["int8_accuracy"] for row in rows if row["method"] == method]
+            if accuracies:
+                entry[method] = {"mean": float(np.mean(accuracies)), "sd": float(np.std(accuracies, ddof=1))
+                                 if len(accuracies) > 1 else 0.0, "n": len(accuracies),
+                                 "macs": int(np.mean([row["macs"] for row in rows if row["method"] == method])),
+                                 "flash_bytes": int(np.mean([row["flash_bytes"] for row in rows
+                                                             if row["method"] == method])),
+                                 "peak_ram_bytes": int(np.mean([row["peak_ram_bytes"] for row in rows
+                                                                if row["method"] == method]))}
+        by_seed = {}
+        for row in rows:
+            by_seed.setdefault(row["seed"], {})[row["method"]] = row["int8_accuracy"]
+        diffs = [100 * (v["B_ours"] - v["C_uniform"]) for v in by_seed.values() if "B_ours" in v and "C_uniform" in v]
+        entry["B_minus_C_pp"] = {"per_seed": diffs, "mean": float(np.mean(diffs)) if diffs else None}
+        entry["budget_met_on_int8_file"] = all(row.get("budget_met_int8", True) for row in rows)
+        summary[f"{model} {budget}"] = entry
+    return summary
+
+
+def plot(summary: dict, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(summary)
+    methods = ["B_ours", "C_uniform", "D_tfmot", "E_mct"]
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.9 * len(labels)), 4.2), layout="constrained")
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        means = [100 * summary[label].get(method, {}).get("mean", np.nan) for label in labels]
+        sds = [100 * summary[label].get(method, {}).get("sd", 0.0) for label in labels]
+        axis.bar(np.arange(len(labels)) + (k - 1.5) * width, means, width, yerr=sds, capsize=3, label=method)
+    unpruned = [100 * summary[label].get("A_unpruned", {}).get("mean", np.nan) for label in labels]
+    axis.scatter(np.arange(len(labels)), unpruned, marker="*", s=120, color="black", zorder=3, label="A_unpruned")
+    finite = [v for label in labels for m in methods for v in [summary[label].get(m, {}).get("mean")] if v]
+    if finite:
+        axis.set_ylim(max(0.0, 100 * min(finite) - 8), 100 * max(finite + [np.nanmax(unpruned) / 100]) + 3)
+    axis.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+    axis.set_ylabel("int8 test accuracy (%), mean ± sd")
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=7, ncols=5, loc="lower center")
+    axis.grid(axis="y", alpha=0.3)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,134 +344,91 @@ def measure_overhead(K, family_builder, data, budget_factor, repeats, batch_size
 # ---------------------------------------------------------------------------------------------
 
 
-def plot(results: list[dict], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [("macs", "MACs"), ("peak_ram_bytes", "peak RAM (TFLM arena, bytes)"), ("flash_bytes", "flash (bytes)")]
-    families = sorted({row["model"] for row in results})
-    figure, axes = plt.subplots(len(families), 3, figsize=(15, 4.2 * len(families)), squeeze=False)
-    markers = {"unpruned": "*", "ours": "o", "tfmot": "s", "uniform_l1": "^"}
-    for row_index, family in enumerate(families):
-        rows = [row for row in results if row["model"] == family]
-        for column, (key, label) in enumerate(metrics):
-            axis = axes[row_index][column]
-            for method, marker in markers.items():
-                selected = [row for row in rows if row["method"] == method]
-                if selected:
-                    axis.scatter([row[key] for row in selected], [100 * row["int8_accuracy"] for row in selected],
-                                 marker=marker, s=70, label=method)
-                    for row in selected:
-                        axis.annotate(row["name"].split(":")[-1], (row[key], 100 * row["int8_accuracy"]), fontsize=7)
-            axis.set_xscale("log")
-            axis.set_xlabel(label)
-            axis.set_ylabel("int8 test accuracy (%)")
-            axis.set_title(f"{results[0]['dataset']} / {family}")
-            axis.grid(alpha=0.3)
-            axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", default="mnist", help="name of an .npz in --data-dir (mnist, cifar10, ...)")
+    parser.add_argument("--dataset", default="fashion_mnist", help="name of an .npz in --data-dir")
     parser.add_argument("--data", help="path of the .npz (overrides --dataset/--data-dir)")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
-    parser.add_argument("--models", default="small_cnn,ds_cnn")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs of unpruned training and of each pruning run")
+    parser.add_argument("--models", default="cnn4_bn", help=f"comma-separated: {', '.join(MODEL_FAMILIES)}")
+    parser.add_argument("--fractions", default="0.25,0.125", help="MAC budgets as fractions of the unpruned model")
+    parser.add_argument("--epochs", type=int, default=8, help="total training epochs of every method")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--train-limit", type=int, default=None, help="random training subset size")
+    parser.add_argument("--train-limit", type=int, default=20000, help="random training subset size")
     parser.add_argument("--test-limit", type=int, default=None)
-    parser.add_argument("--factors", default="2,4,8", help="budgets: unpruned resources divided by these")
-    parser.add_argument("--board", default="msp430fr5994", help="board preset budget to add ('' for none)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--methods", default="A,B,C,D,E")
+    parser.add_argument("--mct-python", help="python of a venv with model-compression-toolkit (method E)")
     parser.add_argument("--out", default="benchmarks/results/pruning")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overhead-repeats", type=int, default=0,
-                        help="only measure the callback's training-time overhead (N alternating 1-epoch runs)")
     args = parser.parse_args()
 
     import tf_keras as K
 
-    from tflm_unit import resources
-    from tflm_unit.resources import Budget, BudgetError
-
     path = args.data or os.path.join(args.data_dir, f"{args.dataset}.npz")
     dataset = os.path.splitext(os.path.basename(path))[0]
-    data = load_dataset(path, args.train_limit, args.test_limit, args.seed)
-    classes = int(max(data[1].max(), data[3].max()) + 1)
     os.makedirs(args.out, exist_ok=True)
+    methods = set(args.methods.split(","))
+    fractions = [float(f) for f in args.fractions.split(",") if f]
     results: list[dict] = []
-    common = {"dataset": dataset, "epochs": args.epochs, "train_samples": len(data[0]), "test_samples": len(data[2])}
+    runs = [(family, seed) for family in args.models.split(",") for seed in range(args.seeds)]
+    progress = tqdm(total=len(runs) * (1 + 4 * len(fractions)), desc=f"{dataset} pruning benchmark")
+    for family_name, seed in runs:
+        family = MODEL_FAMILIES[family_name]
+        data = load_dataset(path, args.train_limit, args.test_limit, seed)
+        shape, classes = data[0].shape[1:], int(max(data[1].max(), data[3].max()) + 1)
+        common = {"dataset": dataset, "model": family_name, "seed": seed, "epochs": args.epochs,
+                  "train_samples": len(data[0]), "test_samples": len(data[2])}
 
-    if args.overhead_repeats:
-        overhead = {family: measure_overhead(K, MODEL_FAMILIES[family], data, 4, args.overhead_repeats,
-                                             args.batch_size, data[0].shape[1:], classes)
-                    for family in args.models.split(",")}
-        with open(os.path.join(args.out, f"overhead_{dataset}.json"), "w") as handle:
-            json.dump({**common, "overhead": overhead}, handle, indent=1)
-        print(json.dumps(overhead))
-        return
+        def record(method, budget, model, extra, budget_macs=None):
+            row = {**common, "method": method, "budget": budget, **extra}
+            if model is not None:
+                row = measure(model, data, row)
+                if budget_macs is not None:
+                    row["budget_met_int8"] = bool(row["macs"] <= budget_macs)
+            results.append(row)
+            progress.update(1)
+            progress.write(json.dumps({k: v for k, v in row.items() if k != "channels"}))
+            return row
 
-    for family in args.models.split(","):
-        K.utils.set_random_seed(args.seed)
-        base = MODEL_FAMILIES[family](K, data[0].shape[1:], classes)
-        compile_model(K, base)
-        base_seconds = timed_fit(base, data, args.epochs, args.batch_size)
-        unpruned = measure(f"{family}:unpruned", base, data, {**common, "model": family, "method": "unpruned",
-                                                            "train_seconds": base_seconds})
-        results.append(unpruned)
-        print(json.dumps(unpruned))
-        full = resources.keras_resources(base)
-        budgets = {f"1/{f}": Budget(macs=full.macs // int(f), flash_bytes=full.flash_bytes // int(f),
-                                    peak_ram_bytes=full.peak_ram_bytes // int(f))
-                   for f in args.factors.split(",") if f}
-        if args.board:
-            budgets[args.board] = Budget.for_board(args.board)
-        quarter_weights = None
-        quarter_budget = budgets.get("1/4")
-        for label, budget in tqdm(budgets.items(), desc=f"{dataset}/{family} budgets"):
-            try:
-                small, seconds, callback = run_ours(K, base, budget, data, args.epochs, args.batch_size)
-            except BudgetError as error:
-                results.append({**common, "name": f"{family}:ours:{label}", "model": family, "method": "ours",
-                                "budget": label, "error": str(error)})
-                print(f"{family} {label}: {error}")
-                continue
-            row = measure(f"{family}:ours:{label}", small, data, {
-                **common, "model": family, "method": "ours", "budget": label, "budget_limits": budget.limits(),
-                "budget_met": resources.keras_resources(small).meets(budget),
-                "budget_met_at_step": callback.budget_met_at_step, "train_seconds": seconds,
-                "training_overhead_vs_unpruned": seconds / base_seconds - 1,
-                "callback_seconds": callback.seconds_in_callback,
-                "callback_share_of_training": callback.seconds_in_callback / seconds,
-                "channels": callback.history[-1]["channels"]})
-            results.append(row)
-            print(json.dumps(row))
-            if label == "1/4":
-                quarter_weights = row["weights"]
-        if quarter_weights is not None:
-            sparsity = 1 - quarter_weights / unpruned["weights"]
-            pruned, seconds = run_tfmot(K, base, sparsity, data, args.epochs, args.batch_size)
-            row = measure(f"{family}:tfmot:{sparsity:.2f}", pruned, data, {
-                **common, "model": family, "method": "tfmot", "sparsity": sparsity, "train_seconds": seconds})
-            results.append(row)
-            print(json.dumps(row))
-        if quarter_budget is not None:
-            small, seconds, fraction = run_uniform_l1(K, base, quarter_budget, data, args.epochs, args.batch_size)
-            row = measure(f"{family}:uniform_l1:1/4", small, data, {
-                **common, "model": family, "method": "uniform_l1", "budget": "1/4", "kept_fraction": fraction,
-                "train_seconds": seconds})
-            results.append(row)
-            print(json.dumps(row))
+        K.utils.set_random_seed(seed)
+        base, extra = run_unpruned(K, family, data, args, shape, classes)
+        unpruned = None
+        for fraction in fractions:
+            label = f"1/{round(1 / fraction)} MACs"
+            if unpruned is None:
+                unpruned = record("A_unpruned", label, base, extra)
+            else:
+                results.append({**unpruned, "budget": label})
+                progress.update(1)
+            full_macs = unpruned["macs"]
+            budget_macs = int(fraction * full_macs)
+            ours = None
+            if "B" in methods:
+                K.utils.set_random_seed(seed)
+                model, extra = run_ours(K, family, data, args, shape, classes, fraction)
+                ours = record("B_ours", label, model, extra, budget_macs)
+            if "C" in methods:
+                K.utils.set_random_seed(seed)
+                model, extra = run_uniform(K, family, data, args, shape, classes, budget_macs)
+                record("C_uniform", label, model, extra, budget_macs)
+            if "D" in methods:
+                weights = ours["weights"] if ours else fraction * unpruned["weights"]
+                K.utils.set_random_seed(seed)
+                model, extra = run_tfmot(K, family, data, args, shape, classes, 1 - weights / unpruned["weights"])
+                record("D_tfmot", label, model, extra)
+            if "E" in methods:
+                weights = ours["weights"] if ours else fraction * unpruned["weights"]
+                model, extra = run_mct(K, base, data, args, float(weights), max(1, args.epochs // 2))
+                record("E_mct", label, model, extra, budget_macs)
         with open(os.path.join(args.out, f"results_{dataset}.json"), "w") as handle:
             json.dump(results, handle, indent=1)
-
-    plot([row for row in results if "error" not in row], os.path.join(args.out, f"pruning_{dataset}.png"))
-    print(f"wrote {args.out}/results_{dataset}.json and pruning_{dataset}.png")
+    progress.close()
+    summary = summarise(results)
+    with open(os.path.join(args.out, f"summary_{dataset}.json"), "w") as handle:
+        json.dump({"dataset": dataset, "args": vars(args), "summary": summary}, handle, indent=1)
+    plot(summary, os.path.join(args.out, f"pruning_{dataset}.png"),
+         f"{dataset}: {args.epochs} epochs each, {args.seeds} seeds, int8 accuracy on the test split")
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {args.out}/results_{dataset}.json, summary_{dataset}.json, pruning_{dataset}.png")
 
 
 if __name__ == "__main__":
