@@ -12,7 +12,8 @@ For each (dataset, model family, MAC budget, seed) every method trains for the s
   count; it zeroes weights but shrinks neither MACs nor the TFLM arena.
 * **E MCT** — Sony's ``model-compression-toolkit`` structured pruning at B's weights-memory
   budget. MCT pins matplotlib < 3.10, so it runs in its own virtual environment: pass
-  ``--mct-python VENV/bin/python`` (a venv with ``model-compression-toolkit`` and TensorFlow);
+  ``--mct-python VENV/bin/python`` (a venv with ``model-compression-toolkit`` and
+  ``tensorflow==2.15.*``: MCT's Keras pruning refuses newer TensorFlow);
   without it E is recorded as not run, with the reason. MCT prunes a trained model, so it
   starts from A (``--epochs``) and fine-tunes ``--epochs``/2: it gets more epochs than the others.
 
@@ -272,8 +273,10 @@ def run_mct(K, base, data, args, weights_memory, fine_tune_epochs):
         script = os.path.join(tmp, "mct_run.py")
         with open(script, "w") as handle:
             handle.write(MCT_SCRIPT)
+        # MCT's Keras pruning needs TensorFlow <= 2.15 (Keras 2 as tf.keras): no legacy switch there.
+        env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
         done = subprocess.run([args.mct_python, script, os.path.join(tmp, "spec.json")], capture_output=True,
-                              text=True, timeout=3600)
+                              text=True, timeout=3600, env=env)
         if done.returncode != 0:
             return None, {"not_run": "MCT failed: " + done.stderr.strip().splitlines()[-1][:300]}
         return K.models.load_model(out_path, compile=False), {"weights_memory": weights_memory}
