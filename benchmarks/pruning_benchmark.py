@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -150,15 +149,18 @@ def weight_count(model) -> int:
 
 
 def measure(model, data, extra: dict) -> dict:
-    """int8 test accuracy and the resources of the int8 file (MACs, flash, TFLM arena)."""
+    """int8 test accuracy and the resources of the int8 file (MACs, flash, TFLM arena); ``model``
+    is a Keras model or an int8 ``.tflite`` already converted (MCT's, from its own venv)."""
     from tflm_unit import resources
 
     x_train, _, x_test, y_test = data
-    tflite = convert_int8(model, x_train[:100])
+    tflite = model if isinstance(model, bytes) else convert_int8(model, x_train[:100])
     from_file = resources.tflite_resources(tflite)
-    return {**extra, "int8_accuracy": int8_accuracy(tflite, x_test, y_test), "macs": from_file.macs,
-            "flash_bytes": from_file.flash_bytes, "peak_ram_bytes": resources.tflm_arena_report(tflite)["head"],
-            "weights": weight_count(model), "nonzero_weights": nonzero_weights(model)}
+    row = {**extra, "int8_accuracy": int8_accuracy(tflite, x_test, y_test), "macs": from_file.macs,
+           "flash_bytes": from_file.flash_bytes, "peak_ram_bytes": resources.tflm_arena_report(tflite)["head"]}
+    if not isinstance(model, bytes):
+        row.update(weights=weight_count(model), nonzero_weights=nonzero_weights(model))
+    return row
 
 
 def nonzero_weights(model) -> int:
@@ -242,8 +244,11 @@ import numpy as np
 import tensorflow as tf
 import model_compression_toolkit as mct
 spec = json.load(open(sys.argv[1]))
+sys.path.insert(0, spec["benchmarks_dir"])
+from pruning_benchmark import MODEL_FAMILIES, convert_int8
 data = np.load(spec["data"])
-model = tf.keras.models.load_model(spec["model"])
+model = MODEL_FAMILIES[spec["family"]](tf.keras, tuple(spec["input_shape"]), spec["classes"])
+model.load_weights(spec["weights"])  # the trained unpruned model A
 def representative():
     for i in range(0, 256, 32):
         yield [data["x_train"][i:i + 32]]
@@ -253,21 +258,24 @@ pruned, info = mct.pruning.keras_pruning_experimental(model=model, target_resour
 pruned.compile(optimizer=tf.keras.optimizers.Adam(2e-3),
                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 pruned.fit(data["x_train"], data["y_train"], epochs=spec["epochs"], batch_size=spec["batch_size"], verbose=0)
-pruned.save(spec["out"])
+open(spec["out"], "wb").write(convert_int8(pruned, data["x_train"][:100]))
 """
 
 
-def run_mct(K, base, data, args, weights_memory, fine_tune_epochs):
-    """E: MCT's structured pruning of the trained unpruned model A, then fine-tuning, in its own venv."""
+def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
+    """E: MCT's structured pruning of the trained unpruned model A, fine-tuning and int8 conversion,
+    in MCT's own venv (TensorFlow 2.15); returns the int8 ``.tflite``."""
     if not args.mct_python:
-        return None, {"not_run": "no --mct-python given (MCT needs its own venv: it pins matplotlib < 3.10)"}
+        return None, {"not_run": "no --mct-python given (MCT needs its own venv with TensorFlow 2.15)"}
     with tempfile.TemporaryDirectory() as tmp:
-        model_path, out_path = os.path.join(tmp, "a.h5"), os.path.join(tmp, "e.h5")
-        base.save(model_path)
+        weights, out = os.path.join(tmp, "a.weights.h5"), os.path.join(tmp, "e.tflite")
+        base.save_weights(weights)
         data_path = os.path.join(tmp, "data.npz")
         np.savez(data_path, x_train=data[0], y_train=data[1])
-        spec = {"model": model_path, "out": out_path, "data": data_path, "weights_memory": weights_memory,
-                "epochs": fine_tune_epochs, "batch_size": args.batch_size}
+        spec = {"family": family_name, "input_shape": list(data[0].shape[1:]),
+                "classes": int(max(data[1].max(), data[3].max()) + 1), "weights": weights, "out": out,
+                "data": data_path, "weights_memory": weights_memory, "epochs": fine_tune_epochs,
+                "batch_size": args.batch_size, "benchmarks_dir": os.path.dirname(os.path.abspath(__file__))}
         with open(os.path.join(tmp, "spec.json"), "w") as handle:
             json.dump(spec, handle)
         script = os.path.join(tmp, "mct_run.py")
@@ -278,8 +286,9 @@ def run_mct(K, base, data, args, weights_memory, fine_tune_epochs):
         done = subprocess.run([args.mct_python, script, os.path.join(tmp, "spec.json")], capture_output=True,
                               text=True, timeout=3600, env=env)
         if done.returncode != 0:
-            return None, {"not_run": "MCT failed: " + done.stderr.strip().splitlines()[-1][:300]}
-        return K.models.load_model(out_path, compile=False), {"weights_memory": weights_memory}
+            return None, {"not_run": "MCT failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
+        with open(out, "rb") as handle:
+            return handle.read(), {"weights_memory": weights_memory}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +429,8 @@ def main() -> None:
                 record("D_tfmot", label, model, extra)
             if "E" in methods:
                 weights = ours["weights"] if ours else fraction * unpruned["weights"]
-                model, extra = run_mct(K, base, data, args, float(weights), max(1, args.epochs // 2))
+                # MCT counts weights memory in bytes of the float32 model
+                model, extra = run_mct(family_name, base, data, args, 4.0 * weights, max(1, args.epochs // 2))
                 record("E_mct", label, model, extra, budget_macs)
         with open(os.path.join(args.out, f"results_{dataset}.json"), "w") as handle:
             json.dump(results, handle, indent=1)
