@@ -14,6 +14,8 @@ from tflm_unit.runtime.interpreter import SkipSetting
 pytestmark = pytest.mark.skipif(not fast.available(), reason="tflm_unit._fast is not built")
 
 DIVISIONS = kernels.DIVISION_MODES
+#: the portable C tiles, and the AVX-512 ones where this CPU has them
+SIMD_LEVELS = sorted({0, fast.simd_level()})
 
 
 def _requant(rng, channels):
@@ -44,12 +46,14 @@ CONV_CASES = [
     (2, 11, 9, 3, 7, 3, 2, (2, 1), 2, "SAME"),
     (1, 6, 6, 17, 9, 1, 1, 2, 1, "VALID"),
     (5, 5, 5, 1, 3, 2, 2, 1, 1, "SAME"),
+    (2, 14, 14, 8, 20, 3, 3, 1, 1, "SAME"),  # channels past one block of 16, two threads
 ]
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("division", DIVISIONS)
-def test_conv_matches_core(case, division):
+@pytest.mark.parametrize("simd", SIMD_LEVELS)
+def test_conv_matches_core(case, division, simd):
     n, h, w, ci, co, kh, kw, stride, dilation, padding = case
     rng = np.random.default_rng(zlib.crc32(repr((case, division)).encode()))
     sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
@@ -62,7 +66,7 @@ def test_conv_matches_core(case, division):
     for zp, with_bias in ((5, True), (-128, False), (127, True)):
         params = kernels.ConvParams(sh, sw, dilation, dilation, padding, 1, -zp, rng.integers(-10, 10), -128, 127)
         b = bias if with_bias else None
-        layer = fast.FastLayer(0, filt, b, multiplier, shift, params, threads=2)
+        layer = fast.FastLayer(fast._KIND_CONV, filt, b, multiplier, shift, params, threads=2, simd=simd)
         _assert_same(layer.run(x), kernels.conv_2d_int8(x, filt, b, multiplier, shift, params))
         for group, level in itertools.product(sorted({1, co}), (0, 3000)):
             t = _thresholds(rng, co, group, level)
@@ -94,7 +98,7 @@ def test_depthwise_matches_core(case, division):
     multiplier, shift = _requant(rng, co)
     for zp in (-3, -128, 100):
         params = kernels.ConvParams(stride, stride, dilation, dilation, padding, m, -zp, 3, -100, 127)
-        layer = fast.FastLayer(1, filt, bias, multiplier, shift, params, threads=2)
+        layer = fast.FastLayer(fast._KIND_DEPTHWISE, filt, bias, multiplier, shift, params, threads=2)
         _assert_same(layer.run(x), kernels.depthwise_conv_2d_int8(x, filt, bias, multiplier, shift, params))
         for group, level in itertools.product(sorted({1, m, co}), (0, 2500)):
             t = _thresholds(rng, co, group, level)
@@ -105,7 +109,8 @@ def test_depthwise_matches_core(case, division):
 
 @pytest.mark.parametrize("rows,depth,units", [(1, 30, 10), (7, 64, 12), (33, 200, 5), (2, 1, 1)])
 @pytest.mark.parametrize("division", DIVISIONS)
-def test_fully_connected_matches_core(rows, depth, units, division):
+@pytest.mark.parametrize("simd", SIMD_LEVELS)
+def test_fully_connected_matches_core(rows, depth, units, division, simd):
     rng = np.random.default_rng(zlib.crc32(repr((rows, depth, units, division)).encode()))
     x = rng.integers(-128, 128, (rows, depth), dtype=np.int8)
     x[rng.random(x.shape) < 0.3] = 12
@@ -115,7 +120,8 @@ def test_fully_connected_matches_core(rows, depth, units, division):
     bias = rng.integers(-3000, 3000, units).astype(np.int32)
     multiplier, shift = _requant(rng, units)
     for zp, b in ((12, bias), (-128, None), (127, bias)):
-        layer = fast.fully_connected_layer(filt, b, multiplier, shift, -zp, -7, -128, 127)
+        params = kernels.ConvParams(input_offset=-zp, output_offset=-7)
+        layer = fast.FastLayer(fast._KIND_FC, filt, b, multiplier, shift, params, simd=simd)
         _assert_same(layer.run(x), kernels.fully_connected_int8(x, filt, b, multiplier, shift, -zp, -7))
         for group, level in itertools.product(sorted({1, units}), (0, 4000, 32767)):
             t = _thresholds(rng, units, group, level)
@@ -131,7 +137,7 @@ def test_skip_bounds_follow_threshold_changes():
     filt = rng.integers(-128, 128, (4, 3, 3, 3), dtype=np.int8)
     multiplier, shift = _requant(rng, 4)
     params = kernels.ConvParams(padding="SAME", input_offset=0)
-    layer = fast.FastLayer(0, filt, None, multiplier, shift, params)
+    layer = fast.FastLayer(fast._KIND_CONV, filt, None, multiplier, shift, params)
     t = np.array([100], np.int16)
     for value in (100, 5000, 0):
         t[0] = value

@@ -26,9 +26,16 @@ int32_t fast_padded_depth(int32_t depth) {
   return (depth + FAST_K_ALIGN - 1) / FAST_K_ALIGN * FAST_K_ALIGN;
 }
 
+static int32_t padded_channels(int32_t out_c) { return (out_c + 15) / 16 * 16; }
+
+/* tile [FAST_TILE][kp], counts [ocp], accumulators [FAST_TILE][ocp], a zero
+ * row [kp] (ocp: channels rounded up to 16) */
 size_t fast_conv_thread_scratch(const fast_conv_t *g, int32_t kp) {
+  const size_t ocp = (size_t)padded_channels(g->out_c);
   return FAST_ALIGN((size_t)FAST_TILE * (size_t)kp * sizeof(int16_t)) +
-         FAST_ALIGN((size_t)g->out_c * sizeof(uint64_t));
+         FAST_ALIGN(ocp * sizeof(uint64_t)) +
+         FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t)) * 4u +
+         FAST_ALIGN((size_t)FAST_TILE * ocp) + FAST_ALIGN((size_t)kp * sizeof(int16_t));
 }
 
 /* accumulators, per-channel counts (32 and 64 bit), one expanded input row */
@@ -160,40 +167,87 @@ typedef struct {
   const int32_t *bias, *multiplier, *shift;
   int8_t *output;
   ptrdiff_t row_begin, row_end; /* output positions over all batches */
+  int simd;        /* 0: portable tiles; else fast_simd_tile's level */
   int16_t *tile;
   uint64_t *counts; /* per output channel (UnIT) */
+  int32_t *acc;     /* [FAST_TILE][ocp] (simd) */
+  int16_t *zero_row;
+  /* bias, multiplier, shift repeated per tile position, [FAST_TILE][ocp],
+   * and the tile's int8 outputs before they are copied out */
+  int32_t *rep_bias, *rep_multiplier, *rep_shift;
+  int8_t *stage;
   uint64_t valid;   /* in-bounds (position, k) pairs (dense count) */
 } conv_job_t;
 
-/* im2col of output position r into row[0..kp): x' at in-bounds taps, 0 over
- * padding and past the depth.  Returns the in-bounds entries. */
-static int32_t gather_row(const fast_conv_t *g, int32_t kp,
-                          const int8_t *input, ptrdiff_t r, int16_t *row) {
+/* dst[i] = src[i] + offset, and zeros: the runs im2col copies (AVX-512
+ * masked forms where the tiles run there: runs are short, kw * in_c). */
+static inline void convert_run(int simd, const int8_t *src, int16_t *dst,
+                               ptrdiff_t n, int16_t offset) {
+  ptrdiff_t i;
+  if (n <= 0) return;
+  if (simd) {
+    fast_simd_convert_run(src, dst, n, offset);
+    return;
+  }
+  for (i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] + offset);
+}
+
+static inline void zero_run(int16_t *dst, ptrdiff_t n) {
+  if (n > 0) memset(dst, 0, (size_t)n * sizeof(int16_t));
+}
+
+/* im2col of the n output positions r0.. into tile rows [n][kp]: x' at
+ * in-bounds taps, 0 over padding and past the depth.  Returns the in-bounds
+ * entries (the dense kernel's executed MACs per channel). */
+static uint64_t gather_tile(const fast_conv_t *g, int32_t kp, int simd,
+                            const int8_t *input, ptrdiff_t r0, int32_t n,
+                            int16_t *tile) {
   const ptrdiff_t positions = (ptrdiff_t)g->out_h * g->out_w;
-  const ptrdiff_t b = r / positions, rem = r % positions;
-  const ptrdiff_t oy = rem / g->out_w, ox = rem % g->out_w;
-  const int8_t *image = input + b * (ptrdiff_t)g->in_h * g->in_w * g->in_c;
+  const ptrdiff_t image_size = (ptrdiff_t)g->in_h * g->in_w * g->in_c;
   const int16_t offset = (int16_t)g->input_offset;
-  const ptrdiff_t c_n = g->in_c;
-  int16_t *dst = row;
-  int32_t valid = 0, ky, kx;
-  ptrdiff_t c;
-  for (ky = 0; ky < g->k_h; ++ky) {
-    const ptrdiff_t iy = oy * g->stride_h - g->pad_h + (ptrdiff_t)ky * g->dilation_h;
-    for (kx = 0; kx < g->k_w; ++kx, dst += c_n) {
-      const ptrdiff_t ix = ox * g->stride_w - g->pad_w + (ptrdiff_t)kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) {
-        memset(dst, 0, (size_t)c_n * sizeof(int16_t));
+  const ptrdiff_t c_n = g->in_c, row_len = (ptrdiff_t)g->k_w * c_n;
+  const ptrdiff_t depth = (ptrdiff_t)g->k_h * row_len;
+  ptrdiff_t b = r0 / positions, rem = r0 % positions;
+  ptrdiff_t oy = rem / g->out_w, ox = rem % g->out_w;
+  uint64_t valid = 0;
+  int32_t p, ky, kx;
+  for (p = 0; p < n; ++p) {
+    const int8_t *image = input + b * image_size;
+    int16_t *row = tile + (size_t)p * kp, *dst = row;
+    for (ky = 0; ky < g->k_h; ++ky, dst += row_len) {
+      const ptrdiff_t iy = oy * g->stride_h - g->pad_h + (ptrdiff_t)ky * g->dilation_h;
+      if (iy < 0 || iy >= g->in_h) { /* the whole kernel row reads padding */
+        zero_run(dst, row_len);
         continue;
       }
-      {
-        const int8_t *src = image + (iy * g->in_w + ix) * c_n;
-        for (c = 0; c < c_n; ++c) dst[c] = (int16_t)(src[c] + offset);
+      if (g->dilation_w == 1) { /* the in-bounds taps of the row are one run */
+        const ptrdiff_t ix0 = ox * g->stride_w - g->pad_w;
+        const ptrdiff_t lo = ix0 < 0 ? (-ix0 < g->k_w ? -ix0 : g->k_w) : 0;
+        ptrdiff_t hi = g->in_w - ix0 < g->k_w ? g->in_w - ix0 : g->k_w;
+        if (hi < lo) hi = lo;
+        zero_run(dst, lo * c_n);
+        convert_run(simd, image + (iy * g->in_w + ix0 + lo) * c_n, dst + lo * c_n,
+                    (hi - lo) * c_n, offset);
+        zero_run(dst + hi * c_n, (g->k_w - hi) * c_n);
+        valid += (uint64_t)((hi - lo) * c_n);
+        continue;
       }
-      valid += (int32_t)c_n;
+      for (kx = 0; kx < g->k_w; ++kx) {
+        const ptrdiff_t ix = ox * g->stride_w - g->pad_w + (ptrdiff_t)kx * g->dilation_w;
+        if (ix < 0 || ix >= g->in_w) {
+          zero_run(dst + kx * c_n, c_n);
+          continue;
+        }
+        convert_run(simd, image + (iy * g->in_w + ix) * c_n, dst + kx * c_n, c_n, offset);
+        valid += (uint64_t)c_n;
+      }
+    }
+    zero_run(row + depth, kp - depth);
+    if (++ox == g->out_w) { /* next position */
+      ox = 0;
+      if (++oy == g->out_h) oy = 0, ++b;
     }
   }
-  for (c = dst - row; c < kp; ++c) row[c] = 0;
   return valid;
 }
 
@@ -356,16 +410,47 @@ static void conv_tile(conv_job_t *j, ptrdiff_t r0, int32_t n) {
   }
 }
 
+/* Bias and the core's requantisation for n rows of accumulators [n][ocp]
+ * (a loop the compiler vectorises once unit_requantize is inlined). */
+FAST_CLONES
+static void requantize_rows(const conv_job_t *j, ptrdiff_t r0, int32_t n) {
+  /* One flat loop over the tile (per-channel values repeated per position):
+   * long enough for the vectoriser whatever the channel count; locals, as
+   * the int8 stores could alias j->... for the compiler. */
+  const int32_t out_c = j->g->out_c, ocp = padded_channels(out_c);
+  const int32_t total = n * ocp;
+  const int32_t output_offset = j->g->output_offset;
+  const int32_t act_min = j->g->act_min, act_max = j->g->act_max;
+  const int32_t *restrict acc = j->acc;
+  const int32_t *restrict bias = j->rep_bias;
+  const int32_t *restrict multiplier = j->rep_multiplier;
+  const int32_t *restrict shift = j->rep_shift;
+  int8_t *restrict stage = j->stage;
+  int32_t i, p;
+  for (i = 0; i < total; ++i)
+    stage[i] = unit_requantize(acc[i] + bias[i], multiplier[i], shift[i],
+                               output_offset, act_min, act_max);
+  if (ocp == out_c) {
+    memcpy(j->output + r0 * out_c, stage, (size_t)total);
+  } else {
+    for (p = 0; p < n; ++p)
+      memcpy(j->output + (r0 + p) * out_c, stage + (size_t)p * ocp, (size_t)out_c);
+  }
+}
+
 static void conv_job(void *arg) {
   conv_job_t *j = (conv_job_t *)arg;
   ptrdiff_t r0;
   for (r0 = j->row_begin; r0 < j->row_end; r0 += FAST_TILE) {
     const int32_t n = (int32_t)(j->row_end - r0 < FAST_TILE ? j->row_end - r0 : FAST_TILE);
-    int32_t p;
-    for (p = 0; p < n; ++p)
-      j->valid += (uint64_t)gather_row(j->g, j->kp, j->input, r0 + p,
-                                       j->tile + (size_t)p * j->kp);
-    conv_tile(j, r0, n);
+    j->valid += gather_tile(j->g, j->kp, j->simd, j->input, r0, n, j->tile);
+    if (j->simd) {
+      fast_simd_tile(j->simd, j->tile, j->zero_row, n, j->kp, j->w16, j->s,
+                     padded_channels(j->g->out_c) / 16, j->acc, j->counts);
+      requantize_rows(j, r0, n);
+    } else {
+      conv_tile(j, r0, n);
+    }
   }
 }
 
@@ -378,8 +463,8 @@ static int thread_count(int threads, uint64_t work, ptrdiff_t ranges) {
   return threads;
 }
 
-uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, const int8_t *input,
-                        const int16_t *w16, const int16_t *s,
+uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
+                        const int8_t *input, const int16_t *w16, const int16_t *s,
                         const int32_t *bias, const int32_t *multiplier,
                         const int32_t *shift, int8_t *output,
                         uint64_t *channel_executed, void *scratch, int threads) {
@@ -388,6 +473,7 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, const int8_t *input,
   const ptrdiff_t tiles = (rows + FAST_TILE - 1) / FAST_TILE;
   const size_t per_thread = fast_conv_thread_scratch(g, kp);
   const uint64_t work = (uint64_t)rows * (uint64_t)kp * (uint64_t)g->out_c;
+  const int32_t ocp = padded_channels(g->out_c);
   uint64_t executed = 0, valid = 0;
   int n, i;
   int32_t oc;
@@ -401,9 +487,35 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, const int8_t *input,
     j->row_begin = (tiles * i / n) * FAST_TILE;
     j->row_end = (tiles * (i + 1) / n) * FAST_TILE;
     if (j->row_end > rows) j->row_end = rows;
+    j->simd = simd;
     j->tile = (int16_t *)mine;
-    j->counts = (uint64_t *)(mine + FAST_ALIGN((size_t)FAST_TILE * kp * sizeof(int16_t)));
-    memset(j->counts, 0, (size_t)g->out_c * sizeof(uint64_t));
+    mine += FAST_ALIGN((size_t)FAST_TILE * kp * sizeof(int16_t));
+    j->counts = (uint64_t *)mine;
+    mine += FAST_ALIGN((size_t)ocp * sizeof(uint64_t));
+    j->acc = (int32_t *)mine;
+    mine += FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t));
+    j->rep_bias = (int32_t *)mine;
+    mine += FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t));
+    j->rep_multiplier = (int32_t *)mine;
+    mine += FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t));
+    j->rep_shift = (int32_t *)mine;
+    mine += FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t));
+    j->stage = (int8_t *)mine;
+    mine += FAST_ALIGN((size_t)FAST_TILE * ocp);
+    j->zero_row = (int16_t *)mine;
+    if (simd) {
+      int32_t p;
+      for (p = 0; p < FAST_TILE; ++p)
+        for (oc = 0; oc < ocp; ++oc) {
+          const size_t at = (size_t)p * ocp + oc;
+          const int real = oc < g->out_c;
+          j->rep_bias[at] = real && bias ? bias[oc] : 0;
+          j->rep_multiplier[at] = real ? multiplier[oc] : 0;
+          j->rep_shift[at] = real ? shift[oc] : 0;
+        }
+    }
+    memset(j->counts, 0, (size_t)ocp * sizeof(uint64_t));
+    memset(j->zero_row, 0, (size_t)kp * sizeof(int16_t));
     j->valid = 0;
   }
   run_jobs(conv_job, jobs, sizeof(conv_job_t), n);
@@ -554,4 +666,35 @@ uint64_t fast_depthwise_int8(const fast_conv_t *g, const int8_t *input,
     executed = valid * (uint64_t)g->out_c;
   }
   return executed;
+}
+
+/* ------------------------------------------------------------ lookup */
+
+typedef struct {
+  const int8_t *a, *b, *table;
+  int8_t *out;
+  size_t begin, end;
+} lookup_job_t;
+
+static void lookup_job(void *arg) {
+  const lookup_job_t *j = (const lookup_job_t *)arg;
+  const uint8_t *restrict a = (const uint8_t *)j->a;
+  const uint8_t *restrict b = (const uint8_t *)j->b;
+  const int8_t *restrict table = j->table;
+  int8_t *restrict out = j->out;
+  size_t i;
+  for (i = j->begin; i < j->end; ++i) out[i] = table[(size_t)a[i] << 8 | b[i]];
+}
+
+void fast_lookup2_int8(const int8_t *a, const int8_t *b, const int8_t *table,
+                       int8_t *out, size_t n, int threads) {
+  lookup_job_t jobs[8];
+  int count = n < 65536u ? 1 : (threads < 1 ? 1 : threads > 8 ? 8 : threads);
+  int i;
+  for (i = 0; i < count; ++i) {
+    jobs[i].a = a, jobs[i].b = b, jobs[i].table = table, jobs[i].out = out;
+    jobs[i].begin = n * (size_t)i / (size_t)count;
+    jobs[i].end = n * (size_t)(i + 1) / (size_t)count;
+  }
+  run_jobs(lookup_job, jobs, sizeof(lookup_job_t), count);
 }

@@ -65,14 +65,30 @@ int fast_fc_skip_table(const int8_t *filter, int32_t out_c, int32_t depth,
 
 /* Conv (and FC as a 1x1 conv on [batches, 1, 1, depth]).  w16 int16
  * [out_c][kp]; s NULL = dense, else [out_c][kp]; bias NULL or [out_c];
- * channel_executed [out_c] is added to (+=).  scratch holds `threads` times
+ * channel_executed [out_c] is added to (+=).  simd > 0: w16 and s are in
+ * the packed layout of fast_simd.c and the tiles run there at that level
+ * (UnIT needs kp <= 16383 there: its lane counts are 16 bits).  scratch holds `threads` times
  * fast_conv_thread_scratch bytes, 64-byte aligned.  Returns the MACs
  * executed. */
-uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, const int8_t *input,
-                        const int16_t *w16, const int16_t *s,
+uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
+                        const int8_t *input, const int16_t *w16, const int16_t *s,
                         const int32_t *bias, const int32_t *multiplier,
                         const int32_t *shift, int8_t *output,
                         uint64_t *channel_executed, void *scratch, int threads);
+
+/* The AVX-512 tile product (fast_simd.c): the level this CPU runs (0: none,
+ * 1: AVX-512BW, 2: with VNNI) and the product of n <= FAST_TILE gathered
+ * positions with packed weights / bounds (layout in fast_simd.c) into int32
+ * accumulators [n][oc_blocks * 16]; UnIT counts are added to counts[oc]. */
+int fast_simd_level(void);
+void fast_simd_tile(int level, const int16_t *tile, const int16_t *zero_row,
+                    int32_t n, int32_t kp, const int16_t *wp,
+                    const int16_t *sp, int32_t oc_blocks, int32_t *acc,
+                    uint64_t *counts);
+
+/* dst[i] = src[i] + offset for i < n (n > 0), AVX-512BW (level >= 1). */
+void fast_simd_convert_run(const int8_t *src, int16_t *dst, ptrdiff_t n,
+                           int16_t offset);
 
 /* Depthwise: w16 int16 [taps][out_c]; s NULL or [taps][out_c]. */
 uint64_t fast_depthwise_int8(const fast_conv_t *g, const int8_t *input,
@@ -81,5 +97,11 @@ uint64_t fast_depthwise_int8(const fast_conv_t *g, const int8_t *input,
                              const int32_t *shift, int8_t *output,
                              uint64_t *channel_executed, void *scratch,
                              int threads);
+
+/* out[i] = table[(uint8)a[i] * 256 + (uint8)b[i]]: an element-wise int8 op
+ * of two same-shape tensors (ADD) from the table of its 65536 results,
+ * which the caller computes once with the core's op.  Split over threads. */
+void fast_lookup2_int8(const int8_t *a, const int8_t *b, const int8_t *table,
+                       int8_t *out, size_t n, int threads);
 
 #endif /* TFLM_UNIT_FAST_KERNELS_H_ */

@@ -138,18 +138,19 @@ static PyObject *py_skip_table(PyObject *self, PyObject *args) {
 }
 
 /* conv_int8 / depthwise_int8(geometry, input, w16, s, bias, multiplier,
- *   shift, output, channel_executed, scratch, threads) -> macs_executed */
+ *   shift, output, channel_executed, scratch, threads[, simd]) ->
+ *   macs_executed.  conv with simd > 0: w16 / s packed for fast_simd.c. */
 static PyObject *run(PyObject *args, int depthwise) {
   PyObject *geometry, *obj[10];
   fast_conv_t g;
   buf_t b[10];
-  int threads;
+  int threads, simd = 0;
   int32_t kp = 0;
   Py_ssize_t w_count, in_count, out_count, scratch_count;
   uint64_t executed = 0;
-  if (!PyArg_ParseTuple(args, "OOOOOOOOOOi", &geometry, &obj[0], &obj[1],
+  if (!PyArg_ParseTuple(args, "OOOOOOOOOOi|i", &geometry, &obj[0], &obj[1],
                         &obj[2], &obj[3], &obj[4], &obj[5], &obj[6], &obj[7],
-                        &obj[8], &threads) ||
+                        &obj[8], &threads, &simd) ||
       parse_geometry(geometry, &g) < 0)
     return NULL;
   if (threads < 1) threads = 1;
@@ -167,7 +168,12 @@ static PyObject *run(PyObject *args, int depthwise) {
       PyErr_SetString(PyExc_ValueError, "conv: depth above 65504");
       return NULL;
     }
-    w_count = (Py_ssize_t)g.out_c * kp;
+    if (simd != 0 && (simd < 0 || simd > fast_simd_level() || kp > 16383)) {
+      PyErr_SetString(PyExc_ValueError, "conv: simd level not available here (or depth above 16383)");
+      return NULL;
+    }
+    /* packed layout: channels padded to 16 */
+    w_count = (Py_ssize_t)(simd ? (g.out_c + 15) / 16 * 16 : g.out_c) * kp;
     scratch_count = (Py_ssize_t)fast_conv_thread_scratch(&g, kp) * threads;
   }
   in_count = (Py_ssize_t)g.batches * g.in_h * g.in_w * g.in_c;
@@ -195,7 +201,7 @@ static PyObject *run(PyObject *args, int depthwise) {
                                      data(&b[3]), data(&b[4]), data(&b[5]),
                                      data(&b[6]), data(&b[7]), scratch, threads);
     else
-      executed = fast_conv_int8(&g, kp, data(&b[0]), data(&b[1]), data(&b[2]),
+      executed = fast_conv_int8(&g, kp, simd, data(&b[0]), data(&b[1]), data(&b[2]),
                                 data(&b[3]), data(&b[4]), data(&b[5]),
                                 data(&b[6]), data(&b[7]), scratch, threads);
     Py_END_ALLOW_THREADS
@@ -207,11 +213,45 @@ static PyObject *run(PyObject *args, int depthwise) {
 static PyObject *py_conv_int8(PyObject *self, PyObject *args) { return run(args, 0); }
 static PyObject *py_depthwise_int8(PyObject *self, PyObject *args) { return run(args, 1); }
 
+/* lookup2_int8(a, b, table, out, threads): out = table[a, b] element-wise
+ * (a, b, out of the same size; table 65536 int8). */
+static PyObject *py_lookup2_int8(PyObject *self, PyObject *args) {
+  PyObject *obj[4];
+  buf_t b[4];
+  int threads;
+  Py_ssize_t n;
+  if (!PyArg_ParseTuple(args, "OOOOi", &obj[0], &obj[1], &obj[2], &obj[3], &threads))
+    return NULL;
+  memset(b, 0, sizeof(b));
+  if (get_buffer(obj[3], &b[3], 0, 1, 1, 0, "out") < 0) {
+    release(b, 4);
+    return NULL;
+  }
+  n = b[3].view.len;
+  if (get_buffer(obj[0], &b[0], n, 1, 0, 0, "a") < 0 ||
+      get_buffer(obj[1], &b[1], n, 1, 0, 0, "b") < 0 ||
+      get_buffer(obj[2], &b[2], 65536, 1, 0, 0, "table") < 0) {
+    release(b, 4);
+    return NULL;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  fast_lookup2_int8(data(&b[0]), data(&b[1]), data(&b[2]), data(&b[3]), (size_t)n, threads);
+  Py_END_ALLOW_THREADS
+  release(b, 4);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_simd_level(PyObject *self, PyObject *args) {
+  return PyLong_FromLong(fast_simd_level());
+}
+
 static PyMethodDef fast_methods[] = {
+    {"simd_level", py_simd_level, METH_NOARGS, "0: portable tiles, 1: AVX-512BW, 2: AVX-512 VNNI"},
     {"padded_depth", py_padded_depth, METH_VARARGS, "im2col depth rounded up to the tile alignment"},
     {"scratch_bytes", py_scratch_bytes, METH_VARARGS, "scratch bytes one thread needs"},
     {"skip_table", py_skip_table, METH_VARARGS, "per-weight skip bounds from the thresholds"},
     {"conv_int8", py_conv_int8, METH_VARARGS, "tiled int8 conv / fully connected"},
+    {"lookup2_int8", py_lookup2_int8, METH_VARARGS, "element-wise int8 op of two tensors by table"},
     {"depthwise_int8", py_depthwise_int8, METH_VARARGS, "int8 depthwise conv"},
     {NULL, NULL, 0, NULL}};
 

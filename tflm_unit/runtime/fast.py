@@ -28,6 +28,25 @@ THREADS = max(1, min(2, os.cpu_count() or 1))
 _KIND_CONV, _KIND_DEPTHWISE, _KIND_FC = 0, 1, 2
 #: Deepest im2col row the fast conv takes (its per-position counts are 16 bits).
 _MAX_DEPTH = 65504
+#: ... and the AVX-512 tiles (their per-lane counts are 16 bits).
+_MAX_SIMD_DEPTH = 16352
+
+
+def simd_level() -> int:
+    """The vector tiles this CPU runs (0: portable C, 1: AVX-512BW, 2: AVX-512 VNNI);
+    TFLM_UNIT_FAST_SIMD=0 forces the portable tiles."""
+    if _fast is None or os.environ.get("TFLM_UNIT_FAST_SIMD", "1") == "0":
+        return 0
+    return int(_fast.simd_level())
+
+
+def _pack(rows: np.ndarray, fill: int) -> np.ndarray:
+    """[out_c][kp] int16 -> the AVX-512 layout [out_c/16][kp/2][16][2],
+    channels padded to 16 with `fill`."""
+    channels, kp = rows.shape
+    padded = np.full(((channels + 15) // 16 * 16, kp), fill, np.int16)
+    padded[:channels] = rows
+    return np.ascontiguousarray(padded.reshape(-1, 16, kp // 2, 2).transpose(0, 2, 1, 3))
 
 
 def available() -> bool:
@@ -44,7 +63,7 @@ class FastLayer:
     """One int8 MAC layer prepared for the fast kernels."""
 
     def __init__(self, kind: int, filter_data: np.ndarray, bias: Optional[np.ndarray], multiplier, shift,
-                 params: kernels.ConvParams, threads: int = THREADS):
+                 params: kernels.ConvParams, threads: int = THREADS, simd: Optional[int] = None):
         self.kind = kind
         self.params = params
         self.threads = threads
@@ -55,6 +74,7 @@ class FastLayer:
             self.kp = self.depth
             self._filter_rows = f.reshape(self.depth, self.channels)  # [taps][C]
             self.w16 = self._filter_rows.astype(np.int16)
+            self.simd = 0
         else:
             if kind == _KIND_CONV:
                 self.kh, self.kw = int(f.shape[1]), int(f.shape[2])
@@ -64,8 +84,12 @@ class FastLayer:
             self.depth = int(f.size // self.channels)
             self.kp = int(_fast.padded_depth(self.depth))
             self._filter_rows = f.reshape(self.channels, self.depth)  # [Co][K]
-            self.w16 = np.zeros((self.channels, self.kp), np.int16)
-            self.w16[:, : self.depth] = self._filter_rows
+            w16 = np.zeros((self.channels, self.kp), np.int16)
+            w16[:, : self.depth] = self._filter_rows
+            # the AVX-512 tiles (where the CPU has them) take packed weights
+            level = simd_level() if simd is None else int(simd)
+            self.simd = level if self.kp <= _MAX_SIMD_DEPTH else 0
+            self.w16 = _pack(w16, 0) if self.simd else w16
         self.bias = None if bias is None else _per_channel(bias, np.int32, self.channels)
         self.multiplier = _per_channel(multiplier, np.int32, self.channels)
         self.shift = _per_channel(shift, np.int32, self.channels)
@@ -106,6 +130,8 @@ class FastLayer:
             table = np.empty(shape, np.int16)
             ok = _fast.skip_table(self.kind, self._filter_rows, self.channels, self.depth, self.kp, t,
                                   int(group_size), kernels.division_index(division), table)
+            if ok and self.simd:
+                table = _pack(table, np.iinfo(np.int16).max)
             self._skip_key, self._skip_table = key, (table if ok else None)
         return self._skip_table
 
@@ -129,7 +155,7 @@ class FastLayer:
         per_channel = np.zeros(self.channels, np.uint64)
         fn = _fast.depthwise_int8 if self.kind == _KIND_DEPTHWISE else _fast.conv_int8
         executed = fn((batch,) + geometry, x, self.w16, s, self.bias, self.multiplier, self.shift, out,
-                      per_channel, self._scratch, self.threads)
+                      per_channel, self._scratch, self.threads, self.simd)
         return kernels.KernelResult(out, batch * macs_per_image, int(executed), per_channel)
 
 
@@ -149,3 +175,32 @@ def fully_connected_layer(filter_data: np.ndarray, bias, multiplier, shift, inpu
     params = kernels.ConvParams(input_offset=int(input_offset), output_offset=int(output_offset),
                                 act_min=int(act_min), act_max=int(act_max))
     return FastLayer(_KIND_FC, filter_data, bias, multiplier, shift, params)
+
+
+class FastElementwise:
+    """An element-wise int8 op of two same-shape tensors (ADD) as a lookup in
+    the table of all 65536 of its results, computed once by the core's op —
+    bit-identical by construction, and a few cycles per element instead of
+    three requantisations."""
+
+    def __init__(self, op, threads: int = THREADS):
+        """op(a, b) -> int8 array: the core's implementation (e.g. a partial of ops.add)."""
+        a, b = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
+        table = op(a.reshape(-1).view(np.int8), b.reshape(-1).view(np.int8))
+        self.table = np.ascontiguousarray(table, dtype=np.int8).reshape(-1)
+        self.threads = threads
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> Optional[np.ndarray]:
+        """The op on a and b, or None when they are not same-shape int8 arrays
+        (the caller then runs the core's op, which broadcasts)."""
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == np.int8 and b.dtype == np.int8):
+            return None
+        out = np.empty(a.shape, np.int8)
+        _fast.lookup2_int8(np.ascontiguousarray(a), np.ascontiguousarray(b), self.table, out, self.threads)
+        return out
+
+
+def elementwise(op) -> Optional[FastElementwise]:
+    """A table form of an element-wise int8 op, or None without the extension."""
+    return FastElementwise(op) if available() else None
