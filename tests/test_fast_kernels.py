@@ -190,3 +190,20 @@ def test_whole_model_matches_core(monkeypatch):
             assert (a.macs_total, a.macs_executed) == (b.macs_total, b.macs_executed)
         if level:
             assert got.macs_executed < want.macs_total
+
+
+@pytest.mark.parametrize("activation", ["NONE", "RELU"])
+def test_elementwise_add_table_matches_core(activation):
+    """ADD by the table of the core's results == the core's ADD; other shapes fall back (None)."""
+    from functools import partial
+
+    from tflm_unit.core import ops
+
+    rng = np.random.default_rng(5)
+    core_add = partial(ops.add, input1_scale=0.05, input1_zero_point=-3, input2_scale=0.11, input2_zero_point=20,
+                       output_scale=0.13, output_zero_point=-7, activation=activation)
+    table_add = fast.elementwise(lambda a, b: core_add(a, x2=b))
+    a = rng.integers(-128, 128, (3, 50, 70, 5), dtype=np.int8)  # > 65536 elements: two threads
+    b = rng.integers(-128, 128, a.shape, dtype=np.int8)
+    np.testing.assert_array_equal(table_add(a, b), core_add(a, x2=b))
+    assert table_add(a, b[:, :, :, :1]) is None
