@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from tflm_unit.core import kernels, ops
+from tflm_unit.runtime import fast
 from tflm_unit.runtime.model import (
     ModelGraph,
     Operator,
@@ -338,12 +339,16 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
                                     act_min, act_max)
         extra = (multiplier, shift)
     filter_data = np.ascontiguousarray(filt.data)
+    # host fast path (tflm_unit._fast): same results, tiled and threaded
+    fast_layer = None if float_model else fast.conv_like_layer(depthwise, filter_data, bias_data, *extra, params)
 
     def step(values: Dict[int, np.ndarray]) -> LayerStats:
         skip = interp._skip.get(op.index)
         x = values[op.inputs[0]]
         args = (x, filter_data, bias_data) + extra + (params,)
-        if skip is None:
+        if fast_layer is not None and fast_layer.supports(skip):
+            result = fast_layer.run(x, skip)
+        elif skip is None:
             result = kernel(*args)
         else:
             result = kernel(*args, thresholds=skip.thresholds, group_size=skip.group_size, division=skip.division)
@@ -391,6 +396,9 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
         multiplier, shift = requantization_params(op, inp, filt, out, units)
         lo, hi = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
         in_offset, out_offset = -inp.scalar_zero_point(), out.scalar_zero_point()
+    # host fast path (tflm_unit._fast): same results, tiled and threaded
+    fast_layer = None if float_model else fast.fully_connected_layer(filter_data, bias_data, multiplier, shift,
+                                                                     in_offset, out_offset, lo, hi)
 
     def step(values: Dict[int, np.ndarray]) -> LayerStats:
         skip = interp._skip.get(op.index)
@@ -400,7 +408,9 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
         x2 = x.reshape(rows, depth)
         kw = {} if skip is None else dict(thresholds=skip.thresholds, group_size=skip.group_size,
                                           division=skip.division)
-        if float_model:
+        if fast_layer is not None and fast_layer.supports(skip):
+            result = fast_layer.run(x2, skip)
+        elif float_model:
             result = kernels.fully_connected_float(x2, filter_data, bias_data, lo, hi, **kw)
         else:
             result = kernels.fully_connected_int8(x2, filter_data, bias_data, multiplier, shift, in_offset,
@@ -474,10 +484,21 @@ def _prepare_add(interp: Interpreter, op: Operator) -> Step:
     activation = _fused_activation(op, int(op.builtin_options.fusedActivationFunction)
                                    if op.builtin_options is not None else 0)
     consts = {i: g.tensor(i).data for i in op.inputs[:2] if g.tensor(i).data is not None}
+    # host fast path: same-shape inputs by a table of the core's 65536 results
+    try:
+        table_add = fast.elementwise(lambda p, q: ops.add(
+            p, a.scalar_scale(), a.scalar_zero_point(), q, b.scalar_scale(), b.scalar_zero_point(),
+            out.scalar_scale(), out.scalar_zero_point(), activation))
+    except ValueError:  # bad quantisation: the step below raises it when run, as before
+        table_add = None
 
     def step(values):
         x1 = consts.get(op.inputs[0], values.get(op.inputs[0]))
         x2 = consts.get(op.inputs[1], values.get(op.inputs[1]))
+        y = table_add(x1, x2) if table_add is not None else None
+        if y is not None:
+            values[op.outputs[0]] = y
+            return
         values[op.outputs[0]] = ops.add(x1, a.scalar_scale(), a.scalar_zero_point(), x2, b.scalar_scale(),
                                         b.scalar_zero_point(), out.scalar_scale(), out.scalar_zero_point(),
                                         activation)

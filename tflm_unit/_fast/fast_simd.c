@@ -1,0 +1,144 @@
+/* x86-64 AVX-512 form of the tiled conv / FC product (fast_kernels.c keeps
+ * the portable C form; both give the same int32 sums and counts).
+ *
+ * Why intrinsics here: vectorised over output channels, a pair of inputs
+ * (x'[k], x'[k+1]) broadcast against the weights of 16 channels interleaved
+ * as (w[k], w[k+1]) is one multiply-add of 32 int16 (vpmaddwd, or vpdpwssd
+ * with VNNI) and needs no horizontal sums; compilers do not produce this from
+ * plain loops.  |x'| <= 255 and |w| <= 128, so no pair sum saturates or wraps.
+ *
+ * Layouts: weights and skip bounds int16 [out_c / 16][kp / 2][16][2]
+ * (channels padded to 16: weight 0, bound INT16_MAX); the tile int16
+ * [n][kp]; accumulators int32 [n][oc_blocks * 16]. */
+#include "fast_kernels.h"
+
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define FAST_HAVE_X86 1
+#include <immintrin.h>
+#endif
+
+int fast_simd_level(void) {
+#if defined(FAST_HAVE_X86)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return __builtin_cpu_supports("avx512vnni") ? 2 : 1;
+#endif
+  return 0;
+}
+
+#if defined(FAST_HAVE_X86)
+
+static inline int32_t load_pair(const int16_t *x) {
+  int32_t v;
+  memcpy(&v, x, sizeof v);
+  return v;
+}
+
+/* One block of 16 output channels times 8 positions (rows x[0..7]); the
+ * caller points missing positions at a zero row.  MADD(acc, x, w) is the
+ * multiply-add of the target. */
+#define FAST_TILE_BODY(MADD)                                                   \
+  const int32_t pairs = kp / 2;                                                \
+  const int32_t ocp = oc_blocks * 16;                                          \
+  int32_t b, p0, k2, i;                                                        \
+  for (b = 0; b < oc_blocks; ++b) {                                            \
+    const int16_t *wb = wp + (size_t)b * kp * 16;                              \
+    const int16_t *sb = sp ? sp + (size_t)b * kp * 16 : NULL;                  \
+    for (p0 = 0; p0 < n; p0 += 8) {                                            \
+      const int16_t *x[8];                                                     \
+      __m512i a[8];                                                            \
+      for (i = 0; i < 8; ++i) {                                                \
+        x[i] = p0 + i < n ? tile + (size_t)(p0 + i) * kp : zero_row;           \
+        a[i] = _mm512_setzero_si512();                                         \
+      }                                                                        \
+      if (!sb) {                                                               \
+        for (k2 = 0; k2 < pairs; ++k2) {                                       \
+          const __m512i w = _mm512_loadu_si512((const void *)(wb + k2 * 32));   \
+          for (i = 0; i < 8; ++i)                                              \
+            a[i] = MADD(a[i], _mm512_set1_epi32(load_pair(x[i] + 2 * k2)), w); \
+        }                                                                      \
+      } else {                                                                 \
+        const __m512i one = _mm512_set1_epi16(1);                              \
+        __m512i cnt = _mm512_setzero_si512();                                  \
+        int32_t lanes[16];                                                     \
+        for (k2 = 0; k2 < pairs; ++k2) {                                       \
+          const __m512i w = _mm512_loadu_si512((const void *)(wb + k2 * 32));   \
+          const __m512i s = _mm512_loadu_si512((const void *)(sb + k2 * 32));   \
+          for (i = 0; i < 8; ++i) {                                            \
+            const __m512i xv = _mm512_set1_epi32(load_pair(x[i] + 2 * k2));    \
+            const __mmask32 m = _mm512_cmpgt_epi16_mask(_mm512_abs_epi16(xv), s); \
+            a[i] = MADD(a[i], xv, _mm512_maskz_mov_epi16(m, w));               \
+            cnt = _mm512_mask_add_epi16(cnt, m, cnt, one);                     \
+          }                                                                    \
+        }                                                                      \
+        /* lanes hold (even k, odd k) counts per channel, each < 2^16 */       \
+        _mm512_storeu_si512((void *)lanes,                                     \
+                            _mm512_add_epi32(                                  \
+                                _mm512_and_si512(cnt, _mm512_set1_epi32(0xffff)), \
+                                _mm512_srli_epi32(cnt, 16)));                  \
+        for (i = 0; i < 16; ++i) counts[b * 16 + i] += (uint32_t)lanes[i];     \
+      }                                                                        \
+      for (i = 0; i < 8 && p0 + i < n; ++i)                                    \
+        _mm512_storeu_si512((void *)(acc + (size_t)(p0 + i) * ocp + b * 16), a[i]); \
+    }                                                                          \
+  }
+
+#define FAST_MADD_BW(a, x, w) _mm512_add_epi32((a), _mm512_madd_epi16((x), (w)))
+#define FAST_MADD_VNNI(a, x, w) _mm512_dpwssd_epi32((a), (x), (w))
+
+__attribute__((target("avx512f,avx512bw"))) static void tile_bw(
+    const int16_t *tile, const int16_t *zero_row, int32_t n, int32_t kp,
+    const int16_t *wp, const int16_t *sp, int32_t oc_blocks, int32_t *acc,
+    uint64_t *counts) {
+  FAST_TILE_BODY(FAST_MADD_BW)
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(
+    const int16_t *tile, const int16_t *zero_row, int32_t n, int32_t kp,
+    const int16_t *wp, const int16_t *sp, int32_t oc_blocks, int32_t *acc,
+    uint64_t *counts) {
+  FAST_TILE_BODY(FAST_MADD_VNNI)
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void convert_run_bw(
+    const int8_t *src, int16_t *dst, ptrdiff_t n, int16_t offset) {
+  const __m512i off = _mm512_set1_epi16(offset);
+  for (; n >= 32; n -= 32, src += 32, dst += 32)
+    _mm512_storeu_si512((void *)dst,
+                        _mm512_add_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256((const void *)src)), off));
+  if (n > 0) {
+    const __mmask32 m = (__mmask32)((1ull << n) - 1u);
+    _mm512_mask_storeu_epi16(dst, m,
+                             _mm512_add_epi16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, src)), off));
+  }
+}
+
+#endif /* FAST_HAVE_X86 */
+
+void fast_simd_convert_run(const int8_t *src, int16_t *dst, ptrdiff_t n,
+                           int16_t offset) {
+#if defined(FAST_HAVE_X86)
+  convert_run_bw(src, dst, n, offset);
+#else
+  ptrdiff_t i;
+  for (i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] + offset);
+#endif
+}
+
+void fast_simd_tile(int level, const int16_t *tile, const int16_t *zero_row,
+                    int32_t n, int32_t kp, const int16_t *wp,
+                    const int16_t *sp, int32_t oc_blocks, int32_t *acc,
+                    uint64_t *counts) {
+#if defined(FAST_HAVE_X86)
+  if (level >= 2)
+    tile_vnni(tile, zero_row, n, kp, wp, sp, oc_blocks, acc, counts);
+  else if (level == 1)
+    tile_bw(tile, zero_row, n, kp, wp, sp, oc_blocks, acc, counts);
+#else
+  (void)level, (void)tile, (void)zero_row, (void)n, (void)kp, (void)wp;
+  (void)sp, (void)oc_blocks, (void)acc, (void)counts;
+#endif
+}
