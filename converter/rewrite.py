@@ -257,14 +257,19 @@ def _remove_dead_ops(model_t: Any) -> None:
 
 
 def fold_dynamic_reshapes(tflite: bytes) -> bytes:
-    """Give every RESHAPE whose target shape is computed at run time (Keras
-    3's Flatten under a dynamic batch: SHAPE → STRIDED_SLICE → PACK) its
-    static output shape as a constant, and drop the ops that computed it.
+    """Give every RESHAPE (and TRANSPOSE_CONV) whose target shape is computed
+    at run time (Keras 3's Flatten under a dynamic batch: SHAPE →
+    STRIDED_SLICE → PACK) its static output shape as a constant, and drop the
+    ops that computed it.
     TFLM runs batch 1 from the static shapes anyway; MCU runtimes then need
     no shape arithmetic.  Returns the bytes unchanged when there is none."""
     graph = load_graph(tflite)
-    dynamic = [op for op in graph.operators if op.name == "RESHAPE" and len(op.inputs) > 1 and op.inputs[1] >= 0
-               and not graph.tensor(op.inputs[1]).is_constant
+    # the shape input: RESHAPE's second, TRANSPOSE_CONV's first (tf_keras'
+    # Conv2DTranspose computes its output_shape the same way)
+    shape_input = {"RESHAPE": 1, "TRANSPOSE_CONV": 0}
+    dynamic = [op for op in graph.operators if op.name in shape_input and len(op.inputs) > shape_input[op.name]
+               and op.inputs[shape_input[op.name]] >= 0
+               and not graph.tensor(op.inputs[shape_input[op.name]]).is_constant
                and all(d > 0 for d in graph.tensor(op.outputs[0]).shape)]
     if not dynamic:
         return tflite
@@ -282,7 +287,9 @@ def fold_dynamic_reshapes(tflite: bytes) -> bytes:
         tensor.buffer = len(model_t.buffers) - 1
         sub.tensors.append(tensor)
         op_t = sub.operators[op.index]
-        op_t.inputs = _as_index_array([int(op_t.inputs[0]), len(sub.tensors) - 1])
+        inputs = [int(i) for i in op_t.inputs]
+        inputs[shape_input[op.name]] = len(sub.tensors) - 1
+        op_t.inputs = _as_index_array(inputs if op.name == "TRANSPOSE_CONV" else inputs[:2])
     _remove_dead_ops(model_t)
     remove_unused(model_t)
     return pack_model(model_t)

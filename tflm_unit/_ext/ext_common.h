@@ -42,5 +42,6 @@ static inline PyObject *ext_status_error(unit_status_t status, const char *op) {
 /* Method tables contributed by each binding file. */
 extern PyMethodDef ext_kernel_methods[];
 extern PyMethodDef ext_ops_methods[];
+extern PyMethodDef ext_layout_methods[];
 
 #endif

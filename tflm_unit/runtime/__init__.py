@@ -6,6 +6,7 @@ from tflm_unit.runtime.model import (
     UnsupportedModelError,
     load_graph,
 )
+from tflm_unit.runtime import layout_ops as _layout_ops  # noqa: F401  (registers the layout ops)
 
 __all__ = ["Interpreter", "LayerStats", "RunResult", "SkipSetting", "register_op", "ModelFormatError",
            "ModelGraph", "UnsupportedModelError", "load_graph"]

@@ -102,7 +102,14 @@ class Interpreter:
     """
 
     def __init__(self, model: Union[bytes, str, os.PathLike, ModelGraph]):
-        self.graph = model if isinstance(model, ModelGraph) else load_graph(model)
+        if not isinstance(model, ModelGraph):
+            # dynamic-batch exports compute a RESHAPE's shape at run time:
+            # fold it to the static shape (the converter's one implementation)
+            from tflm_unit.converter.rewrite import fold_dynamic_reshapes
+            from tflm_unit.runtime.model import read_model_bytes
+
+            model = load_graph(fold_dynamic_reshapes(read_model_bytes(model)))
+        self.graph = model
         self._skip: Dict[int, Optional[SkipSetting]] = {}
         self._steps: List[Step] = [self._prepare(op) for op in self.graph.operators]
         self._last_use = self._plan_lifetimes()
