@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from tflm_unit.converter.rewrite import (
     set_metadata,
 )
 from tflm_unit.core.kernels import DIVISION_MODES, FLOAT_DIVISION_MODES
+from tflm_unit.inputs import InputRange
 from tflm_unit.runtime.model import UNIT_METADATA_NAME, ModelGraph, Operator, load_graph, pack_model, read_model_bytes
 from tflm_unit.unit.thresholds import dequantize_thresholds, quantize_thresholds
 
@@ -80,20 +81,70 @@ def _strip_copy_suffix(name: str) -> str:
     return re.sub(r"_\d+$", "", name)
 
 
-_KERAS_MAC_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
+class KerasLayerName(str):
+    """A Keras MAC layer's name (a plain ``str``), carrying what identifies
+    its op in the converted graph: the op kind and the kernel in TFLite's
+    filter layout (None when unknown)."""
+
+    kind: str
+    kernel: Optional[np.ndarray]
+
+    def __new__(cls, name: str, kind: str = "", kernel: Optional[np.ndarray] = None) -> "KerasLayerName":
+        value = super().__new__(cls, name)
+        value.kind = kind
+        value.kernel = kernel
+        return value
 
 
-def keras_layer_names(model: Any) -> List[str]:
-    """Names of the Conv2D / DepthwiseConv2D / Dense layers (subclasses
-    included) of a Keras model, nested models included: the layers that
-    become MAC ops."""
-    names: List[str] = []
+def _tflite_kernels(layer: Any) -> List[Tuple[str, str, Optional[np.ndarray]]]:
+    """(name, op kind, kernel in TFLite layout) of the MAC ops a Keras layer becomes."""
+    classes = {cls.__name__ for cls in type(layer).__mro__}
+    weights = {}
+    for w in getattr(layer, "weights", []):
+        short = w.name.split("/")[-1].split(":")[0]
+        weights[short] = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+
+    def get(key: str) -> Optional[np.ndarray]:
+        return weights.get(key)
+
+    if classes & {"Conv2DTranspose", "Conv1DTranspose", "Conv3D", "Conv3DTranspose"}:
+        return []
+    if "SeparableConv2D" in classes:
+        dw, pw = get("depthwise_kernel"), get("pointwise_kernel")
+        return [(f"{layer.name}/depthwise", "DEPTHWISE_CONV_2D",
+                 None if dw is None else dw.reshape((1,) + dw.shape[:2] + (-1,))),
+                (f"{layer.name}/pointwise", "CONV_2D", None if pw is None else pw.transpose(3, 0, 1, 2))]
+    if "DepthwiseConv2D" in classes:
+        k = get("kernel")
+        if k is None:
+            k = get("depthwise_kernel")
+        return [(layer.name, "DEPTHWISE_CONV_2D", None if k is None else k.reshape((1,) + k.shape[:2] + (-1,)))]
+    if "Conv2D" in classes:
+        k = get("kernel")
+        return [(layer.name, "CONV_2D", None if k is None else k.transpose(3, 0, 1, 2))]
+    if "Conv1D" in classes:
+        k = get("kernel")
+        return [(layer.name, "CONV_2D", None if k is None else k.transpose(2, 0, 1)[:, None])]
+    if "Dense" in classes:
+        k = get("kernel")
+        return [(layer.name, "FULLY_CONNECTED", None if k is None or k.ndim != 2 else k.T)]
+    return []
+
+
+def keras_layer_names(model: Any) -> List[KerasLayerName]:
+    """The Keras layers (nested models included) that become MAC ops, as
+    :class:`KerasLayerName` (the layer's name, with its kernel so that the
+    converter can find its op by weights, not by TensorFlow's scope names)."""
+    names: List[KerasLayerName] = []
     for layer in getattr(model, "layers", []):
-        if any(cls.__name__ in _KERAS_MAC_LAYERS for cls in type(layer).__mro__):
-            names.append(layer.name)
+        names.extend(KerasLayerName(name, kind, kernel) for name, kind, kernel in _tflite_kernels(layer))
         if hasattr(layer, "layers"):
             names.extend(keras_layer_names(layer))
     return names
+
+
+#: The same list under the name that says what it holds.
+keras_mac_layers = keras_layer_names
 
 
 def _guess_layer(graph: ModelGraph, op: Operator, components: List[str], known: Sequence[str]) -> str:
@@ -111,6 +162,84 @@ def _guess_layer(graph: ModelGraph, op: Operator, components: List[str], known: 
     return graph.tensor(op.outputs[0]).name or f"op{op.index}"
 
 
+def _real_filter(graph: ModelGraph, op: Operator, base: str) -> Optional[np.ndarray]:
+    """The op's filter as real values (dequantised per channel), or None."""
+    tensor = graph.tensor(op.inputs[1])
+    if tensor.data is None:
+        return None
+    data = np.asarray(tensor.data, dtype=np.float64)
+    if tensor.dtype == np.float32 or tensor.scale.size == 0:
+        return data
+    axis = data.ndim - 1 if base == "DEPTHWISE_CONV_2D" else 0
+    shape = [1] * data.ndim
+    if tensor.scale.size > 1:
+        shape[axis] = -1
+    scale = np.asarray(tensor.scale, dtype=np.float64).reshape(shape)
+    zero = np.asarray(tensor.zero_point, dtype=np.float64).reshape(shape) if tensor.zero_point.size > 1 else \
+        float(tensor.scalar_zero_point())
+    return (data - zero) * scale
+
+
+def _similarity(filt: np.ndarray, kernel: np.ndarray, base: str) -> float:
+    """Mean |cosine| per output channel of two filters (invariant to the
+    per-channel scaling a folded BatchNorm applies)."""
+    axis = filt.ndim - 1 if base == "DEPTHWISE_CONV_2D" else 0
+    a = np.moveaxis(filt, axis, 0).reshape(filt.shape[axis], -1)
+    b = np.moveaxis(kernel.astype(np.float64), axis, 0).reshape(filt.shape[axis], -1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    valid = norms > 0
+    if not np.any(valid):
+        return 0.0
+    return float(np.mean(np.abs(np.sum(a * b, axis=1)[valid]) / norms[valid]))
+
+
+def _match_layers(graph: ModelGraph, ops: Sequence[Tuple[Operator, str, List[str]]],
+                  known: Sequence[str]) -> Dict[int, str]:
+    """{op index: Keras layer name} for ops whose filter matches a known
+    layer's kernel (same kind, same shape, most similar weights), each layer
+    used once; the name TensorFlow's scopes suggest breaks ties."""
+    layers = [k for k in known if isinstance(k, KerasLayerName) and k.kernel is not None]
+    if not layers:
+        return {}
+    scored = []
+    for op, base, components in ops:
+        filt = _real_filter(graph, op, base)
+        if filt is None:
+            continue
+        guess = _guess_layer(graph, op, components, known)
+        for j, layer in enumerate(layers):
+            if layer.kind != base or tuple(layer.kernel.shape) != tuple(filt.shape):
+                continue
+            score = _similarity(filt, layer.kernel, base) + (1e-3 if str(layer) == guess else 0.0)
+            scored.append((score, op.index, j))
+    result: Dict[int, str] = {}
+    used = set()
+    for score, op_index, j in sorted(scored, key=lambda t: (-t[0], t[1], t[2])):
+        if op_index in result or j in used or score < 0.5:
+            continue
+        result[op_index] = str(layers[j])
+        used.add(j)
+    return result
+
+
+def _unique(names: Dict[int, str]) -> Dict[int, str]:
+    """Layer labels made unique: a repeated label gets its op index appended."""
+    counts: Dict[str, int] = {}
+    for name in names.values():
+        counts[name] = counts.get(name, 0) + 1
+    taken = set(names.values())
+    result = {}
+    for index, name in names.items():
+        if counts[name] > 1:
+            candidate = f"{name}_op{index}"
+            while candidate in taken:
+                candidate += "_"
+            taken.add(candidate)
+            name = candidate
+        result[index] = name
+    return result
+
+
 def weight_scales_of(scale: np.ndarray) -> np.ndarray:
     """Per-channel scales as a 1-D array; a per-tensor scale as a 0-D array
     (quantize_thresholds then needs the channel count, not C scales)."""
@@ -123,19 +252,30 @@ def describe_mac_ops(graph: ModelGraph, known_layers: Sequence[str] = (),
     """The model's MAC ops, with their layer names and quantisation."""
     old_ops = {int(r["op_index"]): r for r in (old_config or {}).get("ops", [])}
     opcode_versions = [int(code.version) for code in graph.model.operatorCodes]
-    result: List[MacOp] = []
+    found: List[Tuple[Operator, str, List[str]]] = []
     for op in graph.operators:
         base = BUILTIN_NAME_OF.get(op.name, op.name) if op.is_unit else op.name
         if base not in UNIT_NAME_OF or (op.is_custom and not op.is_unit):
             continue
         if len(op.inputs) < 2:
             raise ModelFormatError(f"operator {op.index} ({op.name}) has no filter input")
-        inp, filt, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-        components = _name_components(filt.name) + _name_components(out.name)  # the filter names the layer best
+        filt, out = graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+        found.append((op, base, _name_components(filt.name) + _name_components(out.name)))  # filter first
+    records: Dict[int, Optional[Dict[str, Any]]] = {}
+    for op, base, _ in found:
         record = old_ops.get(op.index)
         if record is not None and record.get("op") not in (op.name, UNIT_NAME_OF[base]):
             record = None
-        layer = record["layer"] if record else _guess_layer(graph, op, components, known_layers)
+        records[op.index] = record
+    matched = _match_layers(graph, [f for f in found if records[f[0].index] is None], known_layers)
+    labels = _unique({op.index: records[op.index]["layer"] if records[op.index] else  # type: ignore[index]
+                      matched.get(op.index) or _guess_layer(graph, op, components, known_layers)
+                      for op, base, components in found})
+    result: List[MacOp] = []
+    for op, base, components in found:
+        inp, filt, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+        record = records[op.index]
+        layer = labels[op.index]
         channels = int(filt.shape[-1] if base == "DEPTHWISE_CONV_2D" else filt.shape[0])
         float_model = inp.dtype == np.float32
         if not float_model and (inp.dtype != np.int8 or filt.dtype != np.int8 or out.dtype != np.int8):
@@ -302,7 +442,7 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
                      division: Optional[str] = None, group_size: GroupSize = None, *,
                      layer_names: Sequence[str] = (), calibration: Optional[Dict[str, Any]] = None,
                      resources: Optional[Dict[str, Any]] = None, allow_float: bool = False,
-                     check_runtime: bool = True) -> bytes:
+                     check_runtime: bool = True, input_scaling: Optional[Dict[str, Any]] = None) -> bytes:
     """Rewrite an int8 ``.tflite`` (builtin or already UnIT) into UnIT form.
 
     thresholds: a real T for every MAC layer, a dict {layer name or op index
@@ -310,7 +450,9 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
     builtin ops), or None (keep all).  division None keeps the model's, else
     "shift".  group_size None = one group per layer (or as many as the given
     list); an int for every layer, or a dict per layer.  calibration /
-    resources: dicts recorded in the metadata (None keeps what is there).
+    resources / input_scaling: dicts recorded in the metadata (None keeps
+    what is there).  layer_names: the Keras model's MAC layers
+    (:func:`keras_mac_layers`, or just their names) to label the ops with.
     Re-running on a UnIT model replaces its thresholds in place.
     """
     data = fold_dynamic_reshapes(read_model_bytes(tflite))
@@ -321,8 +463,9 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
     if any(op.float_model != float_model for op in ops):
         raise ConversionError("the model mixes float32 and int8 MAC ops; UnIT needs a full-integer int8 model")
     if float_model and not allow_float:
-        raise ConversionError("the model is float32, not full-integer int8: convert it with representative data "
-                              "(convert(keras_model, data) or `tflm-unit convert MODEL --calib-data NPZ`)")
+        raise ConversionError("the .tflite is float32, not full-integer int8, and a .tflite cannot be quantised "
+                              "again: convert the Keras model or SavedModel it came from (with --calib-data / "
+                              "representative data), or give a full-integer int8 .tflite")
     division = _check_division(division, float_model, old_config)
     plans = _plan(ops, graph, thresholds, group_size)
 
@@ -359,6 +502,8 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
         "calibration": calibration if calibration is not None else previous.get("calibration"),
         "resources": resources if resources is not None else previous.get("resources"),
     }
+    if input_scaling is not None or previous.get("input_scaling") is not None:
+        config["input_scaling"] = input_scaling if input_scaling is not None else previous.get("input_scaling")
     try:
         config = to_json_value(config)
     except ValueError as exc:
@@ -384,32 +529,38 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
             out_path: Optional[Union[str, os.PathLike]] = None, *,
             calibration: Optional[Dict[str, Any]] = None, resources: Optional[Dict[str, Any]] = None,
             num_calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES, allow_float: bool = False,
-            check_runtime: bool = True) -> bytes:
+            check_runtime: bool = True, input_range: InputRange = None) -> bytes:
     """Keras model (tf_keras or Keras 3), ``.keras``/``.h5`` file, SavedModel
     directory or int8 ``.tflite`` (bytes or path) → UnIT int8 ``.tflite`` bytes.
 
     Keras and SavedModel inputs are quantised to full-integer int8 (int8
-    input and output) with ``representative_data`` (array or Dataset;
-    uint8 images scaled to [0, 1]); a ``.tflite`` is rewritten as it is.
-    See :func:`apply_thresholds` for thresholds, division and group_size.
-    Writes ``out_path`` atomically when given.
+    input and output) with ``representative_data`` (array or Dataset, raw as
+    stored), scaled as the model expects (DESIGN.md §9 "Input scaling"; a
+    model that starts with Rescaling / Normalization gets raw values) or as
+    ``input_range`` says ("raw", "0,1", (-1, 1), ...); the inference is
+    recorded in the metadata under ``input_scaling``.  A ``.tflite`` is
+    rewritten as it is.  See :func:`apply_thresholds` for thresholds,
+    division and group_size.  Writes ``out_path`` atomically when given.
     """
-    int8_bytes, keras_model = model_to_int8(model, representative_data, num_calibration_samples)
+    int8_bytes, keras_model, scaling = model_to_int8(model, representative_data, num_calibration_samples,
+                                                     input_range)
     source = model if int8_bytes is None else int8_bytes
-    names = keras_layer_names(keras_model) if keras_model is not None else ()
-    result = apply_thresholds(source, thresholds, division, group_size, layer_names=names,
+    layers = keras_layer_names(keras_model) if keras_model is not None else ()
+    result = apply_thresholds(source, thresholds, division, group_size, layer_names=layers,
                               calibration=calibration, resources=resources, allow_float=allow_float,
-                              check_runtime=check_runtime)
+                              check_runtime=check_runtime,
+                              input_scaling=None if scaling is None else scaling.to_dict())
     if out_path is not None:
         write_file_atomic(out_path, result)
     return result
 
 
 def int8_model(model: Any, representative_data: Any,
-               num_calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES) -> bytes:
+               num_calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES, *,
+               input_range: InputRange = None) -> bytes:
     """The builtin full-integer int8 ``.tflite`` that :func:`convert` starts
     from (for comparisons, or to deploy without UnIT)."""
-    int8_bytes, _ = model_to_int8(model, representative_data, num_calibration_samples)
+    int8_bytes, _, _ = model_to_int8(model, representative_data, num_calibration_samples, input_range)
     if int8_bytes is None:
         return read_model_bytes(model)
     return int8_bytes

@@ -15,6 +15,8 @@ from tflite_oracle import keras, run_tflm
 from tflm_unit.cli import main
 from tflm_unit.converter import read_unit_config, to_builtin
 from tflm_unit.datasets import fit_to_input_shape, load_default_digits, load_npz
+from tflm_unit.errors import DataError, OptionError
+from tflm_unit.inputs import prepare_inputs
 from tflm_unit.runtime import Interpreter
 
 
@@ -61,9 +63,10 @@ def test_convert_writes_a_unit_model(converted, workdir, capsys):
     result = json.loads(out)
     assert result["out"] == str(zero) and result["division"] == "tree"
     assert [op["thresholds_int"] for op in result["ops"]] == [[0], [0]]
+    assert result["input_scaling"]["source"] == "int8 input"  # a .tflite: its data mapped by its input range
     data = load_npz(str(workdir / "data.npz"))
     interp = Interpreter(zero.read_bytes())
-    xq = interp.quantize_input(data.x_test[..., None])
+    xq = prepare_inputs(interp, data.x_test)
     np.testing.assert_array_equal(interp.run(xq).outputs[0], run_tflm(to_builtin(zero.read_bytes()), xq)[0])
 
 
@@ -167,7 +170,7 @@ def test_convert_accepts_keras3_files_and_saved_models(kind, workdir, tmp_path, 
     assert code == 0, err
     ops = {op["layer"]: op for op in json.loads(stdout)["ops"]}
     assert set(ops) == {"conv", "dense"} and ops["dense"]["thresholds_real"] == [0.0]
-    x = load_npz(str(workdir / "data.npz")).x_test[..., None]
+    x = load_npz(str(workdir / "data.npz")).x_test[..., None] / np.float32(255)  # no Rescaling: [0, 1]
     interp = Interpreter(out.read_bytes())
     expected = model.predict(x, verbose=0)
     got = interp.run(interp.quantize_input(x)).outputs[0]
@@ -185,7 +188,7 @@ def _write_json(path, value):
 def test_load_npz_variants(tmp_path):
     np.savez(tmp_path / "xy.npz", x=np.full((5, 4, 4), 255, np.uint8), y=np.arange(5))
     data = load_npz(str(tmp_path / "xy.npz"))
-    assert data.x_train.dtype == np.float32 and data.x_train.max() == 1.0
+    assert data.x_train.dtype == np.uint8 and data.x_train.max() == 255  # raw: the model decides the scaling
     np.testing.assert_array_equal(data.x_test, data.x_train)
     assert data.y_train.tolist() == data.y_test.tolist() == [0, 1, 2, 3, 4]
     np.savez(tmp_path / "none.npz", images=np.zeros((2, 2)))
@@ -195,8 +198,10 @@ def test_load_npz_variants(tmp_path):
     with pytest.raises(ValueError, match="not a NumPy .npz"):
         load_npz(str(tmp_path / "text.npz"))
     assert fit_to_input_shape(np.zeros((3, 4, 4)), (4, 4, 1)).shape == (3, 4, 4, 1)
-    with pytest.raises(ValueError, match=r"shape \(4, 4\), the model expects \(5, 5, 1\)"):
+    with pytest.raises(DataError, match=r"shape \(4, 4\), the model expects \(5, 5, 1\)"):
         fit_to_input_shape(np.zeros((3, 4, 4)), (5, 5, 1))
+    with pytest.raises(DataError, match="channels first"):  # NCHW is never reshaped into NHWC
+        fit_to_input_shape(np.zeros((3, 1, 4, 4)), (4, 4, 1))
 
 
 def test_default_digits_are_a_seeded_split():
@@ -235,12 +240,16 @@ def test_eval_reports_accuracy_and_macs_per_layer(converted, workdir, capsys):
     assert code == 0, err
     result = json.loads(out)
     data = load_npz(str(workdir / "data.npz"))
-    run = Interpreter(converted.read_bytes()).run(data.x_test[..., None].astype(np.float32))
+    interp = Interpreter(converted.read_bytes())
+    run = interp.run(interp.quantize_input(data.x_test[..., None] / np.float32(255)))  # covers [0, 1]
     expected_accuracy = float(np.mean(np.argmax(run.outputs[0], axis=-1) == data.y_test))
     assert result["accuracy"] == pytest.approx(expected_accuracy)
     assert result["macs_executed"] == pytest.approx(run.macs_executed / len(data.x_test))
     assert [layer["op_index"] for layer in result["layers"]] == [layer.op_index for layer in run.layers]
     assert 0 < result["mac_reduction"] < 1
+    assert result["input_scaling"]["mapping"] == "uint8 0..255 -> [0, 1] (x / 255)"
+    code, out, _ = _run(capsys, "eval", converted, "--data", workdir / "data.npz")
+    assert code == 0 and "input scaling (int8 input): uint8 0..255 -> [0, 1] (x / 255)" in out
 
 
 def test_convert_with_max_accuracy_drop_calibrates_on_the_training_split(workdir, tmp_path, capsys):

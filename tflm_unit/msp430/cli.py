@@ -19,7 +19,9 @@ def setup_msp430(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="UnIT int8 .tflite (from tflm-unit convert)")
     parser.add_argument("--data", required=True, metavar="NPZ",
                         help=".npz with x_test (or x): the first --samples inputs are run")
-    parser.add_argument("--samples", type=int, default=4, metavar="N",
+    from tflm_unit.cli import add_input_range, positive_int
+
+    parser.add_argument("--samples", type=positive_int, default=4, metavar="N",
                         help="inputs to run in the simulator (default 4; each takes seconds)")
     parser.add_argument("--hwmult", dest="hwmult", action="store_true", default=True,
                         help="hardware multiplier build (default)")
@@ -31,28 +33,38 @@ def setup_msp430(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-map", choices=MEMORY_MAPS, default="fr5994",
                         help="fr5994: the MSP430FR5994 (8 KiB RAM, default); large-ram: the simulator with "
                              "24 KiB RAM for models whose activations do not fit")
+    add_input_range(parser)
 
 
 def run_msp430(args: argparse.Namespace) -> Dict[str, Any]:
+    from tflm_unit.cli import model_path
     from tflm_unit.datasets import load_npz
+    from tflm_unit.inputs import model_inputs, positive_count
     from tflm_unit.msp430.benchmark import benchmark_model
     from tflm_unit.msp430.memory_map import MSP430FR5994, SIMULATOR_LARGE_RAM
+    from tflm_unit.runtime import Interpreter
 
-    if args.samples < 1:
-        raise ValueError("--samples must be at least 1")
+    samples = positive_count(args.samples, "--samples")
     divisions = None
     if args.division:
         divisions = list(DIVISIONS) if "all" in args.division else list(dict.fromkeys(args.division))
+    model = model_path(args.model)
     data = load_npz(args.data)
+    # The data as the model's int8 input, scaled as the model expects (tflm_unit.inputs); int8 passes on unchanged.
+    xq, scaling = model_inputs(Interpreter(model), data.x_test[:samples], getattr(args, "input_range", None),
+                               what=args.data)
     memory_map = SIMULATOR_LARGE_RAM if args.memory_map == "large-ram" else MSP430FR5994
-    result = benchmark_model(args.model, data.x_test, samples=args.samples, hwmult=args.hwmult,
-                             divisions=divisions, memory_map=memory_map)
-    return result.to_dict()
+    result = benchmark_model(model, xq, samples=samples, hwmult=args.hwmult, divisions=divisions,
+                             memory_map=memory_map)
+    return dict(result.to_dict(), input_scaling=scaling.to_dict())
 
 
 def text_msp430(result: Dict[str, Any]) -> str:
+    from tflm_unit.cli import text_input_scaling
+
     lines = [f"MSP430 ({result['multiplier']} multiply), {result['samples']} sample(s), "
              f"UnIT division {result['division']}; mean cycles per inference",
+             *text_input_scaling(result.get("input_scaling")),
              f"{'layer':16s} {'op':18s} {'dense':>12s} {'UnIT':>12s} {'speed-up':>8s} {'MACs run':>16s}"]
     for layer in result["layers"]:
         speedup = layer["cycles_dense"] / layer["cycles_unit"] if layer["cycles_unit"] else 0.0

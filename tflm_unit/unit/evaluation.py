@@ -11,9 +11,10 @@ from typing import Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
+from tflm_unit.errors import DataError
+from tflm_unit.inputs import InputRange, model_inputs, num_classes, positive_count
 from tflm_unit.runtime import Interpreter
-from tflm_unit.unit.calibration import (CalibrationResult, ModelLike, load_interpreter, predictions,
-                                        prepare_inputs, prepare_labels)
+from tflm_unit.unit.calibration import CalibrationResult, ModelLike, load_interpreter, predictions, prepare_labels
 
 Thresholds = Union[None, str, CalibrationResult, Mapping[int, np.ndarray]]
 
@@ -44,24 +45,31 @@ def apply_thresholds(interpreter: Interpreter, thresholds: Thresholds, division:
 
 def evaluate(model: ModelLike, x: np.ndarray, y: np.ndarray, thresholds: Thresholds = None,
              division: Optional[str] = None, batch_size: int = 1000, limit: Optional[int] = None,
-             plot_path: Optional[Union[str, os.PathLike]] = None) -> dict:
+             plot_path: Optional[Union[str, os.PathLike]] = None, *, input_range: InputRange = None) -> dict:
     """Accuracy and MACs per inference (dense vs executed), overall and per
     layer.  Returns a JSON-ready dict with ``accuracy``, ``macs_dense``,
-    ``macs_executed``, ``mac_reduction``, ``num_samples`` and ``layers`` (each
-    with op_index, op_name, output_name, macs_dense, macs_executed,
-    mac_reduction).  ``plot_path`` writes a PNG of per-layer skip rates."""
+    ``macs_executed``, ``mac_reduction``, ``num_samples``, ``input_scaling``
+    (how the data were mapped, see :mod:`tflm_unit.inputs`) and ``layers``
+    (each with op_index, op_name, output_name, macs_dense, macs_executed,
+    mac_reduction).  ``plot_path`` writes a PNG of per-layer skip rates.
+    ``input_range`` overrides the inferred input scaling ("raw", "0,1", ...)."""
     interp = load_interpreter(model)
     apply_thresholds(interp, thresholds, division)
-    x, y = np.asarray(x), prepare_labels(y)
+    if limit is not None:
+        limit = positive_count(limit, "limit")
+    batch_size = positive_count(batch_size, "batch_size")
+    x, y = np.asarray(x), np.asarray(y)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"need the same non-zero number of inputs and labels, got {len(x)} and {len(y)}")
+    y = prepare_labels(y, num_classes(interp))
+    if len(x) != len(y):
+        raise DataError(f"need the same number of inputs and labels, got {len(x)} and {len(y)}")
+    x, scaling = model_inputs(interp, x, input_range)
     correct = 0
     totals: Dict[int, List[int]] = {}
     names: Dict[int, tuple] = {}
     for start in range(0, len(x), batch_size):
-        batch = prepare_inputs(interp, x[start:start + batch_size])
+        batch = x[start:start + batch_size]
         result = interp.run(batch)
         correct += int(np.sum(predictions(result.outputs[0]) == y[start:start + batch_size]))
         for layer in result.layers:
@@ -79,7 +87,8 @@ def evaluate(model: ModelLike, x: np.ndarray, y: np.ndarray, thresholds: Thresho
     macs_dense = sum(layer["macs_dense"] for layer in layers)
     macs_executed = sum(layer["macs_executed"] for layer in layers)
     report = dict(accuracy=correct / n, num_samples=n, macs_dense=macs_dense, macs_executed=macs_executed,
-                  mac_reduction=1.0 - macs_executed / macs_dense if macs_dense else 0.0, layers=layers)
+                  mac_reduction=1.0 - macs_executed / macs_dense if macs_dense else 0.0, layers=layers,
+                  input_scaling=scaling.to_dict())
     if plot_path is not None:
         plot_skip_rates(report, plot_path)
     return report
