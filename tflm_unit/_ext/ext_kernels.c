@@ -374,10 +374,12 @@ static PyObject *py_divide(PyObject *self, PyObject *args) {
     PyErr_SetString(PyExc_ValueError, "divide: length mismatch or unknown mode");
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   for (i = 0; i < n; ++i)
     ((int16_t *)out.buf)[i] = unit_divide(((const int16_t *)t.buf)[i],
                                           ((const uint8_t *)d.buf)[i],
                                           (unit_division_t)mode);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&t);
   PyBuffer_Release(&d);
   PyBuffer_Release(&out);
@@ -398,10 +400,12 @@ static PyObject *py_divide_float(PyObject *self, PyObject *args) {
     PyErr_SetString(PyExc_ValueError, "divide_float: length mismatch or unknown mode");
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   for (i = 0; i < n; ++i)
     ((float *)out.buf)[i] = unit_divide_float(((const float *)t.buf)[i],
                                               ((const float *)d.buf)[i],
                                               (unit_float_division_t)mode);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&t);
   PyBuffer_Release(&d);
   PyBuffer_Release(&out);

@@ -193,8 +193,10 @@ static PyObject *ext_pool_run(PyObject *args, ext_pool_fn fn,
     return NULL;
   }
   ext_pool_from_array(values, &p);
+  Py_BEGIN_ALLOW_THREADS
   status = fn(&p, &in_shape, (const int8_t *)in_buf.buf, &out_shape,
               (int8_t *)out_buf.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in_buf);
   PyBuffer_Release(&out_buf);
   if (status != UNIT_OK) return ext_status_error(status, op_name);
@@ -283,9 +285,11 @@ static PyObject *ext_add_int8(PyObject *self, PyObject *args) {
   p.output_shift = v[9];
   p.act_min = v[10];
   p.act_max = v[11];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_add_int8(&p, (int32_t)no, dims1, (const int8_t *)in1.buf,
                          dims2, (const int8_t *)in2.buf, out_dims,
                          (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in1);
   PyBuffer_Release(&in2);
   PyBuffer_Release(&out);
@@ -341,8 +345,10 @@ static PyObject *ext_softmax_int8(PyObject *self, PyObject *args) {
   p.input_multiplier = v[0];
   p.input_left_shift = v[1];
   p.diff_min = v[2];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_softmax_int8(&p, outer_size, depth, (const int8_t *)in.buf,
                              (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "softmax_int8");
@@ -396,8 +402,10 @@ static PyObject *ext_mean_hw_int8(PyObject *self, PyObject *args) {
   p.count = v[2];
   p.input_zero_point = v[3];
   p.output_zero_point = v[4];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_mean_hw_int8(&p, &shape, (const int8_t *)in.buf,
                              (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "mean_hw_int8");
@@ -435,8 +443,10 @@ static PyObject *ext_mean_int8(PyObject *self, PyObject *args) {
   p.count = v[2];
   p.input_zero_point = v[3];
   p.output_zero_point = v[4];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_mean_int8(&p, (int32_t)num_dims, dims, (uint8_t)axis_mask,
                           (const int8_t *)in.buf, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "mean_int8");
@@ -485,8 +495,10 @@ static PyObject *ext_requantize_int8(PyObject *self, PyObject *args) {
   p.shift = v[1];
   p.input_zero_point = v[2];
   p.output_zero_point = v[3];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_requantize_int8(&p, (int32_t)in.len, (const int8_t *)in.buf,
                                 (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "requantize_int8");
@@ -535,8 +547,10 @@ static PyObject *ext_pad_int8(PyObject *self, PyObject *args) {
       ext_check_buffer(&in, in_count, 1, "input") < 0 ||
       ext_check_buffer(&out, out_count, 1, "output") < 0)
     goto fail;
+  Py_BEGIN_ALLOW_THREADS
   status = unit_pad_int8((int32_t)n, dims, (const int8_t *)in.buf, before,
                          after, (int8_t)pad_value, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "pad_int8");
@@ -601,8 +615,10 @@ static PyObject *ext_concatenation_int8(PyObject *self, PyObject *args) {
     ptrs[i] = (const int8_t *)bufs[i].buf;
   }
   if (ext_check_buffer(&out, out_count, 1, "output") < 0) goto done;
+  Py_BEGIN_ALLOW_THREADS
   status = unit_concatenation_int8((int32_t)num_inputs, ptrs, (int32_t)num_dims,
                                    dims, axis, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   if (status != UNIT_OK) {
     ext_status_error(status, "concatenation_int8");
     goto done;
@@ -635,8 +651,10 @@ static PyObject *ext_quantize_float_to_int8(PyObject *self, PyObject *args) {
     PyBuffer_Release(&out);
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   status = unit_quantize_float_to_int8(scale, zero_point, (int32_t)count,
                                        (const float *)in.buf, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK)
@@ -659,8 +677,10 @@ static PyObject *ext_dequantize_int8(PyObject *self, PyObject *args) {
     PyBuffer_Release(&out);
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   status = unit_dequantize_int8(scale, zero_point, (int32_t)in.len,
                                 (const int8_t *)in.buf, (float *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "dequantize_int8");
