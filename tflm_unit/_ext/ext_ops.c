@@ -14,13 +14,13 @@ static Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out,
   Py_ssize_t i, count;
   PyObject *seq = PySequence_Fast(obj, "expected a sequence");
   if (seq == NULL) {
-    PyErr_Format(PyExc_TypeError, "'%s' must be a sequence of ints", name);
+    PyErr_Format(ext_argument_error, "'%s' must be a sequence of ints", name);
     return -1;
   }
   count = PySequence_Fast_GET_SIZE(seq);
   if (count > max_count) {
     Py_DECREF(seq);
-    PyErr_Format(PyExc_ValueError, "'%s' has %zd entries, at most %zd allowed",
+    PyErr_Format(ext_argument_error, "'%s' has %zd entries, at most %zd allowed",
                  name, count, max_count);
     return -1;
   }
@@ -28,12 +28,12 @@ static Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out,
     long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
     if (value == -1 && PyErr_Occurred()) {
       Py_DECREF(seq);
-      PyErr_Format(PyExc_TypeError, "'%s' must hold ints", name);
+      PyErr_Format(ext_argument_error, "'%s' must hold ints", name);
       return -1;
     }
     if (value < INT32_MIN || value > INT32_MAX) {
       Py_DECREF(seq);
-      PyErr_Format(PyExc_ValueError, "'%s' entry %zd out of int32 range",
+      PyErr_Format(ext_argument_error, "'%s' entry %zd out of int32 range",
                    name, i);
       return -1;
     }
@@ -49,7 +49,7 @@ static int ext_int32_exact(PyObject *obj, int32_t *out, Py_ssize_t count,
   Py_ssize_t got = ext_int32_sequence(obj, out, count, name);
   if (got < 0) return -1;
   if (got != count) {
-    PyErr_Format(PyExc_ValueError, "'%s' needs %zd ints, got %zd", name, count,
+    PyErr_Format(ext_argument_error, "'%s' needs %zd ints, got %zd", name, count,
                  got);
     return -1;
   }
@@ -75,7 +75,7 @@ static int ext_shape(PyObject *obj, unit_shape_t *shape, const char *name) {
   int32_t dims[4];
   if (ext_int32_exact(obj, dims, 4, name) < 0) return -1;
   if (dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0 || dims[3] <= 0) {
-    PyErr_Format(PyExc_ValueError, "'%s' dims must be positive", name);
+    PyErr_Format(ext_argument_error, "'%s' dims must be positive", name);
     return -1;
   }
   shape->n = dims[0];
@@ -91,11 +91,11 @@ static Py_ssize_t ext_element_count(const int32_t *dims, Py_ssize_t num_dims,
   Py_ssize_t i, total = 1;
   for (i = 0; i < num_dims; ++i) {
     if (dims[i] <= 0) {
-      PyErr_Format(PyExc_ValueError, "'%s' dims must be positive", name);
+      PyErr_Format(ext_argument_error, "'%s' dims must be positive", name);
       return -1;
     }
     if (total > INT32_MAX / dims[i]) {
-      PyErr_Format(PyExc_ValueError, "'%s' has too many elements", name);
+      PyErr_Format(ext_argument_error, "'%s' has too many elements", name);
       return -1;
     }
     total *= dims[i];
@@ -261,7 +261,7 @@ static PyObject *ext_add_int8(PyObject *self, PyObject *args) {
                                "output_dims")) < 0)
     goto fail;
   if (n1 != no || n2 != no || no < 1) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "add_int8: input1_dims, input2_dims and output_dims need "
                     "the same number (1..6) of dims");
     goto fail;
@@ -335,7 +335,7 @@ static PyObject *ext_softmax_int8(PyObject *self, PyObject *args) {
   if (ext_int32_exact(params_obj, v, 3, "params") < 0) goto fail;
   if (outer_size <= 0 || depth <= 0 ||
       (Py_ssize_t)outer_size * depth > INT32_MAX) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "softmax_int8: outer_size and depth must be positive");
     goto fail;
   }
@@ -429,7 +429,7 @@ static PyObject *ext_mean_int8(PyObject *self, PyObject *args) {
       (in_count = ext_element_count(dims, num_dims, "input_dims")) < 0)
     goto fail;
   if (num_dims < 1 || axis_mask <= 0 || axis_mask >= (1 << num_dims)) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "mean_int8: 1..6 dims and a non-empty axis mask within them");
     goto fail;
   }
@@ -486,7 +486,7 @@ static PyObject *ext_requantize_int8(PyObject *self, PyObject *args) {
   if (ext_int32_exact(params_obj, v, 4, "params") < 0 ||
       in.len > INT32_MAX || ext_check_buffer(&out, in.len, 1, "output") < 0) {
     if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "requantize_int8: input too large");
+      PyErr_SetString(ext_argument_error, "requantize_int8: input too large");
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;
@@ -526,18 +526,18 @@ static PyObject *ext_pad_int8(PyObject *self, PyObject *args) {
                                "pad_after")) < 0)
     goto fail;
   if (n < 1 || nb != n || na != n) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "pad_int8: input_dims, pad_before and pad_after need the "
                     "same number (1..5) of entries");
     goto fail;
   }
   if (pad_value < -128 || pad_value > 127) {
-    PyErr_SetString(PyExc_ValueError, "pad_int8: pad_value must be int8");
+    PyErr_SetString(ext_argument_error, "pad_int8: pad_value must be int8");
     goto fail;
   }
   for (i = 0; i < n; ++i) {
     if (before[i] < 0 || after[i] < 0) {
-      PyErr_SetString(PyExc_ValueError, "pad_int8: paddings must be >= 0");
+      PyErr_SetString(ext_argument_error, "pad_int8: paddings must be >= 0");
       goto fail;
     }
     out_dims[i] = dims[i] + before[i] + after[i];
@@ -581,7 +581,7 @@ static PyObject *ext_concatenation_int8(PyObject *self, PyObject *args) {
   num_inputs = PySequence_Fast_GET_SIZE(inputs_seq);
   if (num_inputs < 1 || num_inputs > UNIT_CONCAT_MAX_INPUTS ||
       PySequence_Fast_GET_SIZE(dims_seq) != num_inputs) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "concatenation_int8: 1..10 inputs, one dims entry each");
     goto done;
   }
@@ -592,7 +592,7 @@ static PyObject *ext_concatenation_int8(PyObject *self, PyObject *args) {
     if (n < 0) goto done;
     if (num_dims < 0) num_dims = n;
     if (n != num_dims || n < 1) {
-      PyErr_SetString(PyExc_ValueError,
+      PyErr_SetString(ext_argument_error,
                       "concatenation_int8: inputs need the same rank (1..6)");
       goto done;
     }
@@ -646,7 +646,7 @@ static PyObject *ext_quantize_float_to_int8(PyObject *self, PyObject *args) {
   count = in.len / (Py_ssize_t)sizeof(float);
   if (count > INT32_MAX || ext_check_buffer(&out, count, 1, "output") < 0) {
     if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "quantize: input too large");
+      PyErr_SetString(ext_argument_error, "quantize: input too large");
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;
@@ -672,7 +672,7 @@ static PyObject *ext_dequantize_int8(PyObject *self, PyObject *args) {
   if (in.len > INT32_MAX ||
       ext_check_buffer(&out, in.len, (Py_ssize_t)sizeof(float), "output") < 0) {
     if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "dequantize: input too large");
+      PyErr_SetString(ext_argument_error, "dequantize: input too large");
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;
