@@ -27,27 +27,36 @@ static unit_status_t check_conv(const unit_conv_params_t *params,
       unit_check_conv_args(params, requant, input_shape, input, filter_shape,
                            filter, output_shape, output);
   if (status != UNIT_OK) return status;
-  if (filter_shape->n <= 0) return UNIT_ERR_ARG;
   if (filter_shape->c != input_shape->c ||
       output_shape->c != filter_shape->n || output_shape->n != input_shape->n)
     return UNIT_ERR_SHAPE;
-  return UNIT_OK;
+  return unit_check_requant(requant, output_shape->c);
+}
+
+/* Scratch for `rows` output rows (0 if the shapes or skip are invalid). */
+static size_t conv_scratch(const unit_shape_t *filter,
+                           const unit_shape_t *output, const unit_skip_t *skip,
+                           int whole_image) {
+  int32_t taps;
+  if (!filter || !output || unit_shape_count(filter, UNIT_INDEX_MAX) < 0 ||
+      unit_shape_count(output, UNIT_INDEX_MAX) < 0 ||
+      unit_check_skip(skip, output->c) != UNIT_OK)
+    return 0;
+  taps = filter->h * filter->w * filter->c; /* <= the filter's count */
+  return unit_conv_block_scratch_bytes(
+      (size_t)taps, skip, output, whole_image ? (size_t)output->h : 1u);
 }
 
 size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
                                const unit_shape_t *output,
                                const unit_skip_t *skip) {
-  if (!filter || !output) return 0;
-  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w * filter->c,
-                                       skip, output, (size_t)output->h);
+  return conv_scratch(filter, output, skip, 1);
 }
 
 size_t unit_conv_min_scratch_bytes(const unit_shape_t *filter,
                                    const unit_shape_t *output,
                                    const unit_skip_t *skip) {
-  if (!filter || !output) return 0;
-  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w * filter->c,
-                                       skip, output, 1u);
+  return conv_scratch(filter, output, skip, 0);
 }
 
 /* Every output of output channel `oc`, a block of `block_rows` output rows
@@ -103,9 +112,10 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
   const size_t quotient_bytes = unit_quotient_bytes(taps, skipping);
   int16_t *tau = skipping ? (int16_t *)scratch : NULL;
   int32_t *acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
-  ptrdiff_t block_rows =
-      (ptrdiff_t)((scratch_bytes - quotient_bytes) / ((size_t)os->w * sizeof(int32_t)));
-  if (block_rows > os->h) block_rows = os->h;
+  size_t rows_fit =
+      (scratch_bytes - quotient_bytes) / ((size_t)os->w * sizeof(int32_t));
+  const ptrdiff_t block_rows =
+      rows_fit > (size_t)os->h ? (ptrdiff_t)os->h : (ptrdiff_t)rows_fit;
   unit_conv_geometry(p, is, fs, os, &g);
   for (oc = 0; oc < g.out_c; ++oc) {
     const int8_t *filter_oc = filter + (size_t)oc * taps;
@@ -145,9 +155,12 @@ unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
                          output_shape->w * output_shape->c * filter_shape->h *
                          filter_shape->w * filter_shape->c;
 #endif
-  if (!scratch || scratch_bytes < unit_conv_min_scratch_bytes(
-                                      filter_shape, output_shape, skip))
-    return UNIT_ERR_SCRATCH;
+  {
+    const size_t need =
+        unit_conv_min_scratch_bytes(filter_shape, output_shape, skip);
+    if (need == 0u) return UNIT_ERR_OVERFLOW; /* shapes and skip are valid */
+    if (!scratch || scratch_bytes < need) return UNIT_ERR_SCRATCH;
+  }
   conv_int8(params, requant, input_shape, input, filter_shape, filter, bias,
             output_shape, output, skip, scratch, scratch_bytes, stats);
   return UNIT_OK;

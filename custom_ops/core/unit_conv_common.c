@@ -24,6 +24,56 @@ void unit_tap_range(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t offset,
   if (*lo > *hi) *lo = *hi;
 }
 
+unit_status_t unit_check_spatial(int32_t in, int32_t filter, int32_t stride,
+                                 int32_t dilation, int32_t pad, int32_t out,
+                                 int32_t limit) {
+  /* effective filter size (filter - 1) * dilation + 1 */
+  const int32_t reach = unit_mul_limit(filter - 1, dilation, limit - 1);
+  const int32_t span = out > 1 ? unit_mul_limit(out - 1, stride, limit) : 0;
+  int32_t effective;
+  if (reach < 0 || span < 0) return UNIT_ERR_OVERFLOW;
+  effective = reach + 1;
+  if (pad >= effective) return UNIT_ERR_SHAPE; /* TFLite's pad < effective */
+  if (span - pad >= in) return UNIT_ERR_SHAPE; /* a window past the input */
+  if (unit_add_limit(span, effective, limit) < 0 ||
+      unit_add_limit(unit_add_limit(in, pad, limit), out > 1 ? stride : 1,
+                     limit) < 0)
+    return UNIT_ERR_OVERFLOW;
+  return UNIT_OK;
+}
+
+unit_status_t unit_check_conv_geometry(int32_t stride_h, int32_t stride_w,
+                                       int32_t dilation_h, int32_t dilation_w,
+                                       int32_t pad_h, int32_t pad_w,
+                                       const unit_shape_t *is,
+                                       const unit_shape_t *fs,
+                                       const unit_shape_t *os) {
+  unit_status_t status;
+  int32_t in_row;
+  if (is->n <= 0 || is->h <= 0 || is->w <= 0 || is->c <= 0 || fs->n <= 0 ||
+      fs->h <= 0 || fs->w <= 0 || fs->c <= 0 || os->n <= 0 || os->h <= 0 ||
+      os->w <= 0 || os->c <= 0 || stride_h <= 0 || stride_w <= 0 ||
+      dilation_h <= 0 || dilation_w <= 0 || pad_h < 0 || pad_w < 0)
+    return UNIT_ERR_ARG;
+  if (os->n != is->n) return UNIT_ERR_SHAPE;
+  if (unit_shape_count(is, UNIT_INDEX_MAX) < 0 ||
+      unit_shape_count(fs, UNIT_INDEX_MAX) < 0 ||
+      unit_shape_count(os, UNIT_INDEX_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  status = unit_check_spatial(is->h, fs->h, stride_h, dilation_h, pad_h, os->h,
+                              UNIT_INDEX_MAX);
+  if (status != UNIT_OK) return status;
+  status = unit_check_spatial(is->w, fs->w, stride_w, dilation_w, pad_w, os->w,
+                              UNIT_INDEX_MAX);
+  if (status != UNIT_OK) return status;
+  /* the steps between adjacent output rows / columns, in input elements */
+  in_row = unit_mul_limit(is->w, is->c, UNIT_INDEX_MAX);
+  if (unit_mul_limit(os->h > 1 ? stride_h : 1, in_row, UNIT_INDEX_MAX) < 0 ||
+      unit_mul_limit(os->w > 1 ? stride_w : 1, is->c, UNIT_INDEX_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  return UNIT_OK;
+}
+
 unit_status_t unit_check_conv_args(const unit_conv_params_t *params,
                                    const unit_requant_t *requant,
                                    const unit_shape_t *input_shape,
@@ -32,17 +82,20 @@ unit_status_t unit_check_conv_args(const unit_conv_params_t *params,
                                    const int8_t *filter,
                                    const unit_shape_t *output_shape,
                                    const int8_t *output) {
+  unit_status_t status;
   if (!params || !requant || !requant->multiplier || !requant->shift ||
       !input_shape || !input || !filter_shape || !filter || !output_shape ||
       !output)
-    return UNIT_ERR_ARG;
-  if (input_shape->n <= 0 || input_shape->h <= 0 || input_shape->w <= 0 ||
-      input_shape->c <= 0 || filter_shape->h <= 0 || filter_shape->w <= 0 ||
-      output_shape->h <= 0 || output_shape->w <= 0 || params->stride_h <= 0 ||
-      params->stride_w <= 0 || params->dilation_h <= 0 ||
-      params->dilation_w <= 0 || !unit_input_offset_valid(params->input_offset))
-    return UNIT_ERR_ARG;
-  return UNIT_OK;
+    return UNIT_ERR_NULL;
+  status = unit_check_conv_geometry(
+      params->stride_h, params->stride_w, params->dilation_h,
+      params->dilation_w, params->pad_h, params->pad_w, input_shape,
+      filter_shape, output_shape);
+  if (status != UNIT_OK) return status;
+  if (!unit_input_offset_valid(params->input_offset) ||
+      !unit_int8_value(params->output_offset))
+    return UNIT_ERR_OFFSET;
+  return unit_check_act_int8(params->act_min, params->act_max);
 }
 
 uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
@@ -89,12 +142,12 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
       size_t n = width;
       if (!tau) { /* dense: every tap multiplies, as the builtin kernel */
         for (; n != 0u; --n, x += x_step, ++a)
-          *a += (int16_t)((int16_t)(*x + input_offset) * wc);
+          *a = unit_wrap_add32(*a, (int16_t)((int16_t)(*x + input_offset) * wc));
         UNIT_COUNT_ADD(executed, width);
       } else {
         for (; n != 0u; --n, x += x_step, ++a) {
           if ((uint16_t)((uint16_t)*x + shifted) <= span) continue; /* skip */
-          *a += (int16_t)((int16_t)(*x + input_offset) * wc);
+          *a = unit_wrap_add32(*a, (int16_t)((int16_t)(*x + input_offset) * wc));
           UNIT_COUNT_ADD(executed, 1);
         }
       }

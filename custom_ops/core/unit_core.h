@@ -39,14 +39,36 @@ extern "C" {
 
 #define UNIT_FORMAT_VERSION 1
 
+/* What every public function of the core returns (or, for the size and
+ * geometry queries, signals by returning 0).  Arguments are validated once
+ * per call, before any work: an invalid call returns a non-zero status and
+ * touches no output, never undefined behaviour. */
 typedef enum {
   UNIT_OK = 0,
-  UNIT_ERR_ARG = 1,       /* a bad argument: NULL pointer, non-positive dim */
-  UNIT_ERR_GROUP = 2,     /* group size does not divide the channel count */
-  UNIT_ERR_SCRATCH = 3,   /* scratch buffer too small */
-  UNIT_ERR_DIVISION = 4,  /* unknown division mode */
-  UNIT_ERR_SHAPE = 5      /* inconsistent shapes */
+  UNIT_ERR_ARG = 1,        /* a bad scalar: non-positive dim, stride or
+                              dilation, unknown padding / activation, a
+                              scale that is not positive and finite */
+  UNIT_ERR_GROUP = 2,      /* group size does not divide the channel count */
+  UNIT_ERR_SCRATCH = 3,    /* scratch buffer missing or too small */
+  UNIT_ERR_DIVISION = 4,   /* unknown division mode */
+  UNIT_ERR_SHAPE = 5,      /* inconsistent shapes or geometry (e.g. an output
+                              the input, filter, stride and padding cannot
+                              produce) */
+  UNIT_ERR_NULL = 6,       /* a required pointer is NULL */
+  UNIT_ERR_REQUANT = 7,    /* a requantisation multiplier < 0 or a shift
+                              outside the range the op allows (TFLM's
+                              MultiplyByQuantizedMultiplier: [-31, 30]) */
+  UNIT_ERR_ACTIVATION = 8, /* act_min > act_max, a bound outside int8 or,
+                              for float kernels, a NaN bound */
+  UNIT_ERR_OFFSET = 9,     /* a zero point / offset outside int8's range */
+  UNIT_ERR_OVERFLOW = 10   /* sizes or geometry beyond the core's index range
+                              (int32, and ptrdiff_t / size_t of the target) */
 } unit_status_t;
+
+/* "UNIT_OK", "UNIT_ERR_ARG", ...; "UNIT_ERR_UNKNOWN" for other values. */
+const char *unit_status_name(unit_status_t status);
+/* A one-line English description of the status. */
+const char *unit_status_message(unit_status_t status);
 
 /* How T_q / d is computed.  All four agree on the skip decision's meaning:
  * skip when the compared magnitude <= quotient. */
@@ -133,25 +155,38 @@ typedef struct {
 
 /* ---- fixed-point helpers (unit_quant.c), as TFLite computes them ---- */
 
-/* double -> (Q31 multiplier, shift), like tflite::QuantizeMultiplier. */
-void unit_quantize_multiplier(double real_multiplier, int32_t *multiplier,
-                              int32_t *shift);
+/* double -> (Q31 multiplier, shift), like tflite::QuantizeMultiplier:
+ * multiplier in [2^30, 2^31) (0 for 0 and for values below 2^-32), any
+ * shift (kernels check theirs).  UNIT_ERR_NULL / UNIT_ERR_ARG (negative,
+ * NaN or infinite real multiplier; outputs then set to 0). */
+unit_status_t unit_quantize_multiplier(double real_multiplier,
+                                       int32_t *multiplier, int32_t *shift);
+/* Total functions (defined for every int32): a shift outside [-31, 30] or an
+ * exponent outside [0, 31] is clamped into range (kernels reject such
+ * values before they get here); wrapping, never signed overflow. */
 int32_t unit_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
                                               int32_t shift);
 int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
 int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent);
 /* Output size and top/left padding for one spatial dimension, as TFLite's
- * ComputeOutSize / ComputePaddingHeightWidth. */
+ * ComputeOutSize / ComputePaddingHeightWidth, computed in 64 bits.  Out
+ * size is 0 for invalid arguments (a size, stride or dilation <= 0, an
+ * unknown padding, an effective filter taller than the input with VALID
+ * padding, anything beyond int32); padding is 0 for invalid arguments and
+ * saturates at INT32_MAX. */
 int32_t unit_compute_out_size(unit_padding_t padding, int32_t in_size,
                               int32_t filter_size, int32_t stride,
                               int32_t dilation);
 int32_t unit_compute_padding(int32_t stride, int32_t dilation, int32_t in_size,
                              int32_t filter_size, int32_t out_size);
-/* Clamp range for a fused activation (tflite::ActivationFunctionType value)
- * of an int8 tensor with the given scale and zero point. */
-void unit_activation_range_int8(int32_t fused_activation, float scale,
-                                int32_t zero_point, int32_t *act_min,
-                                int32_t *act_max);
+/* Clamp range for a fused activation (tflite::ActivationFunctionType value
+ * NONE, RELU, RELU_N1_TO_1 or RELU6) of an int8 tensor with the given scale
+ * and zero point.  UNIT_ERR_NULL, UNIT_ERR_ARG (another activation, a scale
+ * not positive and finite), UNIT_ERR_OFFSET (zero point outside int8); the
+ * outputs are then set to [-128, 127]. */
+unit_status_t unit_activation_range_int8(int32_t fused_activation, float scale,
+                                         int32_t zero_point, int32_t *act_min,
+                                         int32_t *act_max);
 
 /* ---- division approximations (unit_division.c) ---- */
 
@@ -159,7 +194,8 @@ void unit_activation_range_int8(int32_t fused_activation, float scale,
 int16_t unit_divide(int16_t t_q, uint8_t d, unit_division_t mode);
 /* floor(log2 d) for d in [1, 255] by binary search over powers of two. */
 uint8_t unit_tree_exponent(uint8_t d);
-/* table[e] = t_q >> e for e = 0..7 (the `tree` mode's per-group table). */
+/* table[e] = t_q >> e for e = 0..7 (the `tree` mode's per-group table);
+ * a NULL table is ignored. */
 void unit_shift_table(int16_t t_q, int16_t table[8]);
 float unit_divide_float(float t, float d, unit_float_division_t mode);
 
@@ -170,7 +206,10 @@ float unit_divide_float(float t, float d, unit_float_division_t mode);
  * accumulators for a block of output rows.  *_scratch_bytes gives room for
  * a whole image (fastest); *_min_scratch_bytes for one row (any size in
  * between works: the kernels process as many rows per block as fit).  Fully
- * connected needs scratch only when skipping. */
+ * connected needs scratch only when skipping.  Every query returns 0 for
+ * invalid arguments (a NULL or non-positive shape, a group size that does
+ * not divide the channels, a size that does not fit size_t): the kernels
+ * then refuse the call with the matching status. */
 size_t unit_conv_scratch_bytes(const unit_shape_t *filter,
                                const unit_shape_t *output,
                                const unit_skip_t *skip);
@@ -186,7 +225,20 @@ size_t unit_depthwise_min_scratch_bytes(const unit_shape_t *filter,
 size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip);
 
 /* filter is [out_c, kh, kw, in_c] (shape given as n=out_c, h=kh, w=kw,
- * c=in_c); bias int32 [out_c] or NULL; output [n, out_h, out_w, out_c]. */
+ * c=in_c); bias int32 [out_c] or NULL; output [n, out_h, out_w, out_c].
+ *
+ * Checked before any work (conv and depthwise alike): pointers
+ * (UNIT_ERR_NULL); positive sizes, strides, dilations, pad >= 0
+ * (UNIT_ERR_ARG); input_offset in [-127, 128], output_offset in [-128, 127]
+ * (UNIT_ERR_OFFSET); -128 <= act_min <= act_max <= 127
+ * (UNIT_ERR_ACTIVATION); per channel multiplier >= 0 and shift in [-31, 30]
+ * (UNIT_ERR_REQUANT); filter / output channels and batches consistent, and
+ * per spatial dim 0 <= pad < effective filter size and (out - 1) * stride -
+ * pad < in, which every TFLite SAME / VALID geometry satisfies
+ * (UNIT_ERR_SHAPE); every element count and index within the target's
+ * range (UNIT_ERR_OVERFLOW); skip (UNIT_ERR_GROUP / UNIT_ERR_DIVISION);
+ * scratch (UNIT_ERR_SCRATCH).  Accumulation wraps like TFLM's int32 on
+ * real hardware (e.g. with an extreme bias), never signed overflow. */
 unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
                                 const unit_requant_t *requant,
                                 const unit_shape_t *input_shape,
@@ -209,7 +261,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
 
 /* input [batches, input_depth], filter [output_depth, input_depth],
  * output [batches, output_depth]; requant per output channel (or the same
- * value repeated for per-tensor weights). */
+ * value repeated for per-tensor weights).  Checks as conv (no geometry). */
 unit_status_t unit_fully_connected_int8(
     const unit_fc_params_t *params, const unit_requant_t *requant,
     int32_t batches, int32_t input_depth, int32_t output_depth,
@@ -220,7 +272,9 @@ unit_status_t unit_fully_connected_int8(
 /* ---- float32 UnIT kernels (unit_float.c) ----
  * Same layouts as int8; the UnIT path divides like the int8 kernels (once per
  * weight for conv/depthwise, once per input and group for fully connected)
- * and keeps quotients / accumulators in scratch. */
+ * and keeps quotients / accumulators in scratch.  Argument checks as the
+ * int8 kernels' (no offsets / requantisation); the clamp needs
+ * act_min <= act_max, neither NaN (UNIT_ERR_ACTIVATION). */
 
 size_t unit_conv_float_scratch_bytes(const unit_shape_t *filter,
                                      const unit_float_skip_t *skip);

@@ -7,20 +7,29 @@
  */
 #include "unit_internal.h"
 
+/* Scratch for `rows` output rows (0 if the shapes or skip are invalid). */
+static size_t depthwise_scratch(const unit_shape_t *filter,
+                                const unit_shape_t *output,
+                                const unit_skip_t *skip, int whole_image) {
+  if (!filter || !output || unit_shape_count(filter, UNIT_INDEX_MAX) < 0 ||
+      unit_shape_count(output, UNIT_INDEX_MAX) < 0 ||
+      unit_check_skip(skip, output->c) != UNIT_OK)
+    return 0;
+  return unit_conv_block_scratch_bytes(
+      (size_t)filter->h * (size_t)filter->w, skip, output,
+      whole_image ? (size_t)output->h : 1u);
+}
+
 size_t unit_depthwise_scratch_bytes(const unit_shape_t *filter,
                                     const unit_shape_t *output,
                                     const unit_skip_t *skip) {
-  if (!filter || !output) return 0;
-  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w, skip,
-                                       output, (size_t)output->h);
+  return depthwise_scratch(filter, output, skip, 1);
 }
 
 size_t unit_depthwise_min_scratch_bytes(const unit_shape_t *filter,
                                         const unit_shape_t *output,
                                         const unit_skip_t *skip) {
-  if (!filter || !output) return 0;
-  return unit_conv_block_scratch_bytes((size_t)filter->h * filter->w, skip,
-                                       output, 1u);
+  return depthwise_scratch(filter, output, skip, 0);
 }
 
 /* Arguments and shapes (filter [1, kh, kw, Ci * depth_multiplier]). */
@@ -36,10 +45,11 @@ static unit_status_t check_depthwise(const unit_conv_params_t *params,
       unit_check_conv_args(params, requant, is, input, fs, filter, os, output);
   if (status != UNIT_OK) return status;
   if (params->depth_multiplier <= 0) return UNIT_ERR_ARG;
-  if (fs->n != 1 || fs->c != is->c * params->depth_multiplier ||
+  if (fs->n != 1 ||
+      unit_mul_limit(is->c, params->depth_multiplier, UNIT_INDEX_MAX) != fs->c ||
       os->c != fs->c || os->n != is->n)
     return UNIT_ERR_SHAPE;
-  return UNIT_OK;
+  return unit_check_requant(requant, os->c);
 }
 
 /* Every output of output channel `oc`, which reads input channel `ic`:
@@ -94,10 +104,9 @@ unit_status_t unit_depthwise_conv_2d_int8(
   const unit_conv_params_t *p = params;
   const unit_shape_t *os = output_shape;
   const int skipping = skip && skip->thresholds;
-  const size_t quotient_bytes =
-      unit_quotient_bytes((size_t)filter_shape->h * filter_shape->w, skipping);
+  size_t quotient_bytes, need;
   int16_t *tau = skipping ? (int16_t *)scratch : NULL;
-  int32_t *acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
+  int32_t *acc;
   ptrdiff_t block_rows;
   unit_conv_geometry_t g;
   ptrdiff_t oc;
@@ -107,12 +116,18 @@ unit_status_t unit_depthwise_conv_2d_int8(
   if (status != UNIT_OK) return status;
   status = unit_check_skip(skip, os->c);
   if (status != UNIT_OK) return status;
-  if (!scratch || scratch_bytes < unit_depthwise_min_scratch_bytes(
-                                      filter_shape, output_shape, skip))
-    return UNIT_ERR_SCRATCH;
-  block_rows = (ptrdiff_t)((scratch_bytes - quotient_bytes) /
-                           ((size_t)os->w * sizeof(int32_t)));
-  if (block_rows > os->h) block_rows = os->h;
+  need = unit_depthwise_min_scratch_bytes(filter_shape, output_shape, skip);
+  if (need == 0u) return UNIT_ERR_OVERFLOW; /* shapes and skip are valid */
+  if (!scratch || scratch_bytes < need) return UNIT_ERR_SCRATCH;
+  quotient_bytes =
+      unit_quotient_bytes((size_t)filter_shape->h * filter_shape->w, skipping);
+  acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
+  {
+    const size_t rows_fit =
+        (scratch_bytes - quotient_bytes) / ((size_t)os->w * sizeof(int32_t));
+    block_rows =
+        rows_fit > (size_t)os->h ? (ptrdiff_t)os->h : (ptrdiff_t)rows_fit;
+  }
 #if UNIT_COUNTERS
   if (stats)
     stats->macs_total += (uint64_t)os->n * os->h * os->w * os->c *

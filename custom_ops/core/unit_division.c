@@ -21,6 +21,7 @@ uint8_t unit_tree_exponent(uint8_t d) {
 void unit_shift_table(int16_t t_q, int16_t table[8]) {
   uint8_t e;
   int16_t t = t_q > 0 ? t_q : 0;
+  if (!table) return;
   for (e = 0; e < 8u; e++) table[e] = (int16_t)(t >> e);
 }
 

@@ -10,11 +10,14 @@
 
 size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip) {
   int32_t groups;
-  if (!skip || !skip->thresholds || output_depth <= 0 || skip->group_size <= 0)
+  if (!skip || !skip->thresholds || output_depth <= 0 ||
+      output_depth > UNIT_INDEX_MAX ||
+      unit_check_skip(skip, output_depth) != UNIT_OK)
     return 0;
   groups = output_depth / skip->group_size;
-  return (size_t)output_depth * sizeof(int32_t) +
-         (size_t)groups * sizeof(unit_divisor_group_t);
+  return unit_size_mul_add(
+      (size_t)groups, sizeof(unit_divisor_group_t),
+      unit_size_mul_add((size_t)output_depth, sizeof(int32_t), 0u));
 }
 
 static void fc_dense(const unit_fc_params_t *p, const unit_requant_t *rq,
@@ -32,7 +35,7 @@ static void fc_dense(const unit_fc_params_t *p, const unit_requant_t *rq,
     const int8_t *w = filter;
     for (o = 0; o < out_depth; ++o, w += in_depth) {
       int32_t acc = unit_dot_int8(input, w, (size_t)in_depth, input_offset);
-      if (bias) acc += bias[o];
+      if (bias) acc = unit_wrap_add32(acc, bias[o]);
       output[o] = unit_requantize(acc, rq->multiplier[o], rq->shift[o],
                                   p->output_offset, p->act_min, p->act_max);
 #if UNIT_COUNTERS
@@ -82,7 +85,7 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
         const ptrdiff_t o_end = o + group_size;
         for (; o < o_end; ++o, w += in_depth) {
           if (unit_tap_skipped(*w, tau)) continue; /* |w| <= tau, w == 0 too */
-          acc[o] += (int16_t)(xv * *w);
+          acc[o] = unit_wrap_add32(acc[o], (int16_t)(xv * *w));
 #if UNIT_COUNTERS
           if (stats) {
             stats->macs_executed += 1u;
@@ -109,10 +112,20 @@ unit_status_t unit_fully_connected_int8(
   unit_status_t status;
   if (!params || !requant || !requant->multiplier || !requant->shift ||
       !input || !filter || !output)
+    return UNIT_ERR_NULL;
+  if (batches <= 0 || input_depth <= 0 || output_depth <= 0)
     return UNIT_ERR_ARG;
-  if (batches <= 0 || input_depth <= 0 || output_depth <= 0 ||
-      !unit_input_offset_valid(params->input_offset))
-    return UNIT_ERR_ARG;
+  if (unit_mul_limit(batches, input_depth, UNIT_INDEX_MAX) < 0 ||
+      unit_mul_limit(output_depth, input_depth, UNIT_INDEX_MAX) < 0 ||
+      unit_mul_limit(batches, output_depth, UNIT_INDEX_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  if (!unit_input_offset_valid(params->input_offset) ||
+      !unit_int8_value(params->output_offset))
+    return UNIT_ERR_OFFSET;
+  status = unit_check_act_int8(params->act_min, params->act_max);
+  if (status != UNIT_OK) return status;
+  status = unit_check_requant(requant, output_depth);
+  if (status != UNIT_OK) return status;
   status = unit_check_skip(skip, output_depth);
   if (status != UNIT_OK) return status;
 #if UNIT_COUNTERS
@@ -120,8 +133,9 @@ unit_status_t unit_fully_connected_int8(
     stats->macs_total += (uint64_t)batches * input_depth * output_depth;
 #endif
   if (skip && skip->thresholds) {
-    if (!scratch || scratch_bytes < unit_fc_scratch_bytes(output_depth, skip))
-      return UNIT_ERR_SCRATCH;
+    const size_t need = unit_fc_scratch_bytes(output_depth, skip);
+    if (need == 0u) return UNIT_ERR_OVERFLOW; /* arguments are valid */
+    if (!scratch || scratch_bytes < need) return UNIT_ERR_SCRATCH;
     fc_unit(params, requant, batches, input_depth, output_depth, input, filter,
             bias, output, skip, scratch, stats);
   } else {

@@ -74,32 +74,58 @@ static int float_tap_skipped(float x, const float *tau, size_t k) {
   return x == 0.0f || (x < 0.0f ? -x : x) <= tau[k];
 }
 
+/* Float kernels need scratch only when skipping: the quotients of one
+ * channel's weights (`taps` floats), or one float per output of fully
+ * connected.  0 for invalid shapes / skip. */
 size_t unit_conv_float_scratch_bytes(const unit_shape_t *filter,
                                      const unit_float_skip_t *skip) {
-  if (!filter || !float_skip_enabled(skip)) return 0;
-  return (size_t)filter->h * filter->w * filter->c * sizeof(float);
+  if (!filter || !float_skip_enabled(skip) ||
+      unit_shape_count(filter, UNIT_INDEX_MAX) < 0 ||
+      check_float_skip(skip, filter->n) != UNIT_OK)
+    return 0;
+  return unit_size_mul_add((size_t)filter->h * filter->w * filter->c,
+                           sizeof(float), 0u);
 }
 
 size_t unit_depthwise_float_scratch_bytes(const unit_shape_t *filter,
                                           const unit_float_skip_t *skip) {
-  if (!filter || !float_skip_enabled(skip)) return 0;
-  return (size_t)filter->h * filter->w * sizeof(float);
+  if (!filter || !float_skip_enabled(skip) ||
+      unit_shape_count(filter, UNIT_INDEX_MAX) < 0 ||
+      check_float_skip(skip, filter->c) != UNIT_OK)
+    return 0;
+  return unit_size_mul_add((size_t)filter->h * filter->w, sizeof(float), 0u);
 }
 
 size_t unit_fc_float_scratch_bytes(int32_t output_depth,
                                    const unit_float_skip_t *skip) {
-  if (!float_skip_enabled(skip) || output_depth <= 0) return 0;
-  return (size_t)output_depth * sizeof(float);
+  if (!float_skip_enabled(skip) || output_depth <= 0 ||
+      output_depth > UNIT_INDEX_MAX ||
+      check_float_skip(skip, output_depth) != UNIT_OK)
+    return 0;
+  return unit_size_mul_add((size_t)output_depth, sizeof(float), 0u);
 }
 
-static int conv_float_args_ok(const unit_conv_float_params_t *p,
-                              const unit_shape_t *is, const float *input,
-                              const unit_shape_t *fs, const float *filter,
-                              const unit_shape_t *os, const float *output) {
-  return p && is && input && fs && filter && os && output && is->n > 0 &&
-         is->h > 0 && is->w > 0 && is->c > 0 && fs->n > 0 && fs->h > 0 &&
-         fs->w > 0 && os->h > 0 && os->w > 0 && p->stride_h > 0 &&
-         p->stride_w > 0 && p->dilation_h > 0 && p->dilation_w > 0;
+/* A float clamp: lo <= hi, neither NaN (infinities are fine). */
+static unit_status_t check_float_act(float lo, float hi) {
+  return lo <= hi ? UNIT_OK : UNIT_ERR_ACTIVATION;
+}
+
+/* Pointers, shapes, geometry, clamp (no layout: each op checks its own). */
+static unit_status_t check_conv_float(const unit_conv_float_params_t *p,
+                                      const unit_shape_t *is,
+                                      const float *input,
+                                      const unit_shape_t *fs,
+                                      const float *filter,
+                                      const unit_shape_t *os,
+                                      const float *output) {
+  unit_status_t status;
+  if (!p || !is || !input || !fs || !filter || !os || !output)
+    return UNIT_ERR_NULL;
+  status = unit_check_conv_geometry(p->stride_h, p->stride_w, p->dilation_h,
+                                    p->dilation_w, p->pad_h, p->pad_w, is, fs,
+                                    os);
+  if (status != UNIT_OK) return status;
+  return check_float_act(p->act_min, p->act_max);
 }
 
 /* Every output of output channel `oc` of a float conv or depthwise conv
@@ -158,14 +184,15 @@ unit_status_t unit_conv_2d_float(const unit_conv_float_params_t *params,
   float *tau = 0;
   int32_t oc;
   unit_status_t status;
-  if (!conv_float_args_ok(p, is, input, fs, filter, os, output))
-    return UNIT_ERR_ARG;
+  status = check_conv_float(p, is, input, fs, filter, os, output);
+  if (status != UNIT_OK) return status;
   if (fs->c != is->c || os->c != fs->n || os->n != is->n) return UNIT_ERR_SHAPE;
   status = check_float_skip(skip, os->c);
   if (status != UNIT_OK) return status;
   if (float_skip_enabled(skip)) {
-    if (!scratch || scratch_bytes < unit_conv_float_scratch_bytes(fs, skip))
-      return UNIT_ERR_SCRATCH;
+    const size_t need = unit_conv_float_scratch_bytes(fs, skip);
+    if (need == 0u) return UNIT_ERR_OVERFLOW;
+    if (!scratch || scratch_bytes < need) return UNIT_ERR_SCRATCH;
     tau = (float *)scratch;
   }
 #if UNIT_COUNTERS
@@ -199,18 +226,19 @@ unit_status_t unit_depthwise_conv_2d_float(
   float *tau = 0;
   int32_t oc;
   unit_status_t status;
-  if (!conv_float_args_ok(p, is, input, fs, filter, os, output) ||
-      p->depth_multiplier <= 0)
-    return UNIT_ERR_ARG;
-  if (fs->n != 1 || fs->c != is->c * p->depth_multiplier || os->c != fs->c ||
-      os->n != is->n)
+  status = check_conv_float(p, is, input, fs, filter, os, output);
+  if (status != UNIT_OK) return status;
+  if (p->depth_multiplier <= 0) return UNIT_ERR_ARG;
+  if (fs->n != 1 ||
+      unit_mul_limit(is->c, p->depth_multiplier, UNIT_INDEX_MAX) != fs->c ||
+      os->c != fs->c || os->n != is->n)
     return UNIT_ERR_SHAPE;
   status = check_float_skip(skip, os->c);
   if (status != UNIT_OK) return status;
   if (float_skip_enabled(skip)) {
-    if (!scratch ||
-        scratch_bytes < unit_depthwise_float_scratch_bytes(fs, skip))
-      return UNIT_ERR_SCRATCH;
+    const size_t need = unit_depthwise_float_scratch_bytes(fs, skip);
+    if (need == 0u) return UNIT_ERR_OVERFLOW;
+    if (!scratch || scratch_bytes < need) return UNIT_ERR_SCRATCH;
     tau = (float *)scratch;
   }
 #if UNIT_COUNTERS
@@ -241,9 +269,15 @@ unit_status_t unit_fully_connected_float(
     void *scratch, size_t scratch_bytes, unit_stats_t *stats) {
   int32_t b, d, o, g;
   unit_status_t status;
-  if (!input || !filter || !output || batches <= 0 || input_depth <= 0 ||
-      output_depth <= 0)
+  if (!input || !filter || !output) return UNIT_ERR_NULL;
+  if (batches <= 0 || input_depth <= 0 || output_depth <= 0)
     return UNIT_ERR_ARG;
+  if (unit_mul_limit(batches, input_depth, UNIT_INDEX_MAX) < 0 ||
+      unit_mul_limit(output_depth, input_depth, UNIT_INDEX_MAX) < 0 ||
+      unit_mul_limit(batches, output_depth, UNIT_INDEX_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  status = check_float_act(act_min, act_max);
+  if (status != UNIT_OK) return status;
   status = check_float_skip(skip, output_depth);
   if (status != UNIT_OK) return status;
 #if UNIT_COUNTERS
@@ -270,6 +304,8 @@ unit_status_t unit_fully_connected_float(
 #endif
     return UNIT_OK;
   }
+  if (unit_fc_float_scratch_bytes(output_depth, skip) == 0u)
+    return UNIT_ERR_OVERFLOW;
   if (!scratch || scratch_bytes < unit_fc_float_scratch_bytes(output_depth, skip))
     return UNIT_ERR_SCRATCH;
   {

@@ -6,6 +6,92 @@
 #include "unit_core.h"
 #include "unit_port.h"
 
+/* ---- argument validation (once per call, never per MAC) ---- */
+
+/* The largest element count / index the conv-like kernels accept: their
+ * geometry is in ptrdiff_t (16 bits on MSP430) and int32. */
+#if PTRDIFF_MAX > INT32_MAX
+#define UNIT_INDEX_MAX ((int32_t)INT32_MAX)
+#else
+#define UNIT_INDEX_MAX ((int32_t)PTRDIFF_MAX)
+#endif
+/* The same for ops indexed with int32 and size_t (pooling, add, mean, ...). */
+#if SIZE_MAX > INT32_MAX
+#define UNIT_COUNT_MAX ((int32_t)INT32_MAX)
+#else
+#define UNIT_COUNT_MAX ((int32_t)SIZE_MAX)
+#endif
+
+/* a * b for a, b >= 0 when the product is <= limit (limit <= INT32_MAX),
+ * else -1.  Both factors are first bounded by the limit, so the product fits
+ * 32 unsigned bits where the limit is 16-bit (MSP430: a 16 x 16 multiply),
+ * 64 bits otherwise; no division. */
+static inline int32_t unit_mul_limit(int32_t a, int32_t b, int32_t limit) {
+  if (a < 0 || b < 0 || a > limit || b > limit) return -1;
+  if (a <= 0xFFFF && b <= 0xFFFF) {
+    const uint32_t p = (uint32_t)a * (uint32_t)b;
+    return p > (uint32_t)limit ? -1 : (int32_t)p;
+  } else {
+    const uint64_t p = (uint64_t)a * (uint64_t)b;
+    return p > (uint64_t)limit ? -1 : (int32_t)p;
+  }
+}
+
+/* a + b for a, b >= 0 when the sum is <= limit, else -1. */
+static inline int32_t unit_add_limit(int32_t a, int32_t b, int32_t limit) {
+  if (a < 0 || b < 0 || a > limit || b > limit - a) return -1;
+  return a + b;
+}
+
+/* n * h * w * c of a shape with every dim > 0, if <= limit; else -1. */
+static inline int32_t unit_shape_count(const unit_shape_t *s, int32_t limit) {
+  if (s->n <= 0 || s->h <= 0 || s->w <= 0 || s->c <= 0) return -1;
+  return unit_mul_limit(unit_mul_limit(unit_mul_limit(s->n, s->h, limit),
+                                       s->w, limit),
+                        s->c, limit);
+}
+
+/* a * b + c in size_t, 0 on overflow (a scratch size). */
+static inline size_t unit_size_mul_add(size_t a, size_t b, size_t c) {
+  if (a != 0u && b > (SIZE_MAX - c) / a) return 0u;
+  return a * b + c;
+}
+
+static inline int unit_int8_value(int32_t v) { return v >= -128 && v <= 127; }
+
+/* Requantisation of `channels` output channels as TFLM's
+ * MultiplyByQuantizedMultiplier accepts it: multiplier >= 0, shift in
+ * [-31, 30].  One pass over the channels per call. */
+static inline unit_status_t unit_check_requant(const unit_requant_t *rq,
+                                               int32_t channels) {
+  int32_t c;
+  if (!rq || !rq->multiplier || !rq->shift) return UNIT_ERR_NULL;
+  for (c = 0; c < channels; ++c)
+    if (rq->multiplier[c] < 0 || rq->shift[c] < -31 || rq->shift[c] > 30)
+      return UNIT_ERR_REQUANT;
+  return UNIT_OK;
+}
+
+/* The quantised clamp of an int8 output. */
+static inline unit_status_t unit_check_act_int8(int32_t act_min,
+                                                int32_t act_max) {
+  if (!unit_int8_value(act_min) || !unit_int8_value(act_max) ||
+      act_min > act_max)
+    return UNIT_ERR_ACTIVATION;
+  return UNIT_OK;
+}
+
+/* One spatial dimension of a conv / depthwise / pool call, all values > 0
+ * (pad >= 0) already: 0 <= pad < effective filter size and
+ * (out - 1) * stride - pad < in (every output window starts before the
+ * input's end), as every TFLite SAME / VALID geometry is (UNIT_ERR_SHAPE);
+ * and every index the kernels form, (out - 1) * stride + effective filter,
+ * in + pad + stride, within `limit` (UNIT_ERR_OVERFLOW).  The stride only
+ * matters when out > 1. */
+unit_status_t unit_check_spatial(int32_t in, int32_t filter, int32_t stride,
+                                 int32_t dilation, int32_t pad, int32_t out,
+                                 int32_t limit);
+
 #if UNIT_COUNTERS
 #define UNIT_COUNT_ADD(counter, n) ((counter) += (uint64_t)(n))
 #else
@@ -114,12 +200,19 @@ static inline unit_status_t unit_check_skip(const unit_skip_t *skip,
   return UNIT_OK;
 }
 
+/* a + b wrapping modulo 2^32 as TFLM's int32 arithmetic does on real
+ * hardware, without C's signed-overflow undefined behaviour (the same
+ * instruction). */
+static inline int32_t unit_wrap_add32(int32_t a, int32_t b) {
+  return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
 /* Requantise an int32 accumulator to int8 with the output clamp. */
 static inline int8_t unit_requantize(int32_t acc, int32_t multiplier,
                                      int32_t shift, int32_t output_offset,
                                      int32_t act_min, int32_t act_max) {
   acc = unit_multiply_by_quantized_multiplier(acc, multiplier, shift);
-  acc += output_offset;
+  acc = unit_wrap_add32(acc, output_offset);
   if (acc < act_min) acc = act_min;
   if (acc > act_max) acc = act_max;
   return (int8_t)acc;
@@ -188,7 +281,7 @@ static inline int32_t unit_dot_int8(const int8_t *x, const int8_t *w, size_t n,
   int32_t acc = 0;
   for (; n != 0u; --n) {
     const int16_t xv = (int16_t)(*x++ + input_offset);
-    acc += (int16_t)(xv * *w++);
+    acc = unit_wrap_add32(acc, (int16_t)(xv * *w++));
   }
   return acc;
 }
@@ -215,7 +308,10 @@ static inline void unit_conv_geometry(const unit_conv_params_t *p,
   g->batches = is->n, g->in_h = is->h, g->in_w = is->w, g->in_c = is->c;
   g->k_h = fs->h, g->k_w = fs->w;
   g->out_h = os->h, g->out_w = os->w, g->out_c = os->c;
-  g->stride_h = p->stride_h, g->stride_w = p->stride_w;
+  /* with one output row (column) the stride is never applied: 1 keeps
+   * stride * row length small for the index arithmetic */
+  g->stride_h = os->h > 1 ? p->stride_h : 1;
+  g->stride_w = os->w > 1 ? p->stride_w : 1;
   g->dilation_h = p->dilation_h, g->dilation_w = p->dilation_w;
   g->pad_h = p->pad_h, g->pad_w = p->pad_w;
   g->in_row = g->in_w * g->in_c;
@@ -225,9 +321,10 @@ static inline void unit_conv_geometry(const unit_conv_params_t *p,
 }
 
 /* Argument checks shared by conv and depthwise conv (unit_conv_common.c):
- * UNIT_ERR_ARG for a missing pointer, a non-positive size, stride or
- * dilation, or an input offset outside [-127, 128].  Each op then checks
- * its own filter layout and shape relations. */
+ * pointers, positive sizes / strides / dilations, offsets, clamp, spatial
+ * geometry and element counts (see unit_conv_2d_int8).  Each op then checks
+ * its own filter layout and shape relations, and only then the
+ * requantisation of its output channels (unit_check_requant). */
 unit_status_t unit_check_conv_args(const unit_conv_params_t *params,
                                    const unit_requant_t *requant,
                                    const unit_shape_t *input_shape,
@@ -236,6 +333,15 @@ unit_status_t unit_check_conv_args(const unit_conv_params_t *params,
                                    const int8_t *filter,
                                    const unit_shape_t *output_shape,
                                    const int8_t *output);
+
+/* The checks common to the int8 and float conv-like kernels: shapes,
+ * strides, dilations, padding, geometry and counts (no pointers). */
+unit_status_t unit_check_conv_geometry(int32_t stride_h, int32_t stride_w,
+                                       int32_t dilation_h, int32_t dilation_w,
+                                       int32_t pad_h, int32_t pad_w,
+                                       const unit_shape_t *input_shape,
+                                       const unit_shape_t *filter_shape,
+                                       const unit_shape_t *output_shape);
 
 /* The output positions [lo, hi) at which kernel offset `offset` (= k *
  * dilation) reads inside an input of in_size (unit_conv_common.c). */
@@ -262,7 +368,11 @@ static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
   if (r->oy_hi > row_end) r->oy_hi = row_end;
   if (r->oy_lo > r->oy_hi) r->oy_lo = r->oy_hi;
   r->row0 = row0;
-  r->y_offset = (r->oy_lo * g->stride_h - g->pad_h + ky * g->dilation_h) * g->in_row;
+  /* formed only for a non-empty range: then it is an input row's offset */
+  r->y_offset = r->oy_lo < r->oy_hi
+                    ? (r->oy_lo * g->stride_h - g->pad_h + ky * g->dilation_h) *
+                          g->in_row
+                    : 0;
 }
 
 /* Scratch layout of conv / depthwise: the int16 quotients of one channel
@@ -278,15 +388,23 @@ static inline size_t unit_conv_block_scratch_bytes(size_t taps,
                                                    const unit_skip_t *skip,
                                                    const unit_shape_t *output,
                                                    size_t rows) {
-  return unit_quotient_bytes(taps, skip && skip->thresholds) +
-         rows * (size_t)output->w * sizeof(int32_t);
+  const int skipping = skip && skip->thresholds;
+  const size_t quotients =
+      skipping ? unit_size_mul_add(taps, sizeof(int16_t), 3u) & ~(size_t)3u
+               : 0u;
+  if (skipping && quotients == 0u) return 0u; /* overflow */
+  return unit_size_mul_add(rows * (size_t)output->w, sizeof(int32_t),
+                           quotients);
 }
 
 static inline void unit_tap_columns(const unit_conv_geometry_t *g,
                                     ptrdiff_t kx, unit_tap_rect_t *r) {
   unit_tap_range(g->stride_w, g->pad_w, kx * g->dilation_w, g->in_w, g->out_w,
                  &r->ox_lo, &r->ox_hi);
-  r->x_offset = (r->ox_lo * g->stride_w - g->pad_w + kx * g->dilation_w) * g->in_c;
+  r->x_offset = r->ox_lo < r->ox_hi
+                    ? (r->ox_lo * g->stride_w - g->pad_w + kx * g->dilation_w) *
+                          g->in_c
+                    : 0;
 }
 
 static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {

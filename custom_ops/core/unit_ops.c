@@ -1,5 +1,8 @@
 /* MEAN over H,W, PAD / PADV2, CONCATENATION, QUANTIZE and DEQUANTIZE on
  * int8 tensors, computed the way TFLM's reference kernels do. */
+#include <float.h>
+
+#include "unit_internal.h"
 #include "unit_ops.h"
 
 static int32_t unit_clamp_int8(int32_t v) {
@@ -8,8 +11,27 @@ static int32_t unit_clamp_int8(int32_t v) {
   return v;
 }
 
+/* MEAN reduces at most 2^23 values per output (see unit_mean_prepare_int8). */
+#define UNIT_MEAN_MAX_COUNT ((int32_t)1 << 23)
+
 static int unit_zero_point_valid(int32_t zero_point) {
   return zero_point >= -128 && zero_point <= 127;
+}
+
+/* A quantisation scale: positive and finite. */
+static int unit_scale_valid(float scale) {
+  return scale > 0.0f && scale <= FLT_MAX;
+}
+
+/* The parameters every MEAN kernel reads. */
+static unit_status_t unit_check_mean_params(const unit_mean_params_t *p) {
+  if (p->multiplier < 0 || p->shift < -31 || p->shift > 30)
+    return UNIT_ERR_REQUANT;
+  if (p->count <= 0 || p->count > UNIT_MEAN_MAX_COUNT) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(p->input_zero_point) ||
+      !unit_zero_point_valid(p->output_zero_point))
+    return UNIT_ERR_OFFSET;
+  return UNIT_OK;
 }
 
 /* ---- MEAN ---- */
@@ -24,7 +46,6 @@ static int32_t unit_floor_log2_u32(uint32_t x) {
   return e;
 }
 
-#define UNIT_MEAN_MAX_COUNT ((int32_t)1 << 23)
 
 unit_status_t unit_mean_prepare_int8(float input_scale,
                                      int32_t input_zero_point,
@@ -32,16 +53,18 @@ unit_status_t unit_mean_prepare_int8(float input_scale,
                                      int32_t output_zero_point, int32_t count,
                                      unit_mean_params_t *params) {
   int32_t multiplier, shift, count_shift;
-  if (params == 0) return UNIT_ERR_ARG;
-  if (!(input_scale > 0.0f) || !(output_scale > 0.0f)) return UNIT_ERR_ARG;
+  if (params == 0) return UNIT_ERR_NULL;
+  if (!unit_scale_valid(input_scale) || !unit_scale_valid(output_scale))
+    return UNIT_ERR_ARG;
   if (!unit_zero_point_valid(input_zero_point) ||
       !unit_zero_point_valid(output_zero_point))
-    return UNIT_ERR_ARG;
+    return UNIT_ERR_OFFSET;
   if (count <= 0 || count > UNIT_MEAN_MAX_COUNT) return UNIT_ERR_ARG;
   /* TFLM's Prepare: QuantizeMultiplier(input_scale / output_scale) */
-  unit_quantize_multiplier((double)input_scale / (double)output_scale,
-                           &multiplier, &shift);
-  if (shift < -31 || shift > 30) return UNIT_ERR_ARG;
+  if (unit_quantize_multiplier((double)input_scale / (double)output_scale,
+                               &multiplier, &shift) != UNIT_OK)
+    return UNIT_ERR_ARG;
+  if (shift < -31 || shift > 30) return UNIT_ERR_REQUANT;
   /* TFLM's Eval folds 1/count in: multiplier * 2^s / count (integer
    * division) with s = floor(log2 count), s <= 32 and s <= 31 + shift. */
   count_shift = unit_floor_log2_u32((uint32_t)count);
@@ -60,16 +83,17 @@ unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
                                 const unit_shape_t *input_shape,
                                 const int8_t *input, int8_t *output) {
   int32_t count, batch, channel, i;
+  unit_status_t status;
   if (params == 0 || input_shape == 0 || input == 0 || output == 0)
-    return UNIT_ERR_ARG;
+    return UNIT_ERR_NULL;
   if (input_shape->n <= 0 || input_shape->h <= 0 || input_shape->w <= 0 ||
       input_shape->c <= 0)
     return UNIT_ERR_ARG;
-  if (params->multiplier < 0 || params->shift < -31 || params->shift > 30 ||
-      params->count <= 0 || params->count > UNIT_MEAN_MAX_COUNT ||
-      !unit_zero_point_valid(params->input_zero_point))
-    return UNIT_ERR_ARG;
-  count = input_shape->h * input_shape->w;
+  status = unit_check_mean_params(params);
+  if (status != UNIT_OK) return status;
+  if (unit_shape_count(input_shape, UNIT_COUNT_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  count = input_shape->h * input_shape->w; /* <= the input's count */
   if (count != params->count) return UNIT_ERR_SHAPE;
   for (batch = 0; batch < input_shape->n; ++batch) {
     const int8_t *in_batch = input + (int32_t)batch * count * input_shape->c;
@@ -108,19 +132,19 @@ unit_status_t unit_mean_int8(const unit_mean_params_t *params,
   int32_t kept[UNIT_MAX_DIMS], reduced[UNIT_MAX_DIMS];
   int32_t num_kept = 0, num_reduced = 0, count = 1, d, s = 1;
   int8_t *out = output;
+  unit_status_t status;
   if (params == 0 || input_dims == 0 || input == 0 || output == 0)
-    return UNIT_ERR_ARG;
+    return UNIT_ERR_NULL;
   if (num_dims < 1 || num_dims > UNIT_MAX_DIMS ||
       (axis_mask >> num_dims) != 0 || axis_mask == 0)
     return UNIT_ERR_ARG;
-  if (params->multiplier < 0 || params->shift < -31 || params->shift > 30 ||
-      params->count <= 0 || params->count > UNIT_MEAN_MAX_COUNT ||
-      !unit_zero_point_valid(params->input_zero_point))
-    return UNIT_ERR_ARG;
+  status = unit_check_mean_params(params);
+  if (status != UNIT_OK) return status;
   for (d = num_dims - 1; d >= 0; --d) {
     if (input_dims[d] <= 0) return UNIT_ERR_ARG;
     stride[d] = s;
-    s *= input_dims[d];
+    s = unit_mul_limit(s, input_dims[d], UNIT_COUNT_MAX);
+    if (s < 0) return UNIT_ERR_OVERFLOW;
     index[d] = 0;
   }
   for (d = 0; d < num_dims; ++d) {
@@ -167,7 +191,7 @@ unit_status_t unit_pad_int8(int32_t num_dims, const int32_t *input_dims,
   const int32_t first = UNIT_PAD_MAX_DIMS - num_dims;
   if (input_dims == 0 || input == 0 || pad_before == 0 || pad_after == 0 ||
       output == 0)
-    return UNIT_ERR_ARG;
+    return UNIT_ERR_NULL;
   if (num_dims < 1 || num_dims > UNIT_PAD_MAX_DIMS) return UNIT_ERR_ARG;
   for (d = 0; d < UNIT_PAD_MAX_DIMS; ++d) {
     if (d < first) {
@@ -180,8 +204,11 @@ unit_status_t unit_pad_int8(int32_t num_dims, const int32_t *input_dims,
       after[d] = pad_after[d - first];
     }
     if (in_dims[d] <= 0 || before[d] < 0 || after[d] < 0) return UNIT_ERR_ARG;
-    out_dims[d] = before[d] + in_dims[d] + after[d];
-    total *= out_dims[d];
+    out_dims[d] = unit_add_limit(unit_add_limit(before[d], in_dims[d],
+                                                UNIT_COUNT_MAX),
+                                 after[d], UNIT_COUNT_MAX);
+    total = unit_mul_limit(total, out_dims[d], UNIT_COUNT_MAX);
+    if (out_dims[d] < 0 || total < 0) return UNIT_ERR_OVERFLOW;
     index[d] = 0;
   }
   /* Output in row-major order, one innermost row at a time: a row outside
@@ -221,18 +248,29 @@ unit_status_t unit_concatenation_int8(int32_t num_inputs,
                                       const int32_t *input_dims, int32_t axis,
                                       int8_t *output) {
   int32_t outer = 1, inner = 1, i, d, k, j;
+  int32_t axis_total = 0;
   int8_t *out = output;
-  if (inputs == 0 || input_dims == 0 || output == 0) return UNIT_ERR_ARG;
+  if (inputs == 0 || input_dims == 0 || output == 0) return UNIT_ERR_NULL;
   if (num_inputs < 1 || num_inputs > UNIT_CONCAT_MAX_INPUTS) return UNIT_ERR_ARG;
   if (num_dims < 1 || num_dims > UNIT_MAX_DIMS) return UNIT_ERR_ARG;
   if (axis < 0 || axis >= num_dims) return UNIT_ERR_ARG;
   for (i = 0; i < num_inputs; ++i) {
-    if (inputs[i] == 0) return UNIT_ERR_ARG;
+    if (inputs[i] == 0) return UNIT_ERR_NULL;
     for (d = 0; d < num_dims; ++d) {
       const int32_t dim = input_dims[i * num_dims + d];
       if (dim <= 0) return UNIT_ERR_ARG;
       if (d != axis && dim != input_dims[d]) return UNIT_ERR_SHAPE;
     }
+    axis_total = unit_add_limit(axis_total, input_dims[i * num_dims + axis],
+                                UNIT_COUNT_MAX);
+    if (axis_total < 0) return UNIT_ERR_OVERFLOW;
+  }
+  /* the output's element count bounds every index below */
+  {
+    int32_t total = axis_total;
+    for (d = 0; d < num_dims; ++d)
+      if (d != axis) total = unit_mul_limit(total, input_dims[d], UNIT_COUNT_MAX);
+    if (total < 0) return UNIT_ERR_OVERFLOW;
   }
   for (d = 0; d < axis; ++d) outer *= input_dims[d];
   for (d = axis + 1; d < num_dims; ++d) inner *= input_dims[d];
@@ -253,15 +291,20 @@ unit_status_t unit_requantize_prepare_int8(float input_scale,
                                            float output_scale,
                                            int32_t output_zero_point,
                                            unit_requantize_params_t *params) {
-  if (params == 0) return UNIT_ERR_ARG;
-  if (!(input_scale > 0.0f) || !(output_scale > 0.0f)) return UNIT_ERR_ARG;
+  unit_requantize_params_t p;
+  if (params == 0) return UNIT_ERR_NULL;
+  if (!unit_scale_valid(input_scale) || !unit_scale_valid(output_scale))
+    return UNIT_ERR_ARG;
   if (!unit_zero_point_valid(input_zero_point) ||
       !unit_zero_point_valid(output_zero_point))
+    return UNIT_ERR_OFFSET;
+  if (unit_quantize_multiplier((double)input_scale / (double)output_scale,
+                               &p.multiplier, &p.shift) != UNIT_OK)
     return UNIT_ERR_ARG;
-  unit_quantize_multiplier((double)input_scale / (double)output_scale,
-                           &params->multiplier, &params->shift);
   /* int8 differences are at most 255 (8 bits); keep x * 2^shift in int32 */
-  if (params->shift > 22) return UNIT_ERR_ARG;
+  if (p.shift > 22 || p.shift < -31) return UNIT_ERR_REQUANT;
+  params->multiplier = p.multiplier;
+  params->shift = p.shift;
   params->input_zero_point = input_zero_point;
   params->output_zero_point = output_zero_point;
   return UNIT_OK;
@@ -271,9 +314,13 @@ unit_status_t unit_requantize_int8(const unit_requantize_params_t *params,
                                    int32_t size, const int8_t *input,
                                    int8_t *output) {
   int32_t i;
-  if (params == 0 || input == 0 || output == 0 || size < 0) return UNIT_ERR_ARG;
+  if (params == 0 || input == 0 || output == 0) return UNIT_ERR_NULL;
+  if (size < 0) return UNIT_ERR_ARG;
   if (params->multiplier < 0 || params->shift < -31 || params->shift > 22)
-    return UNIT_ERR_ARG;
+    return UNIT_ERR_REQUANT;
+  if (!unit_zero_point_valid(params->input_zero_point) ||
+      !unit_zero_point_valid(params->output_zero_point))
+    return UNIT_ERR_OFFSET;
   for (i = 0; i < size; ++i) {
     const int32_t value =
         unit_multiply_by_quantized_multiplier(
@@ -299,9 +346,9 @@ unit_status_t unit_quantize_float_to_int8(float scale, int32_t zero_point,
                                           int32_t size, const float *input,
                                           int8_t *output) {
   int32_t i;
-  if (input == 0 || output == 0 || size < 0) return UNIT_ERR_ARG;
-  if (!(scale > 0.0f) || !unit_zero_point_valid(zero_point))
-    return UNIT_ERR_ARG;
+  if (input == 0 || output == 0) return UNIT_ERR_NULL;
+  if (size < 0 || !unit_scale_valid(scale)) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(zero_point)) return UNIT_ERR_OFFSET;
   for (i = 0; i < size; ++i) {
     float q = input[i] / scale; /* float division, as TFLM */
     int32_t value;
@@ -323,8 +370,9 @@ unit_status_t unit_dequantize_int8(float scale, int32_t zero_point,
                                    int32_t size, const int8_t *input,
                                    float *output) {
   int32_t i;
-  if (input == 0 || output == 0 || size < 0) return UNIT_ERR_ARG;
-  if (!unit_zero_point_valid(zero_point)) return UNIT_ERR_ARG;
+  if (input == 0 || output == 0) return UNIT_ERR_NULL;
+  if (size < 0 || !unit_scale_valid(scale)) return UNIT_ERR_ARG;
+  if (!unit_zero_point_valid(zero_point)) return UNIT_ERR_OFFSET;
   for (i = 0; i < size; ++i)
     output[i] = (float)((double)scale *
                         (double)((int32_t)input[i] - zero_point));

@@ -2,6 +2,7 @@
  * TFLM's reference kernels do: the window is clipped to the input (padding
  * taps are ignored, not zeros), the average divides by the number of
  * in-bounds taps and rounds half away from zero. */
+#include "unit_internal.h"
 #include "unit_ops.h"
 
 static int32_t unit_max32(int32_t a, int32_t b) { return a > b ? a : b; }
@@ -9,6 +10,28 @@ static int32_t unit_min32(int32_t a, int32_t b) { return a < b ? a : b; }
 
 static int unit_shape_valid(const unit_shape_t *s) {
   return s != 0 && s->n > 0 && s->h > 0 && s->w > 0 && s->c > 0;
+}
+
+/* Geometry of a pooling call: the window and strides positive, pad >= 0,
+ * both spatial dims as TFLite computes them (see unit_check_spatial) and
+ * the tensors within the int32 / size_t index range. */
+static unit_status_t unit_pool_geometry(int32_t filter_h, int32_t filter_w,
+                                        int32_t stride_h, int32_t stride_w,
+                                        int32_t pad_h, int32_t pad_w,
+                                        const unit_shape_t *in,
+                                        const unit_shape_t *out) {
+  unit_status_t status;
+  if (filter_h <= 0 || filter_w <= 0 || stride_h <= 0 || stride_w <= 0 ||
+      pad_h < 0 || pad_w < 0)
+    return UNIT_ERR_ARG;
+  if (unit_shape_count(in, UNIT_COUNT_MAX) < 0 ||
+      unit_shape_count(out, UNIT_COUNT_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  status = unit_check_spatial(in->h, filter_h, stride_h, 1, pad_h, out->h,
+                              UNIT_COUNT_MAX);
+  if (status != UNIT_OK) return status;
+  return unit_check_spatial(in->w, filter_w, stride_w, 1, pad_w, out->w,
+                            UNIT_COUNT_MAX);
 }
 
 unit_status_t unit_pool_prepare_int8(unit_padding_t padding, int32_t filter_h,
@@ -21,32 +44,43 @@ unit_status_t unit_pool_prepare_int8(unit_padding_t padding, int32_t filter_h,
                                      unit_pool_params_t *params,
                                      unit_shape_t *output_shape) {
   int32_t out_h, out_w;
-  if (params == 0 || output_shape == 0 || !unit_shape_valid(input_shape))
-    return UNIT_ERR_ARG;
+  unit_pool_params_t prepared;
+  unit_shape_t out;
+  unit_status_t status;
+  if (params == 0 || output_shape == 0 || input_shape == 0)
+    return UNIT_ERR_NULL;
+  if (!unit_shape_valid(input_shape)) return UNIT_ERR_ARG;
   if (filter_h <= 0 || filter_w <= 0 || stride_h <= 0 || stride_w <= 0)
     return UNIT_ERR_ARG;
   if (padding != UNIT_PADDING_SAME && padding != UNIT_PADDING_VALID)
     return UNIT_ERR_ARG;
   if (fused_activation < UNIT_ACT_NONE || fused_activation > UNIT_ACT_RELU6)
     return UNIT_ERR_ARG;
-  if (!(output_scale > 0.0f)) return UNIT_ERR_ARG;
   out_h = unit_compute_out_size(padding, input_shape->h, filter_h, stride_h, 1);
   out_w = unit_compute_out_size(padding, input_shape->w, filter_w, stride_w, 1);
   if (out_h <= 0 || out_w <= 0) return UNIT_ERR_SHAPE;
-  params->filter_h = filter_h;
-  params->filter_w = filter_w;
-  params->stride_h = stride_h;
-  params->stride_w = stride_w;
-  params->pad_h = unit_compute_padding(stride_h, 1, input_shape->h, filter_h,
-                                       out_h);
-  params->pad_w = unit_compute_padding(stride_w, 1, input_shape->w, filter_w,
-                                       out_w);
-  unit_activation_range_int8(fused_activation, output_scale, output_zero_point,
-                             &params->act_min, &params->act_max);
-  output_shape->n = input_shape->n;
-  output_shape->h = out_h;
-  output_shape->w = out_w;
-  output_shape->c = input_shape->c;
+  prepared.filter_h = filter_h;
+  prepared.filter_w = filter_w;
+  prepared.stride_h = stride_h;
+  prepared.stride_w = stride_w;
+  prepared.pad_h = unit_compute_padding(stride_h, 1, input_shape->h, filter_h,
+                                        out_h);
+  prepared.pad_w = unit_compute_padding(stride_w, 1, input_shape->w, filter_w,
+                                        out_w);
+  status = unit_activation_range_int8(fused_activation, output_scale,
+                                      output_zero_point, &prepared.act_min,
+                                      &prepared.act_max);
+  if (status != UNIT_OK) return status;
+  out.n = input_shape->n;
+  out.h = out_h;
+  out.w = out_w;
+  out.c = input_shape->c;
+  /* the kernel's own checks, so a prepared call never fails later */
+  status = unit_pool_geometry(filter_h, filter_w, stride_h, stride_w,
+                              prepared.pad_h, prepared.pad_w, input_shape, &out);
+  if (status != UNIT_OK) return status;
+  *params = prepared;
+  *output_shape = out;
   return UNIT_OK;
 }
 
@@ -55,16 +89,19 @@ static unit_status_t unit_pool_check(const unit_pool_params_t *params,
                                      const int8_t *input,
                                      const unit_shape_t *output_shape,
                                      const int8_t *output) {
-  if (params == 0 || input == 0 || output == 0) return UNIT_ERR_ARG;
+  unit_status_t status;
+  if (params == 0 || input == 0 || output == 0 || input_shape == 0 ||
+      output_shape == 0)
+    return UNIT_ERR_NULL;
   if (!unit_shape_valid(input_shape) || !unit_shape_valid(output_shape))
-    return UNIT_ERR_ARG;
-  if (params->filter_h <= 0 || params->filter_w <= 0 || params->stride_h <= 0 ||
-      params->stride_w <= 0 || params->pad_h < 0 || params->pad_w < 0 ||
-      params->act_min > params->act_max)
     return UNIT_ERR_ARG;
   if (input_shape->n != output_shape->n || input_shape->c != output_shape->c)
     return UNIT_ERR_SHAPE;
-  return UNIT_OK;
+  status = unit_pool_geometry(params->filter_h, params->filter_w,
+                              params->stride_h, params->stride_w, params->pad_h,
+                              params->pad_w, input_shape, output_shape);
+  if (status != UNIT_OK) return status;
+  return unit_check_act_int8(params->act_min, params->act_max);
 }
 
 /* The in-bounds input indexes [*first, *first + taps) of a window of

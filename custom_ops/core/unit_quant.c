@@ -58,7 +58,10 @@ int32_t unit_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
  * 16 bits when the exponent allows (requantisation's usual case): 16-bit
  * cores shift 32-bit values one bit per step in a helper call. */
 int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent) {
-  const int32_t quotient = x >> exponent;
+  int32_t quotient;
+  if (exponent < 0) exponent = 0; /* total: clamp (callers pass [0, 31]) */
+  if (exponent > 31) exponent = 31;
+  quotient = x >> exponent;
   if (exponent < 16) {
     const uint16_t mask = (uint16_t)((1u << exponent) - 1u);
     const uint16_t remainder = (uint16_t)((uint16_t)x & mask);
@@ -75,8 +78,11 @@ int32_t unit_rounding_divide_by_pot(int32_t x, int32_t exponent) {
 #if !defined(UNIT_PORT_REQUANTIZE) /* else the port provides it */
 int32_t unit_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
                                               int32_t shift) {
-  int32_t left_shift = shift > 0 ? shift : 0;
-  int32_t right_shift = shift > 0 ? 0 : -shift;
+  int32_t left_shift, right_shift;
+  if (shift > 30) shift = 30; /* total: clamp (kernels check [-31, 30]) */
+  if (shift < -31) shift = -31;
+  left_shift = shift > 0 ? shift : 0;
+  right_shift = shift > 0 ? 0 : -shift;
   /* x * 2^left_shift wraps like TFLite's int32 multiply would; callers keep
    * left shifts small (multipliers < 1 give shift <= 0). */
   int32_t shifted = (int32_t)((uint32_t)x << left_shift);
@@ -86,20 +92,33 @@ int32_t unit_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
 }
 #endif
 
+/* Overflow-free in 32 bits (no 64-bit division: 16-bit cores have no
+ * helper for it): ceil(in / stride) = (in - 1) / stride + 1, and for VALID
+ * (in + stride - effective) / stride = (in - effective) / stride + 1 when
+ * effective <= in (else no output). */
 int32_t unit_compute_out_size(unit_padding_t padding, int32_t in_size,
                               int32_t filter_size, int32_t stride,
                               int32_t dilation) {
-  int32_t effective = (filter_size - 1) * dilation + 1;
-  if (stride <= 0) return 0;
-  if (padding == UNIT_PADDING_SAME) return (in_size + stride - 1) / stride;
-  if (padding == UNIT_PADDING_VALID)
-    return (in_size + stride - effective) / stride;
-  return 0;
+  int32_t effective;
+  if (in_size <= 0 || filter_size <= 0 || stride <= 0 || dilation <= 0)
+    return 0;
+  if (padding == UNIT_PADDING_SAME) return (in_size - 1) / stride + 1;
+  if (padding != UNIT_PADDING_VALID) return 0;
+  if (filter_size - 1 > (in_size - 1) / dilation) return 0; /* effective > in */
+  effective = (filter_size - 1) * dilation + 1;           /* <= in_size */
+  return (in_size - effective) / stride + 1;
 }
 
 int32_t unit_compute_padding(int32_t stride, int32_t dilation, int32_t in_size,
                              int32_t filter_size, int32_t out_size) {
-  int32_t effective = (filter_size - 1) * dilation + 1;
-  int32_t padding = ((out_size - 1) * stride + effective - in_size) / 2;
-  return padding > 0 ? padding : 0;
+  int64_t total;
+  if (stride <= 0 || dilation <= 0 || in_size <= 0 || filter_size <= 0 ||
+      out_size <= 0)
+    return 0;
+  /* (out - 1) * stride + effective - in, in 64 bits; halved by a shift */
+  total = (int64_t)(out_size - 1) * stride + (int64_t)(filter_size - 1) * dilation +
+          1 - in_size;
+  if (total <= 0) return 0;
+  total >>= 1;
+  return total > INT32_MAX ? INT32_MAX : (int32_t)total;
 }

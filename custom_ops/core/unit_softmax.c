@@ -4,6 +4,9 @@
  * constants exp(-2^k) picked by the bits of the argument), summed in Q12.19,
  * inverted with Newton-Raphson, and each exp is scaled by the reciprocal to
  * 8 bits.  Written from gemmlowp's documented algorithm and constants. */
+#include <float.h>
+
+#include "unit_internal.h"
 #include "unit_ops.h"
 
 /* Number formats used below (raw int32 with N integer bits, 31-N fraction
@@ -135,18 +138,21 @@ unit_status_t unit_softmax_prepare_int8(float input_scale, float beta,
   const double max_real_multiplier = 2147483647.0; /* 2^31 - 1 */
   double real_multiplier, radius;
   int32_t multiplier, shift;
-  if (params == 0) return UNIT_ERR_ARG;
-  if (!(input_scale > 0.0f) || !(beta > 0.0f)) return UNIT_ERR_ARG;
-  if (output_zero_point != -128 || output_scale != 1.0f / 256.0f)
+  if (params == 0) return UNIT_ERR_NULL;
+  if (!(input_scale > 0.0f) || !(beta > 0.0f) || input_scale > FLT_MAX ||
+      beta > FLT_MAX)
     return UNIT_ERR_ARG;
+  if (output_zero_point != -128) return UNIT_ERR_OFFSET;
+  if (output_scale != 1.0f / 256.0f) return UNIT_ERR_ARG;
   real_multiplier =
       (double)beta * (double)input_scale *
       (double)((int32_t)1 << (31 - UNIT_SOFTMAX_DIFF_INTEGER_BITS));
   if (real_multiplier > max_real_multiplier)
     real_multiplier = max_real_multiplier;
   if (!(real_multiplier > 1.0)) return UNIT_ERR_ARG; /* TFLM CHECKs > 1 */
-  unit_quantize_multiplier(real_multiplier, &multiplier, &shift);
-  if (shift < 0 || shift > 31) return UNIT_ERR_ARG;
+  if (unit_quantize_multiplier(real_multiplier, &multiplier, &shift) != UNIT_OK)
+    return UNIT_ERR_ARG;
+  if (shift < 0 || shift > 31) return UNIT_ERR_REQUANT;
   params->input_multiplier = multiplier;
   params->input_left_shift = shift;
   /* radius = floor((2^5 - 1) * 2^26 / 2^shift) */
@@ -166,11 +172,14 @@ unit_status_t unit_softmax_int8(const unit_softmax_params_t *params,
                                 int32_t outer_size, int32_t depth,
                                 const int8_t *input, int8_t *output) {
   int32_t row, c;
-  if (params == 0 || input == 0 || output == 0) return UNIT_ERR_ARG;
+  if (params == 0 || input == 0 || output == 0) return UNIT_ERR_NULL;
   if (outer_size <= 0 || depth <= 0) return UNIT_ERR_ARG;
-  if (params->input_left_shift < 0 || params->input_left_shift > 31 ||
-      params->diff_min > 0)
-    return UNIT_ERR_ARG;
+  if (unit_mul_limit(outer_size, depth, UNIT_COUNT_MAX) < 0)
+    return UNIT_ERR_OVERFLOW;
+  if (params->input_multiplier < 0 || params->input_left_shift < 0 ||
+      params->input_left_shift > 31)
+    return UNIT_ERR_REQUANT;
+  if (params->diff_min > 0) return UNIT_ERR_ARG;
   for (row = 0; row < outer_size; ++row) {
     const int8_t *in = input + (int32_t)row * depth;
     int8_t *out = output + (int32_t)row * depth;

@@ -1,5 +1,6 @@
 /* Shared helpers of the CPython extension tflm_unit._core: buffer checks so
- * that a wrong size from Python is a ValueError, never a read past a buffer.
+ * that a wrong size from Python is a KernelArgumentError, never a read past
+ * a buffer.
  * The typed, shape-checked API is in tflm_unit/core (Python); this layer only
  * moves buffers into the C core. */
 #ifndef TFLM_UNIT_EXT_COMMON_H_
@@ -11,31 +12,43 @@
 
 #include "unit_core.h"
 
-/* Raise ValueError unless buf holds at least `count` items of `item_size`
- * bytes; returns 0 on success, -1 with an exception set. */
+/* tflm_unit.errors.KernelArgumentError (a ValueError), looked up once at
+ * module init: every bad argument this layer or the core detects raises it. */
+extern PyObject *ext_argument_error;
+
+/* Raise KernelArgumentError unless buf holds at least `count` items of
+ * `item_size` bytes; returns 0 on success, -1 with an exception set. */
 static inline int ext_check_buffer(const Py_buffer *buf, Py_ssize_t count,
                                    Py_ssize_t item_size, const char *name) {
-  if (count < 0 || buf->len < count * item_size) {
-    PyErr_Format(PyExc_ValueError,
-                 "buffer '%s' holds %zd bytes, %zd needed", name, buf->len,
-                 count * item_size);
+  if (count < 0 || (item_size > 0 && count > PY_SSIZE_T_MAX / item_size) ||
+      buf->len < count * item_size) {
+    PyErr_Format(ext_argument_error,
+                 "buffer '%s' holds %zd bytes, %zd items of %zd bytes needed",
+                 name, buf->len, count, item_size);
     return -1;
   }
   return 0;
 }
 
-/* Raise the Python exception matching a core status; returns NULL. */
+/* Raise KernelArgumentError for a non-zero core status, with the status'
+ * name and description in the message and as the exception's `status`
+ * (int) and `status_name` attributes; returns NULL. */
 static inline PyObject *ext_status_error(unit_status_t status, const char *op) {
-  const char *why = "unknown error";
-  switch (status) {
-    case UNIT_OK: why = "ok"; break;
-    case UNIT_ERR_ARG: why = "invalid argument"; break;
-    case UNIT_ERR_GROUP: why = "group size does not divide the channel count"; break;
-    case UNIT_ERR_SCRATCH: why = "scratch buffer too small"; break;
-    case UNIT_ERR_DIVISION: why = "unknown division mode"; break;
-    case UNIT_ERR_SHAPE: why = "inconsistent shapes"; break;
+  PyObject *type, *value, *traceback, *code, *name;
+  PyErr_Format(ext_argument_error, "%s: the kernel core refused the call: %s (%s)",
+               op, unit_status_name(status), unit_status_message(status));
+  PyErr_Fetch(&type, &value, &traceback);
+  PyErr_NormalizeException(&type, &value, &traceback);
+  if (value != NULL) {
+    code = PyLong_FromLong((long)status);
+    name = PyUnicode_FromString(unit_status_name(status));
+    if (code != NULL) PyObject_SetAttrString(value, "status", code);
+    if (name != NULL) PyObject_SetAttrString(value, "status_name", name);
+    Py_XDECREF(code);
+    Py_XDECREF(name);
+    PyErr_Clear();
   }
-  PyErr_Format(PyExc_ValueError, "%s: %s", op, why);
+  PyErr_Restore(type, value, traceback);
   return NULL;
 }
 

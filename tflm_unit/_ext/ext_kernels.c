@@ -39,7 +39,7 @@ static int acquire_buffers(call_buffers_t *b, int has_requant) {
                            writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS
                                     : PyBUF_C_CONTIGUOUS) < 0) {
       PyErr_Clear();
-      PyErr_Format(PyExc_TypeError, "'%s' must be a contiguous%s buffer",
+      PyErr_Format(ext_argument_error, "'%s' must be a contiguous%s buffer",
                    buffer_names[i], writable ? " writable" : "");
       release_buffers(b);
       return -1;
@@ -47,7 +47,7 @@ static int acquire_buffers(call_buffers_t *b, int has_requant) {
   }
   if (!b->view[B_INPUT].buf || !b->view[B_FILTER].buf || !b->view[B_OUTPUT].buf ||
       (has_requant && (!b->view[B_MULT].buf || !b->view[B_SHIFT].buf))) {
-    PyErr_SetString(PyExc_ValueError, "a required buffer is None");
+    PyErr_SetString(ext_argument_error, "a required buffer is None");
     release_buffers(b);
     return -1;
   }
@@ -58,7 +58,7 @@ static int parse_shape(PyObject *tuple, unit_shape_t *shape, const char *name) {
   int n, h, w, c;
   if (!PyTuple_Check(tuple) || !PyArg_ParseTuple(tuple, "iiii", &n, &h, &w, &c)) {
     PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "'%s' must be a 4-tuple of ints", name);
+    PyErr_Format(ext_argument_error, "'%s' must be a 4-tuple of ints", name);
     return -1;
   }
   shape->n = n, shape->h = h, shape->w = w, shape->c = c;
@@ -90,7 +90,7 @@ static int check_sizes(call_buffers_t *b, Py_ssize_t input_count,
     return -1;
   if (b->view[B_THRESH].buf) {
     if (group_size <= 0 || channels % group_size != 0) {
-      PyErr_Format(PyExc_ValueError,
+      PyErr_Format(ext_argument_error,
                    "group_size %d does not divide %zd output channels",
                    group_size, channels);
       return -1;
@@ -143,7 +143,7 @@ static int acquire_fc_call(call_buffers_t *b, const char *op, int batches,
                            int in_depth, int out_depth, int int8,
                            int group_size) {
   if (batches <= 0 || in_depth <= 0 || out_depth <= 0) {
-    PyErr_Format(PyExc_ValueError, "%s: dimensions must be positive", op);
+    PyErr_Format(ext_argument_error, "%s: dimensions must be positive", op);
     return -1;
   }
   if (acquire_buffers(b, int8) < 0) return -1;
@@ -371,13 +371,15 @@ static PyObject *py_divide(PyObject *self, PyObject *args) {
     PyBuffer_Release(&t);
     PyBuffer_Release(&d);
     PyBuffer_Release(&out);
-    PyErr_SetString(PyExc_ValueError, "divide: length mismatch or unknown mode");
+    PyErr_SetString(ext_argument_error, "divide: length mismatch or unknown mode");
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   for (i = 0; i < n; ++i)
     ((int16_t *)out.buf)[i] = unit_divide(((const int16_t *)t.buf)[i],
                                           ((const uint8_t *)d.buf)[i],
                                           (unit_division_t)mode);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&t);
   PyBuffer_Release(&d);
   PyBuffer_Release(&out);
@@ -395,13 +397,15 @@ static PyObject *py_divide_float(PyObject *self, PyObject *args) {
     PyBuffer_Release(&t);
     PyBuffer_Release(&d);
     PyBuffer_Release(&out);
-    PyErr_SetString(PyExc_ValueError, "divide_float: length mismatch or unknown mode");
+    PyErr_SetString(ext_argument_error, "divide_float: length mismatch or unknown mode");
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   for (i = 0; i < n; ++i)
     ((float *)out.buf)[i] = unit_divide_float(((const float *)t.buf)[i],
                                               ((const float *)d.buf)[i],
                                               (unit_float_division_t)mode);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&t);
   PyBuffer_Release(&d);
   PyBuffer_Release(&out);
@@ -436,7 +440,7 @@ static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
                     : unit_depthwise_scratch_bytes(&fs, &os, &skip);
   else if (kind == 2) bytes = unit_fc_scratch_bytes(os.c, &skip);
   else {
-    PyErr_SetString(PyExc_ValueError, "scratch_bytes: kind must be 0, 1 or 2");
+    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1 or 2");
     return NULL;
   }
   return PyLong_FromSize_t(bytes);
@@ -445,20 +449,20 @@ static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
 static PyObject *py_quantize_multiplier(PyObject *self, PyObject *args) {
   double real;
   int32_t multiplier, shift;
+  unit_status_t status;
   if (!PyArg_ParseTuple(args, "d", &real)) return NULL;
-  if (!(real >= 0.0)) {
-    PyErr_SetString(PyExc_ValueError, "quantize_multiplier: multiplier must be >= 0");
-    return NULL;
-  }
-  unit_quantize_multiplier(real, &multiplier, &shift);
+  status = unit_quantize_multiplier(real, &multiplier, &shift);
+  if (status != UNIT_OK) return ext_status_error(status, "quantize_multiplier");
   return Py_BuildValue("ii", (int)multiplier, (int)shift);
 }
 
 static PyObject *py_multiply_by_quantized_multiplier(PyObject *self, PyObject *args) {
   int x, multiplier, shift;
   if (!PyArg_ParseTuple(args, "iii", &x, &multiplier, &shift)) return NULL;
-  if (shift > 30 || shift < -31) {
-    PyErr_SetString(PyExc_ValueError, "shift out of range [-31, 30]");
+  if (shift > 30 || shift < -31 || multiplier < 0) {
+    PyErr_SetString(ext_argument_error,
+                    "multiply_by_quantized_multiplier: multiplier must be >= 0 "
+                    "and shift in [-31, 30]");
     return NULL;
   }
   return PyLong_FromLong(unit_multiply_by_quantized_multiplier(x, multiplier, shift));
@@ -486,8 +490,10 @@ static PyObject *py_activation_range_int8(PyObject *self, PyObject *args) {
   int activation, zero_point;
   float scale;
   int32_t lo, hi;
+  unit_status_t status;
   if (!PyArg_ParseTuple(args, "ifi", &activation, &scale, &zero_point)) return NULL;
-  unit_activation_range_int8(activation, scale, zero_point, &lo, &hi);
+  status = unit_activation_range_int8(activation, scale, zero_point, &lo, &hi);
+  if (status != UNIT_OK) return ext_status_error(status, "activation_range_int8");
   return Py_BuildValue("ii", (int)lo, (int)hi);
 }
 

@@ -14,13 +14,13 @@ static Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out,
   Py_ssize_t i, count;
   PyObject *seq = PySequence_Fast(obj, "expected a sequence");
   if (seq == NULL) {
-    PyErr_Format(PyExc_TypeError, "'%s' must be a sequence of ints", name);
+    PyErr_Format(ext_argument_error, "'%s' must be a sequence of ints", name);
     return -1;
   }
   count = PySequence_Fast_GET_SIZE(seq);
   if (count > max_count) {
     Py_DECREF(seq);
-    PyErr_Format(PyExc_ValueError, "'%s' has %zd entries, at most %zd allowed",
+    PyErr_Format(ext_argument_error, "'%s' has %zd entries, at most %zd allowed",
                  name, count, max_count);
     return -1;
   }
@@ -28,12 +28,12 @@ static Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out,
     long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
     if (value == -1 && PyErr_Occurred()) {
       Py_DECREF(seq);
-      PyErr_Format(PyExc_TypeError, "'%s' must hold ints", name);
+      PyErr_Format(ext_argument_error, "'%s' must hold ints", name);
       return -1;
     }
     if (value < INT32_MIN || value > INT32_MAX) {
       Py_DECREF(seq);
-      PyErr_Format(PyExc_ValueError, "'%s' entry %zd out of int32 range",
+      PyErr_Format(ext_argument_error, "'%s' entry %zd out of int32 range",
                    name, i);
       return -1;
     }
@@ -49,7 +49,7 @@ static int ext_int32_exact(PyObject *obj, int32_t *out, Py_ssize_t count,
   Py_ssize_t got = ext_int32_sequence(obj, out, count, name);
   if (got < 0) return -1;
   if (got != count) {
-    PyErr_Format(PyExc_ValueError, "'%s' needs %zd ints, got %zd", name, count,
+    PyErr_Format(ext_argument_error, "'%s' needs %zd ints, got %zd", name, count,
                  got);
     return -1;
   }
@@ -75,7 +75,7 @@ static int ext_shape(PyObject *obj, unit_shape_t *shape, const char *name) {
   int32_t dims[4];
   if (ext_int32_exact(obj, dims, 4, name) < 0) return -1;
   if (dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0 || dims[3] <= 0) {
-    PyErr_Format(PyExc_ValueError, "'%s' dims must be positive", name);
+    PyErr_Format(ext_argument_error, "'%s' dims must be positive", name);
     return -1;
   }
   shape->n = dims[0];
@@ -91,11 +91,11 @@ static Py_ssize_t ext_element_count(const int32_t *dims, Py_ssize_t num_dims,
   Py_ssize_t i, total = 1;
   for (i = 0; i < num_dims; ++i) {
     if (dims[i] <= 0) {
-      PyErr_Format(PyExc_ValueError, "'%s' dims must be positive", name);
+      PyErr_Format(ext_argument_error, "'%s' dims must be positive", name);
       return -1;
     }
     if (total > INT32_MAX / dims[i]) {
-      PyErr_Format(PyExc_ValueError, "'%s' has too many elements", name);
+      PyErr_Format(ext_argument_error, "'%s' has too many elements", name);
       return -1;
     }
     total *= dims[i];
@@ -193,8 +193,10 @@ static PyObject *ext_pool_run(PyObject *args, ext_pool_fn fn,
     return NULL;
   }
   ext_pool_from_array(values, &p);
+  Py_BEGIN_ALLOW_THREADS
   status = fn(&p, &in_shape, (const int8_t *)in_buf.buf, &out_shape,
               (int8_t *)out_buf.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in_buf);
   PyBuffer_Release(&out_buf);
   if (status != UNIT_OK) return ext_status_error(status, op_name);
@@ -259,7 +261,7 @@ static PyObject *ext_add_int8(PyObject *self, PyObject *args) {
                                "output_dims")) < 0)
     goto fail;
   if (n1 != no || n2 != no || no < 1) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "add_int8: input1_dims, input2_dims and output_dims need "
                     "the same number (1..6) of dims");
     goto fail;
@@ -283,9 +285,11 @@ static PyObject *ext_add_int8(PyObject *self, PyObject *args) {
   p.output_shift = v[9];
   p.act_min = v[10];
   p.act_max = v[11];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_add_int8(&p, (int32_t)no, dims1, (const int8_t *)in1.buf,
                          dims2, (const int8_t *)in2.buf, out_dims,
                          (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in1);
   PyBuffer_Release(&in2);
   PyBuffer_Release(&out);
@@ -331,7 +335,7 @@ static PyObject *ext_softmax_int8(PyObject *self, PyObject *args) {
   if (ext_int32_exact(params_obj, v, 3, "params") < 0) goto fail;
   if (outer_size <= 0 || depth <= 0 ||
       (Py_ssize_t)outer_size * depth > INT32_MAX) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "softmax_int8: outer_size and depth must be positive");
     goto fail;
   }
@@ -341,8 +345,10 @@ static PyObject *ext_softmax_int8(PyObject *self, PyObject *args) {
   p.input_multiplier = v[0];
   p.input_left_shift = v[1];
   p.diff_min = v[2];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_softmax_int8(&p, outer_size, depth, (const int8_t *)in.buf,
                              (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "softmax_int8");
@@ -396,8 +402,10 @@ static PyObject *ext_mean_hw_int8(PyObject *self, PyObject *args) {
   p.count = v[2];
   p.input_zero_point = v[3];
   p.output_zero_point = v[4];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_mean_hw_int8(&p, &shape, (const int8_t *)in.buf,
                              (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "mean_hw_int8");
@@ -421,7 +429,7 @@ static PyObject *ext_mean_int8(PyObject *self, PyObject *args) {
       (in_count = ext_element_count(dims, num_dims, "input_dims")) < 0)
     goto fail;
   if (num_dims < 1 || axis_mask <= 0 || axis_mask >= (1 << num_dims)) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "mean_int8: 1..6 dims and a non-empty axis mask within them");
     goto fail;
   }
@@ -435,8 +443,10 @@ static PyObject *ext_mean_int8(PyObject *self, PyObject *args) {
   p.count = v[2];
   p.input_zero_point = v[3];
   p.output_zero_point = v[4];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_mean_int8(&p, (int32_t)num_dims, dims, (uint8_t)axis_mask,
                           (const int8_t *)in.buf, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "mean_int8");
@@ -476,7 +486,7 @@ static PyObject *ext_requantize_int8(PyObject *self, PyObject *args) {
   if (ext_int32_exact(params_obj, v, 4, "params") < 0 ||
       in.len > INT32_MAX || ext_check_buffer(&out, in.len, 1, "output") < 0) {
     if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "requantize_int8: input too large");
+      PyErr_SetString(ext_argument_error, "requantize_int8: input too large");
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;
@@ -485,8 +495,10 @@ static PyObject *ext_requantize_int8(PyObject *self, PyObject *args) {
   p.shift = v[1];
   p.input_zero_point = v[2];
   p.output_zero_point = v[3];
+  Py_BEGIN_ALLOW_THREADS
   status = unit_requantize_int8(&p, (int32_t)in.len, (const int8_t *)in.buf,
                                 (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "requantize_int8");
@@ -514,18 +526,18 @@ static PyObject *ext_pad_int8(PyObject *self, PyObject *args) {
                                "pad_after")) < 0)
     goto fail;
   if (n < 1 || nb != n || na != n) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "pad_int8: input_dims, pad_before and pad_after need the "
                     "same number (1..5) of entries");
     goto fail;
   }
   if (pad_value < -128 || pad_value > 127) {
-    PyErr_SetString(PyExc_ValueError, "pad_int8: pad_value must be int8");
+    PyErr_SetString(ext_argument_error, "pad_int8: pad_value must be int8");
     goto fail;
   }
   for (i = 0; i < n; ++i) {
     if (before[i] < 0 || after[i] < 0) {
-      PyErr_SetString(PyExc_ValueError, "pad_int8: paddings must be >= 0");
+      PyErr_SetString(ext_argument_error, "pad_int8: paddings must be >= 0");
       goto fail;
     }
     out_dims[i] = dims[i] + before[i] + after[i];
@@ -535,8 +547,10 @@ static PyObject *ext_pad_int8(PyObject *self, PyObject *args) {
       ext_check_buffer(&in, in_count, 1, "input") < 0 ||
       ext_check_buffer(&out, out_count, 1, "output") < 0)
     goto fail;
+  Py_BEGIN_ALLOW_THREADS
   status = unit_pad_int8((int32_t)n, dims, (const int8_t *)in.buf, before,
                          after, (int8_t)pad_value, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "pad_int8");
@@ -567,7 +581,7 @@ static PyObject *ext_concatenation_int8(PyObject *self, PyObject *args) {
   num_inputs = PySequence_Fast_GET_SIZE(inputs_seq);
   if (num_inputs < 1 || num_inputs > UNIT_CONCAT_MAX_INPUTS ||
       PySequence_Fast_GET_SIZE(dims_seq) != num_inputs) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(ext_argument_error,
                     "concatenation_int8: 1..10 inputs, one dims entry each");
     goto done;
   }
@@ -578,7 +592,7 @@ static PyObject *ext_concatenation_int8(PyObject *self, PyObject *args) {
     if (n < 0) goto done;
     if (num_dims < 0) num_dims = n;
     if (n != num_dims || n < 1) {
-      PyErr_SetString(PyExc_ValueError,
+      PyErr_SetString(ext_argument_error,
                       "concatenation_int8: inputs need the same rank (1..6)");
       goto done;
     }
@@ -601,8 +615,10 @@ static PyObject *ext_concatenation_int8(PyObject *self, PyObject *args) {
     ptrs[i] = (const int8_t *)bufs[i].buf;
   }
   if (ext_check_buffer(&out, out_count, 1, "output") < 0) goto done;
+  Py_BEGIN_ALLOW_THREADS
   status = unit_concatenation_int8((int32_t)num_inputs, ptrs, (int32_t)num_dims,
                                    dims, axis, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   if (status != UNIT_OK) {
     ext_status_error(status, "concatenation_int8");
     goto done;
@@ -630,13 +646,15 @@ static PyObject *ext_quantize_float_to_int8(PyObject *self, PyObject *args) {
   count = in.len / (Py_ssize_t)sizeof(float);
   if (count > INT32_MAX || ext_check_buffer(&out, count, 1, "output") < 0) {
     if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "quantize: input too large");
+      PyErr_SetString(ext_argument_error, "quantize: input too large");
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   status = unit_quantize_float_to_int8(scale, zero_point, (int32_t)count,
                                        (const float *)in.buf, (int8_t *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK)
@@ -654,13 +672,15 @@ static PyObject *ext_dequantize_int8(PyObject *self, PyObject *args) {
   if (in.len > INT32_MAX ||
       ext_check_buffer(&out, in.len, (Py_ssize_t)sizeof(float), "output") < 0) {
     if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "dequantize: input too large");
+      PyErr_SetString(ext_argument_error, "dequantize: input too large");
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;
   }
+  Py_BEGIN_ALLOW_THREADS
   status = unit_dequantize_int8(scale, zero_point, (int32_t)in.len,
                                 (const int8_t *)in.buf, (float *)out.buf);
+  Py_END_ALLOW_THREADS
   PyBuffer_Release(&in);
   PyBuffer_Release(&out);
   if (status != UNIT_OK) return ext_status_error(status, "dequantize_int8");

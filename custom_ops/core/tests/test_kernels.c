@@ -375,7 +375,7 @@ static void test_bad_arguments(void) {
   unit_skip_t skip = {thr, 2, UNIT_DIV_EXACT}; /* 2 does not divide 3 */
   rq.multiplier = mult;
   rq.shift = shift;
-  CHECK(unit_conv_2d_int8(&p, &rq, &is, NULL, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
+  CHECK(unit_conv_2d_int8(&p, &rq, &is, NULL, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_NULL);
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, &skip, scratch, sizeof(scratch), NULL) == UNIT_ERR_GROUP);
   skip.group_size = 3;
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, &skip, scratch, 1, NULL) == UNIT_ERR_SCRATCH);
@@ -389,11 +389,11 @@ static void test_bad_arguments(void) {
   CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_SHAPE);
   CHECK(unit_fully_connected_int8(&fp, &rq, 0, 4, 3, in, f, NULL, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
   fp.input_offset = 200; /* not -zero_point of an int8 tensor */
-  CHECK(unit_fully_connected_int8(&fp, &rq, 1, 4, 3, in, f, NULL, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
+  CHECK(unit_fully_connected_int8(&fp, &rq, 1, 4, 3, in, f, NULL, out, NULL, NULL, 0, NULL) == UNIT_ERR_OFFSET);
   fp.input_offset = 0;
   p.input_offset = -128;
   os.c = 3;
-  CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_ARG);
+  CHECK(unit_conv_2d_int8(&p, &rq, &is, in, &fs, f, NULL, &os, out, NULL, NULL, 0, NULL) == UNIT_ERR_OFFSET);
   p.input_offset = 0;
   os.c = 2;
   skip.division = UNIT_DIV_EXACT;

@@ -125,7 +125,7 @@ static void test_add(void) {
     CHECK(unit_add_int8(&p, 7, dims_a, a, dims_a, b, dims_a, out) ==
           UNIT_ERR_ARG);
     CHECK(unit_add_prepare_int8(1.0f, 0, 1.0f, 0, 1e-9f, 0, 0, &p) ==
-          UNIT_ERR_ARG);
+          UNIT_ERR_REQUANT);
     CHECK(unit_add_prepare_int8(0.1f, 0, 0.1f, 0, 0.1f, 0, 9, &p) ==
           UNIT_ERR_ARG);
   }
@@ -166,7 +166,7 @@ static void test_softmax(void) {
   CHECK(output[0] == -96 && output[7] == -96);
   /* TFLM's output quantisation is required */
   CHECK(unit_softmax_prepare_int8(0.1f, 1.0f, 0.1f, -128, &p) == UNIT_ERR_ARG);
-  CHECK(unit_softmax_prepare_int8(0.1f, 1.0f, 1.0f / 256.0f, 0, &p) == UNIT_ERR_ARG);
+  CHECK(unit_softmax_prepare_int8(0.1f, 1.0f, 1.0f / 256.0f, 0, &p) == UNIT_ERR_OFFSET);
   CHECK(unit_softmax_prepare_int8(1e-12f, 1.0f, 1.0f / 256.0f, -128, &p) ==
         UNIT_ERR_ARG);
 }
@@ -324,7 +324,7 @@ static void test_quantize(void) {
       CHECK(bad == 0);
     }
   }
-  CHECK(unit_requantize_prepare_int8(1.0f, 0, 1e-9f, 0, &p) == UNIT_ERR_ARG);
+  CHECK(unit_requantize_prepare_int8(1.0f, 0, 1e-9f, 0, &p) == UNIT_ERR_REQUANT);
 }
 
 int main(void) {
