@@ -12,8 +12,9 @@ from typing import Dict, List, Mapping, Optional, Union
 import numpy as np
 
 from tflm_unit.runtime import Interpreter
-from tflm_unit.unit.calibration import (CalibrationResult, ModelLike, load_interpreter, predictions,
-                                        prepare_inputs, prepare_labels)
+from tflm_unit.errors import DataError, OptionError
+from tflm_unit.inputs import ModelLike, load_interpreter, predictions, prepare_inputs, prepare_labels
+from tflm_unit.unit.calibration.result import CalibrationResult
 
 Thresholds = Union[None, str, CalibrationResult, Mapping[int, np.ndarray]]
 
@@ -26,7 +27,7 @@ def apply_thresholds(interpreter: Interpreter, thresholds: Thresholds, division:
         return
     if isinstance(thresholds, str):
         if thresholds != "dense":
-            raise ValueError(f'thresholds must be None, "dense", a CalibrationResult or a dict, got {thresholds!r}')
+            raise OptionError(f'thresholds must be None, "dense", a CalibrationResult or a dict, got {thresholds!r}')
         for op in interpreter.mac_layers():
             interpreter.set_skip(op.index, None)
         return
@@ -44,41 +45,53 @@ def apply_thresholds(interpreter: Interpreter, thresholds: Thresholds, division:
 
 def evaluate(model: ModelLike, x: np.ndarray, y: np.ndarray, thresholds: Thresholds = None,
              division: Optional[str] = None, batch_size: int = 1000, limit: Optional[int] = None,
-             plot_path: Optional[Union[str, os.PathLike]] = None) -> dict:
+             plot_path: Optional[Union[str, os.PathLike]] = None, input_range=None) -> dict:
     """Accuracy and MACs per inference (dense vs executed), overall and per
     layer.  Returns a JSON-ready dict with ``accuracy``, ``macs_dense``,
-    ``macs_executed``, ``mac_reduction``, ``num_samples`` and ``layers`` (each
-    with op_index, op_name, output_name, macs_dense, macs_executed,
-    mac_reduction).  ``plot_path`` writes a PNG of per-layer skip rates."""
-    interp = load_interpreter(model)
+    ``macs_executed``, ``macs_skipped_zero`` (an operand is zero: x' = 0,
+    padding or w = 0), ``macs_skipped_threshold`` (both non-zero, skipped by
+    a threshold), ``mac_reduction`` (= both skips / dense), ``num_samples``
+    and ``layers`` (each with op_index, op_name, output_name and the same MAC
+    fields).  ``plot_path`` writes a PNG of per-layer skip rates."""
+    range_kw = {} if input_range is None else dict(input_range=input_range)
+    interp = load_interpreter(model, **range_kw)
     apply_thresholds(interp, thresholds, division)
     x, y = np.asarray(x), prepare_labels(y)
     if limit is not None:
         x, y = x[:limit], y[:limit]
     if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"need the same non-zero number of inputs and labels, got {len(x)} and {len(y)}")
+        raise DataError(f"need the same non-zero number of inputs and labels, got {len(x)} and {len(y)}")
     correct = 0
     totals: Dict[int, List[int]] = {}
     names: Dict[int, tuple] = {}
-    for start in range(0, len(x), batch_size):
-        batch = prepare_inputs(interp, x[start:start + batch_size])
-        result = interp.run(batch)
-        correct += int(np.sum(predictions(result.outputs[0]) == y[start:start + batch_size]))
-        for layer in result.layers:
-            acc = totals.setdefault(layer.op_index, [0, 0])
-            acc[0] += layer.macs_total
-            acc[1] += layer.macs_executed
-            names[layer.op_index] = (layer.op_name, layer.output_name)
+    interp.count_zero_operands = True
+    try:
+        for start in range(0, len(x), batch_size):
+            batch = prepare_inputs(interp, x[start:start + batch_size], **range_kw)
+            result = interp.run(batch)
+            correct += int(np.sum(predictions(result.outputs[0]) == y[start:start + batch_size]))
+            for layer in result.layers:
+                acc = totals.setdefault(layer.op_index, [0, 0, 0, 0])
+                acc[0] += layer.macs_total
+                acc[1] += layer.macs_executed
+                acc[2] += layer.macs_skipped_zero
+                acc[3] += layer.macs_skipped_threshold
+                names[layer.op_index] = (layer.op_name, layer.output_name)
+    finally:
+        interp.count_zero_operands = False
     n = len(x)
     layers = []
     for op_index in sorted(totals):
-        dense, executed = totals[op_index]
+        dense, executed, zero, threshold = totals[op_index]
         layers.append(dict(op_index=op_index, op_name=names[op_index][0], output_name=names[op_index][1],
-                           macs_dense=dense / n, macs_executed=executed / n,
+                           macs_dense=dense / n, macs_executed=executed / n, macs_skipped_zero=zero / n,
+                           macs_skipped_threshold=threshold / n,
                            mac_reduction=1.0 - executed / dense if dense else 0.0))
     macs_dense = sum(layer["macs_dense"] for layer in layers)
     macs_executed = sum(layer["macs_executed"] for layer in layers)
     report = dict(accuracy=correct / n, num_samples=n, macs_dense=macs_dense, macs_executed=macs_executed,
+                  macs_skipped_zero=sum(layer["macs_skipped_zero"] for layer in layers),
+                  macs_skipped_threshold=sum(layer["macs_skipped_threshold"] for layer in layers),
                   mac_reduction=1.0 - macs_executed / macs_dense if macs_dense else 0.0, layers=layers)
     if plot_path is not None:
         plot_skip_rates(report, plot_path)
