@@ -128,7 +128,7 @@ def run_dataset(path: str, args) -> dict:
             result = calibrate(tflite, x_calib, y_calib, max_accuracy_drop=budget, division=division,
                                group_size=args.group_size if strategy == "group" else None,
                                strategy=strategy, seed=args.seed, progress=False, dataset=name,
-                               confidence=args.confidence)
+                               confidence=args.confidence, confirm_fraction=args.confirm_fraction)
             seconds = time.time() - t1
             test = evaluate(tflite, x_test, y_test, thresholds=result)
             run = dict(division=division, strategy=strategy, budget=budget, calibrate_seconds=seconds,
@@ -180,8 +180,10 @@ def main(argv=None) -> int:
     parser.add_argument("--other-strategy", default="global", choices=["global", "layer"],
                         help="strategy for the division modes not in --group-divisions (global: cheap)")
     parser.add_argument("--group-size", type=int, default=1)
-    parser.add_argument("--confidence", type=float, default=0.0,
-                        help="standard errors of the calibration accuracy drop kept inside the budget")
+    parser.add_argument("--confidence", type=float, default=0.9,
+                        help="probability that the budget holds on unseen data (confirmed on held-out samples)")
+    parser.add_argument("--confirm-fraction", type=float, default=0.5,
+                        help="share of the calibration samples held out to confirm the budget (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for path in args.data:

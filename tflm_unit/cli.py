@@ -111,6 +111,12 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-calibration-samples", type=positive_int, default=1000, metavar="N",
                         help="samples used to calibrate thresholds with --max-accuracy-drop (default 1000)")
     add_input_range(parser)
+    parser.add_argument("--confidence", type=float, default=None, metavar="P",
+                        help="probability that the --max-accuracy-drop holds on unseen data, confirmed on held-out "
+                             "calibration samples (default 0.9; lower skips more MACs)")
+    parser.add_argument("--confirm-fraction", type=float, default=None, metavar="F",
+                        help="share of the calibration samples held out to confirm the budget (default 0.5; "
+                             "0: no confirmation, the budget holds on the calibration data only)")
 
 
 def _thresholds_from_args(args: argparse.Namespace) -> Any:
@@ -138,10 +144,12 @@ def calibrate_for_convert(unit_model: bytes, data: Any, args: argparse.Namespace
     if data.y_train is None:
         raise CliError(f"--max-accuracy-drop needs labels (y_train or y) in {args.calib_data}")
     division = args.division or "shift"
+    options = {name: getattr(args, name) for name in ("confidence", "confirm_fraction")
+               if getattr(args, name, None) is not None}
     result = calibrate(unit_model, data.x_train, data.y_train, max_accuracy_drop=args.max_accuracy_drop,
                        division=division, group_size=args.group_size, max_samples=args.max_calibration_samples,
                        progress=not args.json, dataset=os.path.basename(args.calib_data),
-                       **_input_range_kwargs(args))
+                       **options, **_input_range_kwargs(args))
     return result.converter_kwargs()
 
 
@@ -207,6 +215,7 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
         "macs_total": config["macs_total"],
         "ops": [{k: op[k] for k in ("op_index", "op", "layer", "group_size", "thresholds_real", "thresholds_int",
                                     "macs")} for op in config["ops"]],
+        "calibration": config.get("calibration") if args.max_accuracy_drop is not None else None,
     }
 
 
@@ -229,7 +238,25 @@ def text_convert(result: Dict[str, Any]) -> str:
     for op in result["ops"]:
         lines.append(f"  op {op['op_index']:3d} {op['op']:24s} {op['layer']:20s} T={op['thresholds_real']} "
                      f"T_q={op['thresholds_int']}")
+    cal = result.get("calibration")
+    if cal:
+        lines.append(_calibration_text(cal))
     return "\n".join(lines)
+
+
+def _calibration_text(cal: Dict[str, Any]) -> str:
+    """The calibration promise in one line: searched and confirmed drops."""
+    text = (f"calibration: searched drop {cal.get('searched_drop', 0.0):.2%} on {cal.get('num_search_samples')} "
+            f"samples")
+    interval = cal.get("confirmed_interval")
+    if interval:
+        text += (f"; confirmed drop {cal['confirmed_drop']:.2%} on {cal.get('num_confirm_samples')} held-out "
+                 f"samples (upper bound {interval[1]:.2%} at confidence {cal.get('confidence')}, budget "
+                 f"{cal.get('max_accuracy_drop', 0.0):.2%})")
+    text += (f"; MACs skipped {cal.get('mac_reduction', 0.0):.1%} (zero operands "
+             f"{cal.get('macs_skipped_zero', 0.0):,.0f}, thresholds {cal.get('macs_skipped_threshold', 0.0):,.0f} "
+             f"per inference)")
+    return text
 
 
 # ------------------------------------------------------------------ inspect
@@ -321,11 +348,13 @@ def run_eval(args: argparse.Namespace) -> Dict[str, Any]:
 def text_eval(result: Dict[str, Any]) -> str:
     lines = [f"accuracy {result['accuracy']:.4f} on {result.get('num_samples', '?')} samples; "
              f"MACs per inference {result['macs_executed']:,.0f} of {result['macs_dense']:,.0f} "
-             f"(-{result['mac_reduction']:.1%})"]
+             f"(-{result['mac_reduction']:.1%}: zero operands {result['macs_skipped_zero']:,.0f}, "
+             f"thresholds {result['macs_skipped_threshold']:,.0f})"]
     lines += text_input_scaling(result.get("input_scaling"))
     for layer in result["layers"]:
         lines.append(f"  op {layer['op_index']:3d} {layer['op_name']:24s} {layer['macs_executed']:>12,.0f} of "
-                     f"{layer['macs_dense']:>12,.0f}  (-{layer['mac_reduction']:.1%})")
+                     f"{layer['macs_dense']:>12,.0f}  (-{layer['mac_reduction']:.1%}; zero "
+                     f"{layer['macs_skipped_zero']:,.0f}, threshold {layer['macs_skipped_threshold']:,.0f})")
     return "\n".join(lines)
 
 

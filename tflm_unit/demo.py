@@ -157,8 +157,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> Dict[str
     calibration = stages.run(
         f"calibrate thresholds (max accuracy drop {config.max_accuracy_drop:.1%})",
         lambda: calibrate(unit_t0, x_calib, y_calib, max_accuracy_drop=config.max_accuracy_drop,
-                          division=config.division, seed=config.seed, dataset=report["data"]["source"],
-                          confidence=1.0))  # one standard error of margin against fitting noise
+                          division=config.division, seed=config.seed, dataset=report["data"]["source"]))
     final_path = os.path.join(config.out_dir, "model_unit.tflite")
     final = converter.apply_thresholds(unit_t0, **calibration.converter_kwargs(),
                                        resources=dict(before=report["pruning"]["before"],
@@ -269,6 +268,19 @@ def _summary_table(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _guarantee_text(cal: Dict[str, Any]) -> str:
+    """How the budget was confirmed on held-out calibration samples."""
+    if not cal.get("confirmed_interval"):
+        return "The budget was not confirmed on held-out samples (confirm_fraction 0)."
+    low, high = cal["confirmed_interval"]
+    text = (f"Searched on {cal['num_search_samples']} samples (drop {cal['searched_drop']:.2%}), confirmed on "
+            f"{cal['num_confirm_samples']} held-out samples: drop {cal['confirmed_drop']:.2%}, bounds "
+            f"[{low:.2%}, {high:.2%}] at confidence {cal['confidence']}.")
+    for warning in cal.get("warnings") or []:
+        text += f" Warning: {warning}."
+    return text
+
+
 def _markdown(report: Dict[str, Any]) -> str:
     pr, cal, ev = report["pruning"], report["calibration"], report["evaluation"]
     table = ["| | unpruned (float) | pruned | pruned + UnIT |", "|---|---|---|---|"]
@@ -298,14 +310,20 @@ def _markdown(report: Dict[str, Any]) -> str:
         "",
         f"Division `{cal['division']}`, strategy `{cal['strategy']}`, budget {cal['max_accuracy_drop']:.1%} on "
         f"{cal['num_samples']} calibration samples: accuracy {cal['accuracy_dense']:.4f} → "
-        f"{cal['accuracy_unit']:.4f}, MACs executed reduced by {cal['mac_reduction']:.1%}.",
+        f"{cal['accuracy_unit']:.4f}, MACs executed reduced by {cal['mac_reduction']:.1%} "
+        f"({cal.get('macs_skipped_zero', 0.0):,.0f} per inference by zero operands, "
+        f"{cal.get('macs_skipped_threshold', 0.0):,.0f} by thresholds).",
+        "",
+        _guarantee_text(cal),
         "",
         "![pareto](pareto.png)",
         "",
         "## Test split",
         "",
         f"Dense int8 accuracy {ev['dense']['accuracy']:.4f}; UnIT {ev['unit']['accuracy']:.4f} with "
-        f"{ev['unit']['mac_reduction']:.1%} fewer MACs executed.",
+        f"{ev['unit']['mac_reduction']:.1%} fewer MACs executed: {ev['unit']['macs_skipped_zero']:,.0f} per "
+        f"inference skipped by zero operands (x' = 0 or w = 0, which a dense kernel could skip too) and "
+        f"{ev['unit']['macs_skipped_threshold']:,.0f} by the thresholds.",
         "",
         "![skip rates](skip_rates.png)",
         "",

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from tflm_unit.core import kernels, ops
-from tflm_unit.runtime import fast
+from tflm_unit.runtime import fast, operand_counts
 from tflm_unit.runtime.model import (
     ModelGraph,
     Operator,
@@ -50,10 +50,27 @@ class LayerStats:
     macs_total: int
     macs_executed: int
     channel_executed: np.ndarray = field(repr=False)
+    #: MACs with x' != 0 and w != 0 (in bounds), when ``Interpreter.count_zero_operands`` is set.
+    macs_nonzero: Optional[int] = None
 
     @property
     def mac_reduction(self) -> float:
         return 1.0 - self.macs_executed / self.macs_total if self.macs_total else 0.0
+
+    @property
+    def macs_skipped_threshold(self) -> Optional[int]:
+        """Non-zero MACs a threshold skipped (0 for the dense kernel, which
+        executes zero operands too)."""
+        if self.macs_nonzero is None:
+            return None
+        return max(self.macs_nonzero - self.macs_executed, 0)
+
+    @property
+    def macs_skipped_zero(self) -> Optional[int]:
+        """Skipped MACs with a zero operand (x' = 0, padding, or w = 0); with
+        ``macs_skipped_threshold`` it adds up to macs_total - macs_executed."""
+        threshold = self.macs_skipped_threshold
+        return None if threshold is None else self.macs_total - self.macs_executed - threshold
 
 
 @dataclass
@@ -110,6 +127,8 @@ class Interpreter:
 
             model = load_graph(fold_dynamic_reshapes(read_model_bytes(model)))
         self.graph = model
+        #: Also count the MACs with two non-zero operands (LayerStats.macs_nonzero); costs a little time.
+        self.count_zero_operands = False
         self._skip: Dict[int, Optional[SkipSetting]] = {}
         self._steps: List[Step] = [self._prepare(op) for op in self.graph.operators]
         self._last_use = self._plan_lifetimes()
@@ -348,6 +367,7 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
     filter_data = np.ascontiguousarray(filt.data)
     # host fast path (tflm_unit._fast): same results, tiled and threaded
     fast_layer = None if float_model else fast.conv_like_layer(depthwise, filter_data, bias_data, *extra, params)
+    zero_value = 0.0 if float_model else inp.scalar_zero_point()
 
     def step(values: Dict[int, np.ndarray]) -> LayerStats:
         skip = interp._skip.get(op.index)
@@ -360,8 +380,11 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
         else:
             result = kernel(*args, thresholds=skip.thresholds, group_size=skip.group_size, division=skip.division)
         values[op.outputs[0]] = result.output
+        nonzero = None
+        if interp.count_zero_operands:
+            nonzero = operand_counts.conv_nonzero_macs(x, zero_value, filter_data, params, depthwise)
         return LayerStats(op.index, op.name, out.name, result.macs_total, result.macs_executed,
-                          result.channel_executed)
+                          result.channel_executed, nonzero)
 
     return step
 
@@ -428,8 +451,12 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
         else:
             y = y.reshape((batch,) + tuple(out_shape[1:])) if len(out_shape) > 1 else y
         values[op.outputs[0]] = y
+        nonzero = None
+        if interp.count_zero_operands:
+            zero_value = 0.0 if float_model else -in_offset
+            nonzero = operand_counts.fully_connected_nonzero_macs(x2, zero_value, filter_data)
         return LayerStats(op.index, op.name, out.name, result.macs_total, result.macs_executed,
-                          result.channel_executed)
+                          result.channel_executed, nonzero)
 
     return step
 

@@ -1,0 +1,203 @@
+"""Measured points: one threshold configuration run on one batch.
+
+A :class:`Runner` owns a batch (the search split, a ranking sub-batch of it,
+or the confirmation split) and runs configurations through the C kernels,
+re-running only the ops from the first layer whose thresholds changed (the
+activations before it are reused).  Large batches are cut in chunks run on
+threads: the extension releases the GIL in every kernel, and integer results
+do not depend on how the batch is cut.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from tflm_unit.inputs import predictions
+from tflm_unit.runtime import Interpreter, LayerStats
+from tflm_unit.runtime.model import Operator
+from tflm_unit.unit.calibration.cycle_model import CycleModel, LayerWork
+from tflm_unit.unit.calibration.result import base_op_name
+
+# op_index -> int16 T_q [groups]; a missing op runs dense (builtin kernel).
+Config = Dict[int, np.ndarray]
+
+#: Batches below this many samples per thread are not split.
+MIN_CHUNK = 64
+
+
+@dataclass
+class Point:
+    """One configuration run on a runner's batch."""
+
+    config: Config
+    values: Optional[Dict[int, np.ndarray]]  # every activation (None once released)
+    stats: Dict[int, LayerStats]
+    accuracy: float
+    disagreement: float  # fraction of top-1 predictions that differ from the dense model
+    margin_loss: float  # mean loss of the dense top-1 class's margin, relative to the dense mean margin
+    macs_executed: float  # per inference
+    cost: float  # objective value per inference (MACs or cycles)
+    correct: np.ndarray  # bool [batch]: top-1 prediction == label
+
+    def release(self) -> None:
+        """Drop the cached activations (only a path's current point keeps them)."""
+        self.values = None
+
+    def record(self) -> dict:
+        return dict(accuracy=self.accuracy, disagreement=self.disagreement, margin_loss=self.margin_loss,
+                    macs_executed=self.macs_executed, cost=self.cost)
+
+
+def same_thresholds(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _merge_stats(parts: List[List[LayerStats]]) -> Dict[int, LayerStats]:
+    merged: Dict[int, LayerStats] = {}
+    for layers in parts:
+        for s in layers:
+            m = merged.get(s.op_index)
+            if m is None:
+                merged[s.op_index] = LayerStats(s.op_index, s.op_name, s.output_name, s.macs_total,
+                                                s.macs_executed, np.array(s.channel_executed), s.macs_nonzero)
+                continue
+            m.macs_total += s.macs_total
+            m.macs_executed += s.macs_executed
+            m.channel_executed = m.channel_executed + s.channel_executed
+            if m.macs_nonzero is not None and s.macs_nonzero is not None:
+                m.macs_nonzero += s.macs_nonzero
+    return merged
+
+
+class Runner:
+    """Runs one batch through the interpreter for a threshold configuration."""
+
+    def __init__(self, interpreter: Interpreter, x_q: np.ndarray, labels: np.ndarray, division: str,
+                 group_sizes: Dict[int, int], cycle_model: Optional[CycleModel],
+                 pool: Optional[ThreadPoolExecutor] = None, on_run: Optional[Callable[[float], None]] = None,
+                 dense: bool = True):
+        self.interp = interpreter
+        self.x_q = x_q
+        self.labels = labels
+        self.division = division
+        self.group_sizes = group_sizes
+        self.cycle_model = cycle_model
+        self.ops = interpreter.mac_layers()
+        self.batch = x_q.shape[0]
+        self.runs = 0
+        self.pool = pool
+        self.on_run = on_run  # called with the share of the graph's ops re-run (progress)
+        workers = pool._max_workers if pool is not None else 1  # noqa: SLF001 (ThreadPoolExecutor has no getter)
+        chunks = max(1, min(workers, self.batch // MIN_CHUNK))
+        bounds = np.linspace(0, self.batch, chunks + 1).astype(int)
+        self._chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._nonzero_weights = {op.index: int(np.count_nonzero(interpreter.graph.tensor(op.inputs[1]).data))
+                                 for op in self.ops}
+        self.dense_pred: Optional[np.ndarray] = None
+        self.dense: Optional[Point] = None
+        if dense:  # the reference every point is compared with (skipped for a one-off measurement)
+            dense_values, dense_stats = self._run_steps({}, None, 0)
+            dense_output = dense_values[interpreter.graph.outputs[0]]
+            self.dense_pred = predictions(dense_output)
+            self.dense_margins = self._margins(dense_output)
+            self.margin_scale = max(float(np.mean(self.dense_margins)), 1e-9)
+            self.dense = self._point({}, dense_values, dense_stats)
+
+    def uniform(self, t_layer: int) -> Config:
+        """The same T_q for every group of every layer."""
+        graph = self.interp.graph
+        return {op.index: np.full(int(graph.tensor(op.outputs[0]).shape[-1]) // self.group_sizes[op.index],
+                                  t_layer, np.int16) for op in self.ops}
+
+    def _set(self, config: Optional[Config]) -> None:
+        for op in self.ops:
+            t = None if config is None else config.get(op.index)
+            if t is None:
+                self.interp.set_skip(op.index, None)
+            else:
+                self.interp.set_skip(op.index, t, self.group_sizes[op.index], self.division)
+
+    def _run_steps(self, values: Dict[int, np.ndarray], config: Optional[Config], start: int):
+        interp = self.interp
+        self._set(config)
+        values = dict(values) if start > 0 else {interp.graph.inputs[0]: self.x_q}
+        # Activations are kept (not freed) so later candidates can start mid-graph.
+        if len(self._chunks) == 1:
+            stats = {layer.op_index: layer for layer in interp.run_from(values, start)}
+        else:
+            parts = [{k: v[chunk] for k, v in values.items()} for chunk in self._chunks]
+            layer_lists = list(self.pool.map(lambda part: interp.run_from(part, start), parts))
+            for op in interp.graph.operators[start:]:
+                for key in op.outputs:
+                    if key in parts[0]:
+                        values[key] = np.concatenate([part[key] for part in parts])
+            stats = _merge_stats(layer_lists)
+        self.runs += 1
+        if self.on_run is not None:
+            self.on_run(self.batch * (len(interp.graph.operators) - start) / len(interp.graph.operators))
+        return values, stats
+
+    def run(self, config: Config, base: Optional[Point] = None) -> Point:
+        """Measure ``config``; when ``base`` is given, reuse its activations up
+        to the first layer whose thresholds differ."""
+        start = 0
+        if base is not None:
+            changed = [op.index for op in self.ops
+                       if not same_thresholds(config.get(op.index), base.config.get(op.index))]
+            if not changed:
+                return base
+            start = min(changed) if base.values is not None else 0
+        values, stats = self._run_steps(base.values if base is not None and start > 0 else {}, config, start)
+        if base is not None and start > 0:
+            stats = {**{k: v for k, v in base.stats.items() if k < start}, **stats}
+        return self._point(config, values, stats)
+
+    def _point(self, config: Config, values: Dict[int, np.ndarray], stats: Dict[int, LayerStats]) -> Point:
+        output = values[self.interp.graph.outputs[0]]
+        pred = predictions(output)
+        correct = pred == self.labels
+        disagreement = margin_loss = 0.0
+        if self.dense_pred is not None:
+            disagreement = float(np.mean(pred != self.dense_pred))
+            # A smooth damage measure (top-1 flips are too coarse to rank moves).
+            margin_loss = float(np.mean(np.maximum(self.dense_margins - self._margins(output), 0.0))) / self.margin_scale
+        macs = sum(s.macs_executed for s in stats.values()) / self.batch
+        return Point(config, values, stats, float(np.mean(correct)), disagreement, margin_loss, macs,
+                     self.cost(config, stats), correct)
+
+    def _margins(self, output: np.ndarray) -> np.ndarray:
+        """Score of the dense model's top-1 class minus the best other score."""
+        scores = output.reshape(output.shape[0], -1).astype(np.float64)
+        rows = np.arange(scores.shape[0])
+        top = scores[rows, self.dense_pred]
+        others = scores.copy()
+        others[rows, self.dense_pred] = -np.inf
+        return top - others.max(axis=1)
+
+    def layer_work(self, op: Operator, config: Config, stats: LayerStats) -> LayerWork:
+        t = config.get(op.index)
+        channels = len(stats.channel_executed)
+        group = self.group_sizes[op.index]
+        name = base_op_name(op)
+        if t is None:
+            divisions = 0.0
+        elif name == "FULLY_CONNECTED":
+            depth = int(self.interp.graph.tensor(op.inputs[1]).shape[1])
+            divisions = float(depth * (channels // group))
+        else:
+            divisions = float(self._nonzero_weights[op.index])
+        outputs = int(np.prod(self.interp.graph.tensor(op.outputs[0]).shape[1:]))
+        return LayerWork(op_name=name, unit=t is not None, division=self.division,
+                         macs_total=stats.macs_total / self.batch, macs_executed=stats.macs_executed / self.batch,
+                         divisions=divisions, outputs=outputs, group_size=group, num_groups=channels // group)
+
+    def cost(self, config: Config, stats: Dict[int, LayerStats]) -> float:
+        if self.cycle_model is None:
+            return sum(s.macs_executed for s in stats.values()) / self.batch
+        return float(sum(self.cycle_model.layer_cycles(self.layer_work(op, config, stats[op.index]))
+                         for op in self.ops))
