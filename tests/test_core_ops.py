@@ -25,6 +25,7 @@ runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 schema = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
 
 from tflm_unit.core import ops  # noqa: E402
+from tflm_unit.errors import KernelArgumentError  # noqa: E402
 
 OP = schema.BuiltinOperator
 INT8 = schema.TensorType.INT8
@@ -458,7 +459,7 @@ def test_reshape_keeps_bytes():
 
 def test_bad_arguments_raise_clear_errors():
     x = np.zeros((1, 4, 4, 2), dtype=np.int8)
-    with pytest.raises(TypeError, match="int8"):
+    with pytest.raises(KernelArgumentError, match="int8"):
         ops.max_pool_2d(x.astype(np.float32), 2)
     with pytest.raises(ValueError, match="4 dims"):
         ops.average_pool_2d(x[0], 2)
@@ -490,7 +491,7 @@ def test_bad_arguments_raise_clear_errors():
         ops.pad(x, [[0, 0], [-1, 0], [0, 0], [0, 0]], 0)
     with pytest.raises(ValueError, match="pairs"):
         ops.pad(x, [[0, 0], [1, 1]], 0)
-    with pytest.raises(TypeError, match="float32"):
+    with pytest.raises(KernelArgumentError, match="float32"):
         ops.quantize(np.zeros(3, np.float64), 0.1, 0)
     with pytest.raises(ValueError, match="too large"):
         ops.requantize(x, 1.0, 0, 1e-9, 0)

@@ -288,6 +288,16 @@ TfLiteStatus CheckBiasAndThresholds(TfLiteContext* context, OpData* data,
 // Requantisation of an int8 op: input/output per-tensor, filter per-tensor
 // or per output channel (symmetric).  Fills data->multiplier/shift
 // [out_channels] with the same float->double casts as TFLM's Prepare.
+// A kernel-core status as a TfLiteStatus, logging the status' name.
+TfLiteStatus ToTfLiteStatus(TfLiteContext* context, unit_status_t status) {
+  if (status != UNIT_OK) {
+    TF_LITE_KERNEL_LOG(context, "UnIT kernel core refused the call: %s (%s)",
+                       unit_status_name(status), unit_status_message(status));
+    return kTfLiteError;
+  }
+  return kTfLiteOk;
+}
+
 TfLiteStatus PrepareRequant(TfLiteContext* context, OpData* data,
                             const TfLiteTensor* input,
                             const TfLiteTensor* filter,
@@ -345,8 +355,12 @@ TfLiteStatus PrepareRequant(TfLiteContext* context, OpData* data,
                         static_cast<double>(filter_scale) /
                         static_cast<double>(output_scale);
     }
-    unit_quantize_multiplier(real_multiplier, &data->multiplier[c],
-                             &data->shift[c]);
+    TF_LITE_ENSURE_STATUS(ToTfLiteStatus(
+        context, unit_quantize_multiplier(real_multiplier,
+                                          &data->multiplier[c],
+                                          &data->shift[c])));
+    // The kernels accept TFLM's range: multiplier >= 0, shift in [-31, 30].
+    TF_LITE_ENSURE(context, data->shift[c] >= -31 && data->shift[c] <= 30);
   }
   return kTfLiteOk;
 }
@@ -489,9 +503,11 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
     p.depth_multiplier = data->depth_multiplier;
     p.input_offset = -input->params.zero_point;
     p.output_offset = output->params.zero_point;
-    unit_activation_range_int8(data->activation, output->params.scale,
-                               output->params.zero_point, &p.act_min,
-                               &p.act_max);
+    TF_LITE_ENSURE_STATUS(ToTfLiteStatus(
+        context, unit_activation_range_int8(data->activation,
+                                            output->params.scale,
+                                            output->params.zero_point,
+                                            &p.act_min, &p.act_max)));
     unit_skip_t skip;
     skip.thresholds = thresholds->data.i16;
     skip.group_size = data->group_size;
@@ -583,9 +599,12 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
                                          out_c, 0, OpKind::kFullyConnected));
     data->fc.input_offset = -input->params.zero_point;
     data->fc.output_offset = output->params.zero_point;
-    unit_activation_range_int8(data->activation, output->params.scale,
-                               output->params.zero_point, &data->fc.act_min,
-                               &data->fc.act_max);
+    TF_LITE_ENSURE_STATUS(ToTfLiteStatus(
+        context, unit_activation_range_int8(data->activation,
+                                            output->params.scale,
+                                            output->params.zero_point,
+                                            &data->fc.act_min,
+                                            &data->fc.act_max)));
     unit_skip_t skip;
     skip.thresholds = thresholds->data.i16;
     skip.group_size = data->group_size;
@@ -616,14 +635,6 @@ unit_shape_t ShapeOf(const TfLiteEvalTensor* t) {
 void* Scratch(TfLiteContext* context, const OpData* data) {
   if (data->scratch_index < 0) return nullptr;
   return context->GetScratchBuffer(context, data->scratch_index);
-}
-
-TfLiteStatus ToTfLiteStatus(TfLiteContext* context, unit_status_t status) {
-  if (status != UNIT_OK) {
-    MicroPrintf("UnIT kernel core failed with status %d", (int)status);
-    return kTfLiteError;
-  }
-  return kTfLiteOk;
 }
 
 TfLiteStatus EvalConvLike(TfLiteContext* context, TfLiteNode* node,

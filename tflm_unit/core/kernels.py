@@ -1,8 +1,12 @@
 """Typed NumPy API over the C UnIT kernels (``custom_ops/core`` via ``tflm_unit._core``).
 
-Every function validates shapes and dtypes here, allocates the output and
-returns a :class:`KernelResult` with the MAC counters, so callers (the host
-runtime, calibration, tests) never touch raw buffers.
+Every function validates shapes, dtypes and parameters here, with the same
+rules as the C core (custom_ops/core/unit_core.h), so a bad call raises
+:class:`tflm_unit.errors.KernelArgumentError` naming the argument before any
+C code runs; a status the core still returns becomes the same error.  Each
+function allocates the output and returns a :class:`KernelResult` with the
+MAC counters, so callers (the host runtime, calibration, tests) never touch
+raw buffers.
 """
 from __future__ import annotations
 
@@ -12,6 +16,10 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from tflm_unit import _core
+from tflm_unit.errors import KernelArgumentError
+
+#: The C core's index limit (int32 sizes, counts and geometry).
+INT32_MAX = 2**31 - 1
 
 #: Integer division approximations, in the C enum's order (unit_division_t).
 DIVISION_MODES: Tuple[str, ...] = ("exact", "shift", "tree", "clz")
@@ -57,40 +65,69 @@ class KernelResult:
 
 
 def division_index(mode: str, float_model: bool = False) -> int:
-    """The C enum value of a division mode name (ValueError if unknown)."""
+    """The C enum value of a division mode name (KernelArgumentError if unknown)."""
     modes = FLOAT_DIVISION_MODES if float_model else DIVISION_MODES
     if mode not in modes:
-        raise ValueError(f"unknown division mode {mode!r}; expected one of {modes}")
+        raise KernelArgumentError(f"unknown division mode {mode!r}; expected one of {modes}")
     return modes.index(mode)
 
 
+def _int_in(value, name: str, lo: int, hi: int) -> int:
+    """value as a Python int in [lo, hi] (bools and non-integral values refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise KernelArgumentError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if not lo <= v <= hi:
+        raise KernelArgumentError(f"{name} must lie in [{lo}, {hi}], got {v}")
+    return v
+
+
 def compute_out_size(padding: str, in_size: int, filter_size: int, stride: int, dilation: int) -> int:
-    """Output size of one spatial dimension, as TFLite computes it."""
+    """Output size of one spatial dimension, as TFLite computes it (exact
+    integer arithmetic: 0 when the effective filter does not fit)."""
     if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    return int(_core.compute_out_size(PADDINGS.index(padding), in_size, filter_size, stride, dilation))
+        raise KernelArgumentError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    args = [_int_in(v, n, 1, INT32_MAX) for v, n in ((in_size, "in_size"), (filter_size, "filter_size"),
+                                                     (stride, "stride"), (dilation, "dilation"))]
+    return int(_core.compute_out_size(PADDINGS.index(padding), *args))
 
 
 def compute_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
     """Top/left padding of one spatial dimension, as TFLite computes it."""
-    return int(_core.compute_padding(stride, dilation, in_size, filter_size, out_size))
+    args = [_int_in(v, n, 1, INT32_MAX) for v, n in ((stride, "stride"), (dilation, "dilation"),
+                                                     (in_size, "in_size"), (filter_size, "filter_size"),
+                                                     (out_size, "out_size"))]
+    return int(_core.compute_padding(*args))
 
 
 def quantize_multiplier(real_multiplier: float) -> Tuple[int, int]:
     """A real requantisation scale → (Q31 multiplier, power-of-two shift)."""
-    return tuple(_core.quantize_multiplier(float(real_multiplier)))  # type: ignore[return-value]
+    real = float(real_multiplier)
+    if not np.isfinite(real) or real < 0.0:
+        raise KernelArgumentError(f"real multiplier must be finite and >= 0, got {real_multiplier!r}")
+    return tuple(_core.quantize_multiplier(real))  # type: ignore[return-value]
 
 
 def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
     """TFLite's MultiplyByQuantizedMultiplier on one int32."""
-    return int(_core.multiply_by_quantized_multiplier(int(x), int(multiplier), int(shift)))
+    return int(_core.multiply_by_quantized_multiplier(_int_in(x, "x", -2**31, INT32_MAX),
+                                                      _int_in(multiplier, "multiplier", 0, INT32_MAX),
+                                                      _int_in(shift, "shift", -31, 30)))
 
 
 def activation_range_int8(fused_activation: int, scale: float, zero_point: int) -> Tuple[int, int]:
     """Clamp range of a fused activation (tflite::ActivationFunctionType) for int8."""
     if fused_activation not in (0, 1, 2, 3):
-        raise ValueError(f"unsupported fused activation {fused_activation} (NONE, RELU, RELU_N1_TO_1, RELU6 are)")
-    return tuple(_core.activation_range_int8(int(fused_activation), float(scale), int(zero_point)))  # type: ignore
+        raise KernelArgumentError(
+            f"unsupported fused activation {fused_activation} (NONE, RELU, RELU_N1_TO_1, RELU6 are)")
+    s = float(scale)
+    if not np.isfinite(s) or s <= 0.0 or not np.isfinite(np.float32(s)) or np.float32(s) <= 0:
+        raise KernelArgumentError(f"scale must be a positive finite float32, got {scale!r}")
+    zp = _int_in(zero_point, "zero_point", -128, 127)
+    return tuple(_core.activation_range_int8(int(fused_activation), s, zp))  # type: ignore
 
 
 _SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2}
@@ -105,23 +142,26 @@ def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_siz
     fully connected needs scratch only when skipping.  ``op`` is the builtin
     name; for fully connected ``output_shape`` ends in the output depth."""
     if op not in _SCRATCH_KINDS:
-        raise ValueError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")
-    f = tuple(int(d) for d in filter_shape)
-    o = tuple(int(d) for d in output_shape)
+        raise KernelArgumentError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")
+    f = tuple(_int_in(d, "filter_shape entry", 1, INT32_MAX) for d in filter_shape)
+    o = tuple(_int_in(d, "output_shape entry", 1, INT32_MAX) for d in output_shape)
+    if len(f) > 4 or len(o) > 4:
+        raise KernelArgumentError(f"shapes have at most 4 dims, got {f} and {o}")
     f4 = (1,) * (4 - len(f)) + f if len(f) < 4 else f
     o4 = (1,) * (4 - len(o)) + o if len(o) < 4 else o
-    return int(_core.scratch_bytes(_SCRATCH_KINDS[op], f4, o4, bool(skipping), int(group_size), bool(minimum)))
+    group = _int_in(group_size, "group_size", 1, INT32_MAX)
+    return int(_core.scratch_bytes(_SCRATCH_KINDS[op], f4, o4, bool(skipping), group, bool(minimum)))
 
 
 def divide(t_q, d, mode: str = "exact") -> np.ndarray:
     """Elementwise UnIT integer division T_q / d (t_q in [0, 32767], d in [1, 255])."""
     t_arr, d_arr = np.broadcast_arrays(np.asarray(t_q), np.asarray(d))
     if t_arr.dtype.kind not in "iu" or d_arr.dtype.kind not in "iu":
-        raise ValueError("divide takes integer t_q and d")
+        raise KernelArgumentError("divide takes integer t_q and d")
     if t_arr.size and (t_arr.min() < 0 or t_arr.max() > 32767):
-        raise ValueError("t_q must lie in [0, 32767]")
+        raise KernelArgumentError("t_q must lie in [0, 32767]")
     if d_arr.size and (d_arr.min() < 1 or d_arr.max() > 255):
-        raise ValueError("d must lie in [1, 255]")
+        raise KernelArgumentError("d must lie in [1, 255]")
     t16 = np.ascontiguousarray(t_arr, dtype=np.int16)
     d8 = np.ascontiguousarray(d_arr, dtype=np.uint8)
     out = np.empty(t16.shape, dtype=np.int16)
@@ -145,21 +185,77 @@ def divide_float(t, d, mode: str = "exact") -> np.ndarray:
 
 def _require(array, dtype, ndim: int, name: str) -> np.ndarray:
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+        raise KernelArgumentError(f"{name} must be a numpy array, got {type(array).__name__}")
     if array.dtype != dtype:
-        raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
+        raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
     if array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
+        raise KernelArgumentError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
+    if array.size == 0:
+        raise KernelArgumentError(f"{name} must not be empty, got shape {array.shape}")
+    _check_count(array.shape, name)
     return np.ascontiguousarray(array)
 
 
-def _per_channel(array, dtype, channels: int, name: str) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(array), dtype=dtype).reshape(-1)
+def _per_channel(array, dtype, channels: int, name: str, lo: Optional[int] = None,
+                 hi: Optional[int] = None) -> np.ndarray:
+    """One value per output channel (a scalar is repeated) as a contiguous
+    `dtype` array.  Integer targets take integers, or floats with integral
+    values, inside [lo, hi] (default: the dtype's range): a cast would wrap
+    1e12 or truncate 0.5 silently."""
+    arr = np.asarray(array)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise KernelArgumentError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.reshape(-1)
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        lo = int(info.min) if lo is None else lo
+        hi = int(info.max) if hi is None else hi
+        if arr.dtype.kind == "f":
+            if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+                raise KernelArgumentError(f"{name} must hold integers, got non-integral or non-finite values")
+        if arr.size and (arr.min() < lo or arr.max() > hi):
+            raise KernelArgumentError(f"{name} values must lie in [{lo}, {hi}], got [{arr.min()}, {arr.max()}]")
+    if arr.size != 1 and arr.size != channels:
+        raise KernelArgumentError(
+            f"{name} has {arr.size} entries, expected {channels} (one per output channel)")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
     if arr.size == 1 and channels > 1:
         arr = np.repeat(arr, channels)
-    if arr.size != channels:
-        raise ValueError(f"{name} has {arr.size} entries, expected {channels} (one per output channel)")
     return arr
+
+
+def _requant_args(multiplier, shift, channels: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-channel requantisation as TFLM's MultiplyByQuantizedMultiplier
+    accepts it: multiplier in [0, 2^31 - 1], shift in [-31, 30]."""
+    return (_per_channel(multiplier, np.int32, channels, "multiplier", 0, INT32_MAX),
+            _per_channel(shift, np.int32, channels, "shift", -31, 30))
+
+
+def _check_int8_params(input_offset, output_offset, act_min, act_max) -> Tuple[int, int, int, int]:
+    """Offsets and clamp of an int8 kernel: input_offset = -zero point in
+    [-127, 128], output_offset = zero point in [-128, 127],
+    -128 <= act_min <= act_max <= 127."""
+    i_off = _int_in(input_offset, "input_offset", -127, 128)
+    o_off = _int_in(output_offset, "output_offset", -128, 127)
+    lo = _int_in(act_min, "act_min", -128, 127)
+    hi = _int_in(act_max, "act_max", -128, 127)
+    if lo > hi:
+        raise KernelArgumentError(f"act_min {lo} > act_max {hi}")
+    return i_off, o_off, lo, hi
+
+
+def _check_float_clamp(act_min, act_max) -> Tuple[float, float]:
+    """A float clamp: act_min <= act_max, neither NaN (infinities allowed)."""
+    lo, hi = float(act_min), float(act_max)
+    if not lo <= hi:
+        raise KernelArgumentError(f"act_min {act_min!r} must be <= act_max {act_max!r} (and not NaN)")
+    return lo, hi
+
+
+def _check_count(shape, name: str) -> None:
+    """The C core indexes with int32: every tensor has < 2^31 elements."""
+    if int(np.prod([int(d) for d in shape], dtype=object)) > INT32_MAX:
+        raise KernelArgumentError(f"{name} of shape {tuple(shape)} has more than 2^31 - 1 elements")
 
 
 def _skip_args(thresholds, group_size: Optional[int], channels: int, division: str, float_model: bool):
@@ -170,32 +266,52 @@ def _skip_args(thresholds, group_size: Optional[int], channels: int, division: s
     t = np.asarray(thresholds)
     dtype = np.float32 if float_model else np.int16
     if not float_model and t.dtype.kind not in "iu":
-        raise ValueError(f"int8 kernels take integer thresholds (int16 T_q), got {t.dtype}")
+        raise KernelArgumentError(f"int8 kernels take integer thresholds (int16 T_q), got {t.dtype}")
     if not float_model and t.size and (t.min() < -32768 or t.max() > 32767):
-        raise ValueError("int8 kernels take int16 thresholds; saturate T_q to [0, 32767] first")
+        raise KernelArgumentError("int8 kernels take int16 thresholds; saturate T_q to [0, 32767] first")
     t = np.ascontiguousarray(t, dtype=dtype).reshape(-1)
     group = channels if group_size is None else int(group_size)
     if group <= 0 or channels % group != 0:
-        raise ValueError(f"group_size {group} does not divide the {channels} output channels")
+        raise KernelArgumentError(f"group_size {group} does not divide the {channels} output channels")
     if t.size != channels // group:
-        raise ValueError(f"{t.size} thresholds given, expected {channels // group} "
+        raise KernelArgumentError(f"{t.size} thresholds given, expected {channels // group} "
                          f"(= {channels} channels / group size {group})")
     return t, group, div
 
 
+def _check_spatial(axis: str, in_size: int, k: int, stride: int, dilation: int, pad: int, out: int) -> None:
+    """The C core's rule for one spatial dim (unit_check_spatial): pad below
+    the effective filter size, every output window starting before the
+    input's end, every index within int32."""
+    effective = (k - 1) * dilation + 1
+    span = (out - 1) * stride
+    if pad >= effective or span - pad >= in_size:
+        raise KernelArgumentError(
+            f"{axis}: output {out} with stride {stride}, dilation {dilation}, pad {pad} and a "
+            f"{k}-tap filter does not fit input {in_size}")
+    if span + effective > INT32_MAX or in_size + pad + (stride if out > 1 else 1) > INT32_MAX:
+        raise KernelArgumentError(f"{axis}: geometry (stride {stride}, dilation {dilation}) exceeds int32")
+
+
 def conv_geometry(x_shape, kh: int, kw: int, params: ConvParams) -> Tuple[int, int, int, int]:
-    """(out_h, out_w, pad_h, pad_w) for a conv on an NHWC input."""
+    """(out_h, out_w, pad_h, pad_w) for a conv on an NHWC input, in exact
+    integer arithmetic, checked as the C core checks it."""
     if params.padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {params.padding!r}")
-    if min(params.stride_h, params.stride_w, params.dilation_h, params.dilation_w) < 1:
-        raise ValueError("strides and dilations must be >= 1")
-    _, h, w, _ = x_shape
-    out_h = compute_out_size(params.padding, h, kh, params.stride_h, params.dilation_h)
-    out_w = compute_out_size(params.padding, w, kw, params.stride_w, params.dilation_w)
+        raise KernelArgumentError(f"padding must be one of {PADDINGS}, got {params.padding!r}")
+    sh = _int_in(params.stride_h, "stride_h", 1, INT32_MAX)
+    sw = _int_in(params.stride_w, "stride_w", 1, INT32_MAX)
+    dh = _int_in(params.dilation_h, "dilation_h", 1, INT32_MAX)
+    dw = _int_in(params.dilation_w, "dilation_w", 1, INT32_MAX)
+    _, h, w, _ = (int(d) for d in x_shape)
+    out_h = compute_out_size(params.padding, h, kh, sh, dh)
+    out_w = compute_out_size(params.padding, w, kw, sw, dw)
     if out_h <= 0 or out_w <= 0:
-        raise ValueError(f"filter {kh}x{kw} does not fit input {h}x{w} with {params.padding} padding")
-    pad_h = compute_padding(params.stride_h, params.dilation_h, h, kh, out_h) if params.padding == "SAME" else 0
-    pad_w = compute_padding(params.stride_w, params.dilation_w, w, kw, out_w) if params.padding == "SAME" else 0
+        raise KernelArgumentError(
+            f"filter {kh}x{kw} with dilation {dh}x{dw} does not fit input {h}x{w} with {params.padding} padding")
+    pad_h = compute_padding(sh, dh, h, kh, out_h) if params.padding == "SAME" else 0
+    pad_w = compute_padding(sw, dw, w, kw, out_w) if params.padding == "SAME" else 0
+    _check_spatial("height", h, kh, sh, dh, pad_h, out_h)
+    _check_spatial("width", w, kw, sw, dw, pad_w, out_w)
     return out_h, out_w, pad_h, pad_w
 
 
@@ -203,12 +319,13 @@ def _conv_output_channels(depthwise: bool, x: np.ndarray, w: np.ndarray, params:
     """Output channels of a conv ([Co, kh, kw, Ci] filter) or depthwise
     ([1, kh, kw, Ci * M]) call, after checking the filter against the input."""
     if depthwise:
-        if w.shape[0] != 1 or w.shape[3] != x.shape[3] * params.depth_multiplier:
-            raise ValueError(f"depthwise filter shape {w.shape} does not match input channels "
+        _int_in(params.depth_multiplier, "depth_multiplier", 1, INT32_MAX)
+        if w.shape[0] != 1 or w.shape[3] != x.shape[3] * int(params.depth_multiplier):
+            raise KernelArgumentError(f"depthwise filter shape {w.shape} does not match input channels "
                              f"{x.shape[3]} x depth multiplier {params.depth_multiplier}")
         return w.shape[3]
     if w.shape[3] != x.shape[3]:
-        raise ValueError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
+        raise KernelArgumentError(f"filter input channels {w.shape[3]} != input channels {x.shape[3]}")
     return w.shape[0]
 
 
@@ -222,15 +339,17 @@ def _conv_like_int8(depthwise: bool, x, w, bias, multiplier, shift, params: Conv
     channels = _conv_output_channels(depthwise, x, w, params)
     kh, kw = w.shape[1], w.shape[2]
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kh, kw, params)
+    i_off, o_off, lo, hi = _check_int8_params(params.input_offset, params.output_offset,
+                                              params.act_min, params.act_max)
     bias_arr = None if bias is None else _per_channel(bias, np.int32, channels, "bias")
-    mult = _per_channel(multiplier, np.int32, channels, "multiplier")
-    shft = _per_channel(shift, np.int32, channels, "shift")
+    mult, shft = _requant_args(multiplier, shift, channels)
     t, group, div = _skip_args(thresholds, group_size, channels, division, float_model=False)
-    out = np.empty((x.shape[0], out_h, out_w, channels), dtype=np.int8)
+    out_shape = (x.shape[0], out_h, out_w, channels)
+    _check_count(out_shape, "output")
+    out = np.empty(out_shape, dtype=np.int8)
     per_channel = np.zeros(channels, dtype=np.uint64)
-    packed = (params.stride_h, params.stride_w, params.dilation_h, params.dilation_w, pad_h, pad_w,
-              params.depth_multiplier, int(params.input_offset), int(params.output_offset),
-              int(params.act_min), int(params.act_max))
+    packed = (int(params.stride_h), int(params.stride_w), int(params.dilation_h), int(params.dilation_w),
+              pad_h, pad_w, int(params.depth_multiplier), i_off, o_off, lo, hi)
     fn = _core.depthwise_conv_2d_int8 if depthwise else _core.conv_2d_int8
     total, executed = fn(x, x.shape, w, w.shape, bias_arr, mult, shft, packed, out, out.shape,
                          t, group, div, per_channel)
@@ -261,17 +380,19 @@ def fully_connected_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray
     x = _require(x, np.int8, 2, "input")
     w = _require(w, np.int8, 2, "filter")
     if w.shape[1] != x.shape[1]:
-        raise ValueError(f"filter depth {w.shape[1]} != input depth {x.shape[1]}")
+        raise KernelArgumentError(f"filter depth {w.shape[1]} != input depth {x.shape[1]}")
     channels = w.shape[0]
+    i_off, o_off, lo, hi = _check_int8_params(input_offset, output_offset, act_min, act_max)
+    for arr, name in ((x, "input"), (w, "filter"), ((x.shape[0], channels), "output")):
+        _check_count(arr.shape if isinstance(arr, np.ndarray) else arr, name)
     bias_arr = None if bias is None else _per_channel(bias, np.int32, channels, "bias")
-    mult = _per_channel(multiplier, np.int32, channels, "multiplier")
-    shft = _per_channel(shift, np.int32, channels, "shift")
+    mult, shft = _requant_args(multiplier, shift, channels)
     t, group, div = _skip_args(thresholds, group_size, channels, division, float_model=False)
     out = np.empty((x.shape[0], channels), dtype=np.int8)
     per_channel = np.zeros(channels, dtype=np.uint64)
     total, executed = _core.fully_connected_int8(
         x, x.shape[0], x.shape[1], channels, w, bias_arr, mult, shft,
-        (int(input_offset), int(output_offset), int(act_min), int(act_max)), out, t, group, div, per_channel)
+        (i_off, o_off, lo, hi), out, t, group, div, per_channel)
     return KernelResult(out, int(total), int(executed), per_channel)
 
 
@@ -284,12 +405,15 @@ def _conv_like_float(depthwise: bool, x, w, bias, params: ConvParams, thresholds
     w = _require(w, np.float32, 4, "filter")
     channels = _conv_output_channels(depthwise, x, w, params)
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, w.shape[1], w.shape[2], params)
+    lo, hi = _check_float_clamp(params.act_min, params.act_max)
     bias_arr = None if bias is None else _per_channel(bias, np.float32, channels, "bias")
     t, group, div = _skip_args(thresholds, group_size, channels, division, float_model=True)
-    out = np.empty((x.shape[0], out_h, out_w, channels), dtype=np.float32)
+    out_shape = (x.shape[0], out_h, out_w, channels)
+    _check_count(out_shape, "output")
+    out = np.empty(out_shape, dtype=np.float32)
     per_channel = np.zeros(channels, dtype=np.uint64)
-    packed = (params.stride_h, params.stride_w, params.dilation_h, params.dilation_w, pad_h, pad_w,
-              params.depth_multiplier, float(params.act_min), float(params.act_max))
+    packed = (int(params.stride_h), int(params.stride_w), int(params.dilation_h), int(params.dilation_w),
+              pad_h, pad_w, int(params.depth_multiplier), lo, hi)
     fn = _core.depthwise_conv_2d_float if depthwise else _core.conv_2d_float
     total, executed = fn(x, x.shape, w, w.shape, bias_arr, packed, out, out.shape, t, group, div, per_channel)
     return KernelResult(out, int(total), int(executed), per_channel)
@@ -315,13 +439,16 @@ def fully_connected_float(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarra
     x = _require(x, np.float32, 2, "input")
     w = _require(w, np.float32, 2, "filter")
     if w.shape[1] != x.shape[1]:
-        raise ValueError(f"filter depth {w.shape[1]} != input depth {x.shape[1]}")
+        raise KernelArgumentError(f"filter depth {w.shape[1]} != input depth {x.shape[1]}")
     channels = w.shape[0]
+    lo, hi = _check_float_clamp(act_min, act_max)
+    for shape, name in ((x.shape, "input"), (w.shape, "filter"), ((x.shape[0], channels), "output")):
+        _check_count(shape, name)
     bias_arr = None if bias is None else _per_channel(bias, np.float32, channels, "bias")
     t, group, div = _skip_args(thresholds, group_size, channels, division, float_model=True)
     out = np.empty((x.shape[0], channels), dtype=np.float32)
     per_channel = np.zeros(channels, dtype=np.uint64)
     total, executed = _core.fully_connected_float(
-        x, x.shape[0], x.shape[1], channels, w, bias_arr, (float(act_min), float(act_max)), out, t, group,
+        x, x.shape[0], x.shape[1], channels, w, bias_arr, (lo, hi), out, t, group,
         div, per_channel)
     return KernelResult(out, int(total), int(executed), per_channel)

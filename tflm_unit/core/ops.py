@@ -4,8 +4,9 @@ Each op reproduces TFLM's reference kernel bit for bit.  The functions take
 NumPy arrays plus the tensors' scales / zero points and the builtin options,
 compute the op's integer parameters with the C ``*_prepare_int8`` functions
 (the same code the TFLM adapters and the MSP430 exporter use), run the C
-kernel and return a new array.  Bad input raises ``ValueError`` /
-``TypeError`` naming the argument.
+kernel and return a new array.  Bad input raises
+:class:`tflm_unit.errors.KernelArgumentError` (a ``ValueError``) naming the
+argument, before any C code runs.
 
 The ``*_prepare`` functions are public too, for callers that want the
 integer parameters themselves (e.g. to write them into generated C).
@@ -20,6 +21,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from tflm_unit import _core
+from tflm_unit.errors import KernelArgumentError
 
 #: tflite::ActivationFunctionType names accepted as ``activation``.
 ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
@@ -37,16 +39,16 @@ def _activation_index(activation: Activation) -> int:
     if isinstance(activation, str):
         key = activation.upper()
         if key not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise KernelArgumentError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         return ACTIVATIONS[key]
     if isinstance(activation, (int, np.integer)) and int(activation) in ACTIVATIONS.values():
         return int(activation)
-    raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or 0..3, got {activation!r}")
+    raise KernelArgumentError(f"activation must be one of {sorted(ACTIVATIONS)} or 0..3, got {activation!r}")
 
 
 def _padding_index(padding: str) -> int:
     if not isinstance(padding, str) or padding.upper() not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        raise KernelArgumentError(f"padding must be one of {PADDINGS}, got {padding!r}")
     return PADDINGS.index(padding.upper())
 
 
@@ -57,41 +59,47 @@ def _pair(value: IntPair, name: str) -> Tuple[int, int]:
     else:
         try:
             pair = tuple(int(v) for v in value)
-        except TypeError:
-            raise TypeError(f"{name} must be an int or a (height, width) pair, got {value!r}") from None
+        except (TypeError, ValueError):
+            raise KernelArgumentError(f"{name} must be an int or a (height, width) pair, got {value!r}") from None
         if len(pair) != 2:
-            raise ValueError(f"{name} must be an int or a (height, width) pair, got {value!r}")
-    if pair[0] <= 0 or pair[1] <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
+            raise KernelArgumentError(f"{name} must be an int or a (height, width) pair, got {value!r}")
+    if pair[0] <= 0 or pair[1] <= 0 or max(pair) > 2**31 - 1:
+        raise KernelArgumentError(f"{name} must be positive (and below 2^31), got {value!r}")
     return pair  # type: ignore[return-value]
 
 
 def _int8_array(x, name: str, ndim: Optional[int] = None) -> np.ndarray:
-    """x as a C-contiguous int8 array; TypeError for another dtype."""
+    """x as a C-contiguous int8 array; KernelArgumentError for another dtype."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray of int8, got {type(x).__name__}")
+        raise KernelArgumentError(f"{name} must be a numpy.ndarray of int8, got {type(x).__name__}")
     if x.dtype != np.int8:
-        raise TypeError(f"{name} must have dtype int8, got {x.dtype}")
+        raise KernelArgumentError(f"{name} must have dtype int8, got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dims, got shape {x.shape}")
+        raise KernelArgumentError(f"{name} must have {ndim} dims, got shape {x.shape}")
     if x.size == 0:
-        raise ValueError(f"{name} must not be empty (shape {x.shape})")
+        raise KernelArgumentError(f"{name} must not be empty (shape {x.shape})")
     return np.ascontiguousarray(x)
 
 
 def _scale(value: float, name: str) -> float:
-    v = float(value)
-    if not np.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a positive finite float, got {value!r}")
+    """A quantisation scale: positive and finite, also as float32 (the C core's type)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise KernelArgumentError(f"{name} must be a positive finite float, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0.0 or not np.isfinite(np.float32(v)) or np.float32(v) <= 0.0:
+        raise KernelArgumentError(f"{name} must be a positive finite float, got {value!r}")
     return v
 
 
 def _zero_point(value: int, name: str) -> int:
-    if isinstance(value, (float, np.floating)) and float(value) != int(value):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (float, np.floating)) and not (np.isfinite(value) and float(value).is_integer()):
+        raise KernelArgumentError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, (int, np.integer, float, np.floating)) or isinstance(value, bool):
+        raise KernelArgumentError(f"{name} must be an integer, got {value!r}")
     v = int(value)
     if not -128 <= v <= 127:
-        raise ValueError(f"{name} must lie in [-128, 127] for int8, got {value!r}")
+        raise KernelArgumentError(f"{name} must lie in [-128, 127] for int8, got {value!r}")
     return v
 
 
@@ -124,15 +132,15 @@ def pool_prepare(
     """Integer parameters and output shape of a 2-D pool over an NHWC input."""
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 4 or min(shape) <= 0:
-        raise ValueError(f"input_shape must be 4 positive dims (NHWC), got {input_shape!r}")
+        raise KernelArgumentError(f"input_shape must be 4 positive dims (NHWC), got {input_shape!r}")
     fh, fw = _pair(pool_size, "pool_size")
     sh, sw = _pair(strides, "strides")
     try:
         values, out_shape = _core.pool_prepare_int8(
             _padding_index(padding), fh, fw, sh, sw, shape, _activation_index(activation),
             _scale(scale, "scale"), _zero_point(zero_point, "zero_point"))
-    except ValueError as err:
-        raise ValueError(f"pooling {pool_size} / {strides} / {padding} on input {shape}: {err}") from None
+    except KernelArgumentError as err:
+        raise KernelArgumentError(f"pooling {pool_size} / {strides} / {padding} on input {shape}: {err}") from None
     return PoolParams(*values), tuple(out_shape)  # type: ignore[return-value]
 
 
@@ -214,8 +222,8 @@ def add_prepare(
             _scale(input2_scale, "input2_scale"), _zero_point(input2_zero_point, "input2_zero_point"),
             _scale(output_scale, "output_scale"), _zero_point(output_zero_point, "output_zero_point"),
             _activation_index(activation))
-    except ValueError as err:
-        raise ValueError(
+    except KernelArgumentError as err:
+        raise KernelArgumentError(
             f"add: scales ({input1_scale}, {input2_scale}) -> {output_scale} give a multiplier "
             f"outside (0, 1) ({err})") from None
     return AddParams(*values)
@@ -237,11 +245,11 @@ def add(
     x1 = _int8_array(x1, "x1")
     x2 = _int8_array(x2, "x2")
     if x1.ndim > 6 or x2.ndim > 6:
-        raise ValueError(f"add supports at most 6 dims, got {x1.shape} and {x2.shape}")
+        raise KernelArgumentError(f"add supports at most 6 dims, got {x1.shape} and {x2.shape}")
     try:
         out_shape = np.broadcast_shapes(x1.shape, x2.shape)
-    except ValueError:
-        raise ValueError(f"add: shapes {x1.shape} and {x2.shape} do not broadcast") from None
+    except KernelArgumentError:
+        raise KernelArgumentError(f"add: shapes {x1.shape} and {x2.shape} do not broadcast") from None
     params = add_prepare(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
                          output_scale, output_zero_point, activation)
     rank = max(len(out_shape), 1)
@@ -273,17 +281,17 @@ def softmax_prepare(
     TFLM requires the output quantisation to be scale 1/256, zero point -128.
     """
     if float(np.float32(output_scale)) != 1.0 / 256.0 or int(output_zero_point) != -128:
-        raise ValueError(
+        raise KernelArgumentError(
             f"softmax int8 output must have scale 1/256 and zero point -128 (TFLM's requirement), "
             f"got scale {output_scale} and zero point {output_zero_point}")
     beta_value = float(beta)
     if not np.isfinite(beta_value) or beta_value <= 0.0:
-        raise ValueError(f"beta must be a positive finite float, got {beta!r}")
+        raise KernelArgumentError(f"beta must be a positive finite float, got {beta!r}")
     try:
         values = _core.softmax_prepare_int8(_scale(input_scale, "input_scale"), beta_value,
                                             1.0 / 256.0, -128)
-    except ValueError:
-        raise ValueError(f"softmax: beta * input_scale = {beta_value * float(input_scale)} is too small") from None
+    except KernelArgumentError:
+        raise KernelArgumentError(f"softmax: beta * input_scale = {beta_value * float(input_scale)} is too small") from None
     return SoftmaxParams(*values)
 
 
@@ -298,7 +306,7 @@ def softmax(
     fixed-point exp path; output int8 with scale 1/256, zero point -128."""
     x = _int8_array(x, "x")
     if x.ndim < 1:
-        raise ValueError("softmax needs at least 1 dim")
+        raise KernelArgumentError("softmax needs at least 1 dim")
     params = softmax_prepare(input_scale, beta, output_scale, output_zero_point)
     depth = int(x.shape[-1])
     outer = int(x.size // depth)
@@ -327,13 +335,13 @@ def mean_prepare(
 ) -> MeanParams:
     """Integer parameters of an int8 MEAN averaging ``count`` values (H * W) per output."""
     if not isinstance(count, (int, np.integer)) or not 1 <= int(count) <= 1 << 23:
-        raise ValueError(f"count must be an int in [1, 2^23], got {count!r}")
+        raise KernelArgumentError(f"count must be an int in [1, 2^23], got {count!r}")
     try:
         values = _core.mean_prepare_int8(
             _scale(input_scale, "input_scale"), _zero_point(input_zero_point, "input_zero_point"),
             _scale(output_scale, "output_scale"), _zero_point(output_zero_point, "output_zero_point"), int(count))
-    except ValueError:
-        raise ValueError(
+    except KernelArgumentError:
+        raise KernelArgumentError(
             f"mean: input_scale / output_scale = {float(input_scale) / float(output_scale)} is out of range") from None
     return MeanParams(*values)
 
@@ -371,12 +379,12 @@ def mean(
     the reduced dims are dropped, or kept as 1 when ``keep_dims``."""
     x = _int8_array(x, "x")
     if not 1 <= x.ndim <= 6:
-        raise ValueError(f"mean supports 1..6 dims, got shape {x.shape}")
+        raise KernelArgumentError(f"mean supports 1..6 dims, got shape {x.shape}")
     axis_list = [axes] if isinstance(axes, (int, np.integer)) else list(np.ravel(axes))
     if not axis_list or not all(isinstance(a, (int, np.integer)) for a in axis_list):
-        raise ValueError(f"axes must be a non-empty list of ints, got {axes!r}")
+        raise KernelArgumentError(f"axes must be a non-empty list of ints, got {axes!r}")
     if any(not -x.ndim <= int(a) < x.ndim for a in axis_list):
-        raise ValueError(f"axes {axes!r} out of range for shape {x.shape}")
+        raise KernelArgumentError(f"axes {axes!r} out of range for shape {x.shape}")
     reduced = sorted({int(a) % x.ndim for a in axis_list})
     count = int(np.prod([x.shape[d] for d in reduced]))
     params = mean_prepare(input_scale, input_zero_point, output_scale, output_zero_point, count)
@@ -401,12 +409,12 @@ def pad(x: np.ndarray, paddings: Sequence[Sequence[int]], pad_value: int) -> np.
     """
     x = _int8_array(x, "x")
     if not 1 <= x.ndim <= 5:
-        raise ValueError(f"pad supports 1..5 dims, got shape {x.shape}")
+        raise KernelArgumentError(f"pad supports 1..5 dims, got shape {x.shape}")
     pads = np.asarray(paddings)
     if pads.shape != (x.ndim, 2) or not np.issubdtype(pads.dtype, np.integer):
-        raise ValueError(f"paddings must be {x.ndim} (before, after) integer pairs, got {paddings!r}")
+        raise KernelArgumentError(f"paddings must be {x.ndim} (before, after) integer pairs, got {paddings!r}")
     if (pads < 0).any():
-        raise ValueError(f"paddings must be >= 0, got {paddings!r}")
+        raise KernelArgumentError(f"paddings must be >= 0, got {paddings!r}")
     value = _zero_point(pad_value, "pad_value")
     before = [int(p) for p in pads[:, 0]]
     after = [int(p) for p in pads[:, 1]]
@@ -435,29 +443,29 @@ def concatenation(
     are checked the same way; run :func:`requantize` first to change them.
     """
     if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
-        raise TypeError("inputs must be a list or tuple of int8 arrays")
+        raise KernelArgumentError("inputs must be a list or tuple of int8 arrays")
     if not 1 <= len(inputs) <= 10:
-        raise ValueError(f"concatenation takes 1..10 inputs (TFLM's limit), got {len(inputs)}")
+        raise KernelArgumentError(f"concatenation takes 1..10 inputs (TFLM's limit), got {len(inputs)}")
     arrays = [_int8_array(a, f"inputs[{i}]") for i, a in enumerate(inputs)]
     rank = arrays[0].ndim
     if not 1 <= rank <= 6 or any(a.ndim != rank for a in arrays):
-        raise ValueError(f"inputs need the same rank (1..6), got shapes {[a.shape for a in arrays]}")
+        raise KernelArgumentError(f"inputs need the same rank (1..6), got shapes {[a.shape for a in arrays]}")
     if not -rank <= int(axis) < rank:
-        raise ValueError(f"axis {axis} out of range for rank {rank}")
+        raise KernelArgumentError(f"axis {axis} out of range for rank {rank}")
     axis = int(axis) % rank
     for i, a in enumerate(arrays):
         if a.shape[:axis] + a.shape[axis + 1:] != arrays[0].shape[:axis] + arrays[0].shape[axis + 1:]:
-            raise ValueError(f"inputs[{i}] shape {a.shape} does not match {arrays[0].shape} off axis {axis}")
+            raise KernelArgumentError(f"inputs[{i}] shape {a.shape} does not match {arrays[0].shape} off axis {axis}")
     if input_scales is not None or input_zero_points is not None:
         if output_scale is None or output_zero_point is None:
-            raise ValueError("give output_scale and output_zero_point with the input quantisation")
+            raise KernelArgumentError("give output_scale and output_zero_point with the input quantisation")
         scales = list(input_scales) if input_scales is not None else [output_scale] * len(arrays)
         zps = list(input_zero_points) if input_zero_points is not None else [output_zero_point] * len(arrays)
         if len(scales) != len(arrays) or len(zps) != len(arrays):
-            raise ValueError("input_scales / input_zero_points need one entry per input")
+            raise KernelArgumentError("input_scales / input_zero_points need one entry per input")
         for i, (s, z) in enumerate(zip(scales, zps)):
             if np.float32(s) != np.float32(output_scale) or int(z) != int(output_zero_point):
-                raise ValueError(
+                raise KernelArgumentError(
                     f"inputs[{i}] quantisation (scale {s}, zero point {z}) differs from the output's "
                     f"({output_scale}, {output_zero_point}); TFLM's int8 CONCATENATION requires them equal "
                     f"- requantize the input first")
@@ -490,8 +498,8 @@ def requantize_prepare(
         values = _core.requantize_prepare_int8(
             _scale(input_scale, "input_scale"), _zero_point(input_zero_point, "input_zero_point"),
             _scale(output_scale, "output_scale"), _zero_point(output_zero_point, "output_zero_point"))
-    except ValueError:
-        raise ValueError(
+    except KernelArgumentError:
+        raise KernelArgumentError(
             f"requantize: input_scale / output_scale = {float(input_scale) / float(output_scale)} is too large") from None
     return RequantizeParams(*values)
 
@@ -511,9 +519,9 @@ def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """QUANTIZE float32 -> int8: ``zero_point + round(x / scale)`` in float32,
     half away from zero, saturated to int8 (TFLM's AffineQuantize)."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray of float32, got {type(x).__name__}")
+        raise KernelArgumentError(f"x must be a numpy.ndarray of float32, got {type(x).__name__}")
     if x.dtype != np.float32:
-        raise TypeError(f"x must have dtype float32, got {x.dtype}")
+        raise KernelArgumentError(f"x must have dtype float32, got {x.dtype}")
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape, dtype=np.int8)
     _core.quantize_float_to_int8(_scale(scale, "scale"), _zero_point(zero_point, "zero_point"),
@@ -535,8 +543,8 @@ def reshape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     the recorded shape changes, and the quantisation is unchanged.  Returns a
     C-contiguous copy with the new shape (one -1 allowed, as NumPy)."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        raise KernelArgumentError(f"x must be a numpy.ndarray, got {type(x).__name__}")
     try:
         return np.ascontiguousarray(x).reshape(tuple(int(d) for d in shape)).copy()
-    except ValueError:
-        raise ValueError(f"cannot reshape {x.shape} ({x.size} elements) to {tuple(shape)}") from None
+    except KernelArgumentError:
+        raise KernelArgumentError(f"cannot reshape {x.shape} ({x.size} elements) to {tuple(shape)}") from None

@@ -29,7 +29,8 @@ GRAPH_SOURCES = ("unit_msp430_graph.c", "unit_msp430_graph_main.c")
 ARENA_SYMBOL = "unit_graph_arena"
 _MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 _STATUS_NAMES = {1: "UNIT_ERR_ARG", 2: "UNIT_ERR_GROUP", 3: "UNIT_ERR_SCRATCH", 4: "UNIT_ERR_DIVISION",
-                 5: "UNIT_ERR_SHAPE"}
+                 5: "UNIT_ERR_SHAPE", 6: "UNIT_ERR_NULL", 7: "UNIT_ERR_REQUANT", 8: "UNIT_ERR_ACTIVATION",
+                 9: "UNIT_ERR_OFFSET", 10: "UNIT_ERR_OVERFLOW"}
 
 # One row of the generated tensor table and the graph's input / output indices.
 _TENSOR_ROW = re.compile(r"/\* (\d+): .*? \*/ \{\.shape = \{[^}]*\}, \.num_dims = \d+, "
