@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+import numpy as np
 import tf_keras as keras
 
 from tflm_unit import datasets
@@ -28,6 +29,8 @@ def main() -> None:
 
     data = datasets.load_npz(args.data) if args.data else datasets.load_default_digits()
     x, y = data.x_train[..., None] if data.x_train.ndim == 3 else data.x_train, data.y_train
+    if np.issubdtype(x.dtype, np.integer):  # data files keep raw pixels; this CNN (no Rescaling) trains on [0, 1]
+        x = x.astype(np.float32) / np.float32(255.0)
     model = small_cnn(x.shape[1:], int(y.max()) + 1, keras)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=2)

@@ -30,6 +30,9 @@ def workdir(tmp_path_factory):
                           K.layers.MaxPooling2D(2, name="pool"), K.layers.Flatten(name="flat"),
                           K.layers.Dense(3, name="dense")], name="small")
     model.save(path / "small.h5")
+    from tflite_oracle import convert_float
+
+    (path / "float.tflite").write_bytes(convert_float(model))
     rng = np.random.default_rng(0)
     np.savez(path / "data.npz", x_train=rng.integers(0, 256, (30, 10, 10), dtype=np.uint8),
              y_train=rng.integers(0, 3, 30), x_test=rng.integers(0, 256, (10, 10, 10), dtype=np.uint8),
@@ -63,7 +66,7 @@ def test_convert_writes_a_unit_model(converted, workdir, capsys):
     result = json.loads(out)
     assert result["out"] == str(zero) and result["division"] == "tree"
     assert [op["thresholds_int"] for op in result["ops"]] == [[0], [0]]
-    assert result["input_scaling"]["source"] == "int8 input"  # a .tflite: its data mapped by its input range
+    assert result["input_scaling"]["source"] == "keras"  # kept from the Keras conversion, which recorded it
     data = load_npz(str(workdir / "data.npz"))
     interp = Interpreter(zero.read_bytes())
     xq = prepare_inputs(interp, data.x_test)
@@ -125,19 +128,74 @@ def test_export_c(converted, tmp_path, capsys):
     (["convert", "{unit}"], "the following arguments are required: --out"),
     (["export-c", "{bad}", "--out", "{dir}"], "not a TFLite flatbuffer"),
     ([], "choose a command"),
+    # issue 12: the right message for a directory and for a float .tflite that already had data
+    (["inspect", "{folder}"], "is a directory, not a .tflite file"),
+    (["convert", "{folder}", "--out", "{out}"], "is a directory but not a SavedModel"),
+    (["convert", "{float}", "--calib-data", "{data}", "--out", "{out}"], "a .tflite cannot be quantised again"),
+    (["eval", "{folder}", "--data", "{data}"], "is a directory"),
+    # issue 13: data validation
+    (["convert", "{h5}", "--calib-data", "{nchw}", "--out", "{out}"], "channels first"),
+    (["eval", "{unit}", "--data", "{nchw}", "--plot", "{png}"], "channels first"),
+    (["eval", "{unit}", "--data", "{labels}", "--plot", "{png}"], "2 labels lie outside the model's classes 0..2"),
+    (["eval", "{unit}", "--data", "{fraction}"], "labels must be integral"),
+    (["eval", "{unit}", "--data", "{nan}", "--plot", "{png}"], "3 input values are NaN or infinite (2 NaN)"),
+    (["eval", "{unit}", "--data", "{data}", "--limit", "-3"], "--limit: must be a positive integer"),
+    (["eval", "{unit}", "--data", "{data}", "--limit", "0"], "--limit: must be a positive integer"),
+    (["convert", "{h5}", "--calib-data", "{data}", "--out", "{out}", "--num-calibration-samples", "0"],
+     "--num-calibration-samples: must be a positive integer"),
+    (["convert", "{unit}", "--calib-data", "{data}", "--out", "{out}", "--max-accuracy-drop", "0.1",
+      "--max-calibration-samples", "0"], "--max-calibration-samples: must be a positive integer"),
+    (["msp430", "{unit}", "--data", "{data}", "--samples", "0"], "--samples: must be a positive integer"),
+    (["eval", "{unit}", "--data", "{data}", "--input-range", "1,0"], "finite LO < HI"),
+    (["eval", "{unit}", "--data", "{float255}", "--plot", "{png}"], "scaled differently from what the model"),
+    (["convert", "{h5}", "--calib-data", "{empty}", "--out", "{out}"], "no samples"),
 ])
 def test_errors_are_one_line_with_exit_code_2(argv, message, workdir, converted, tmp_path, capsys):
     (tmp_path / "bad.tflite").write_bytes(b"\x00" * 64)
     np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 9, 9), np.uint8))
     (tmp_path / "t.json").write_text(json.dumps({"nope": 0.1}))
+    (tmp_path / "folder").mkdir()
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (6, 10, 10), dtype=np.uint8)
+    np.savez(tmp_path / "nchw.npz", x=images[:, None], y=np.arange(6) % 3)  # (N, 1, 10, 10) for (10, 10, 1)
+    np.savez(tmp_path / "labels.npz", x=images, y=np.array([0, 1, 2, 3, 7, 1]))
+    np.savez(tmp_path / "fraction.npz", x=images, y=np.array([0, 1, 2, 0.5, 1, 1]))
+    with_nan = images.astype(np.float32) / 255
+    with_nan[0, 0, :2], with_nan[1, 1, 1] = np.nan, np.inf
+    np.savez(tmp_path / "nan.npz", x=with_nan, y=np.arange(6) % 3)
+    np.savez(tmp_path / "float255.npz", x=images.astype(np.float32), y=np.arange(6) % 3)  # forgot / 255
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 10, 10), np.uint8))
     paths = {"bad": tmp_path / "bad.tflite", "missing": tmp_path / "missing.tflite", "h5": workdir / "small.h5",
              "out": tmp_path / "out.tflite", "wrong": tmp_path / "wrong.npz", "unit": converted,
-             "thresholds": tmp_path / "t.json", "dir": tmp_path / "c"}
+             "thresholds": tmp_path / "t.json", "dir": tmp_path / "c", "folder": tmp_path / "folder",
+             "float": workdir / "float.tflite", "data": workdir / "data.npz", "png": tmp_path / "out.png",
+             **{name: tmp_path / f"{name}.npz" for name in ("nchw", "labels", "fraction", "nan", "float255",
+                                                            "empty")}}
     code, out, err = _run(capsys, *[a.format(**paths) for a in argv])
     assert code == 2 and out == ""
     assert err.startswith("tflm-unit: error: ") and err.count("\n") == 1, err
     assert message in err
+    assert "--calib-data NPZ" not in err  # never told to give data it already gave
     assert not (tmp_path / "out.tflite").exists() and not (tmp_path / "c").exists()
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_error_classes():
+    from tflm_unit.cli import CliError
+
+    assert issubclass(CliError, OptionError) and issubclass(DataError, ValueError)
+
+
+def test_eval_warns_in_one_line_when_a_few_values_are_clipped(converted, tmp_path, capsys):
+    x = np.random.default_rng(2).random((20, 10, 10)).astype(np.float32)  # the model's [0, 1] units
+    x[0, 0, :3] = 1.5
+    np.savez(tmp_path / "tail.npz", x=x, y=np.arange(20) % 3)
+    code, out, err = _run(capsys, "eval", converted, "--data", tmp_path / "tail.npz", "--json")
+    assert code == 0
+    assert err.startswith("tflm-unit: warning: ") and err.count("\n") == 1 and "(3 of 2000)" in err
+    result = json.loads(out)
+    assert result["warnings"] == [err[len("tflm-unit: warning: "):].strip()]
+    assert result["input_scaling"]["clipped_fraction"] == pytest.approx(3 / 2000)
 
 
 def test_console_entry_point_runs_as_a_process(converted):

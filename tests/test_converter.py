@@ -21,6 +21,7 @@ from tflm_unit.converter import (
     to_builtin,
 )
 from tflm_unit.converter.convert import keras_layer_names
+from tflm_unit.errors import DataError, OptionError
 from tflm_unit.runtime import Interpreter, load_graph
 from tflm_unit.unit.thresholds import quantize_thresholds
 
@@ -243,8 +244,14 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         convert(b"definitely not a model")
     with pytest.raises(ModelFormatError):
         convert(base[:40] + bytes(10))  # truncated
-    with pytest.raises(ConversionError, match=r"samples have shape \(27, 27\).*expects \(28, 28, 1\)"):
+    with pytest.raises(DataError, match=r"samples have shape \(27, 27\).*expects \(28, 28, 1\)"):
         convert(model, np.zeros((4, 27, 27), np.float32))
+    with pytest.raises(DataError, match=r"channels first"):  # NCHW is not reshaped into NHWC
+        convert(model, np.zeros((4, 1, 28, 28), np.float32))
+    with pytest.raises(DataError, match="784 input values are NaN"):
+        convert(model, np.full((1, 28, 28), np.nan, np.float32))
+    with pytest.raises(OptionError, match="num_calibration_samples must be a positive integer"):
+        convert(model, x, num_calibration_samples=0)
     with pytest.raises(ConversionError, match="no MAC layer named 'nope'"):
         convert(base, thresholds={"nope": 0.1})
     with pytest.raises(ConversionError, match="group size 4 does not divide the 6 output channels"):
@@ -311,3 +318,35 @@ def test_per_tensor_quantised_model():
     assert filt.scale.size == 1
     expected = [round(t / (inp.scalar_scale() * float(filt.scale[0]))) for t in (0.01, 0.02)]
     assert graph.tensor(op.inputs[3]).data.tolist() == expected
+
+
+@pytest.mark.parametrize("flavour", ["tf_keras", "keras3"])
+def test_default_layer_names_are_unique_and_address_thresholds(flavour):
+    """Keras' own default names (conv2d, conv2d_1, ...): Keras 3 traces them
+    under scopes 'conv2d_1' and 'conv2d_1_2', so names come from the weights,
+    not the scopes; every label is the Keras layer's name, once."""
+    K = _keras_module(flavour)
+    K.utils.set_random_seed(6)
+    model = K.Sequential([K.Input((10, 10, 1)), K.layers.Conv2D(4, 3), K.layers.Conv2D(4, 3),
+                          K.layers.DepthwiseConv2D(3), K.layers.Flatten(), K.layers.Dense(5), K.layers.Dense(3)])
+    expected = [layer.name for layer in model.layers if not isinstance(layer, K.layers.Flatten)]
+    x = np.random.default_rng(0).random((16, 10, 10, 1), dtype=np.float32)
+    unit = convert(model, x, thresholds={expected[1]: 0.05, expected[4]: 0.02})
+    config = read_unit_config(unit)
+    assert [op["layer"] for op in config["ops"]] == expected
+    t = {op["layer"]: op["thresholds_real"] for op in config["ops"]}
+    assert t == {expected[0]: [0.0], expected[1]: [0.05], expected[2]: [0.0], expected[3]: [0.0],
+                 expected[4]: [0.02]}
+    # The second conv's filter is the Keras layer's kernel (matched by weights, not by position alone).
+    graph = load_graph(unit)
+    second = graph.operators[config["ops"][1]["op_index"]]
+    filt = graph.tensor(second.inputs[1])
+    real = filt.data.astype(np.float64) * filt.scale.reshape(-1, 1, 1, 1)
+    np.testing.assert_allclose(real, model.layers[1].get_weights()[0].transpose(3, 0, 1, 2),
+                               atol=float(filt.scale.max()))
+    # Op indices address the same layers; re-running keeps the names.
+    again = apply_thresholds(unit, {config["ops"][1]["op_index"]: 0.0, str(config["ops"][0]["op_index"]): 0.1})
+    assert [op["layer"] for op in read_unit_config(again)["ops"]] == expected
+    assert read_unit_config(again)["ops"][0]["thresholds_real"] == [0.1]
+    with pytest.raises(ConversionError, match="no MAC layer named 'conv9'"):
+        apply_thresholds(unit, {"conv9": 0.1})

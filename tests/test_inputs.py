@@ -11,7 +11,7 @@ import pytest
 from tflite_oracle import keras, run_tflm
 
 from tflm_unit.cli import main
-from tflm_unit.converter import convert
+from tflm_unit.converter import convert, read_unit_config
 from tflm_unit.datasets import load_default_digits, load_npz
 from tflm_unit.errors import DataError, InputScalingError, OptionError
 from tflm_unit.inputs import (_snap, infer_input_scaling, keras_preprocessing_layer, model_inputs,
@@ -123,7 +123,7 @@ def test_input_range_override(rescaling, capsys):
     assert code == 2 and err.count("\n") == 1 and "scaled differently" in err
     # An override at conversion: the representative data follow it, and the metadata say so.
     unit = convert(rescaling["model"], data.x_train, num_calibration_samples=N_CALIB, input_range="0,1")
-    scaling = json.loads(json.dumps(__import__("tflm_unit").converter.read_unit_config(unit)["input_scaling"]))
+    scaling = read_unit_config(unit)["input_scaling"]
     assert scaling["source"] == "override" and scaling["range"] == [0.0, 1.0]
     lo, hi = infer_input_scaling(Interpreter(unit)).covered
     assert lo == pytest.approx(0, abs=0.01) and hi == pytest.approx(1, abs=0.01)
@@ -247,3 +247,21 @@ def test_load_npz_keeps_raw_dtypes_and_checks_the_arrays(tmp_path):
         load_npz(str(tmp_path / "nan.npz"))
     with pytest.raises(DataError, match="is a directory"):
         load_npz(str(tmp_path))
+
+
+def test_keras3_rescaling_model_gets_raw_pixels_at_conversion():
+    """Keras 3 (converted through an exported SavedModel) follows the same
+    contract: raw uint8 representative data, an int8 input covering ≈[0, 255]."""
+    import keras as K
+
+    K.utils.set_random_seed(3)
+    model = K.Sequential([K.Input((12, 12, 1)), K.layers.Rescaling(1 / 255), K.layers.Conv2D(4, 3, name="c"),
+                          K.layers.Flatten(), K.layers.Dense(3, name="d")])
+    x = np.random.default_rng(0).integers(0, 256, (24, 12, 12), dtype=np.uint8)
+    x[0, 0, 0], x[1, 0, 0] = 0, 255
+    unit = convert(model, x)
+    config = read_unit_config(unit)
+    assert config["input_scaling"]["source"] == "keras preprocessing"
+    assert [op["layer"] for op in config["ops"]] == ["c", "d"]
+    lo, hi = infer_input_scaling(Interpreter(unit)).covered
+    assert lo == pytest.approx(0, abs=1.5) and hi == pytest.approx(255, rel=0.01)
