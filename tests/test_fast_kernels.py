@@ -14,8 +14,8 @@ from tflm_unit.runtime.interpreter import SkipSetting
 pytestmark = pytest.mark.skipif(not fast.available(), reason="tflm_unit._fast is not built")
 
 DIVISIONS = kernels.DIVISION_MODES
-#: the portable C tiles, and the AVX-512 ones where this CPU has them
-SIMD_LEVELS = sorted({0, fast.simd_level()})
+#: the portable C tiles, and the AVX-512 ones (BW; VNNI) where this CPU has them
+SIMD_LEVELS = list(range(fast.simd_level() + 1))  # 2 (VNNI): dense as uint8 x int8 tiles
 
 
 def _requant(rng, channels):

@@ -196,12 +196,31 @@ static inline void zero_run(int16_t *dst, ptrdiff_t n) {
   if (n > 0) memset(dst, 0, (size_t)n * sizeof(int16_t));
 }
 
+/* The uint8 tile (FAST_SIMD_U8): u = x + 128, padding 128 - input_offset. */
+static inline void emit_run(int simd, void *tile, ptrdiff_t at, const int8_t *src,
+                            ptrdiff_t n, int16_t offset) {
+  if (n <= 0) return;
+  if (simd == FAST_SIMD_U8)
+    fast_simd_flip_run(src, (uint8_t *)tile + at, n);
+  else
+    convert_run(simd, src, (int16_t *)tile + at, n, offset);
+}
+
+static inline void pad_run(int simd, void *tile, ptrdiff_t at, ptrdiff_t n,
+                           int16_t offset) {
+  if (n <= 0) return;
+  if (simd == FAST_SIMD_U8)
+    memset((uint8_t *)tile + at, 128 - offset, (size_t)n);
+  else
+    zero_run((int16_t *)tile + at, n);
+}
+
 /* im2col of the n output positions r0.. into tile rows [n][kp]: x' at
  * in-bounds taps, 0 over padding and past the depth.  Returns the in-bounds
  * entries (the dense kernel's executed MACs per channel). */
 static uint64_t gather_tile(const fast_conv_t *g, int32_t kp, int simd,
                             const int8_t *input, ptrdiff_t r0, int32_t n,
-                            int16_t *tile) {
+                            void *tile) {
   const ptrdiff_t positions = (ptrdiff_t)g->out_h * g->out_w;
   const ptrdiff_t image_size = (ptrdiff_t)g->in_h * g->in_w * g->in_c;
   const int16_t offset = (int16_t)g->input_offset;
@@ -213,11 +232,12 @@ static uint64_t gather_tile(const fast_conv_t *g, int32_t kp, int simd,
   int32_t p, ky, kx;
   for (p = 0; p < n; ++p) {
     const int8_t *image = input + b * image_size;
-    int16_t *row = tile + (size_t)p * kp, *dst = row;
+    const ptrdiff_t row = (ptrdiff_t)p * kp; /* element index of the row */
+    ptrdiff_t dst = row;
     for (ky = 0; ky < g->k_h; ++ky, dst += row_len) {
       const ptrdiff_t iy = oy * g->stride_h - g->pad_h + (ptrdiff_t)ky * g->dilation_h;
       if (iy < 0 || iy >= g->in_h) { /* the whole kernel row reads padding */
-        zero_run(dst, row_len);
+        pad_run(simd, tile, dst, row_len, offset);
         continue;
       }
       if (g->dilation_w == 1) { /* the in-bounds taps of the row are one run */
@@ -225,24 +245,24 @@ static uint64_t gather_tile(const fast_conv_t *g, int32_t kp, int simd,
         const ptrdiff_t lo = ix0 < 0 ? (-ix0 < g->k_w ? -ix0 : g->k_w) : 0;
         ptrdiff_t hi = g->in_w - ix0 < g->k_w ? g->in_w - ix0 : g->k_w;
         if (hi < lo) hi = lo;
-        zero_run(dst, lo * c_n);
-        convert_run(simd, image + (iy * g->in_w + ix0 + lo) * c_n, dst + lo * c_n,
-                    (hi - lo) * c_n, offset);
-        zero_run(dst + hi * c_n, (g->k_w - hi) * c_n);
+        pad_run(simd, tile, dst, lo * c_n, offset);
+        emit_run(simd, tile, dst + lo * c_n, image + (iy * g->in_w + ix0 + lo) * c_n,
+                 (hi - lo) * c_n, offset);
+        pad_run(simd, tile, dst + hi * c_n, (g->k_w - hi) * c_n, offset);
         valid += (uint64_t)((hi - lo) * c_n);
         continue;
       }
       for (kx = 0; kx < g->k_w; ++kx) {
         const ptrdiff_t ix = ox * g->stride_w - g->pad_w + (ptrdiff_t)kx * g->dilation_w;
         if (ix < 0 || ix >= g->in_w) {
-          zero_run(dst + kx * c_n, c_n);
+          pad_run(simd, tile, dst + kx * c_n, c_n, offset);
           continue;
         }
-        convert_run(simd, image + (iy * g->in_w + ix) * c_n, dst + kx * c_n, c_n, offset);
+        emit_run(simd, tile, dst + kx * c_n, image + (iy * g->in_w + ix) * c_n, c_n, offset);
         valid += (uint64_t)c_n;
       }
     }
-    zero_run(row + depth, kp - depth);
+    pad_run(simd, tile, row + depth, kp - depth, offset);
     if (++ox == g->out_w) { /* next position */
       ox = 0;
       if (++oy == g->out_h) oy = 0, ++b;
@@ -444,7 +464,11 @@ static void conv_job(void *arg) {
   for (r0 = j->row_begin; r0 < j->row_end; r0 += FAST_TILE) {
     const int32_t n = (int32_t)(j->row_end - r0 < FAST_TILE ? j->row_end - r0 : FAST_TILE);
     j->valid += gather_tile(j->g, j->kp, j->simd, j->input, r0, n, j->tile);
-    if (j->simd) {
+    if (j->simd == FAST_SIMD_U8) {
+      fast_simd_tile_u8((const uint8_t *)j->tile, n, j->kp, (const int8_t *)j->w16,
+                        padded_channels(j->g->out_c) / 16, j->acc);
+      requantize_rows(j, r0, n);
+    } else if (j->simd) {
       fast_simd_tile(j->simd, j->tile, j->zero_row, n, j->kp, j->w16, j->s,
                      padded_channels(j->g->out_c) / 16, j->acc, j->counts);
       requantize_rows(j, r0, n);

@@ -86,6 +86,14 @@ void fast_simd_tile(int level, const int16_t *tile, const int16_t *zero_row,
                     const int16_t *sp, int32_t oc_blocks, int32_t *acc,
                     uint64_t *counts);
 
+/* Level FAST_SIMD_U8 (conv dense on VNNI CPUs): the tile is uint8 x + 128,
+ * w16 is really int8 [out_c / 16][kp / 4][16][4] and bias must already hold
+ * bias + (input_offset - 128) * sum(w) (see fast_simd.c). */
+#define FAST_SIMD_U8 3
+void fast_simd_tile_u8(const uint8_t *tile, int32_t n, int32_t kp,
+                       const int8_t *wp, int32_t oc_blocks, int32_t *acc);
+void fast_simd_flip_run(const int8_t *src, uint8_t *dst, ptrdiff_t n);
+
 /* dst[i] = src[i] + offset for i < n (n > 0), AVX-512BW (level >= 1). */
 void fast_simd_convert_run(const int8_t *src, int16_t *dst, ptrdiff_t n,
                            int16_t offset);

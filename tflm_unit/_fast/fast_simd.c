@@ -103,6 +103,51 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(
   FAST_TILE_BODY(FAST_MADD_VNNI)
 }
 
+/* The dense product as uint8 x int8 (vpdpbusd: 64 multiply-adds): the tile
+ * holds u = x' + 128 - input_offset = x + 128 (padding: 128 - input_offset,
+ * i.e. x' = 0), weights int8 [out_c / 16][kp / 4][16][4]; the caller adds
+ * (input_offset - 128) * sum(w) per channel.  No wrap: u * w sums stay
+ * below 2^31 for kp <= 16383. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_u8_vnni(
+    const uint8_t *tile, int32_t n, int32_t kp, const int8_t *wp,
+    int32_t oc_blocks, int32_t *acc) {
+  const int32_t quads = kp / 4, ocp = oc_blocks * 16;
+  int32_t b, p0, k4, i;
+  for (b = 0; b < oc_blocks; ++b) {
+    const int8_t *wb = wp + (size_t)b * kp * 16;
+    for (p0 = 0; p0 < n; p0 += 8) {
+      const uint8_t *x[8];
+      __m512i a[8];
+      for (i = 0; i < 8; ++i) { /* missing positions repeat p0: discarded */
+        x[i] = tile + (size_t)(p0 + i < n ? p0 + i : p0) * kp;
+        a[i] = _mm512_setzero_si512();
+      }
+      for (k4 = 0; k4 < quads; ++k4) {
+        const __m512i w = _mm512_loadu_si512((const void *)(wb + k4 * 64));
+        for (i = 0; i < 8; ++i) {
+          int32_t quad;
+          memcpy(&quad, x[i] + 4 * k4, sizeof quad);
+          a[i] = _mm512_dpbusd_epi32(a[i], _mm512_set1_epi32(quad), w);
+        }
+      }
+      for (i = 0; i < 8 && p0 + i < n; ++i)
+        _mm512_storeu_si512((void *)(acc + (size_t)(p0 + i) * ocp + b * 16), a[i]);
+    }
+  }
+}
+
+/* dst[i] = (uint8)(src[i] + 128) for i < n. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void flip_run_bw(
+    const int8_t *src, uint8_t *dst, ptrdiff_t n) {
+  const __m512i sign = _mm512_set1_epi8((char)0x80);
+  for (; n >= 64; n -= 64, src += 64, dst += 64)
+    _mm512_storeu_si512((void *)dst, _mm512_xor_si512(_mm512_loadu_si512((const void *)src), sign));
+  if (n > 0) {
+    const __mmask64 m = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1u);
+    _mm512_mask_storeu_epi8(dst, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src), sign));
+  }
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void convert_run_bw(
     const int8_t *src, int16_t *dst, ptrdiff_t n, int16_t offset) {
   const __m512i off = _mm512_set1_epi16(offset);
@@ -117,6 +162,24 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void convert_run_bw(
 }
 
 #endif /* FAST_HAVE_X86 */
+
+void fast_simd_tile_u8(const uint8_t *tile, int32_t n, int32_t kp,
+                       const int8_t *wp, int32_t oc_blocks, int32_t *acc) {
+#if defined(FAST_HAVE_X86)
+  tile_u8_vnni(tile, n, kp, wp, oc_blocks, acc);
+#else
+  (void)tile, (void)n, (void)kp, (void)wp, (void)oc_blocks, (void)acc;
+#endif
+}
+
+void fast_simd_flip_run(const int8_t *src, uint8_t *dst, ptrdiff_t n) {
+#if defined(FAST_HAVE_X86)
+  flip_run_bw(src, dst, n);
+#else
+  ptrdiff_t i;
+  for (i = 0; i < n; ++i) dst[i] = (uint8_t)(src[i] + 128);
+#endif
+}
 
 void fast_simd_convert_run(const int8_t *src, int16_t *dst, ptrdiff_t n,
                            int16_t offset) {

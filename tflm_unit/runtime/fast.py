@@ -30,6 +30,8 @@ _KIND_CONV, _KIND_DEPTHWISE, _KIND_FC = 0, 1, 2
 _MAX_DEPTH = 65504
 #: ... and the AVX-512 tiles (their per-lane counts are 16 bits).
 _MAX_SIMD_DEPTH = 16352
+#: The dense tiles as uint8 x int8 (VNNI; fast_kernels.h FAST_SIMD_U8).
+_SIMD_U8 = 3
 
 
 def simd_level() -> int:
@@ -93,10 +95,25 @@ class FastLayer:
         self.bias = None if bias is None else _per_channel(bias, np.int32, self.channels)
         self.multiplier = _per_channel(multiplier, np.int32, self.channels)
         self.shift = _per_channel(shift, np.int32, self.channels)
+        self._dense_u8 = self._prepare_dense_u8() if self.simd >= 2 else None
         self._geometry: dict = {}
         self._scratch: Optional[np.ndarray] = None
         self._skip_key: Optional[tuple] = None
         self._skip_table: Optional[np.ndarray] = None
+
+    def _prepare_dense_u8(self) -> Optional[tuple]:
+        """(int8 weights packed [out_c/16][kp/4][16][4], bias + (input_offset - 128) * sum(w))
+        for the VNNI uint8 tiles of the dense path (tile u = x + 128), or None
+        when that bias leaves int32."""
+        w = self._filter_rows.astype(np.int64)
+        folded = (0 if self.bias is None else self.bias.astype(np.int64)) + \
+            (int(self.params.input_offset) - 128) * w.sum(axis=1)
+        if np.abs(folded).max() >= 2**31:
+            return None
+        padded = np.zeros(((self.channels + 15) // 16 * 16, self.kp), np.int8)
+        padded[: self.channels, : self.depth] = self._filter_rows
+        packed = np.ascontiguousarray(padded.reshape(-1, 16, self.kp // 4, 4).transpose(0, 2, 1, 3))
+        return packed, folded.astype(np.int32)
 
     def _geometry_for(self, shape: Tuple[int, ...]) -> tuple:
         """The C geometry tuple (batch filled in per call) and macs per image."""
@@ -153,9 +170,13 @@ class FastLayer:
         else:
             out = np.empty((batch, out_h, out_w, self.channels), np.int8)
         per_channel = np.zeros(self.channels, np.uint64)
+        if s is None and self._dense_u8 is not None:
+            w, bias, simd = self._dense_u8[0], self._dense_u8[1], _SIMD_U8
+        else:
+            w, bias, simd = self.w16, self.bias, self.simd
         fn = _fast.depthwise_int8 if self.kind == _KIND_DEPTHWISE else _fast.conv_int8
-        executed = fn((batch,) + geometry, x, self.w16, s, self.bias, self.multiplier, self.shift, out,
-                      per_channel, self._scratch, self.threads, self.simd)
+        executed = fn((batch,) + geometry, x, w, s, bias, self.multiplier, self.shift, out,
+                      per_channel, self._scratch, self.threads, simd)
         return kernels.KernelResult(out, batch * macs_per_image, int(executed), per_channel)
 
 
