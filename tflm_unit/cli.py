@@ -65,8 +65,7 @@ def model_path(path: str, what: str = ".tflite") -> str:
     """A model path that exists and is a file (directories only as SavedModels, for convert)."""
     if os.path.isdir(path):
         raise CliError(f"{path} is a directory, not a {what} file" +
-                       ("" if what != ".tflite" else " (a SavedModel or .keras model is converted first: "
-                                                     "tflm-unit convert MODEL --calib-data NPZ --out OUT.tflite)"))
+                       ("" if what != ".tflite" else " (a SavedModel directory is made a .tflite by tflm-unit convert)"))
     if not os.path.isfile(path):
         raise CliError(f"no such model file: {path}")
     return path
