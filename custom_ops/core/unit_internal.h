@@ -84,7 +84,9 @@ static inline unit_status_t unit_check_act_int8(int32_t act_min,
 /* One spatial dimension of a conv / depthwise / pool call, all values > 0
  * (pad >= 0) already: 0 <= pad < effective filter size and
  * (out - 1) * stride - pad < in (every output window starts before the
- * input's end), as every TFLite SAME / VALID geometry is (UNIT_ERR_SHAPE);
+ * input's end) and (out - 1) * stride + effective - in <= 2 * pad + 1 (no
+ * more padding needed than TFLite's top + bottom), as every TFLite SAME /
+ * VALID geometry is (UNIT_ERR_SHAPE);
  * and every index the kernels form, (out - 1) * stride + effective filter,
  * in + pad + stride, within `limit` (UNIT_ERR_OVERFLOW).  The stride only
  * matters when out > 1. */

@@ -285,7 +285,7 @@ def _check_spatial(axis: str, in_size: int, k: int, stride: int, dilation: int, 
     input's end, every index within int32."""
     effective = (k - 1) * dilation + 1
     span = (out - 1) * stride
-    if pad >= effective or span - pad >= in_size:
+    if pad >= effective or span - pad >= in_size or span + effective - in_size > 2 * pad + 1:
         raise KernelArgumentError(
             f"{axis}: output {out} with stride {stride}, dilation {dilation}, pad {pad} and a "
             f"{k}-tap filter does not fit input {in_size}")
