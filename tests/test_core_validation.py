@@ -177,3 +177,27 @@ def test_kernels_on_threads_match_serial():
     for i, x in enumerate(inputs):
         np.testing.assert_array_equal(results[i][1], expected[i])
         np.testing.assert_array_equal(results[i][0], conv(x=x, thresholds=[40], division="shift").output)
+
+
+def test_sanitizer_replay_of_a_fixed_seed_corpus(tmp_path):
+    """benchmarks/fuzz_kernels.py's corpus replayed by the ASan/UBSan build of
+    the core: valid calls give the NumPy reference's output, mutated ones a
+    non-zero status, no sanitizer report."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("needs make and a C compiler")
+    root = Path(__file__).resolve().parents[1]
+    report = tmp_path / "counts.json"
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "fuzz_kernels.py"), "--count", "400",
+                           "--seed", "2026", "--out", str(tmp_path / "calls.txt"), "--run", "--json",
+                           str(report)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+    counts = json.loads(report.read_text())
+    assert counts["sanitizer_reports"] == 0
+    assert "0 wrong statuses, 0 wrong outputs" in counts["replay"]
+    assert counts["invalid"] > 100 and counts["valid"] > 100

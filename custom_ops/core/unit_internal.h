@@ -27,7 +27,9 @@
  * 32 unsigned bits where the limit is 16-bit (MSP430: a 16 x 16 multiply),
  * 64 bits otherwise; no division. */
 static inline int32_t unit_mul_limit(int32_t a, int32_t b, int32_t limit) {
-  if (a < 0 || b < 0 || a > limit || b > limit) return -1;
+  if (a < 0 || b < 0) return -1;
+  if (a == 0 || b == 0) return 0; /* e.g. (1 - 1) taps * any dilation */
+  if (a > limit || b > limit) return -1;
   if (a <= 0xFFFF && b <= 0xFFFF) {
     const uint32_t p = (uint32_t)a * (uint32_t)b;
     return p > (uint32_t)limit ? -1 : (int32_t)p;

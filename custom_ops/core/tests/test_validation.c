@@ -82,6 +82,9 @@ static void test_geometry_overflow(void) {
   c.p.stride_h = INT32_MAX; /* with 2 output rows: past the input */
   CHECK(conv_refused(&c, UNIT_ERR_SHAPE));
   conv_case(&c);
+  c.fs.w = 1, c.os.w = 4, c.p.dilation_w = INT32_MAX; /* one tap: unused */
+  CHECK(run_conv(&c) == UNIT_OK);
+  conv_case(&c);
   c.os.h = 1, c.p.stride_h = INT32_MAX; /* one row: the stride is unused */
   CHECK(run_conv(&c) == UNIT_OK);
   conv_case(&c);
