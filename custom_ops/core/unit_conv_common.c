@@ -39,6 +39,10 @@ unit_status_t unit_check_spatial(int32_t in, int32_t filter, int32_t stride,
       unit_add_limit(unit_add_limit(in, pad, limit), out > 1 ? stride : 1,
                      limit) < 0)
     return UNIT_ERR_OVERFLOW;
+  /* the padding the output needs, (out - 1) * stride + effective - in, is at
+   * most TFLite's top + bottom = 2 * pad + 1: no more output than the input
+   * gives (VALID: none needed; SAME: bottom is top or top + 1) */
+  if (span + effective - in - pad - 1 > pad) return UNIT_ERR_SHAPE;
   return UNIT_OK;
 }
 

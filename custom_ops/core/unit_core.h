@@ -233,8 +233,9 @@ size_t unit_fc_scratch_bytes(int32_t output_depth, const unit_skip_t *skip);
  * (UNIT_ERR_OFFSET); -128 <= act_min <= act_max <= 127
  * (UNIT_ERR_ACTIVATION); per channel multiplier >= 0 and shift in [-31, 30]
  * (UNIT_ERR_REQUANT); filter / output channels and batches consistent, and
- * per spatial dim 0 <= pad < effective filter size and (out - 1) * stride -
- * pad < in, which every TFLite SAME / VALID geometry satisfies
+ * per spatial dim 0 <= pad < effective filter size, (out - 1) * stride -
+ * pad < in and (out - 1) * stride + effective - in <= 2 * pad + 1, which
+ * every TFLite SAME / VALID geometry satisfies
  * (UNIT_ERR_SHAPE); every element count and index within the target's
  * range (UNIT_ERR_OVERFLOW); skip (UNIT_ERR_GROUP / UNIT_ERR_DIVISION);
  * scratch (UNIT_ERR_SCRATCH).  Accumulation wraps like TFLM's int32 on

@@ -27,7 +27,9 @@
  * 32 unsigned bits where the limit is 16-bit (MSP430: a 16 x 16 multiply),
  * 64 bits otherwise; no division. */
 static inline int32_t unit_mul_limit(int32_t a, int32_t b, int32_t limit) {
-  if (a < 0 || b < 0 || a > limit || b > limit) return -1;
+  if (a < 0 || b < 0) return -1;
+  if (a == 0 || b == 0) return 0; /* e.g. (1 - 1) taps * any dilation */
+  if (a > limit || b > limit) return -1;
   if (a <= 0xFFFF && b <= 0xFFFF) {
     const uint32_t p = (uint32_t)a * (uint32_t)b;
     return p > (uint32_t)limit ? -1 : (int32_t)p;
@@ -84,7 +86,9 @@ static inline unit_status_t unit_check_act_int8(int32_t act_min,
 /* One spatial dimension of a conv / depthwise / pool call, all values > 0
  * (pad >= 0) already: 0 <= pad < effective filter size and
  * (out - 1) * stride - pad < in (every output window starts before the
- * input's end), as every TFLite SAME / VALID geometry is (UNIT_ERR_SHAPE);
+ * input's end) and (out - 1) * stride + effective - in <= 2 * pad + 1 (no
+ * more padding needed than TFLite's top + bottom), as every TFLite SAME /
+ * VALID geometry is (UNIT_ERR_SHAPE);
  * and every index the kernels form, (out - 1) * stride + effective filter,
  * in + pad + stride, within `limit` (UNIT_ERR_OVERFLOW).  The stride only
  * matters when out > 1. */

@@ -18,6 +18,9 @@ import numpy as np
 from tflm_unit import _core
 from tflm_unit.errors import KernelArgumentError
 
+#: The largest finite float32 (scales travel to C as float).
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: The C core's index limit (int32 sizes, counts and geometry).
 INT32_MAX = 2**31 - 1
 
@@ -124,7 +127,7 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
         raise KernelArgumentError(
             f"unsupported fused activation {fused_activation} (NONE, RELU, RELU_N1_TO_1, RELU6 are)")
     s = float(scale)
-    if not np.isfinite(s) or s <= 0.0 or not np.isfinite(np.float32(s)) or np.float32(s) <= 0:
+    if not np.isfinite(s) or s > _FLOAT32_MAX or not np.float32(s) > 0.0:
         raise KernelArgumentError(f"scale must be a positive finite float32, got {scale!r}")
     zp = _int_in(zero_point, "zero_point", -128, 127)
     return tuple(_core.activation_range_int8(int(fused_activation), s, zp))  # type: ignore
@@ -285,7 +288,7 @@ def _check_spatial(axis: str, in_size: int, k: int, stride: int, dilation: int, 
     input's end, every index within int32."""
     effective = (k - 1) * dilation + 1
     span = (out - 1) * stride
-    if pad >= effective or span - pad >= in_size:
+    if pad >= effective or span - pad >= in_size or span + effective - in_size > 2 * pad + 1:
         raise KernelArgumentError(
             f"{axis}: output {out} with stride {stride}, dilation {dilation}, pad {pad} and a "
             f"{k}-tap filter does not fit input {in_size}")

@@ -23,6 +23,9 @@ import numpy as np
 from tflm_unit import _core
 from tflm_unit.errors import KernelArgumentError
 
+#: The largest finite float32 (scales travel to C as float).
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: tflite::ActivationFunctionType names accepted as ``activation``.
 ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 #: tflite::Padding names.
@@ -87,7 +90,7 @@ def _scale(value: float, name: str) -> float:
         v = float(value)
     except (TypeError, ValueError):
         raise KernelArgumentError(f"{name} must be a positive finite float, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0.0 or not np.isfinite(np.float32(v)) or np.float32(v) <= 0.0:
+    if not np.isfinite(v) or v > _FLOAT32_MAX or not np.float32(v) > 0.0:
         raise KernelArgumentError(f"{name} must be a positive finite float, got {value!r}")
     return v
 

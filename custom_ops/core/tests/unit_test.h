@@ -26,6 +26,9 @@ static int unit_test_report(const char *name) {
 
 /* Deterministic xorshift PRNG so failures reproduce. */
 static unsigned long unit_test_rng_state = 2463534242UL;
+#if defined(__GNUC__)
+__attribute__((unused))
+#endif
 static long unit_test_rand(long lo, long hi) { /* inclusive */
   unit_test_rng_state ^= (unit_test_rng_state << 13) & 0xFFFFFFFFUL;
   unit_test_rng_state ^= unit_test_rng_state >> 17;
