@@ -6,14 +6,15 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test install ext sanitize clean
+.PHONY: demo test install ext sanitize lowest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
-	$(BIN)/pip install -q -e ".[test]"
+# constraints.txt: the exact working set (pyproject.toml only declares ranges).
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,6 +33,11 @@ test: ext
 # The C core's own tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitize:
 	$(MAKE) -C custom_ops/core/tests sanitize
+
+# The package at its lowest supported dependency versions, from its wheel, in a
+# fresh venv (a few minutes: downloads TensorFlow); CI runs it after `test`.
+lowest:
+	bash .ci/lowest_versions.sh
 
 clean:
 	rm -rf build dist *.egg-info tflm_unit/*.so

@@ -231,3 +231,148 @@ def test_sources_api_in_this_checkout():
 
     assert os.path.isfile(os.path.join(sources.get_include(), "tflm", "unit_ops.h"))
     assert any(p.endswith("unit_ops.cc") for p in sources.get_sources())
+
+
+# ------------------------------------------- README command from any directory
+
+_INCLUDE_SCRIPT = ("import json, tflm_unit\n"
+                   "print(json.dumps({'include': tflm_unit.get_include(), 'sources': tflm_unit.get_sources()}))\n")
+
+
+def _check_include_output(stdout):
+    import json
+
+    info = json.loads(stdout)
+    include = info["include"]
+    assert os.path.isfile(os.path.join(include, "tflm", "unit_ops.h")), include
+    assert os.path.isfile(os.path.join(include, "core", "unit_core.h")), include
+    names = {os.path.basename(p) for p in info["sources"]}
+    assert names == {"unit_ops.cc"} | set(_repo_core_files(".c"))
+    assert all(os.path.isfile(p) for p in info["sources"])
+    return include
+
+
+def test_get_include_from_the_repository_root():
+    """The README's `python -c "import tflm_unit; print(tflm_unit.get_include())"`,
+    run where a user runs it after cloning: cwd = repository root, with this
+    environment's install (editable under `make`, the wheel under
+    .ci/lowest_versions.sh)."""
+    res = subprocess.run([sys.executable, "-c", _INCLUDE_SCRIPT], cwd=REPO, check=True,
+                         capture_output=True, text=True)
+    _check_include_output(res.stdout)
+
+
+def test_get_include_from_the_repository_root_with_a_regular_install(wheel):
+    """A regular (non-editable) install seen from the repository root, where
+    Python imports the checkout's tflm_unit/ (which has no custom_ops/ inside)
+    before the installed one: -S keeps this environment's editable-install
+    hook out, so only the checkout and the unpacked wheel are importable."""
+    env = dict(os.environ, PYTHONPATH=wheel["root"])
+    res = subprocess.run([sys.executable, "-S", "-c", _INCLUDE_SCRIPT], cwd=REPO, check=True,
+                         capture_output=True, text=True, env=env)
+    include = _check_include_output(res.stdout)
+    assert os.path.realpath(include) == os.path.realpath(os.path.join(REPO, "custom_ops"))
+
+
+def test_get_include_elsewhere_with_a_regular_install(wheel, tmp_path):
+    env = dict(os.environ, PYTHONPATH=wheel["root"])
+    res = subprocess.run([sys.executable, "-S", "-c", _INCLUDE_SCRIPT], cwd=str(tmp_path), check=True,
+                         capture_output=True, text=True, env=env)
+    include = _check_include_output(res.stdout)
+    assert os.path.realpath(include) == os.path.realpath(wheel["custom_ops"])
+
+
+# ------------------------------------------------------- dependency metadata
+
+
+def _requirements():
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    return [Requirement(r) for r in requires("tflm-unit") or []]
+
+
+def test_dependencies_are_ranges_not_pins():
+    """A library declares ranges (pins belong in constraints.txt): no `==`,
+    and every runtime dependency has a lower bound."""
+    reqs = _requirements()
+    assert reqs
+    for req in reqs:
+        ops = {spec.operator for spec in req.specifier}
+        assert "==" not in ops and "===" not in ops, str(req)
+        if req.marker is None:  # runtime, not an extra
+            assert ">=" in ops, str(req)
+
+
+def _constraints():
+    pins = {}
+    with open(os.path.join(REPO, "constraints.txt")) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                name, version = line.split("==")
+                pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_constraints_satisfy_the_declared_ranges():
+    pins = _constraints()
+    for req in _requirements():
+        key = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert key in pins, f"{req.name} is not in constraints.txt"
+        assert req.specifier.contains(pins[key], prereleases=True), (str(req), pins[key])
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(sys.prefix, ".installed")),
+                    reason="this environment was not installed by `make` from constraints.txt")
+def test_environment_made_by_make_is_the_constraints_set():
+    """The venv `make` installs (what CI tests) holds exactly constraints.txt:
+    every package tflm-unit[test] pulls in is pinned there, at the installed
+    version."""
+    sys.path.insert(0, os.path.join(REPO, ".ci"))
+    try:
+        from freeze_constraints import closure
+    finally:
+        sys.path.pop(0)
+    assert closure() == _constraints()
+
+
+# ---------------------------------------------------------------- smoke
+
+
+def test_convert_and_eval_a_tiny_model():
+    """The pipeline's core at whatever dependency versions are installed (the
+    smoke test .ci/lowest_versions.sh runs at the lowest ones): tf_keras model
+    → TensorFlow's converter → UnIT .tflite → host runtime, whose T = 0 logits
+    equal the tflite_micro interpreter's on the builtin form, and evaluate()."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import numpy as np
+    import tf_keras
+    from tflite_oracle import run_tflm
+
+    from tflm_unit import converter
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.unit.evaluation import evaluate
+
+    tf_keras.utils.set_random_seed(3)
+    model = tf_keras.Sequential([
+        tf_keras.layers.Input((8, 8, 1)),
+        tf_keras.layers.Conv2D(4, 3, activation="relu"),
+        tf_keras.layers.DepthwiseConv2D(3, activation="relu"),
+        tf_keras.layers.Flatten(),
+        tf_keras.layers.Dense(3),
+    ])
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 40)
+    unit = converter.convert(model, x, thresholds=0.0)
+    assert b"UNIT_CONV_2D" in unit and b"UNIT_DEPTHWISE_CONV_2D" in unit and b"UNIT_FULLY_CONNECTED" in unit
+    interp = Interpreter(unit)
+    xq = interp.quantize_input(x)
+    ours = interp.run(xq).outputs[0]
+    (oracle,) = run_tflm(converter.to_builtin(unit), xq)
+    np.testing.assert_array_equal(ours, oracle)
+    report = evaluate(unit, x, y)
+    assert report["num_samples"] == 40 and 0 < report["macs_executed"] <= report["macs_dense"]
+    assert len(report["layers"]) == 3

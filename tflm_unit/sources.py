@@ -24,11 +24,30 @@ _SHIPPED_SUFFIXES = (".c", ".cc", ".h", ".inc")
 
 
 def _package_dir() -> str:
-    """tflm_unit/custom_ops when installed; the repository's custom_ops/ in an
-    editable install (setup.py maps the package there)."""
-    import tflm_unit.custom_ops as custom_ops
+    """The directory holding core/ and tflm/, wherever ``tflm_unit`` came from.
 
+    - a regular install: ``tflm_unit/custom_ops`` next to this file;
+    - the source tree (an editable install, or the repository root as the
+      current directory, where Python imports the checkout's ``tflm_unit/``
+      before any installed copy): the repository's ``custom_ops/``, beside
+      ``tflm_unit/`` (setup.py maps it in as ``tflm_unit.custom_ops``);
+    - else wherever the import system finds ``tflm_unit.custom_ops``.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.path.join(here, "custom_ops"), os.path.join(os.path.dirname(here), "custom_ops")]
+    for folder in candidates:
+        if _has_sources(folder):
+            return folder
+    try:
+        import tflm_unit.custom_ops as custom_ops
+    except ImportError as exc:
+        raise FileNotFoundError(
+            f"the C/C++ sources of tflm-unit are not installed (looked in {', '.join(candidates)})") from exc
     return os.path.dirname(os.path.abspath(custom_ops.__file__))
+
+
+def _has_sources(folder: str) -> bool:
+    return all(os.path.isfile(os.path.join(folder, rel)) for rel in ("core/unit_core.h", "tflm/unit_ops.h"))
 
 
 def _build_file() -> str:
