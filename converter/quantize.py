@@ -227,6 +227,8 @@ def check_int8_agreement(int8_bytes: bytes, samples: np.ndarray, float_outputs: 
         outputs = interp.run(interp.quantize_input(samples)).outputs[0].reshape(len(samples), -1)
     except (UnsupportedModelError, ValueError):
         return None
+    if len(interp.output_details) != 1 or outputs.shape != float_outputs.shape:
+        return None  # several outputs (or another layout): no single top-1 decision to compare
     out = interp.output_details[0]
     step = out.scalar_scale() if out.dtype == np.int8 and out.scale.size else 0.0
     top2 = np.sort(float_outputs, axis=1)[:, -2:]

@@ -87,7 +87,7 @@ def test_program_beyond_64k_still_gets_the_clear_error(tmp_path, objects):
                       "const int8_t w2[30000] = {2};\nconst int8_t w3[20000] = {3};\n"
                       "int main(void) { uint16_t i = (uint16_t)main & 7; "
                       "return w1[i] + w2[i] + w3[i]; }\n")
-    with pytest.raises(ProgramTooLargeError, match="weights/constants 80000"):
+    with pytest.raises(ProgramTooLargeError, match=r"weights/constants 80\d\d\d"):
         build_program([source], tmp_path / "build", BuildOptions(), object_dir=objects)
 
 
