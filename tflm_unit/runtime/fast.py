@@ -11,6 +11,7 @@ skip bounds (rebuilt only when the layer's thresholds change).
 from __future__ import annotations
 
 import os
+import threading
 from typing import Optional, Tuple
 
 import numpy as np
@@ -69,6 +70,9 @@ class FastLayer:
         self.kind = kind
         self.params = params
         self.threads = threads
+        # One call at a time: the scratch buffer and the cached skip table are shared state, and
+        # calibration runs batches on threads (each call already uses `threads` cores).
+        self._lock = threading.RLock()
         f = np.ascontiguousarray(filter_data, dtype=np.int8)
         if kind == _KIND_DEPTHWISE:
             self.kh, self.kw, self.channels = int(f.shape[1]), int(f.shape[2]), int(f.shape[3])
@@ -156,11 +160,16 @@ class FastLayer:
         """False when a skip setting has no fast form (the caller uses the core)."""
         if skip is None:
             return True
-        return self._skip_bounds(skip.thresholds, skip.group_size, skip.division) is not None
+        with self._lock:
+            return self._skip_bounds(skip.thresholds, skip.group_size, skip.division) is not None
 
     def run(self, x: np.ndarray, skip=None) -> kernels.KernelResult:
         """The layer on a batch x (int8, NHWC; [rows, depth] for FC); skip is a
         SkipSetting or None (dense).  Same result as the core's kernels."""
+        with self._lock:
+            return self._run(x, skip)
+
+    def _run(self, x: np.ndarray, skip) -> kernels.KernelResult:
         geometry, out_h, out_w, macs_per_image = self._geometry_for(x.shape)
         x = np.ascontiguousarray(x, dtype=np.int8)
         batch = int(x.shape[0])
