@@ -16,6 +16,11 @@
  * module init: every bad argument this layer or the core detects raises it. */
 extern PyObject *ext_argument_error;
 
+/* A sequence of Python ints into `out` (at most max_count, each in int32);
+ * the count, or -1 with ext_argument_error set (ext_ops.c). */
+Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out, Py_ssize_t max_count,
+                              const char *name);
+
 /* Raise KernelArgumentError unless buf holds at least `count` items of
  * `item_size` bytes; returns 0 on success, -1 with an exception set. */
 static inline int ext_check_buffer(const Py_buffer *buf, Py_ssize_t count,

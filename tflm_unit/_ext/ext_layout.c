@@ -5,41 +5,6 @@
 #include "ext_common.h"
 #include "unit_layout.h"
 
-/* Up to max_count Python ints into out; the count, or -1 with an exception. */
-static Py_ssize_t lay_ints(PyObject *obj, int32_t *out, Py_ssize_t max_count,
-                           const char *name) {
-  Py_ssize_t i, count;
-  PyObject *seq = PySequence_Fast(obj, "expected a sequence");
-  if (seq == NULL) {
-    PyErr_Format(PyExc_TypeError, "'%s' must be a sequence of ints", name);
-    return -1;
-  }
-  count = PySequence_Fast_GET_SIZE(seq);
-  if (count > max_count) {
-    Py_DECREF(seq);
-    PyErr_Format(PyExc_ValueError, "'%s' has %zd entries, at most %zd allowed",
-                 name, count, max_count);
-    return -1;
-  }
-  for (i = 0; i < count; ++i) {
-    long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
-    if (value == -1 && PyErr_Occurred()) {
-      Py_DECREF(seq);
-      PyErr_Format(PyExc_TypeError, "'%s' must hold ints", name);
-      return -1;
-    }
-    if (value < INT32_MIN || value > INT32_MAX) {
-      Py_DECREF(seq);
-      PyErr_Format(PyExc_ValueError, "'%s' entry %zd is out of int32 range",
-                   name, i);
-      return -1;
-    }
-    out[i] = (int32_t)value;
-  }
-  Py_DECREF(seq);
-  return count;
-}
-
 /* Product of n positive dims, or -1 with ValueError. */
 static Py_ssize_t lay_count(const int32_t *dims, Py_ssize_t n,
                             const char *name) {
@@ -59,7 +24,7 @@ static Py_ssize_t lay_count(const int32_t *dims, Py_ssize_t n,
 /* A 4-int NHWC shape; its element count, or -1 with an exception. */
 static Py_ssize_t lay_shape(PyObject *obj, unit_shape_t *s, const char *name) {
   int32_t d[4];
-  Py_ssize_t n = lay_ints(obj, d, 4, name);
+  Py_ssize_t n = ext_int32_sequence(obj, d, 4, name);
   if (n < 0) return -1;
   if (n != 4) {
     PyErr_Format(PyExc_ValueError, "'%s' needs 4 dims (NHWC)", name);
@@ -105,11 +70,11 @@ static PyObject *lay_strided_slice_prepare(PyObject *self, PyObject *args) {
   if (!PyArg_ParseTuple(args, "OOOOiii", &dims_o, &begin_o, &end_o, &strides_o,
                         &begin_mask, &end_mask, &shrink_mask))
     return NULL;
-  if ((n = lay_ints(dims_o, dims, UNIT_SLICE_MAX_DIMS, "input_dims")) < 0)
+  if ((n = ext_int32_sequence(dims_o, dims, UNIT_SLICE_MAX_DIMS, "input_dims")) < 0)
     return NULL;
-  if (lay_ints(begin_o, begin, UNIT_SLICE_MAX_DIMS, "begin") != n ||
-      lay_ints(end_o, end, UNIT_SLICE_MAX_DIMS, "end") != n ||
-      lay_ints(strides_o, strides, UNIT_SLICE_MAX_DIMS, "strides") != n) {
+  if (ext_int32_sequence(begin_o, begin, UNIT_SLICE_MAX_DIMS, "begin") != n ||
+      ext_int32_sequence(end_o, end, UNIT_SLICE_MAX_DIMS, "end") != n ||
+      ext_int32_sequence(strides_o, strides, UNIT_SLICE_MAX_DIMS, "strides") != n) {
     if (!PyErr_Occurred())
       PyErr_SetString(PyExc_ValueError,
                       "strided_slice: begin, end and strides need one entry "
@@ -138,10 +103,10 @@ static PyObject *lay_strided_slice(PyObject *self, PyObject *args) {
                         &stride_o, &elem_size, &in, &out, &output_count))
     return NULL;
   if (lay_elem_size(elem_size) < 0 ||
-      (n = lay_ints(dims_o, dims, UNIT_SLICE_MAX_DIMS, "input_dims")) < 0 ||
-      lay_ints(start_o, p.start, UNIT_SLICE_MAX_DIMS, "start") != n ||
-      lay_ints(stop_o, p.stop, UNIT_SLICE_MAX_DIMS, "stop") != n ||
-      lay_ints(stride_o, p.stride, UNIT_SLICE_MAX_DIMS, "stride") != n ||
+      (n = ext_int32_sequence(dims_o, dims, UNIT_SLICE_MAX_DIMS, "input_dims")) < 0 ||
+      ext_int32_sequence(start_o, p.start, UNIT_SLICE_MAX_DIMS, "start") != n ||
+      ext_int32_sequence(stop_o, p.stop, UNIT_SLICE_MAX_DIMS, "stop") != n ||
+      ext_int32_sequence(stride_o, p.stride, UNIT_SLICE_MAX_DIMS, "stride") != n ||
       (in_count = lay_count(dims, n, "input_dims")) < 0 ||
       ext_check_buffer(&in, in_count, elem_size, "input") < 0 ||
       ext_check_buffer(&out, output_count, elem_size, "output") < 0)
@@ -200,7 +165,7 @@ static PyObject *lay_split(PyObject *self, PyObject *args) {
     return NULL;
   dims[0] = outer, dims[1] = axis_size, dims[2] = inner;
   if (lay_elem_size(elem_size) < 0 ||
-      (n = lay_ints(sizes_o, sizes, LAY_MAX_SPLITS, "sizes")) < 0 ||
+      (n = ext_int32_sequence(sizes_o, sizes, LAY_MAX_SPLITS, "sizes")) < 0 ||
       lay_count(dims, 3, "outer/axis/inner") < 0 ||
       ext_check_buffer(&in, (Py_ssize_t)outer * axis_size * inner, elem_size,
                        "input") < 0)
@@ -254,8 +219,8 @@ static PyObject *lay_transpose(PyObject *self, PyObject *args) {
                         &out))
     return NULL;
   if (lay_elem_size(elem_size) < 0 ||
-      (n = lay_ints(dims_o, dims, UNIT_TRANSPOSE_MAX_DIMS, "input_dims")) < 0 ||
-      lay_ints(perm_o, perm, UNIT_TRANSPOSE_MAX_DIMS, "perm") != n ||
+      (n = ext_int32_sequence(dims_o, dims, UNIT_TRANSPOSE_MAX_DIMS, "input_dims")) < 0 ||
+      ext_int32_sequence(perm_o, perm, UNIT_TRANSPOSE_MAX_DIMS, "perm") != n ||
       (count = lay_count(dims, n, "input_dims")) < 0 ||
       ext_check_buffer(&in, count, elem_size, "input") < 0 ||
       ext_check_buffer(&out, count, elem_size, "output") < 0) {

@@ -9,8 +9,8 @@
 
 /* Reads a sequence of Python ints into `out`; returns the count, or -1 with
  * an exception set (not a sequence, too long, not ints, out of int32). */
-static Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out,
-                                     Py_ssize_t max_count, const char *name) {
+Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out, Py_ssize_t max_count,
+                              const char *name) {
   Py_ssize_t i, count;
   PyObject *seq = PySequence_Fast(obj, "expected a sequence");
   if (seq == NULL) {
