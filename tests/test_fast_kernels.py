@@ -207,3 +207,42 @@ def test_elementwise_add_table_matches_core(activation):
     b = rng.integers(-128, 128, a.shape, dtype=np.int8)
     np.testing.assert_array_equal(table_add(a, b), core_add(a, x2=b))
     assert table_add(a, b[:, :, :, :1]) is None
+
+
+POOL_CASES = [  # (input NHWC, window, strides, padding, activation)
+    ((7, 24, 24, 6), (2, 2), (2, 2), "VALID", "NONE"),
+    ((3, 24, 24, 6), (2, 2), (2, 2), "SAME", "RELU"),  # SAME with no padding needed: fast
+    ((2, 9, 11, 17), (3, 2), (2, 3), "VALID", "RELU6"),
+    ((2, 8, 8, 3), (8, 8), (1, 1), "VALID", "NONE"),  # global pool
+    ((2, 7, 7, 5), (3, 3), (2, 2), "SAME", "NONE"),  # padded: the core's kernel
+    ((1, 5, 5, 4), (2, 2), (1, 1), "SAME", "NONE"),  # window past the edge: the core's kernel
+]
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("shape,window,strides,padding,activation", POOL_CASES)
+def test_pool_matches_core(kind, shape, window, strides, padding, activation):
+    """The strided-view pool == the core's kernel bit for bit; clipped windows fall back (None)."""
+    from tflm_unit.core import ops
+
+    rng = np.random.default_rng(zlib.crc32(repr((kind, shape, window)).encode()))
+    x = rng.integers(-128, 128, shape, dtype=np.int8)
+    scale, zero_point = 0.07, -11
+    params, out_shape = ops.pool_prepare(shape, window, strides, padding, scale, zero_point, activation)
+    core = (ops.max_pool_2d if kind == "max" else ops.average_pool_2d)(
+        x, window, strides, padding, scale, zero_point, activation)
+    got = fast.pool_2d(kind, x, params, out_shape)
+    clipped = params.pad_h or params.pad_w or (out_shape[1] - 1) * strides[0] + window[0] > shape[1] \
+        or (out_shape[2] - 1) * strides[1] + window[1] > shape[2]
+    if clipped:
+        assert got is None
+    else:
+        assert got is not None and got.dtype == np.int8
+        np.testing.assert_array_equal(got, core)
+
+
+def test_pool_clamp_beyond_int8_makes_every_output_the_bound():
+    assert fast._pool_clamp(-300, 300) == (-128, 127)
+    assert fast._pool_clamp(200, 300) == (-56, -56)  # int8(200), as the core's int16 clamp
+    assert fast._pool_clamp(-300, -200) == (56, 56)
+    assert fast._pool_clamp(-10, 20) == (-10, 20)

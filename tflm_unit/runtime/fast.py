@@ -234,3 +234,42 @@ class FastElementwise:
 def elementwise(op) -> Optional[FastElementwise]:
     """A table form of an element-wise int8 op, or None without the extension."""
     return FastElementwise(op) if available() else None
+
+
+def _pool_clamp(act_min: int, act_max: int) -> Tuple[int, int]:
+    """The core's int8 clamp of a pooled value (unit_pool_clamp16): a bound
+    beyond int8 either never binds or makes every output that bound."""
+    if act_min > 127 or act_max < -128:
+        value = int(np.array(act_min if act_min > 127 else act_max).astype(np.int8))
+        return value, value
+    return max(act_min, -128), min(act_max, 127)
+
+
+def pool_2d(kind: str, x: np.ndarray, params, out_shape: Tuple[int, int, int, int]) -> Optional[np.ndarray]:
+    """MAX_POOL_2D / AVERAGE_POOL_2D (``kind`` "max" / "average") on int8 NHWC
+    ``x`` with the core's prepared ``params`` (core.ops.PoolParams), as a few
+    whole-tensor NumPy reductions over strided views instead of one window at
+    a time; or None when a window is clipped by padding or the input edge
+    (the caller then runs the core's kernel, which counts in-bounds taps).
+    Bit-identical to the core: max of int8 is exact, and the average divides
+    the int32 sum by the tap count rounding half away from zero as it does."""
+    if not available() or params.pad_h != 0 or params.pad_w != 0:
+        return None
+    n, out_h, out_w, channels = out_shape
+    fh, fw, sh, sw = params.filter_h, params.filter_w, params.stride_h, params.stride_w
+    if (out_h - 1) * sh + fh > x.shape[1] or (out_w - 1) * sw + fw > x.shape[2]:
+        return None
+    taps = [x[:, r:r + (out_h - 1) * sh + 1:sh, k:k + (out_w - 1) * sw + 1:sw, :]
+            for r in range(fh) for k in range(fw)]
+    if kind == "max":
+        value = taps[0].copy()
+        for tap in taps[1:]:
+            np.maximum(value, tap, out=value)
+    else:
+        total = taps[0].astype(np.int32)
+        for tap in taps[1:]:
+            total += tap
+        count, half = len(taps), len(taps) // 2
+        value = np.where(total > 0, (total + half) // count, -((half - total) // count))
+    lo, hi = _pool_clamp(params.act_min, params.act_max)
+    return np.clip(value, lo, hi).astype(np.int8)

@@ -504,9 +504,18 @@ def _prepare_pool(interp: Interpreter, op: Operator) -> Step:
     activation = _fused_activation(op, int(o.fusedActivationFunction))
     scale, zp = out.scalar_scale(), out.scalar_zero_point()
 
+    window, strides = (int(o.filterHeight), int(o.filterWidth)), (int(o.strideH), int(o.strideW))
+    kind = "max" if op.name == "MAX_POOL_2D" else "average"
+
     def step(values):
-        values[op.outputs[0]] = pool(values[op.inputs[0]], (int(o.filterHeight), int(o.filterWidth)),
-                                     (int(o.strideH), int(o.strideW)), padding, scale, zp, activation)
+        x = values[op.inputs[0]]
+        out = None
+        if fast.available() and isinstance(x, np.ndarray) and x.dtype == np.int8 and x.ndim == 4:
+            params, out_shape = ops.pool_prepare(x.shape, window, strides, padding, scale, zp, activation)
+            out = fast.pool_2d(kind, x, params, out_shape)
+        if out is None:
+            out = pool(x, window, strides, padding, scale, zp, activation)
+        values[op.outputs[0]] = out
 
     return step
 
