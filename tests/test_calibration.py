@@ -151,6 +151,20 @@ def test_deterministic_for_a_seed(tiny):
     assert a.num_samples == 300
 
 
+def test_cost_in_dense_passes_wall_and_cpu(tiny):
+    """measure_cost: both ratios present, positive, and the timing pass is left out of the metadata."""
+    tflite, x, y = tiny
+    result = calibrate(tflite, x, y, 0.02, progress=False, measure_cost=True)
+    timing = result.timing()
+    for key in ("seconds", "dense_pass_seconds", "cpu_seconds", "dense_pass_cpu_seconds"):
+        assert timing[key] > 0, key
+    assert timing["cost_dense_passes"] == pytest.approx(timing["seconds"] / timing["dense_pass_seconds"])
+    assert timing["cost_dense_passes_cpu"] == pytest.approx(timing["cpu_seconds"] / timing["dense_pass_cpu_seconds"])
+    assert timing["cost_dense_passes"] > 1  # a search runs more than one dense pass
+    assert calibrate(tflite, x, y, 0.02, progress=False).timing()["cost_dense_passes"] is None
+    assert "cpu_seconds" not in str(result.to_metadata())
+
+
 def test_interpreter_thresholds_are_restored(tiny):
     tflite, x, y = tiny
     interp = Interpreter(tflite)

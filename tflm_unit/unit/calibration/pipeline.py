@@ -67,7 +67,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
     dense passes.  ``input_range`` is passed to the input preparation.  The
     interpreter's own thresholds are restored afterwards.
     """
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     if division not in DIVISION_MODES:
         raise OptionError(f"unknown division mode {division!r}; expected one of {DIVISION_MODES}")
     if objective not in OBJECTIVES:
@@ -110,12 +110,12 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
     if workers < 1:
         raise OptionError(f"threads must be >= 1, got {threads}")
     saved_skip = {op.index: interp.skip_setting(op.index) for op in ops}
-    dense_pass_seconds = None
-    timing_pass = 0.0
+    dense_pass_seconds = dense_pass_cpu_seconds = None
+    timing_pass = timing_pass_cpu = 0.0
     if measure_cost:
-        t0 = time.perf_counter()
-        dense_pass_seconds = time_dense_pass(interp, x_q)
-        timing_pass = time.perf_counter() - t0
+        t0, t0_cpu = time.perf_counter(), time.process_time()
+        dense_pass_seconds, dense_pass_cpu_seconds = time_dense_pass(interp, x_q)
+        timing_pass, timing_pass_cpu = time.perf_counter() - t0, time.process_time() - t0_cpu
     bar = Progress(progress)
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     try:
@@ -184,7 +184,9 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         for message in warnings_out:
             guarantee.warn(message)
         result.seconds = time.perf_counter() - started - timing_pass
+        result.cpu_seconds = time.process_time() - started_cpu - timing_pass_cpu
         result.dense_pass_seconds = dense_pass_seconds
+        result.dense_pass_cpu_seconds = dense_pass_cpu_seconds
         return result
     finally:
         bar.close()

@@ -88,6 +88,8 @@ class CalibrationResult:
     warnings: List[str] = field(default_factory=list)
     seconds: Optional[float] = None
     dense_pass_seconds: Optional[float] = None
+    cpu_seconds: Optional[float] = None  # process CPU time, all threads
+    dense_pass_cpu_seconds: Optional[float] = None
 
     @property
     def accuracy_drop(self) -> float:
@@ -112,11 +114,20 @@ class CalibrationResult:
             return None
         return self.seconds / self.dense_pass_seconds
 
+    @property
+    def cost_dense_passes_cpu(self) -> Optional[float]:
+        """The same ratio in process CPU time (less sensitive to other jobs' load)."""
+        if not self.cpu_seconds or not self.dense_pass_cpu_seconds:
+            return None
+        return self.cpu_seconds / self.dense_pass_cpu_seconds
+
     def timing(self) -> dict:
-        """Wall time and cost in dense passes (kept out of the summary so the
-        model's metadata stays deterministic)."""
+        """Wall and CPU time and the cost in dense passes (kept out of the
+        summary so the model's metadata stays deterministic)."""
         return dict(seconds=self.seconds, dense_pass_seconds=self.dense_pass_seconds,
-                    cost_dense_passes=self.cost_dense_passes)
+                    cost_dense_passes=self.cost_dense_passes, cpu_seconds=self.cpu_seconds,
+                    dense_pass_cpu_seconds=self.dense_pass_cpu_seconds,
+                    cost_dense_passes_cpu=self.cost_dense_passes_cpu)
 
     def thresholds_real(self) -> Dict[int, np.ndarray]:
         """op_index -> real thresholds [groups] (the converter's input)."""
