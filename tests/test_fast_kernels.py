@@ -53,12 +53,13 @@ CONV_CASES = [
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("division", DIVISIONS)
 @pytest.mark.parametrize("simd", SIMD_LEVELS)
-def test_conv_matches_core(case, division, simd):
+@pytest.mark.parametrize("zero_share", [0.3, 0.85])  # 0.85: ReLU-like, the UnIT tiles walk nonzero pairs only
+def test_conv_matches_core(case, division, simd, zero_share):
     n, h, w, ci, co, kh, kw, stride, dilation, padding = case
-    rng = np.random.default_rng(zlib.crc32(repr((case, division)).encode()))
+    rng = np.random.default_rng(zlib.crc32(repr((case, division, zero_share)).encode()))
     sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
     x = rng.integers(-128, 128, (n, h, w, ci), dtype=np.int8)
-    x[rng.random(x.shape) < 0.3] = 5  # operands at the zero point (x' = 0 for zp 5)
+    x[rng.random(x.shape) < zero_share] = 5  # operands at the zero point (x' = 0 for zp 5)
     filt = rng.integers(-128, 128, (co, kh, kw, ci), dtype=np.int8)
     filt[rng.random(filt.shape) < 0.2] = 0
     bias = rng.integers(-3000, 3000, co).astype(np.int32)

@@ -35,7 +35,9 @@ size_t fast_conv_thread_scratch(const fast_conv_t *g, int32_t kp) {
   return FAST_ALIGN((size_t)FAST_TILE * (size_t)kp * sizeof(int16_t)) +
          FAST_ALIGN(ocp * sizeof(uint64_t)) +
          FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t)) * 4u +
-         FAST_ALIGN((size_t)FAST_TILE * ocp) + FAST_ALIGN((size_t)kp * sizeof(int16_t));
+         FAST_ALIGN((size_t)FAST_TILE * ocp) + FAST_ALIGN((size_t)kp * sizeof(int16_t)) +
+         FAST_ALIGN(((size_t)FAST_TILE * (size_t)(kp / 2) + 16u) * sizeof(int32_t)) +
+         FAST_ALIGN((size_t)FAST_TILE * sizeof(int32_t));
 }
 
 /* accumulators, per-channel counts (32 and 64 bit), one expanded input row */
@@ -177,6 +179,8 @@ typedef struct {
   int32_t *rep_bias, *rep_multiplier, *rep_shift;
   int8_t *stage;
   uint64_t valid;   /* in-bounds (position, k) pairs (dense count) */
+  int sparse;       /* UnIT bounds all >= 0: zero input pairs may be skipped */
+  int32_t *pair_index, *pair_count; /* fast_simd_tile_unit_sparse scratch */
 } conv_job_t;
 
 /* dst[i] = src[i] + offset, and zeros: the runs im2col copies (AVX-512
@@ -469,8 +473,11 @@ static void conv_job(void *arg) {
                         padded_channels(j->g->out_c) / 16, j->acc);
       requantize_rows(j, r0, n);
     } else if (j->simd) {
-      fast_simd_tile(j->simd, j->tile, j->zero_row, n, j->kp, j->w16, j->s,
-                     padded_channels(j->g->out_c) / 16, j->acc, j->counts);
+      const int32_t blocks = padded_channels(j->g->out_c) / 16;
+      if (!(j->sparse && fast_simd_tile_unit_sparse(j->simd, j->tile, n, j->kp, j->w16, j->s, blocks,
+                                                    j->acc, j->counts, j->pair_index, j->pair_count)))
+        fast_simd_tile(j->simd, j->tile, j->zero_row, n, j->kp, j->w16, j->s, blocks, j->acc,
+                       j->counts);
       requantize_rows(j, r0, n);
     } else {
       conv_tile(j, r0, n);
@@ -499,9 +506,15 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
   const uint64_t work = (uint64_t)rows * (uint64_t)kp * (uint64_t)g->out_c;
   const int32_t ocp = padded_channels(g->out_c);
   uint64_t executed = 0, valid = 0;
-  int n, i;
+  int n, i, sparse = 0;
   int32_t oc;
   n = thread_count(threads, work, tiles);
+  if (s && simd && simd != FAST_SIMD_U8) { /* zero pairs skippable: no bound < 0 */
+    const size_t count = (size_t)ocp * (size_t)kp;
+    size_t k;
+    sparse = 1;
+    for (k = 0; k < count && sparse; ++k) sparse = s[k] >= 0;
+  }
   for (i = 0; i < n; ++i) {
     conv_job_t *j = &jobs[i];
     uint8_t *mine = (uint8_t *)scratch + (size_t)i * per_thread;
@@ -527,6 +540,11 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
     j->stage = (int8_t *)mine;
     mine += FAST_ALIGN((size_t)FAST_TILE * ocp);
     j->zero_row = (int16_t *)mine;
+    mine += FAST_ALIGN((size_t)kp * sizeof(int16_t));
+    j->pair_index = (int32_t *)mine;
+    mine += FAST_ALIGN(((size_t)FAST_TILE * (size_t)(kp / 2) + 16u) * sizeof(int32_t));
+    j->pair_count = (int32_t *)mine;
+    j->sparse = sparse;
     if (simd) {
       int32_t p;
       for (p = 0; p < FAST_TILE; ++p)

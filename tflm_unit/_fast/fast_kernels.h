@@ -86,6 +86,15 @@ void fast_simd_tile(int level, const int16_t *tile, const int16_t *zero_row,
                     const int16_t *sp, int32_t oc_blocks, int32_t *acc,
                     uint64_t *counts);
 
+/* The UnIT tile walking only each position's nonzero input pairs (valid
+ * when every bound in sp is >= 0): idx holds n * kp / 2 + 16 int32, nnz n.
+ * Returns 1 when it ran, 0 when the tile is too dense for it to pay (the
+ * caller then runs fast_simd_tile). */
+int fast_simd_tile_unit_sparse(int level, const int16_t *tile, int32_t n,
+                               int32_t kp, const int16_t *wp, const int16_t *sp,
+                               int32_t oc_blocks, int32_t *acc, uint64_t *counts,
+                               int32_t *idx, int32_t *nnz);
+
 /* Level FAST_SIMD_U8 (conv dense on VNNI CPUs): the tile is uint8 x + 128,
  * w16 is really int8 [out_c / 16][kp / 4][16][4] and bias must already hold
  * bias + (input_offset - 128) * sum(w) (see fast_simd.c). */
