@@ -143,7 +143,7 @@ size_t unit_fc_sorted_scratch_bytes(int32_t output_depth,
     if (unit_check_skip(skip, output_depth) != UNIT_OK) return 0u;
     groups = output_depth / skip->group_size;
   } else {
-    groups = 1; /* T = 0: one group of quotient 0 */
+    groups = 0; /* T = 0: no divisors, only the accumulators */
   }
   return unit_size_mul_add(
       (size_t)groups, sizeof(unit_divisor_group_t),
@@ -163,9 +163,36 @@ size_t unit_fc_sorted_scratch_bytes(int32_t output_depth,
 #endif
 
 /* One segment's prefix: accumulate until the first |w| <= tau (at the
- * latest the sentinel).  Two copies, one per index width. */
+ * latest the sentinel).  Two copies, one per index width; the uint8 one is
+ * in assembly on the MSP430 (unit_msp430_fc_sorted.S).  A quotient >= 128
+ * skips every weight (|w| <= 128): no walk at all. */
+#if defined(UNIT_PORT_FC_SORTED_WALK)
+#if UNIT_COUNTERS
+#error "the port's sorted walk does not count MACs: build with -DUNIT_COUNTERS=0"
+#endif
+void unit_msp430_fc_sorted_walk8(int32_t *acc, const int8_t *w,
+                                 const uint8_t *index, int16_t xv,
+                                 int16_t tau);
 static void walk8(int32_t *acc, const int8_t *w, const uint8_t *index,
                   int16_t xv, int16_t tau, unit_stats_t *stats) {
+  if (tau < 128) unit_msp430_fc_sorted_walk8(acc, w, index, xv, tau);
+  (void)stats;
+}
+#else
+static void walk8(int32_t *acc, const int8_t *w, const uint8_t *index,
+                  int16_t xv, int16_t tau, unit_stats_t *stats) {
+  if (tau >= 128) return;
+  for (; !unit_tap_skipped(*w, tau); ++w, ++index) {
+    acc[*index] = unit_wrap_add32(acc[*index], (int16_t)(xv * *w));
+    SORTED_COUNT(stats, *index);
+  }
+  (void)stats;
+}
+#endif
+
+static void walk16(int32_t *acc, const int8_t *w, const uint16_t *index,
+                   int16_t xv, int16_t tau, unit_stats_t *stats) {
+  if (tau >= 128) return;
   for (; !unit_tap_skipped(*w, tau); ++w, ++index) {
     acc[*index] = unit_wrap_add32(acc[*index], (int16_t)(xv * *w));
     SORTED_COUNT(stats, *index);
@@ -173,13 +200,67 @@ static void walk8(int32_t *acc, const int8_t *w, const uint8_t *index,
   (void)stats;
 }
 
-static void walk16(int32_t *acc, const int8_t *w, const uint16_t *index,
-                   int16_t xv, int16_t tau, unit_stats_t *stats) {
-  for (; !unit_tap_skipped(*w, tau); ++w, ++index) {
-    acc[*index] = unit_wrap_add32(acc[*index], (int16_t)(xv * *w));
-    SORTED_COUNT(stats, *index);
+/* One input's segments: the quotient of each group, then its walk. */
+static void input_row(int32_t *acc, const unit_divisor_group_t *group,
+                      ptrdiff_t groups, ptrdiff_t seg, const int8_t *w,
+                      const uint8_t *i8, const uint16_t *i16, int16_t xv,
+                      unit_division_t mode, unit_stats_t *stats) {
+  const uint8_t magnitude = (uint8_t)unit_abs16(xv);
+  ptrdiff_t g;
+  if (mode == UNIT_DIV_EXACT) {
+    for (g = 0; g < groups; ++g, w += seg, ++group) {
+      const int16_t tau = (int16_t)(group->t / (int16_t)magnitude);
+      if (i8) {
+        walk8(acc, w, i8, xv, tau, stats);
+        i8 += seg;
+      } else {
+        walk16(acc, w, i16, xv, tau, stats);
+        i16 += seg;
+      }
+    }
+  } else {
+    /* The power-of-two modes: T_q >> e from the group's table (the value
+     * unit_group_quotient gives; the exponent found the mode's way). */
+    const uint8_t e = unit_floor_log2(magnitude, mode); /* once per input */
+    for (g = 0; g < groups; ++g, w += seg, ++group) {
+      const int16_t tau = group->table[e];
+      if (i8) {
+        walk8(acc, w, i8, xv, tau, stats);
+        i8 += seg;
+      } else {
+        walk16(acc, w, i16, xv, tau, stats);
+        i16 += seg;
+      }
+    }
   }
-  (void)stats;
+}
+
+/* The common case in one tight loop (few live values, so 16-bit cores keep
+ * them in registers): uint8 indices, thresholds given. */
+static void rows8(int32_t *acc, const int8_t *x, const int8_t *x_end,
+                  int16_t input_offset, const int8_t *w, const uint8_t *i8,
+                  ptrdiff_t seg, ptrdiff_t groups,
+                  const unit_divisor_group_t *group, unit_division_t mode,
+                  unit_stats_t *stats) {
+  const ptrdiff_t row = groups * seg;
+  const unit_divisor_group_t *group_end = group + groups;
+  for (; x != x_end; ++x, w += row, i8 += row) {
+    const int16_t xv = (int16_t)(*x + input_offset);
+    const int8_t *ws = w;
+    const uint8_t *is = i8;
+    const unit_divisor_group_t *gp;
+    uint8_t magnitude;
+    if (xv == 0) continue; /* the whole input row is skipped */
+    magnitude = (uint8_t)unit_abs16(xv);
+    if (mode == UNIT_DIV_EXACT) {
+      for (gp = group; gp != group_end; ++gp, ws += seg, is += seg)
+        walk8(acc, ws, is, xv, (int16_t)(gp->t / (int16_t)magnitude), stats);
+    } else {
+      const uint8_t e = unit_floor_log2(magnitude, mode); /* once per input */
+      for (gp = group; gp != group_end; ++gp, ws += seg, is += seg)
+        walk8(acc, ws, is, xv, gp->table[e], stats);
+    }
+  }
 }
 
 static void fc_sorted(const unit_fc_params_t *p, const unit_requant_t *rq,
@@ -193,42 +274,59 @@ static void fc_sorted(const unit_fc_params_t *p, const unit_requant_t *rq,
    * 16-bit cores, see unit_fc.c). */
   const ptrdiff_t in_depth = (ptrdiff_t)input_depth;
   const ptrdiff_t out_depth = (ptrdiff_t)output_depth;
-  const ptrdiff_t groups = out_depth / (ptrdiff_t)group_size;
   const ptrdiff_t seg = (ptrdiff_t)group_size + 1;
+  const ptrdiff_t layout_groups = out_depth / (ptrdiff_t)group_size;
+  const ptrdiff_t row = layout_groups * seg; /* entries per input */
+  const ptrdiff_t groups = thresholds ? layout_groups : 0;
   const int16_t input_offset = (int16_t)p->input_offset; /* [-127, 128] */
   int32_t *acc = (int32_t *)scratch;
   unit_divisor_group_t *group = (unit_divisor_group_t *)(acc + output_depth);
   ptrdiff_t b, d, g, o;
-  /* Without thresholds one group of T = 0 serves every segment. */
-  for (g = 0; g < (thresholds ? groups : 1); ++g)
+  for (g = 0; g < groups; ++g) {
     unit_divisor_group_init(&group[g], thresholds ? thresholds[g] : 0, mode);
+    if (mode != UNIT_DIV_EXACT) { /* table[e] = T_q >> e, by halving */
+      int e;
+      group[g].table[0] = group[g].t;
+      for (e = 1; e < 8; ++e)
+        group[g].table[e] = (int16_t)(group[g].table[e - 1] >> 1);
+    }
+  }
   for (b = 0; b < batches; ++b) {
     const int8_t *x = input + b * in_depth;
     const int8_t *w = layout->weights;
     const uint8_t *i8 = layout->index8;
     const uint16_t *i16 = layout->index16;
     for (o = 0; o < out_depth; ++o) acc[o] = bias ? bias[o] : 0;
-    for (d = 0; d < in_depth; ++d) {
+    if (i8 && thresholds) {
+      rows8(acc, x, x + in_depth, input_offset, w, i8, seg, layout_groups,
+            group, mode, stats);
+      d = in_depth;
+    } else {
+      d = 0;
+    }
+    for (; d < in_depth; ++d, w += row) {
       const int16_t xv = (int16_t)(x[d] + input_offset);
-      uint8_t magnitude, exponent;
-      if (xv == 0) { /* the whole input row is skipped */
-        w += groups * seg;
-        if (i8) i8 += groups * seg; else i16 += groups * seg;
-        continue;
-      }
-      magnitude = (uint8_t)unit_abs16(xv);
-      exponent = unit_floor_log2(magnitude, mode); /* once per input */
-      for (g = 0; g < groups; ++g, w += seg) {
-        const int16_t tau = unit_group_quotient(
-            &group[thresholds ? g : 0], magnitude, exponent, mode);
-        if (i8) {
-          walk8(acc, w, i8, xv, tau, stats);
-          i8 += seg;
-        } else {
-          walk16(acc, w, i16, xv, tau, stats);
-          i16 += seg;
+      /* x' = 0: the whole input row is skipped */
+      if (xv == 0) {
+        /* the whole input row is skipped */
+      } else if (thresholds) {
+        input_row(acc, group, layout_groups, seg, w, i8, i16, xv, mode,
+                  stats);
+      } else { /* T = 0: tau = 0 in every segment */
+        const int8_t *ws = w;
+        const uint8_t *s8 = i8;
+        const uint16_t *s16 = i16;
+        for (g = 0; g < layout_groups; ++g, ws += seg) {
+          if (s8) {
+            walk8(acc, ws, s8, xv, 0, stats);
+            s8 += seg;
+          } else {
+            walk16(acc, ws, s16, xv, 0, stats);
+            s16 += seg;
+          }
         }
       }
+      if (i8) i8 += row; else i16 += row;
     }
     for (o = 0; o < out_depth; ++o)
       output[b * out_depth + o] =

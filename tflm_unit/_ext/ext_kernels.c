@@ -592,8 +592,9 @@ static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
     bytes = minimum ? unit_depthwise_min_scratch_bytes(&fs, &os, &skip)
                     : unit_depthwise_scratch_bytes(&fs, &os, &skip);
   else if (kind == 2) bytes = unit_fc_scratch_bytes(os.c, &skip);
+  else if (kind == 3) bytes = unit_fc_sorted_scratch_bytes(os.c, &skip);
   else {
-    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1 or 2");
+    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1, 2 or 3");
     return NULL;
   }
   return PyLong_FromSize_t(bytes);

@@ -133,7 +133,8 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
     return tuple(_core.activation_range_int8(int(fused_activation), s, zp))  # type: ignore
 
 
-_SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2}
+_SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2,
+                  "FULLY_CONNECTED_SORTED": 3}
 
 
 def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_size: int = 1,
@@ -142,8 +143,9 @@ def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_siz
     and depthwise need int32 accumulators for a whole image's positions
     (``minimum``: for one output row — they then work in row blocks, any size
     in between works) plus, when skipping, the quotients of one channel;
-    fully connected needs scratch only when skipping.  ``op`` is the builtin
-    name; for fully connected ``output_shape`` ends in the output depth."""
+    fully connected needs scratch only when skipping, its sorted layout
+    always (``FULLY_CONNECTED_SORTED``).  ``op`` is the builtin name; for fully
+    connected ``output_shape`` ends in the output depth."""
     if op not in _SCRATCH_KINDS:
         raise KernelArgumentError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")
     f = tuple(_int_in(d, "filter_shape entry", 1, INT32_MAX) for d in filter_shape)
