@@ -38,6 +38,10 @@ extern "C" {
 #endif
 
 #define UNIT_FORMAT_VERSION 1
+/* The custom-options version of ops that carry a `layout` option (the
+ * sorted fully connected layout, DESIGN.md §9); readers that know layouts
+ * accept 1..UNIT_LAYOUT_FORMAT_VERSION. */
+#define UNIT_LAYOUT_FORMAT_VERSION 2
 
 /* What every public function of the core returns (or, for the size and
  * geometry queries, signals by returning 0).  Arguments are validated once

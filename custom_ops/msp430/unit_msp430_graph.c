@@ -40,6 +40,10 @@ static unit_status_t run_op(const unit_graph_t *graph,
       const unit_graph_fc_t *p = (const unit_graph_fc_t *)op->params;
       /* int32 division on the MCU: once per op, not per MAC. */
       const int32_t batches = (int32_t)in->bytes / p->input_depth;
+      if (p->sorted) /* the sorted layout (checked by the exporter) */
+        return unit_fully_connected_sorted_int8(
+            &p->params, &p->requant, batches, p->input_depth, p->output_depth,
+            x, p->sorted, p->bias, y, &p->skip, scratch, scratch_bytes, NULL);
       return unit_fully_connected_int8(&p->params, &p->requant, batches,
                                        p->input_depth, p->output_depth, x,
                                        p->filter, p->bias, y, &p->skip,
