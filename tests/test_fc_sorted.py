@@ -94,3 +94,117 @@ def test_refusals():
     short = k.FcSortedLayout(layout.weights[:-1], layout.index, 2, 8, 6)
     with pytest.raises(KernelArgumentError, match="weights|filter"):
         k.fully_connected_sorted_int8(x, short, None, multiplier, shift, 0, 0, thresholds=t, group_size=2)
+
+
+# ------------------------------------------------------------------ the layout as a model property
+
+
+@pytest.fixture(scope="module")
+def paper_unit():
+    """The paper's net (one epoch on 300 digits) as UnIT with per-group FC thresholds, and test inputs."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.datasets import load_default_digits
+    from tflm_unit.models import unit_paper_cnn
+    from tflm_unit.runtime import Interpreter
+
+    data = load_default_digits()
+    tf_keras.utils.set_random_seed(3)
+    model = unit_paper_cnn(keras_module=tf_keras)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:300, ..., None], data.y_train[:300], epochs=1, batch_size=32, verbose=0)
+    unit = convert(model, data.x_train[:64, ..., None])
+    unit = apply_thresholds(unit, {"conv1": 0.004, "conv2": 0.006, "fc": [0.004, 0.01]}, "shift",
+                            group_size={"fc": 5})
+    return unit, Interpreter(unit).quantize_input(data.x_test[:16, ..., None])
+
+
+def _fc_op(model: bytes):
+    from tflm_unit.runtime.model import load_graph
+
+    return next(op for op in load_graph(model).operators if op.name == "UNIT_FULLY_CONNECTED")
+
+
+def test_layout_option_round_trip(paper_unit):
+    from tflm_unit.converter.rewrite import set_fc_layout
+
+    unit, _ = paper_unit
+    assert "layout" not in _fc_op(unit).custom_options and _fc_op(unit).custom_options["format_version"] == 1
+    sorted_model = set_fc_layout(unit, "sorted")
+    options = _fc_op(sorted_model).custom_options
+    assert options["layout"] == "sorted" and options["format_version"] == 2
+    assert options["group_size"] == 5 and options["division"] == "shift"
+    back = _fc_op(set_fc_layout(sorted_model, "compare")).custom_options
+    assert "layout" not in back and back["format_version"] == 1
+
+
+def test_runtime_sorted_layout_is_bit_exact(paper_unit):
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.runtime import Interpreter
+
+    unit, xq = paper_unit
+    sorted_model = set_fc_layout(unit, "sorted")
+    compare, sorted_ = Interpreter(unit).run(xq), Interpreter(sorted_model).run(xq)
+    np.testing.assert_array_equal(compare.outputs[0], sorted_.outputs[0])
+    fc_compare, fc_sorted = compare.layers[-2], sorted_.layers[-2]
+    assert fc_sorted.output_name == fc_compare.output_name
+    assert 0 < fc_sorted.macs_executed == fc_compare.macs_executed < fc_sorted.macs_total
+    # New thresholds keep the layout (and a new group size gets its own arrays).
+    again = apply_thresholds(sorted_model, {"fc": [0.002, 0.003]}, "shift", group_size={"fc": 5})
+    assert _fc_op(again).custom_options["layout"] == "sorted"
+    np.testing.assert_array_equal(Interpreter(again).run(xq).outputs[0],
+                                  Interpreter(set_fc_layout(again, "compare")).run(xq).outputs[0])
+
+
+def test_bad_layouts_are_refused(paper_unit):
+    from tflm_unit.converter.errors import ConversionError
+    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.errors import ModelFormatError
+    from tflm_unit.runtime.model import _unit_options
+
+    unit, _ = paper_unit
+    with pytest.raises(ConversionError, match="layout 'diagonal'"):
+        set_fc_layout(unit, "diagonal")
+    with pytest.raises(ConversionError, match="operator 0 is not a UNIT_FULLY_CONNECTED"):
+        set_fc_layout(unit, {0: "sorted"})
+    base = {"fused_activation_function": 0, "group_size": 10, "division": "shift"}
+    with pytest.raises(ModelFormatError, match="needs format_version 2"):
+        _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted", format_version=1))
+    with pytest.raises(ModelFormatError, match="only UNIT_FULLY_CONNECTED"):
+        _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="rows", format_version=2))
+    assert _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted",
+                                                              format_version=2))["layout"] == "sorted"
+
+
+def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
+    from tflm_unit.converter import export_c
+    from tflm_unit.converter.rewrite import set_fc_layout
+
+    unit, _ = paper_unit
+    export_c(set_fc_layout(unit, "sorted"), tmp_path, name="model")
+    text = (tmp_path / "model_graph.c").read_text()
+    fc = _fc_op(unit)
+    label = f"op{fc.index}"
+    assert f"model_{label}_sorted_weights[3072]" in text  # 256 inputs x (10 outputs + 2 groups)
+    assert f"model_{label}_sorted_index[3072]" in text and "const uint8_t" in text
+    assert f"model_{label}_filter[" not in text
+
+
+def test_resources_and_inspect_count_the_layout(paper_unit):
+    from tflm_unit.cli import text_inspect
+    from tflm_unit.converter.report import inspect_model
+    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.resources import tflite_resources
+
+    unit, _ = paper_unit
+    sorted_model = set_fc_layout(unit, "sorted")
+    before, after = tflite_resources(unit), tflite_resources(sorted_model)
+    layout_bytes = 256 * (10 + 2) * 2  # weights + uint8 indices, 2 groups of 5
+    assert [layer.layout_bytes for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED"] == [layout_bytes]
+    assert after.flash_bytes - before.flash_bytes == layout_bytes - 256 * 10  # the filter is not stored
+    assert after.peak_ram_bytes == before.peak_ram_bytes
+    report = inspect_model(sorted_model)
+    fc = next(op for op in report["ops"] if op["op"] == "UNIT_FULLY_CONNECTED")
+    assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes
+    assert f"layout sorted ({layout_bytes} bytes)" in text_inspect(report)

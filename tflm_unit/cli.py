@@ -283,6 +283,8 @@ def text_inspect(result: Dict[str, Any]) -> str:
         if op.get("thresholds_int") is not None or op.get("thresholds_real") is not None:
             thresholds = (f"T_q={op.get('thresholds_int')} T={[round(t, 6) for t in op['thresholds_real']]} "
                           f"group {op.get('group_size')} {op.get('division')}")
+        if op.get("layout"):
+            thresholds += f" layout {op['layout']} ({op['layout_bytes']} bytes)"
         lines.append(f"{op['index']:>4} {op['op']:24s} {str(op['output_shape']):18s} {op['macs']:>10}  {thresholds}")
     lines.append(f"MACs {result['macs_total']}, flash {result['flash_bytes']} bytes (constant tensors), "
                  f"peak RAM ~{result['peak_ram_bytes']} bytes ({result['peak_ram_note']})")
