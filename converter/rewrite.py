@@ -369,6 +369,8 @@ def set_fc_layout(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> byt
             raise ConversionError(f"operator {index} is not a UNIT_FULLY_CONNECTED op (layouts are per FC op)")
         if value not in FC_LAYOUTS:
             raise ConversionError(f"operator {index}: layout {value!r}, expected one of {FC_LAYOUTS}")
+        if value == "sorted" and graph.tensor(graph.operators[index].inputs[1]).dtype != np.int8:
+            raise ConversionError(f"operator {index}: the sorted layout exists for int8 filters only")
     model_t = graph.model
     for op in fc_ops:
         if op.index not in wanted:

@@ -208,3 +208,19 @@ def test_resources_and_inspect_count_the_layout(paper_unit):
     fc = next(op for op in report["ops"] if op["op"] == "UNIT_FULLY_CONNECTED")
     assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes
     assert f"layout sorted ({layout_bytes} bytes)" in text_inspect(report)
+
+
+def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
+    from tflm_unit.cli import main
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.runtime import Interpreter
+
+    unit, xq = paper_unit
+    sorted_model = apply_thresholds(unit, None, fc_layout="sorted")
+    assert _fc_op(sorted_model).custom_options["layout"] == "sorted"
+    np.testing.assert_array_equal(Interpreter(sorted_model).run(xq).outputs[0], Interpreter(unit).run(xq).outputs[0])
+    source, out = tmp_path / "unit.tflite", tmp_path / "sorted.tflite"
+    source.write_bytes(unit)
+    assert main(["convert", str(source), "--out", str(out), "--fc-layout", "sorted"]) == 0
+    assert _fc_op(out.read_bytes()).custom_options["layout"] == "sorted"
+    assert main(["inspect", str(out)]) == 0

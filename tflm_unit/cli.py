@@ -99,6 +99,10 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                         help="division approximation (default: the model's, else shift)")
     parser.add_argument("--group-size", type=int, default=None, metavar="G",
                         help="output channels per threshold group (default: one group per layer)")
+    parser.add_argument("--fc-layout", choices=("compare", "sorted"), default=None,
+                        help="weight layout of the UnIT fully connected ops: compare (a compare per MAC, "
+                             "what every runner reads) or sorted (descending |w| per input: skipped MACs cost "
+                             "nothing; host runtime and MSP430 graph only, format_version 2)")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")
     parser.add_argument("--thresholds-json", metavar="FILE",
@@ -196,6 +200,10 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
                      num_calibration_samples=args.num_calibration_samples, **_input_range_kwargs(args))
     if args.max_accuracy_drop is not None:
         result = apply_thresholds(result, **calibrate_for_convert(result, data, args))
+    if args.fc_layout is not None:
+        from tflm_unit.converter.rewrite import set_fc_layout
+
+        result = set_fc_layout(result, args.fc_layout)
     config = read_unit_config(result)
     scaling = config.get("input_scaling")
     if scaling is None and data is not None:  # a .tflite: how its data are mapped, for the record
