@@ -305,10 +305,11 @@ unit_status_t unit_fc_sorted_build(const int8_t *filter, int32_t input_depth,
                                    uint16_t *index16);
 /* Validates a layout's contents (indices inside their group, descending
  * magnitudes, a zero run ending every segment): UNIT_OK or
- * UNIT_ERR_NULL / ARG / GROUP / SHAPE / OVERFLOW.  Front ends call it once
- * when they load a layout (TFLM Prepare, the host runtime, the MSP430
- * exporter); the kernel itself does not re-read the layout, which would
- * cost as much as the walk. */
+ * UNIT_ERR_NULL / ARG / GROUP / SHAPE / OVERFLOW.  A front end that takes
+ * a layout from outside calls it before the kernel (the host binding does
+ * on every call); layouts from unit_fc_sorted_build (export-c's MSP430
+ * graph) pass by construction.  The kernel itself does not re-read the
+ * layout, which would cost as much as the walk. */
 unit_status_t unit_fc_sorted_check(const unit_fc_sorted_t *layout,
                                    int32_t input_depth, int32_t output_depth);
 /* int32 accumulators and the groups' divisors; 0 for invalid arguments. */
