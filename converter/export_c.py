@@ -223,6 +223,7 @@ class _GraphWriter:
         self.tensors: Dict[int, _GraphTensor] = {}
         self.scratch = 0
         self.scratch_limit = scratch_limit
+        self.sorted_fc = False  # a FULLY_CONNECTED with the sorted layout (the runner needs its kernel)
 
     def fail(self, op: Operator, why: str) -> None:
         raise ConversionError(f"export-c: operator {op.index} ({op.name}) {why}")
@@ -338,6 +339,7 @@ class _GraphWriter:
                                 "index16": index if index_type == "uint16_t" else "NULL",
                                 "group_size": group}) + ";\n")
             sorted_ref = f"&{self.ident}_{label}_sorted"
+            self.sorted_fc = True
             self.scratch = max(self.scratch, kernels.scratch_bytes(
                 "FULLY_CONNECTED_SORTED", filt.shape, (1, units), True, group))
         else:
@@ -478,6 +480,7 @@ def graph_sources(model_bytes: bytes, name: str,
                               "input": position[graph_input], "output": position[graph_output],
                               "arena_bytes": f"{arena}u", "scratch_bytes": f"{writer.scratch}u"}) + ";\n")
     summary = {"ops": n_steps, "tensors": len(order), "arena_bytes": int(arena), "scratch_bytes": writer.scratch,
+               "sorted_fc": writer.sorted_fc,
                "dropped_ops": sorted({op.index for op in graph.operators} - {op.index for op in live_ops})}
     return {"unit_graph.h": GRAPH_TYPES_HEADER, f"{name}_graph.h": header, f"{name}_graph.c": source}, summary
 
