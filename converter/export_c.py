@@ -87,9 +87,12 @@ typedef struct {
   unit_skip_t skip;
 } unit_graph_conv_t;
 
-/* FULLY_CONNECTED (builtin or UnIT): input [batches, input_depth]. */
+/* FULLY_CONNECTED (builtin or UnIT): input [batches, input_depth].  With
+ * the sorted layout (`layout` option, DESIGN.md §9) `sorted` points at the
+ * layout and `filter` is NULL (the layout holds every weight). */
 typedef struct {
   const int8_t *filter; /* [output_depth, input_depth] */
+  const unit_fc_sorted_t *sorted;
   const int32_t *bias;
   int32_t input_depth;
   int32_t output_depth;
@@ -220,6 +223,7 @@ class _GraphWriter:
         self.tensors: Dict[int, _GraphTensor] = {}
         self.scratch = 0
         self.scratch_limit = scratch_limit
+        self.sorted_fc = False  # a FULLY_CONNECTED with the sorted layout (the runner needs its kernel)
 
     def fail(self, op: Operator, why: str) -> None:
         raise ConversionError(f"export-c: operator {op.index} ({op.name}) {why}")
@@ -320,12 +324,31 @@ class _GraphWriter:
         act_min, act_max = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
         params = {"input_offset": -inp.scalar_zero_point(), "output_offset": out.scalar_zero_point(),
                   "act_min": act_min, "act_max": act_max}
-        weights = self.const_array("int8_t", f"{label}_filter", filt.data)
+        sorted_ref = "NULL"
+        if op.is_unit and op.custom_options.get("layout") == "sorted":
+            # The layout replaces the filter in flash: built by the C core.
+            group = int(op.custom_options["group_size"])
+            layout = kernels.fc_sorted_layout(np.ascontiguousarray(filt.data), group)
+            weights = "NULL"
+            sorted_w = self.const_array("int8_t", f"{label}_sorted_weights", layout.weights)
+            index_type = "uint8_t" if layout.index.dtype == np.uint8 else "uint16_t"
+            index = self.const_array(index_type, f"{label}_sorted_index", layout.index)
+            self.defs.append(
+                f"static const unit_fc_sorted_t {self.ident}_{label}_sorted = "
+                + _struct_init({"weights": sorted_w, "index8": index if index_type == "uint8_t" else "NULL",
+                                "index16": index if index_type == "uint16_t" else "NULL",
+                                "group_size": group}) + ";\n")
+            sorted_ref = f"&{self.ident}_{label}_sorted"
+            self.sorted_fc = True
+            self.scratch = max(self.scratch, kernels.scratch_bytes(
+                "FULLY_CONNECTED_SORTED", filt.shape, (1, units), True, group))
+        else:
+            weights = self.const_array("int8_t", f"{label}_filter", filt.data)
         if op.is_unit:
             self.scratch = max(self.scratch, kernels.scratch_bytes(
                 "FULLY_CONNECTED", filt.shape, (1, units), True, int(op.custom_options["group_size"])))
         struct = (f"static const unit_graph_fc_t {self.ident}_{label} = {{\n"
-                  f"  .filter = {weights}, .bias = {self._bias(op, label)},\n"
+                  f"  .filter = {weights}, .sorted = {sorted_ref}, .bias = {self._bias(op, label)},\n"
                   f"  .input_depth = {depth}, .output_depth = {units}, .requant = {requant},\n"
                   f"  .params = {_struct_init(params)},\n"
                   f"  .skip = {self._skip(op, label, units)}}};\n")
@@ -457,6 +480,7 @@ def graph_sources(model_bytes: bytes, name: str,
                               "input": position[graph_input], "output": position[graph_output],
                               "arena_bytes": f"{arena}u", "scratch_bytes": f"{writer.scratch}u"}) + ";\n")
     summary = {"ops": n_steps, "tensors": len(order), "arena_bytes": int(arena), "scratch_bytes": writer.scratch,
+               "sorted_fc": writer.sorted_fc,
                "dropped_ops": sorted({op.index for op in graph.operators} - {op.index for op in live_ops})}
     return {"unit_graph.h": GRAPH_TYPES_HEADER, f"{name}_graph.h": header, f"{name}_graph.c": source}, summary
 

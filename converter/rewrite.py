@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from flatbuffers import flexbuffers
@@ -28,8 +28,14 @@ from tflm_unit.runtime.model import (
 )
 
 FORMAT_VERSION = 1
+#: The custom-options version of an op with a ``layout`` option (unit_core.h's
+#: UNIT_LAYOUT_FORMAT_VERSION): readers that predate layouts refuse it.
+LAYOUT_FORMAT_VERSION = 2
+#: Weight layouts of UNIT_FULLY_CONNECTED (DESIGN.md §9): ``compare`` (the
+#: filter, a compare per MAC) or ``sorted`` (per input and group, descending |w|).
+FC_LAYOUTS = ("compare", "sorted")
 #: Keys of the custom options map that are not builtin options.
-UNIT_OPTION_KEYS = ("division", "group_size", "format_version")
+UNIT_OPTION_KEYS = ("division", "group_size", "format_version", "layout")
 UNIT_NAME_OF = {"CONV_2D": "UNIT_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_DEPTHWISE_CONV_2D",
                 "FULLY_CONNECTED": "UNIT_FULLY_CONNECTED"}
 BUILTIN_NAME_OF = {unit: base for base, unit in UNIT_NAME_OF.items()}
@@ -81,9 +87,14 @@ def builtin_options_object(base: str, values: Dict[str, Any]) -> Any:
     return options
 
 
-def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_size: int) -> bytes:
+def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_size: int,
+                          layout: Optional[str] = None) -> bytes:
     """The flexbuffer map of a UNIT_* op: every builtin option + division,
-    group_size, format_version."""
+    group_size, format_version, and ``layout`` when it is not the default
+    ``compare`` (then format_version is LAYOUT_FORMAT_VERSION)."""
+    if layout is not None and layout not in FC_LAYOUTS:
+        raise ConversionError(f"layout {layout!r}: expected one of {FC_LAYOUTS}")
+    sorted_layout = layout == "sorted"
     builder = flexbuffers.Builder()
     with builder.Map():
         for key, value in builtin_options.items():
@@ -96,8 +107,11 @@ def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_
         builder.String(str(division))
         builder.Key("group_size")
         builder.Int(int(group_size))
+        if sorted_layout:
+            builder.Key("layout")
+            builder.String(layout)
         builder.Key("format_version")
-        builder.Int(FORMAT_VERSION)
+        builder.Int(LAYOUT_FORMAT_VERSION if sorted_layout else FORMAT_VERSION)
     return bytes(builder.Finish())
 
 
@@ -179,8 +193,9 @@ def make_unit_op(model_t: Any, graph: ModelGraph, setting: UnitSetting) -> None:
     op_t.opcodeIndex = _opcode_index(model_t, schema.BuiltinOperator.CUSTOM, UNIT_NAME_OF[base], 1)
     op_t.builtinOptionsType = schema.BuiltinOptions.NONE
     op_t.builtinOptions = None
-    op_t.customOptions = np.frombuffer(encode_custom_options(options, setting.division, setting.group_size),
-                                       dtype=np.uint8)
+    layout = op.custom_options.get("layout") if op.is_unit else None
+    op_t.customOptions = np.frombuffer(encode_custom_options(options, setting.division, setting.group_size,
+                                                             layout), dtype=np.uint8)
     op_t.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
     _set_thresholds_tensor(model_t, op_t, setting)
 
@@ -337,6 +352,38 @@ def to_builtin(unit_tflite: bytes, versions: Optional[Dict[int, int]] = None) ->
     return pack_model(model_t)
 
 
-__all__ = ["FORMAT_VERSION", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
+def set_fc_layout(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes:
+    """The same UnIT ``.tflite`` with its UNIT_FULLY_CONNECTED ops' weight
+    ``layout`` option set (DESIGN.md §9): one of FC_LAYOUTS for every such
+    op, or {op index: layout}.  ``sorted`` ops get format_version
+    LAYOUT_FORMAT_VERSION; ``compare`` removes the option (version 1, the
+    file any reader takes).  Outputs do not change (the kernels are
+    bit-exact); readers build the sorted arrays from the filter."""
+    data = bytes(unit_tflite)
+    graph = load_graph(data)
+    fc_ops = [op for op in graph.operators if op.name == "UNIT_FULLY_CONNECTED"]
+    wanted = {op.index: layout for op in fc_ops} if isinstance(layout, str) else dict(layout)
+    known = {op.index for op in fc_ops}
+    for index, value in wanted.items():
+        if index not in known:
+            raise ConversionError(f"operator {index} is not a UNIT_FULLY_CONNECTED op (layouts are per FC op)")
+        if value not in FC_LAYOUTS:
+            raise ConversionError(f"operator {index}: layout {value!r}, expected one of {FC_LAYOUTS}")
+        if value == "sorted" and graph.tensor(graph.operators[index].inputs[1]).dtype != np.int8:
+            raise ConversionError(f"operator {index}: the sorted layout exists for int8 filters only")
+    model_t = graph.model
+    for op in fc_ops:
+        if op.index not in wanted:
+            continue
+        o = op.custom_options
+        options = {k: v for k, v in o.items() if k not in UNIT_OPTION_KEYS}
+        op_t = model_t.subgraphs[0].operators[op.index]
+        encoded = encode_custom_options(options, o.get("division", "exact"), int(o["group_size"]),
+                                        wanted[op.index])
+        op_t.customOptions = np.frombuffer(encoded, dtype=np.uint8)
+    return pack_model(model_t)
+
+
+__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "FC_LAYOUTS", "set_fc_layout", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
            "builtin_options_object", "encode_custom_options", "decode_custom_options", "make_unit_op",
            "make_builtin_op", "remove_unused", "set_metadata", "to_builtin", "unpack_model"]

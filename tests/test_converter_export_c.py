@@ -53,9 +53,14 @@ int main(void) {
         }
         case UNIT_GRAPH_FULLY_CONNECTED: {
           const unit_graph_fc_t *p = (const unit_graph_fc_t *)op->params;
-          st = unit_fully_connected_int8(&p->params, &p->requant, (int32_t)(a->bytes / p->input_depth),
-                                         p->input_depth, p->output_depth, x, p->filter, p->bias, y, &p->skip,
-                                         scratch, sizeof scratch, NULL);
+          if (p->sorted)
+            st = unit_fully_connected_sorted_int8(&p->params, &p->requant, (int32_t)(a->bytes / p->input_depth),
+                                                  p->input_depth, p->output_depth, x, p->sorted, p->bias, y,
+                                                  &p->skip, scratch, sizeof scratch, NULL);
+          else
+            st = unit_fully_connected_int8(&p->params, &p->requant, (int32_t)(a->bytes / p->input_depth),
+                                           p->input_depth, p->output_depth, x, p->filter, p->bias, y, &p->skip,
+                                           scratch, sizeof scratch, NULL);
           break;
         }
         case UNIT_GRAPH_MAX_POOL_2D:
@@ -116,9 +121,12 @@ def _run_graph(tmp_path: Path, model: bytes, xq: np.ndarray) -> np.ndarray:
     ("dscnn", 0.01, "tree"),
     ("resnet", 0.015, "exact"),
 ])
-def test_static_graph_runs_bit_exact_with_the_host_runtime(tmp_path, name, thresholds, division):
+@pytest.mark.parametrize("layout", ["compare", "sorted"])
+def test_static_graph_runs_bit_exact_with_the_host_runtime(tmp_path, name, thresholds, division, layout):
+    from tflm_unit.converter.rewrite import set_fc_layout
+
     _, x, base, unit = _converted("tf_keras", name)
-    model = apply_thresholds(unit, thresholds, division)
+    model = set_fc_layout(apply_thresholds(unit, thresholds, division), layout)
     interp = Interpreter(model)
     xq = interp.quantize_input(x[:8])
     result = interp.run(xq)

@@ -162,3 +162,26 @@ def test_missing_toolchain_names_the_apt_command(monkeypatch):
     assert message is not None and "mspdebug" in message and "apt-get install" in message
     with pytest.raises(ToolchainMissingError, match="apt-get install"):
         benchmark_model(b"not a model", np.zeros((1, 28, 28, 1)), samples=1)
+
+
+@needs_toolchain
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+def test_sorted_fc_layout_bit_exact_and_faster(paper_net, tmp_path, objects, multiplier):
+    """The sorted FULLY_CONNECTED layout (DESIGN.md §9) gives the compare kernel's
+    outputs on the MCU and takes fewer FC cycles at thresholds that skip most MACs."""
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.converter.rewrite import set_fc_layout
+
+    unit, xq, _ = paper_net
+    compare = apply_thresholds(unit, {"fc": [0.02, 0.03]}, "shift", group_size=_GROUP_SIZES)
+    sorted_model = set_fc_layout(compare, "sorted")
+    out_c, host_c, host, run_c = _run_and_compare(compare, xq, tmp_path / "compare", multiplier, objects)
+    out_s, host_s, _, run_s = _run_and_compare(sorted_model, xq, tmp_path / "sorted", multiplier, objects)
+    np.testing.assert_array_equal(out_s, host_s)
+    np.testing.assert_array_equal(out_s, out_c)
+    from tflm_unit.msp430.graph import graph_ops
+
+    fc = next(layer for layer in host.layers if layer.op_name == "UNIT_FULLY_CONNECTED")
+    assert fc.macs_executed < fc.macs_total // 2
+    at = [op.op_name for op in graph_ops(compare)].index("FULLY_CONNECTED")
+    assert run_s.op_cycles[at] < run_c.op_cycles[at]

@@ -154,7 +154,8 @@ def test_helpers_do_not_call_helpers_they_implement(multiplier, tmp_path):
     itself (endless recursion on the MCU): the runtime objects may only call
     __mspabi_mpyl, and only from mspabi_mul.c in the hardware build (where
     it is the assembly version), and the software build's conv inner loop
-    (unit_msp430_tap.S) multiplies with __mspabi_mpyi."""
+    (unit_msp430_tap.S) and sorted FC walk (unit_msp430_fc_sorted.S)
+    multiply with __mspabi_mpyi."""
     from tflm_unit.msp430.build import compile_flags, compile_source, runtime_flags, runtime_sources
     from tflm_unit.msp430.elf import read_elf
     options = BuildOptions(multiplier=multiplier)
@@ -163,5 +164,6 @@ def test_helpers_do_not_call_helpers_they_implement(multiplier, tmp_path):
         obj, _ = compile_source(source, flags, tmp_path)
         helpers_called = {name for name in read_elf(obj).undefined if name.startswith("__mspabi_")}
         allowed = {("mspabi_mul.c", "hardware"): {"__mspabi_mpyl"},
-                   ("unit_msp430_tap.S", "software"): {"__mspabi_mpyi"}}.get((source.name, multiplier), set())
+                   ("unit_msp430_tap.S", "software"): {"__mspabi_mpyi"},
+                   ("unit_msp430_fc_sorted.S", "software"): {"__mspabi_mpyi"}}.get((source.name, multiplier), set())
         assert helpers_called <= allowed, (source.name, helpers_called)

@@ -77,6 +77,13 @@ def make_cases():
             thresholds = np.array([t // (g + 1) for g in range(groups)], np.int16)
             cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
                                     group_size, mode, f"{op} T={thresholds.tolist()} {mode}"))
+            if op == "fully_connected":  # the sorted layout (DESIGN.md §9), same thresholds
+                cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
+                                        group_size, mode, f"{op} sorted T={thresholds.tolist()} {mode}",
+                                        layout="sorted"))
+        if op == "fully_connected":
+            cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, name=f"{op} sorted dense",
+                                    layout="sorted"))
     return cases
 
 

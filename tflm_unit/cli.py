@@ -99,6 +99,10 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                         help="division approximation (default: the model's, else shift)")
     parser.add_argument("--group-size", type=int, default=None, metavar="G",
                         help="output channels per threshold group (default: one group per layer)")
+    parser.add_argument("--fc-layout", choices=("compare", "sorted"), default=None,
+                        help="weight layout of the UnIT fully connected ops: compare (a compare per MAC, "
+                             "what every runner reads) or sorted (descending |w| per input: skipped MACs cost "
+                             "nothing; host runtime and MSP430 graph only, format_version 2)")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")
     parser.add_argument("--thresholds-json", metavar="FILE",
@@ -196,6 +200,10 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
                      num_calibration_samples=args.num_calibration_samples, **_input_range_kwargs(args))
     if args.max_accuracy_drop is not None:
         result = apply_thresholds(result, **calibrate_for_convert(result, data, args))
+    if args.fc_layout is not None:
+        from tflm_unit.converter.rewrite import set_fc_layout
+
+        result = set_fc_layout(result, args.fc_layout)
     config = read_unit_config(result)
     scaling = config.get("input_scaling")
     if scaling is None and data is not None:  # a .tflite: how its data are mapped, for the record
@@ -283,6 +291,8 @@ def text_inspect(result: Dict[str, Any]) -> str:
         if op.get("thresholds_int") is not None or op.get("thresholds_real") is not None:
             thresholds = (f"T_q={op.get('thresholds_int')} T={[round(t, 6) for t in op['thresholds_real']]} "
                           f"group {op.get('group_size')} {op.get('division')}")
+        if op.get("layout"):
+            thresholds += f" layout {op['layout']} ({op['layout_bytes']} bytes)"
         lines.append(f"{op['index']:>4} {op['op']:24s} {str(op['output_shape']):18s} {op['macs']:>10}  {thresholds}")
     lines.append(f"MACs {result['macs_total']}, flash {result['flash_bytes']} bytes (constant tensors), "
                  f"peak RAM ~{result['peak_ram_bytes']} bytes ({result['peak_ram_note']})")

@@ -18,7 +18,9 @@ Formulas (int8 model, batch 1; ``Ho, Wo`` output spatial size, ``kh, kw`` kernel
 * RAM extras the converter and TFLM add — SeparableConv2D's intermediate tensor (Ci channels), the
   RESHAPE copies TFLite puts around 1-D ops, TRANSPOSE_CONV's int32 scratch of the whole output.
 * Flash — the bytes the constant tensors occupy in the ``.tflite``: int8 weights (1 byte each) plus
-  int32 biases (4 bytes per output channel). TFLite's full-int8 conversion always gives Conv2D,
+  int32 biases (4 bytes per output channel); a UNIT_FULLY_CONNECTED with the sorted layout
+  (DESIGN.md §9) stores ``Ci·(Co + groups)`` weights plus as many uint8/uint16 output indices
+  instead of its ``Ci·Co`` filter. TFLite's full-int8 conversion always gives Conv2D,
   DepthwiseConv2D and Dense an int32 bias (BatchNorm folds into it), so the Keras model counts one
   even for ``use_bias=False``. A BatchNorm that cannot be folded becomes MUL+ADD with two int8
   per-channel constants (2·C bytes). Quantisation parameters (per-channel scales) and the
@@ -221,6 +223,9 @@ class LayerResources:
     op: str
     macs: int
     flash_bytes: int
+    #: Bytes of a sorted FULLY_CONNECTED layout (DESIGN.md §9) inside ``flash_bytes``: the
+    #: weights and output indices the runners build from the filter and store instead of it.
+    layout_bytes: int = 0
 
 
 @dataclasses.dataclass
@@ -339,6 +344,24 @@ def reference_kernel_scratch_bytes(op: str, input_type: int, output_elements: in
     return []
 
 
+def sorted_fc_layout_bytes(op_name: str, custom_options, filter_shape: Sequence[int]) -> int:
+    """Bytes of the sorted layout of a UNIT_FULLY_CONNECTED whose custom options say
+    ``layout: sorted`` (0 otherwise): input_depth * (outputs + groups) entries of one int8
+    weight and a uint8 (<= 256 outputs) or uint16 output index each."""
+    from tflm_unit.runtime.model import decode_custom_options
+
+    if op_name != "UNIT_FULLY_CONNECTED" or len(filter_shape) != 2:
+        return 0
+    options = decode_custom_options(custom_options, f"{op_name} custom options")
+    if options.get("layout") != "sorted":
+        return 0
+    outputs, depth = int(filter_shape[0]), int(filter_shape[1])
+    group = int(options.get("group_size", outputs))
+    if group <= 0 or outputs % group:
+        return 0
+    return depth * (outputs + outputs // group) * (1 + (1 if outputs <= 256 else 2))
+
+
 def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> ResourceReport:
     """MACs per op, flash (constant tensor bytes) and TFLM-planned peak RAM of a ``.tflite``.
 
@@ -391,9 +414,14 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
             if size and tensors[index].buffer not in seen_buffers:
                 seen_buffers.add(tensors[index].buffer)
                 flash += size
+        layout = sorted_fc_layout_bytes(name, op.customOptions, [int(d) for d in tensors[inputs[1]].shape]) \
+            if name == "UNIT_FULLY_CONNECTED" and len(inputs) >= 2 else 0
+        if layout:  # the layout replaces the int8 filter
+            flash += layout - int(np.prod(tensors[inputs[1]].shape))
         tensor_name = tensors[outputs[0]].name if outputs else b""
         tensor_name = tensor_name.decode() if isinstance(tensor_name, bytes) else str(tensor_name)
-        layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash))
+        layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash,
+                                     layout_bytes=layout))
 
     # Lifetimes exactly as TFLM's allocation-info builder marks them.
     first = {}

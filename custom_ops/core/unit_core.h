@@ -38,6 +38,10 @@ extern "C" {
 #endif
 
 #define UNIT_FORMAT_VERSION 1
+/* The custom-options version of ops that carry a `layout` option (the
+ * sorted fully connected layout, DESIGN.md §9); readers that know layouts
+ * accept 1..UNIT_LAYOUT_FORMAT_VERSION. */
+#define UNIT_LAYOUT_FORMAT_VERSION 2
 
 /* What every public function of the core returns (or, for the size and
  * geometry queries, signals by returning 0).  Arguments are validated once
@@ -267,6 +271,60 @@ unit_status_t unit_fully_connected_int8(
     const unit_fc_params_t *params, const unit_requant_t *requant,
     int32_t batches, int32_t input_depth, int32_t output_depth,
     const int8_t *input, const int8_t *filter, const int32_t *bias,
+    int8_t *output, const unit_skip_t *skip, void *scratch,
+    size_t scratch_bytes, unit_stats_t *stats);
+
+/* ---- fully connected, sorted layout (unit_fc_sorted.c) ----
+ * DESIGN.md §9 "Zero-cost skipping".  Per input d and threshold group g a
+ * segment of group_size + 1 entries: the group's non-zero weights of input d
+ * in descending |w| (ascending output among equals), then zero weights up to
+ * the last slot, which is always 0 (the sentinel that ends every walk).
+ * Each entry has its output index (absolute, in [g * group_size,
+ * (g + 1) * group_size)): index8 when output_depth <= 256, else index16
+ * (exactly one of them is non-NULL).  Segments are stored input-major:
+ * entry (d, g, k) at (d * groups + g) * (group_size + 1) + k. */
+typedef struct {
+  const int8_t *weights;
+  const uint8_t *index8;
+  const uint16_t *index16;
+  int32_t group_size; /* the layout's segment size; = skip->group_size */
+} unit_fc_sorted_t;
+
+/* Entries of each array: input_depth * (output_depth + groups); 0 for
+ * invalid sizes (non-positive, a group size that does not divide the
+ * outputs, beyond the index range). */
+size_t unit_fc_sorted_entries(int32_t input_depth, int32_t output_depth,
+                              int32_t group_size);
+/* 1 (uint8 indices) for output_depth <= 256, else 2. */
+int32_t unit_fc_sorted_index_bytes(int32_t output_depth);
+/* Builds the layout of filter [output_depth, input_depth] into weights and
+ * index8 / index16 (unit_fc_sorted_entries each).  Host / converter code. */
+unit_status_t unit_fc_sorted_build(const int8_t *filter, int32_t input_depth,
+                                   int32_t output_depth, int32_t group_size,
+                                   int8_t *weights, uint8_t *index8,
+                                   uint16_t *index16);
+/* Validates a layout's contents (indices inside their group, descending
+ * magnitudes, a zero run ending every segment): UNIT_OK or
+ * UNIT_ERR_NULL / ARG / GROUP / SHAPE / OVERFLOW.  A front end that takes
+ * a layout from outside calls it before the kernel (the host binding does
+ * on every call); layouts from unit_fc_sorted_build (export-c's MSP430
+ * graph) pass by construction.  The kernel itself does not re-read the
+ * layout, which would cost as much as the walk. */
+unit_status_t unit_fc_sorted_check(const unit_fc_sorted_t *layout,
+                                   int32_t input_depth, int32_t output_depth);
+/* int32 accumulators and the groups' divisors; 0 for invalid arguments. */
+size_t unit_fc_sorted_scratch_bytes(int32_t output_depth,
+                                    const unit_skip_t *skip);
+/* unit_fully_connected_int8 on a layout that passed unit_fc_sorted_check:
+ * the same outputs bit for bit, and the same executed-MAC counts, for every
+ * skip setting.  skip->group_size must equal layout->group_size
+ * (UNIT_ERR_GROUP).  Without thresholds it runs at T = 0 (skipping only
+ * zero products, so macs_executed counts non-zero products only: the dense
+ * result).  Checks as unit_fully_connected_int8. */
+unit_status_t unit_fully_connected_sorted_int8(
+    const unit_fc_params_t *params, const unit_requant_t *requant,
+    int32_t batches, int32_t input_depth, int32_t output_depth,
+    const int8_t *input, const unit_fc_sorted_t *layout, const int32_t *bias,
     int8_t *output, const unit_skip_t *skip, void *scratch,
     size_t scratch_bytes, unit_stats_t *stats);
 

@@ -7,6 +7,13 @@
 
 #include "unit_msp430.h"
 
+/* The sorted FULLY_CONNECTED kernel (~3.7 KB of code) is linked only when
+ * a model uses it: the Python driver builds other models with
+ * -DUNIT_GRAPH_SORTED_FC=0 (their ops then never have a `sorted` layout). */
+#ifndef UNIT_GRAPH_SORTED_FC
+#define UNIT_GRAPH_SORTED_FC 1
+#endif
+
 static void dims_of(const unit_graph_tensor_t *t, int32_t dims[4]) {
   dims[0] = t->shape.n;
   dims[1] = t->shape.h;
@@ -40,6 +47,12 @@ static unit_status_t run_op(const unit_graph_t *graph,
       const unit_graph_fc_t *p = (const unit_graph_fc_t *)op->params;
       /* int32 division on the MCU: once per op, not per MAC. */
       const int32_t batches = (int32_t)in->bytes / p->input_depth;
+#if UNIT_GRAPH_SORTED_FC
+      if (p->sorted) /* the sorted layout, built by unit_fc_sorted_build */
+        return unit_fully_connected_sorted_int8(
+            &p->params, &p->requant, batches, p->input_depth, p->output_depth,
+            x, p->sorted, p->bias, y, &p->skip, scratch, scratch_bytes, NULL);
+#endif
       return unit_fully_connected_int8(&p->params, &p->requant, batches,
                                        p->input_depth, p->output_depth, x,
                                        p->filter, p->bias, y, &p->skip,

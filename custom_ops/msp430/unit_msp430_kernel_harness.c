@@ -27,6 +27,12 @@ static unit_status_t run_case(const unit_harness_case_t *c) {
           c->output_shape.c, c->input, c->filter, c->bias,
           unit_harness_output, &c->skip, unit_harness_scratch,
           unit_harness_scratch_bytes, NULL);
+    case UNIT_HARNESS_FULLY_CONNECTED_SORTED:
+      return unit_fully_connected_sorted_int8(
+          &c->fc, &c->requant, c->input_shape.n, c->input_shape.c,
+          c->output_shape.c, c->input, &c->sorted, c->bias,
+          unit_harness_output, &c->skip, unit_harness_scratch,
+          unit_harness_scratch_bytes, NULL);
     default:
       return UNIT_ERR_ARG;
   }

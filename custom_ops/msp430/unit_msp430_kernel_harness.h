@@ -17,12 +17,14 @@
 typedef enum {
   UNIT_HARNESS_CONV_2D = 0,
   UNIT_HARNESS_DEPTHWISE_CONV_2D = 1,
-  UNIT_HARNESS_FULLY_CONNECTED = 2
+  UNIT_HARNESS_FULLY_CONNECTED = 2,
+  UNIT_HARNESS_FULLY_CONNECTED_SORTED = 3 /* the sorted layout (`sorted`) */
 } unit_harness_op_t;
 
 /* One kernel call.  Conv and depthwise use `conv` and the three shapes;
  * fully connected uses `fc`, input_shape.n (batches), input_shape.c
- * (input depth) and output_shape.c (output depth). */
+ * (input depth) and output_shape.c (output depth); the sorted fully
+ * connected kernel reads its weights from `sorted` instead of `filter`. */
 typedef struct {
   uint16_t op; /* unit_harness_op_t */
   unit_conv_params_t conv;
@@ -33,6 +35,7 @@ typedef struct {
   const int32_t *bias;
   unit_requant_t requant;
   unit_skip_t skip; /* skip.thresholds == NULL: the dense kernel */
+  unit_fc_sorted_t sorted;
 } unit_harness_case_t;
 
 extern const unit_harness_case_t unit_harness_cases[];

@@ -265,6 +265,159 @@ static PyObject *py_fully_connected_int8(PyObject *self, PyObject *args) {
   return finish_call(&b, scratch, status, &stats, "fully_connected_int8");
 }
 
+/* The layout's index buffer: uint8 for <= 256 outputs, else uint16, with
+ * `entries` items.  NULL with an error set on failure. */
+static int acquire_sorted_index(PyObject *obj, Py_buffer *view, int out_depth,
+                                size_t entries, int writable) {
+  const int item = unit_fc_sorted_index_bytes(out_depth);
+  if (PyObject_GetBuffer(obj, view,
+                         writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS
+                                  : PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyErr_Format(ext_argument_error, "'index' must be a contiguous%s buffer",
+                 writable ? " writable" : "");
+    return -1;
+  }
+  if (ext_check_buffer(view, (Py_ssize_t)entries, item, "index") < 0) {
+    PyBuffer_Release(view);
+    return -1;
+  }
+  return 0;
+}
+
+/* fc_sorted_build(filter, input_depth, output_depth, group_size, weights,
+ *   index): fills the sorted layout (weights int8, index uint8 / uint16). */
+static PyObject *py_fc_sorted_build(PyObject *self, PyObject *args) {
+  PyObject *f_obj, *w_obj, *i_obj;
+  Py_buffer f, w, idx;
+  int in_depth, out_depth, group_size;
+  size_t entries;
+  unit_status_t status;
+  if (!PyArg_ParseTuple(args, "OiiiOO", &f_obj, &in_depth, &out_depth,
+                        &group_size, &w_obj, &i_obj))
+    return NULL;
+  entries = unit_fc_sorted_entries(in_depth, out_depth, group_size);
+  if (entries == 0u) {
+    PyErr_Format(ext_argument_error,
+                 "fc_sorted_build: no layout for input_depth %d, output_depth "
+                 "%d, group_size %d", in_depth, out_depth, group_size);
+    return NULL;
+  }
+  if (PyObject_GetBuffer(f_obj, &f, PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyErr_SetString(ext_argument_error, "'filter' must be a contiguous buffer");
+    return NULL;
+  }
+  if (ext_check_buffer(&f, (Py_ssize_t)in_depth * out_depth, 1, "filter") < 0) {
+    PyBuffer_Release(&f);
+    return NULL;
+  }
+  if (PyObject_GetBuffer(w_obj, &w, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyBuffer_Release(&f);
+    PyErr_SetString(ext_argument_error, "'weights' must be a contiguous writable buffer");
+    return NULL;
+  }
+  if (ext_check_buffer(&w, (Py_ssize_t)entries, 1, "weights") < 0 ||
+      acquire_sorted_index(i_obj, &idx, out_depth, entries, 1) < 0) {
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&f);
+    return NULL;
+  }
+  status = unit_fc_sorted_build(
+      f.buf, in_depth, out_depth, group_size, w.buf,
+      out_depth <= 256 ? (uint8_t *)idx.buf : NULL,
+      out_depth <= 256 ? NULL : (uint16_t *)idx.buf);
+  PyBuffer_Release(&idx);
+  PyBuffer_Release(&w);
+  PyBuffer_Release(&f);
+  if (status != UNIT_OK) return ext_status_error(status, "fc_sorted_build");
+  Py_RETURN_NONE;
+}
+
+/* fully_connected_sorted_int8(input, batches, input_depth, output_depth,
+ *   weights, index, layout_group_size, bias, multiplier, shift,
+ *   (input_offset, output_offset, act_min, act_max), output, thresholds,
+ *   group_size, division, channel_executed) -> (macs_total, macs_executed).
+ * The layout is checked (unit_fc_sorted_check) on every call. */
+static PyObject *py_fully_connected_sorted_int8(PyObject *self, PyObject *args) {
+  call_buffers_t b;
+  PyObject *i_obj;
+  Py_buffer idx;
+  int batches, in_depth, out_depth, layout_group, group_size, division;
+  unit_fc_params_t p;
+  unit_requant_t requant;
+  unit_skip_t skip;
+  unit_fc_sorted_t layout;
+  unit_stats_t stats = {0, 0, NULL};
+  unit_status_t status;
+  size_t entries, scratch_bytes;
+  void *scratch;
+  if (!PyArg_ParseTuple(args, "OiiiOOiOOO(iiii)OOiiO", &b.obj[B_INPUT], &batches,
+                        &in_depth, &out_depth, &b.obj[B_FILTER], &i_obj,
+                        &layout_group, &b.obj[B_BIAS], &b.obj[B_MULT],
+                        &b.obj[B_SHIFT], &p.input_offset, &p.output_offset,
+                        &p.act_min, &p.act_max, &b.obj[B_OUTPUT],
+                        &b.obj[B_THRESH], &group_size, &division,
+                        &b.obj[B_CHANNEL]))
+    return NULL;
+  entries = unit_fc_sorted_entries(in_depth, out_depth, layout_group);
+  if (entries == 0u) {
+    PyErr_Format(ext_argument_error,
+                 "fully_connected_sorted_int8: no layout for input_depth %d, "
+                 "output_depth %d, layout group_size %d",
+                 in_depth, out_depth, layout_group);
+    return NULL;
+  }
+  if (batches <= 0) {
+    PyErr_SetString(ext_argument_error,
+                    "fully_connected_sorted_int8: dimensions must be positive");
+    return NULL;
+  }
+  /* The filter buffer holds the layout's weights: sized as `entries`. */
+  if (acquire_buffers(&b, 1) < 0) return NULL;
+  if (check_sizes(&b, (Py_ssize_t)batches * in_depth, (Py_ssize_t)entries,
+                  (Py_ssize_t)batches * out_depth, out_depth, 1, group_size,
+                  2) < 0) {
+    release_buffers(&b);
+    return NULL;
+  }
+  if (acquire_sorted_index(i_obj, &idx, out_depth, entries, 0) < 0) {
+    release_buffers(&b);
+    return NULL;
+  }
+  layout.weights = (const int8_t *)b.view[B_FILTER].buf;
+  layout.index8 = out_depth <= 256 ? (const uint8_t *)idx.buf : NULL;
+  layout.index16 = out_depth <= 256 ? NULL : (const uint16_t *)idx.buf;
+  layout.group_size = layout_group;
+  status = unit_fc_sorted_check(&layout, in_depth, out_depth);
+  if (status != UNIT_OK) {
+    PyBuffer_Release(&idx);
+    release_buffers(&b);
+    return ext_status_error(status, "fully_connected_sorted_int8 (layout)");
+  }
+  skip.thresholds = (const int16_t *)b.view[B_THRESH].buf;
+  skip.group_size = group_size;
+  skip.division = (unit_division_t)division;
+  stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
+  scratch_bytes = unit_fc_sorted_scratch_bytes(out_depth, &skip);
+  if (!(scratch = alloc_scratch(scratch_bytes))) {
+    PyBuffer_Release(&idx);
+    release_buffers(&b);
+    return NULL;
+  }
+  requant.multiplier = (const int32_t *)b.view[B_MULT].buf;
+  requant.shift = (const int32_t *)b.view[B_SHIFT].buf;
+  Py_BEGIN_ALLOW_THREADS
+  status = unit_fully_connected_sorted_int8(
+      &p, &requant, batches, in_depth, out_depth, b.view[B_INPUT].buf, &layout,
+      b.view[B_BIAS].buf, b.view[B_OUTPUT].buf, &skip, scratch, scratch_bytes,
+      &stats);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&idx);
+  return finish_call(&b, scratch, status, &stats, "fully_connected_sorted_int8");
+}
+
 /* conv_2d_float / depthwise_conv_2d_float(input, input_shape, filter,
  *   filter_shape, bias, (stride_h, stride_w, dilation_h, dilation_w, pad_h,
  *   pad_w, depth_multiplier, act_min, act_max), output, output_shape,
@@ -439,8 +592,9 @@ static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
     bytes = minimum ? unit_depthwise_min_scratch_bytes(&fs, &os, &skip)
                     : unit_depthwise_scratch_bytes(&fs, &os, &skip);
   else if (kind == 2) bytes = unit_fc_scratch_bytes(os.c, &skip);
+  else if (kind == 3) bytes = unit_fc_sorted_scratch_bytes(os.c, &skip);
   else {
-    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1 or 2");
+    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1, 2 or 3");
     return NULL;
   }
   return PyLong_FromSize_t(bytes);
@@ -503,6 +657,10 @@ PyMethodDef ext_kernel_methods[] = {
      "int8 DEPTHWISE_CONV_2D (UnIT)."},
     {"fully_connected_int8", py_fully_connected_int8, METH_VARARGS,
      "int8 FULLY_CONNECTED (UnIT)."},
+    {"fc_sorted_build", py_fc_sorted_build, METH_VARARGS,
+     "Sorted FULLY_CONNECTED layout of a filter."},
+    {"fully_connected_sorted_int8", py_fully_connected_sorted_int8, METH_VARARGS,
+     "int8 FULLY_CONNECTED (UnIT) on the sorted layout."},
     {"conv_2d_float", py_conv_2d_float, METH_VARARGS, "float32 CONV_2D (UnIT)."},
     {"depthwise_conv_2d_float", py_depthwise_conv_2d_float, METH_VARARGS,
      "float32 DEPTHWISE_CONV_2D (UnIT)."},

@@ -133,7 +133,8 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
     return tuple(_core.activation_range_int8(int(fused_activation), s, zp))  # type: ignore
 
 
-_SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2}
+_SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2,
+                  "FULLY_CONNECTED_SORTED": 3}
 
 
 def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_size: int = 1,
@@ -142,8 +143,9 @@ def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_siz
     and depthwise need int32 accumulators for a whole image's positions
     (``minimum``: for one output row — they then work in row blocks, any size
     in between works) plus, when skipping, the quotients of one channel;
-    fully connected needs scratch only when skipping.  ``op`` is the builtin
-    name; for fully connected ``output_shape`` ends in the output depth."""
+    fully connected needs scratch only when skipping, its sorted layout
+    always (``FULLY_CONNECTED_SORTED``).  ``op`` is the builtin name; for fully
+    connected ``output_shape`` ends in the output depth."""
     if op not in _SCRATCH_KINDS:
         raise KernelArgumentError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")
     f = tuple(_int_in(d, "filter_shape entry", 1, INT32_MAX) for d in filter_shape)
@@ -395,6 +397,85 @@ def fully_connected_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray
     per_channel = np.zeros(channels, dtype=np.uint64)
     total, executed = _core.fully_connected_int8(
         x, x.shape[0], x.shape[1], channels, w, bias_arr, mult, shft,
+        (i_off, o_off, lo, hi), out, t, group, div, per_channel)
+    return KernelResult(out, int(total), int(executed), per_channel)
+
+
+@dataclass(frozen=True)
+class FcSortedLayout:
+    """The sorted FULLY_CONNECTED layout (unit_fc_sorted_t, DESIGN.md §9): per
+    input and threshold group, the group's weights in descending |w| with their
+    output index, then zeros (the last one a sentinel).  ``weights`` int8 and
+    ``index`` uint8 (<= 256 outputs) or uint16, each
+    ``input_depth * (output_depth + groups)`` long."""
+
+    weights: np.ndarray
+    index: np.ndarray
+    group_size: int
+    input_depth: int
+    output_depth: int
+
+    @property
+    def nbytes(self) -> int:
+        """Constant bytes the layout stores (weights + indices)."""
+        return int(self.weights.nbytes + self.index.nbytes)
+
+
+def fc_sorted_entries(input_depth: int, output_depth: int, group_size: int) -> int:
+    """Entries per array of a sorted layout (unit_fc_sorted_entries)."""
+    d = _int_in(input_depth, "input_depth", 1, INT32_MAX)
+    o = _int_in(output_depth, "output_depth", 1, INT32_MAX)
+    g = _int_in(group_size, "group_size", 1, INT32_MAX)
+    if o % g:
+        raise KernelArgumentError(f"group_size {g} does not divide the {o} output channels")
+    entries = d * (o + o // g)
+    if entries > INT32_MAX:
+        raise KernelArgumentError(f"sorted layout of {d} x {o} exceeds int32 entries")
+    return entries
+
+
+def fc_sorted_layout(w: np.ndarray, group_size: Optional[int] = None) -> FcSortedLayout:
+    """The sorted layout of an int8 filter [O, D] for thresholds in groups of
+    ``group_size`` output channels (default: one group), built by the C core."""
+    w = _require(w, np.int8, 2, "filter")
+    out_depth, in_depth = (int(v) for v in w.shape)
+    group = out_depth if group_size is None else int(group_size)
+    entries = fc_sorted_entries(in_depth, out_depth, group)
+    if out_depth > 65536:
+        raise KernelArgumentError(f"sorted layout: {out_depth} outputs exceed uint16 indices")
+    weights = np.empty(entries, dtype=np.int8)
+    index = np.empty(entries, dtype=np.uint8 if out_depth <= 256 else np.uint16)
+    _core.fc_sorted_build(w, in_depth, out_depth, group, weights, index)
+    return FcSortedLayout(weights, index, group, in_depth, out_depth)
+
+
+def fully_connected_sorted_int8(x: np.ndarray, layout: FcSortedLayout, bias: Optional[np.ndarray],
+                                multiplier, shift, input_offset: int, output_offset: int,
+                                act_min: int = -128, act_max: int = 127, thresholds=None,
+                                group_size: Optional[int] = None, division: str = "exact") -> KernelResult:
+    """int8 FULLY_CONNECTED on a sorted layout: the output and executed MACs of
+    :func:`fully_connected_int8` with the same thresholds, bit for bit (without
+    thresholds it runs at T = 0, so zero products are not counted)."""
+    x = _require(x, np.int8, 2, "input")
+    if not isinstance(layout, FcSortedLayout):
+        raise KernelArgumentError("layout must be an FcSortedLayout (fc_sorted_layout)")
+    channels = layout.output_depth
+    if x.shape[1] != layout.input_depth:
+        raise KernelArgumentError(f"layout input depth {layout.input_depth} != input depth {x.shape[1]}")
+    i_off, o_off, lo, hi = _check_int8_params(input_offset, output_offset, act_min, act_max)
+    _check_count((x.shape[0], channels), "output")
+    bias_arr = None if bias is None else _per_channel(bias, np.int32, channels, "bias")
+    mult, shft = _requant_args(multiplier, shift, channels)
+    t, group, div = _skip_args(thresholds, layout.group_size if group_size is None else group_size,
+                               channels, division, float_model=False)
+    if t is not None and group != layout.group_size:
+        raise KernelArgumentError(f"thresholds in groups of {group} on a layout sorted in groups of "
+                                  f"{layout.group_size}")
+    out = np.empty((x.shape[0], channels), dtype=np.int8)
+    per_channel = np.zeros(channels, dtype=np.uint64)
+    total, executed = _core.fully_connected_sorted_int8(
+        x, x.shape[0], x.shape[1], channels, np.ascontiguousarray(layout.weights, dtype=np.int8),
+        np.ascontiguousarray(layout.index), layout.group_size, bias_arr, mult, shft,
         (i_off, o_off, lo, hi), out, t, group, div, per_channel)
     return KernelResult(out, int(total), int(executed), per_channel)
 

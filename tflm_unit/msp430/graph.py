@@ -151,6 +151,8 @@ def build_graph_firmware(model_bytes: bytes, out_dir: Path | str,
         # output-row blocks in the RAM that is left (fit errors still say by
         # how much when even one row per block does not fit).
         summary = write_graph_sources(model_bytes, out_dir, scratch_limit=max(ram_left, 0))
+    if not summary["sorted_fc"]:  # leave the sorted FC kernel's code out (unit_msp430_graph.c)
+        options = dataclasses.replace(options, defines={**options.defines, "UNIT_GRAPH_SORTED_FC": "0"})
     sources = [MSP430_SOURCE_DIR / name for name in GRAPH_SOURCES] + [out_dir / f"{GRAPH_NAME}_graph.c"]
     program = build_program(sources, out_dir, options,
                             name="model", include_dirs=[out_dir], object_dir=object_dir)

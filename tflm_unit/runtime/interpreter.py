@@ -274,9 +274,9 @@ class Interpreter:
         if isinstance(division, bytes):
             division = division.decode()
         version = int(opts.get("format_version", 1))
-        if version > kernels._core.FORMAT_VERSION:
+        if version > kernels._core.LAYOUT_FORMAT_VERSION:
             raise UnsupportedModelError(f"operator {op.index} ({op.name}): format_version {version} is newer than "
-                                        f"this package supports ({kernels._core.FORMAT_VERSION})")
+                                        f"this package supports ({kernels._core.LAYOUT_FORMAT_VERSION})")
         if group <= 0 or channels % group or t_tensor.data.size != channels // group:
             raise UnsupportedModelError(f"operator {op.index} ({op.name}): {t_tensor.data.size} thresholds do not "
                                         f"match {channels} output channels in groups of {group}")
@@ -429,6 +429,10 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     # host fast path (tflm_unit._fast): same results, tiled and threaded
     fast_layer = None if float_model else fast.fully_connected_layer(filter_data, bias_data, multiplier, shift,
                                                                      in_offset, out_offset, lo, hi)
+    # The model's weight layout (DESIGN.md §9): `sorted` runs the kernel the
+    # MCU runs, on arrays built once per threshold group size.
+    sorted_layout = op.is_unit and not float_model and opts.get("layout") == "sorted"
+    layouts: Dict[int, kernels.FcSortedLayout] = {}
 
     def step(values: Dict[int, np.ndarray]) -> LayerStats:
         skip = interp._skip.get(op.index)
@@ -438,7 +442,12 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
         x2 = x.reshape(rows, depth)
         kw = {} if skip is None else dict(thresholds=skip.thresholds, group_size=skip.group_size,
                                           division=skip.division)
-        if fast_layer is not None and fast_layer.supports(skip):
+        if sorted_layout and skip is not None:
+            if skip.group_size not in layouts:
+                layouts[skip.group_size] = kernels.fc_sorted_layout(filter_data, skip.group_size)
+            result = kernels.fully_connected_sorted_int8(x2, layouts[skip.group_size], bias_data, multiplier,
+                                                         shift, in_offset, out_offset, lo, hi, **kw)
+        elif fast_layer is not None and fast_layer.supports(skip):
             result = fast_layer.run(x2, skip)
         elif float_model:
             result = kernels.fully_connected_float(x2, filter_data, bias_data, lo, hi, **kw)

@@ -359,9 +359,9 @@ def _unit_options(where: str, name: str, options: Dict[str, Any]) -> Dict[str, A
     for key, value in options.items():
         if not isinstance(key, str):
             raise _fail(where, "custom option keys must be strings")
-        if key == "division":
+        if key in ("division", "layout"):
             if not isinstance(value, str):
-                raise _fail(where, f"option 'division' must be a string, got {type(value).__name__}")
+                raise _fail(where, f"option '{key}' must be a string, got {type(value).__name__}")
             result[key] = value
         elif isinstance(value, (bool, np.bool_)):
             result[key] = bool(value)
@@ -383,6 +383,12 @@ def _unit_options(where: str, name: str, options: Dict[str, Any]) -> Dict[str, A
         _check_int_option(where, "padding", result["padding"], 0, 1)
     _check_int_option(where, "fused_activation_function", result["fused_activation_function"], 0, 5)
     _check_int_option(where, "format_version", result["format_version"], 1)
+    if "layout" in result:
+        if name != "UNIT_FULLY_CONNECTED" or result["layout"] not in ("compare", "sorted"):
+            raise _fail(where, f"option 'layout' = {result['layout']!r}: only UNIT_FULLY_CONNECTED has layouts "
+                               f"('compare', 'sorted')")
+        if result["format_version"] < 2:
+            raise _fail(where, "option 'layout' needs format_version 2")
     if "group_size" in result:
         _check_int_option(where, "group_size", result["group_size"], 1)
     return result

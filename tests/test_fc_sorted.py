@@ -1,0 +1,226 @@
+"""The sorted FULLY_CONNECTED layout (DESIGN.md §9 "Zero-cost skipping"):
+the C kernel on the sorted layout against today's compare-per-MAC C kernel and
+the NumPy reference, bit for bit and MAC for MAC, over a matrix of shapes,
+group sizes, division modes and thresholds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tflm_unit.core import kernels as k
+from tflm_unit.errors import KernelArgumentError
+from tflm_unit.unit import reference as ref
+from tflm_unit.unit.division import DIVISION_MODES
+
+
+def _requant(rng, channels):
+    return ref.quantize_multiplier(rng.uniform(0.002, 0.05, size=channels))
+
+
+# (batches, input_depth, output_depth, group_size); 300 outputs use uint16 indices.
+SHAPES = [(1, 1, 1, None), (2, 17, 6, 1), (3, 40, 6, 2), (1, 256, 10, None), (2, 33, 12, 4),
+          (1, 9, 300, None), (1, 7, 300, 100)]
+
+
+@pytest.mark.parametrize("mode", DIVISION_MODES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sorted_matches_compare_kernel_and_reference(mode, shape):
+    batches, depth, channels, group_size = shape
+    rng = np.random.default_rng(depth * 1000 + channels)
+    groups = 1 if group_size is None else channels // group_size
+    w = rng.integers(-128, 128, size=(channels, depth)).astype(np.int8)
+    w[rng.random(w.shape) < 0.25] = 0
+    w.flat[0] = -128
+    layout = k.fc_sorted_layout(w, group_size)
+    assert layout.index.dtype == (np.uint8 if channels <= 256 else np.uint16)
+    assert layout.weights.size == depth * (channels + groups)
+    input_offset = int(rng.integers(-127, 129))
+    bias = rng.integers(-9000, 9000, size=channels).astype(np.int32)
+    multiplier, shift = _requant(rng, channels)
+    for t_max in (0, 50, 800, 6000, 32767):
+        x = rng.integers(-128, 128, size=(batches, depth)).astype(np.int8)
+        x[rng.random(x.shape) < 0.2] = -input_offset if -128 <= -input_offset <= 127 else 0
+        thresholds = rng.integers(0, t_max + 1, size=groups).astype(np.int16)
+        args = (bias, multiplier, shift, input_offset, 3, -100, 90)
+        compare = k.fully_connected_int8(x, w, *args, thresholds=thresholds, group_size=group_size,
+                                         division=mode)
+        sorted_ = k.fully_connected_sorted_int8(x, layout, *args, thresholds=thresholds,
+                                                group_size=group_size, division=mode)
+        numpy = ref.fully_connected_int8(x, w, *args, thresholds, group_size, mode)
+        assert np.array_equal(sorted_.output, compare.output)
+        assert np.array_equal(sorted_.output, numpy.output)
+        assert sorted_.macs_total == compare.macs_total == numpy.macs_total
+        assert sorted_.macs_executed == compare.macs_executed == numpy.macs_executed
+        assert np.array_equal(sorted_.channel_executed, compare.channel_executed)
+
+
+def test_without_thresholds_is_dense():
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, size=(10, 64)).astype(np.int8)
+    w[rng.random(w.shape) < 0.3] = 0
+    x = rng.integers(-128, 128, size=(2, 64)).astype(np.int8)
+    multiplier, shift = _requant(rng, 10)
+    dense = k.fully_connected_int8(x, w, None, multiplier, shift, 5, -2)
+    sorted_ = k.fully_connected_sorted_int8(x, k.fc_sorted_layout(w), None, multiplier, shift, 5, -2)
+    assert np.array_equal(dense.output, sorted_.output)
+    nonzero_products = int(((x.astype(np.int32) + 5 != 0)[:, None, :] & (w != 0)[None]).sum())
+    assert sorted_.macs_executed == nonzero_products < dense.macs_executed
+
+
+def test_layout_order():
+    w = np.array([[3, -7], [-128, 0], [5, 7], [-3, 1]], dtype=np.int8)
+    layout = k.fc_sorted_layout(w, 2)
+    assert layout.weights.tolist() == [-128, 3, 0, 5, -3, 0, -7, 0, 0, 7, 1, 0]
+    assert layout.index.tolist() == [1, 0, 0, 2, 3, 2, 0, 0, 0, 2, 3, 2]
+    assert layout.nbytes == 24
+
+
+def test_refusals():
+    rng = np.random.default_rng(4)
+    w = rng.integers(-127, 128, size=(6, 8)).astype(np.int8)
+    x = rng.integers(-128, 128, size=(1, 8)).astype(np.int8)
+    multiplier, shift = _requant(rng, 6)
+    layout = k.fc_sorted_layout(w, 2)
+    t = np.array([5, 6, 7], dtype=np.int16)
+    with pytest.raises(KernelArgumentError, match="groups of 3"):
+        k.fully_connected_sorted_int8(x, layout, None, multiplier, shift, 0, 0,
+                                      thresholds=np.array([1, 2], dtype=np.int16), group_size=3)
+    with pytest.raises(KernelArgumentError, match="does not divide"):
+        k.fc_sorted_layout(w, 4)
+    bad = k.FcSortedLayout(layout.weights.copy(), layout.index.copy(), 2, 8, 6)
+    bad.index[0] = 5  # output 5 inside group 0's segment
+    with pytest.raises(KernelArgumentError, match="UNIT_ERR_SHAPE"):
+        k.fully_connected_sorted_int8(x, bad, None, multiplier, shift, 0, 0, thresholds=t, group_size=2)
+    short = k.FcSortedLayout(layout.weights[:-1], layout.index, 2, 8, 6)
+    with pytest.raises(KernelArgumentError, match="weights|filter"):
+        k.fully_connected_sorted_int8(x, short, None, multiplier, shift, 0, 0, thresholds=t, group_size=2)
+
+
+# ------------------------------------------------------------------ the layout as a model property
+
+
+@pytest.fixture(scope="module")
+def paper_unit():
+    """The paper's net (one epoch on 300 digits) as UnIT with per-group FC thresholds, and test inputs."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.datasets import load_default_digits
+    from tflm_unit.models import unit_paper_cnn
+    from tflm_unit.runtime import Interpreter
+
+    data = load_default_digits()
+    tf_keras.utils.set_random_seed(3)
+    model = unit_paper_cnn(keras_module=tf_keras)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:300, ..., None], data.y_train[:300], epochs=1, batch_size=32, verbose=0)
+    unit = convert(model, data.x_train[:64, ..., None])
+    unit = apply_thresholds(unit, {"conv1": 0.004, "conv2": 0.006, "fc": [0.004, 0.01]}, "shift",
+                            group_size={"fc": 5})
+    return unit, Interpreter(unit).quantize_input(data.x_test[:16, ..., None])
+
+
+def _fc_op(model: bytes):
+    from tflm_unit.runtime.model import load_graph
+
+    return next(op for op in load_graph(model).operators if op.name == "UNIT_FULLY_CONNECTED")
+
+
+def test_layout_option_round_trip(paper_unit):
+    from tflm_unit.converter.rewrite import set_fc_layout
+
+    unit, _ = paper_unit
+    assert "layout" not in _fc_op(unit).custom_options and _fc_op(unit).custom_options["format_version"] == 1
+    sorted_model = set_fc_layout(unit, "sorted")
+    options = _fc_op(sorted_model).custom_options
+    assert options["layout"] == "sorted" and options["format_version"] == 2
+    assert options["group_size"] == 5 and options["division"] == "shift"
+    back = _fc_op(set_fc_layout(sorted_model, "compare")).custom_options
+    assert "layout" not in back and back["format_version"] == 1
+
+
+def test_runtime_sorted_layout_is_bit_exact(paper_unit):
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.runtime import Interpreter
+
+    unit, xq = paper_unit
+    sorted_model = set_fc_layout(unit, "sorted")
+    compare, sorted_ = Interpreter(unit).run(xq), Interpreter(sorted_model).run(xq)
+    np.testing.assert_array_equal(compare.outputs[0], sorted_.outputs[0])
+    fc_compare, fc_sorted = compare.layers[-2], sorted_.layers[-2]
+    assert fc_sorted.output_name == fc_compare.output_name
+    assert 0 < fc_sorted.macs_executed == fc_compare.macs_executed < fc_sorted.macs_total
+    # New thresholds keep the layout (and a new group size gets its own arrays).
+    again = apply_thresholds(sorted_model, {"fc": [0.002, 0.003]}, "shift", group_size={"fc": 5})
+    assert _fc_op(again).custom_options["layout"] == "sorted"
+    np.testing.assert_array_equal(Interpreter(again).run(xq).outputs[0],
+                                  Interpreter(set_fc_layout(again, "compare")).run(xq).outputs[0])
+
+
+def test_bad_layouts_are_refused(paper_unit):
+    from tflm_unit.converter.errors import ConversionError
+    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.errors import ModelFormatError
+    from tflm_unit.runtime.model import _unit_options
+
+    unit, _ = paper_unit
+    with pytest.raises(ConversionError, match="layout 'diagonal'"):
+        set_fc_layout(unit, "diagonal")
+    with pytest.raises(ConversionError, match="operator 0 is not a UNIT_FULLY_CONNECTED"):
+        set_fc_layout(unit, {0: "sorted"})
+    base = {"fused_activation_function": 0, "group_size": 10, "division": "shift"}
+    with pytest.raises(ModelFormatError, match="needs format_version 2"):
+        _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted", format_version=1))
+    with pytest.raises(ModelFormatError, match="only UNIT_FULLY_CONNECTED"):
+        _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="rows", format_version=2))
+    assert _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted",
+                                                              format_version=2))["layout"] == "sorted"
+
+
+def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
+    from tflm_unit.converter import export_c
+    from tflm_unit.converter.rewrite import set_fc_layout
+
+    unit, _ = paper_unit
+    export_c(set_fc_layout(unit, "sorted"), tmp_path, name="model")
+    text = (tmp_path / "model_graph.c").read_text()
+    fc = _fc_op(unit)
+    label = f"op{fc.index}"
+    assert f"model_{label}_sorted_weights[3072]" in text  # 256 inputs x (10 outputs + 2 groups)
+    assert f"model_{label}_sorted_index[3072]" in text and "const uint8_t" in text
+    assert f"model_{label}_filter[" not in text
+
+
+def test_resources_and_inspect_count_the_layout(paper_unit):
+    from tflm_unit.cli import text_inspect
+    from tflm_unit.converter.report import inspect_model
+    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.resources import tflite_resources
+
+    unit, _ = paper_unit
+    sorted_model = set_fc_layout(unit, "sorted")
+    before, after = tflite_resources(unit), tflite_resources(sorted_model)
+    layout_bytes = 256 * (10 + 2) * 2  # weights + uint8 indices, 2 groups of 5
+    assert [layer.layout_bytes for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED"] == [layout_bytes]
+    assert after.flash_bytes - before.flash_bytes == layout_bytes - 256 * 10  # the filter is not stored
+    assert after.peak_ram_bytes == before.peak_ram_bytes
+    report = inspect_model(sorted_model)
+    fc = next(op for op in report["ops"] if op["op"] == "UNIT_FULLY_CONNECTED")
+    assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes
+    assert f"layout sorted ({layout_bytes} bytes)" in text_inspect(report)
+
+
+def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
+    from tflm_unit.cli import main
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.runtime import Interpreter
+
+    unit, xq = paper_unit
+    sorted_model = apply_thresholds(unit, None, fc_layout="sorted")
+    assert _fc_op(sorted_model).custom_options["layout"] == "sorted"
+    np.testing.assert_array_equal(Interpreter(sorted_model).run(xq).outputs[0], Interpreter(unit).run(xq).outputs[0])
+    source, out = tmp_path / "unit.tflite", tmp_path / "sorted.tflite"
+    source.write_bytes(unit)
+    assert main(["convert", str(source), "--out", str(out), "--fc-layout", "sorted"]) == 0
+    assert _fc_op(out.read_bytes()).custom_options["layout"] == "sorted"
+    assert main(["inspect", str(out)]) == 0
