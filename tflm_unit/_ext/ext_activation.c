@@ -153,7 +153,7 @@ static PyObject *act_binary_prepare(PyObject *self, PyObject *args) {
   float s1, s2, so;
   unit_binary_params_t p;
   unit_status_t status;
-  if (!PyArg_ParseTuple(args, "ififififi", &kind, &s1, &z1, &s2, &z2, &so, &zo,
+  if (!PyArg_ParseTuple(args, "ififif" "ii", &kind, &s1, &z1, &s2, &z2, &so, &zo,
                         &activation))
     return NULL;
   status = unit_binary_prepare_int8(kind, s1, z1, s2, z2, so, zo, activation,
