@@ -78,25 +78,34 @@ def _prepare_unary(interp: Interpreter, op: Operator):
             values[op.outputs[0]] = aops.unary_float(op.name, values[src], alpha)
 
         return step
-    s_in, z_in = inp.scalar_scale(), inp.scalar_zero_point()
-    s_out, z_out = out.scalar_scale(), out.scalar_zero_point()
-    if op.name == "LOGISTIC" and z_out != -128:
-        raise _fail(op, f"output zero point {z_out}: TFLM's int8 LOGISTIC needs -128 (scale 1/256)")
-    params = _prepared(op, aops.unary_prepare, op.name, s_in, z_in, s_out, z_out, alpha)
-    table = aops.unary_table(params)
+    table = int8_unary_table(op, inp, out)
     by_uint8 = table[_UINT8_ORDER]
 
     def int8_step(values):
         x = values[src]
         values[op.outputs[0]] = by_uint8[x.view(np.uint8)]
 
-    int8_step.table = table  # the MSP430 exporter writes the same table
     return int8_step
 
 
-def unary_table_for(interp: Interpreter, op: Operator) -> np.ndarray:
-    """The 256-entry int8 table of a prepared unary op (MSP430 export)."""
-    return interp._steps[op.index].table
+def int8_unary_table(op: Operator, inp: Tensor, out: Tensor) -> np.ndarray:
+    """The 256-entry int8 table of a unary op (table[v + 128]), prepared as
+    TFLM's Prepare does; the runtime and the MSP430 exporter share it."""
+    alpha = float(_option(op, "alpha", 0.0)) if op.name == "LEAKY_RELU" else 0.0
+    s_in, z_in = inp.scalar_scale(), inp.scalar_zero_point()
+    s_out, z_out = out.scalar_scale(), out.scalar_zero_point()
+    if op.name == "LOGISTIC" and z_out != -128:
+        raise _fail(op, f"output zero point {z_out}: TFLM's int8 LOGISTIC needs -128 (scale 1/256)")
+    return aops.unary_table(_prepared(op, aops.unary_prepare, op.name, s_in, z_in, s_out, z_out, alpha))
+
+
+def int8_binary_params(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> aops.BinaryParams:
+    """unit_binary_params_t of an int8 binary op (runtime and MSP430 export)."""
+    activation = 0
+    if op.name in aops.FUSED_BINARY:
+        activation = _fused_activation(op, int(_option(op, "fusedActivationFunction", 0)))
+    return _prepared(op, aops.binary_prepare, op.name, a.scalar_scale(), a.scalar_zero_point(), b.scalar_scale(),
+                     b.scalar_zero_point(), out.scalar_scale(), out.scalar_zero_point(), activation)
 
 
 # ------------------------------------------------------------ binary
@@ -127,15 +136,12 @@ def _prepare_binary(interp: Interpreter, op: Operator):
             values[op.outputs[0]] = aops.binary_float(op.name, x1, x2, activation)
 
         return step
-    params = _prepared(op, aops.binary_prepare, op.name, a.scalar_scale(), a.scalar_zero_point(),
-                       b.scalar_scale(), b.scalar_zero_point(), out.scalar_scale(), out.scalar_zero_point(),
-                       activation)
+    params = int8_binary_params(op, a, b, out)
 
     def int8_step(values):
         x1, x2 = operands(values)
         values[op.outputs[0]] = aops.binary_int8(x1, x2, params)
 
-    int8_step.params = params
     return int8_step
 
 
