@@ -338,3 +338,47 @@ def test_unsupported_ops_and_options_name_op_dtype_and_option(built):
             sub.tensors[op.outputs[0]].quantization.zeroPoint = np.array([0])
     with pytest.raises(UnsupportedModelError, match=r"LOGISTIC.*zero point 0"):
         Interpreter(pack_model(model_t))
+
+
+def _all_int8_ops(K):
+    """One small model holding every int8 op of this module (for one MSP430 build)."""
+    tf = _tf()
+    x = K.layers.Input((6, 6, 3))
+    c = K.layers.LeakyReLU(0.2)(K.layers.Conv2D(4, 3)(K.layers.ReLU()(x)))
+    h = K.layers.Lambda(lambda v: v * tf.nn.relu6(v + 3.0) / 6.0)(
+        K.layers.Conv2D(4, 1)(K.layers.Activation("tanh")(c)))
+    p = K.layers.PReLU(shared_axes=[1, 2])(K.layers.Conv2D(4, 1)(h))
+    gate = K.layers.Conv2D(4, 1, activation="sigmoid")(K.layers.GlobalAveragePooling2D(keepdims=True)(p))
+    se = K.layers.Multiply()([p, gate])
+    s = K.layers.Subtract()([se, K.layers.Conv2D(4, 1)(p)])
+    mx = K.layers.Lambda(lambda v: tf.clip_by_value(v, -1.0, 1.0))(K.layers.Maximum()([s, K.layers.Conv2D(4, 1)(se)]))
+    mn = K.layers.Minimum()([mx, K.layers.Conv2D(4, 1)(s)])
+    sq = K.layers.Lambda(lambda v: tf.math.squared_difference(v[0], v[1]))([mn, K.layers.Conv2D(4, 1)(mx)])
+    y = K.layers.Dense(3)(K.layers.Flatten()(K.layers.ReLU(6.0)(sq)))
+    return K.Model(x, y)
+
+
+def test_msp430_graph_runs_the_int8_ops_like_the_host(data, tmp_path):
+    """The static graph (unary ops as 256-entry tables, binary ops with
+    broadcasting and constant alphas) on the simulated MSP430 == the host
+    runtime, for the model at a nonzero threshold."""
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.msp430 import BuildOptions, build_graph_firmware, run_graph_firmware, toolchain_available
+
+    if not toolchain_available():
+        pytest.skip("MSP430 toolchain absent: apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu")
+    K = _keras("tf_keras")
+    K.utils.set_random_seed(5)
+    model = _all_int8_ops(K)
+    unit = apply_thresholds(convert(model, data[:8], thresholds=0.0), 0.02)
+    ops = _ops(unit)
+    assert {"RELU", "LEAKY_RELU", "TANH", "HARD_SWISH", "PRELU", "LOGISTIC", "MUL", "SUB", "MAXIMUM",
+            "RELU_N1_TO_1", "MINIMUM", "SQUARED_DIFFERENCE", "RELU6"} <= ops, ops
+    interp = Interpreter(unit)
+    xq = interp.quantize_input(data[:2])
+    host = interp.run(xq).outputs[0]
+    firmware = build_graph_firmware(unit, tmp_path / "fw", BuildOptions())
+    assert not firmware.program.warnings
+    for i in range(len(xq)):
+        run = run_graph_firmware(firmware, xq[i])
+        np.testing.assert_array_equal(run.output, host[i].reshape(-1))
