@@ -128,9 +128,9 @@ CASES = {
 #: TFLM has no RELU_N1_TO_1 kernel: TFLite's reference kernels are the oracle there.
 _TFLITE_ORACLE = {"RELU_N1_TO_1"}
 FLAVOURS = ("tf_keras", "keras")
-#: Keras 3 builds these too (its layers lower differently; the rest would only cost time).
+MATRIX = [(name, flavour) for flavour in FLAVOURS for name in sorted(CASES)]
+#: The T > 0 check, on models whose MAC layers differ (FC, conv, 1x1 conv, several convs).
 KERAS3_CASES = ("sigmoid_dense", "hard_swish", "leaky_relu", "prelu", "squeeze_excite", "sub_broadcast")
-MATRIX = [(name, "tf_keras") for name in sorted(CASES)] + [(name, "keras") for name in KERAS3_CASES]
 
 
 def _keras(flavour):
