@@ -358,27 +358,62 @@ def _all_int8_ops(K):
     return K.Model(x, y)
 
 
-def test_msp430_graph_runs_the_int8_ops_like_the_host(data, tmp_path):
-    """The static graph (unary ops as 256-entry tables, binary ops with
-    broadcasting and constant alphas) on the simulated MSP430 == the host
-    runtime, for the model at a nonzero threshold."""
+@pytest.fixture(scope="module")
+def all_ops_unit(data):
+    """The every-int8-op model converted, at a nonzero threshold."""
     from tflm_unit.converter import apply_thresholds, convert
+
+    K = _keras("tf_keras")
+    K.utils.set_random_seed(5)
+    unit = apply_thresholds(convert(_all_int8_ops(K), data[:8], thresholds=0.0), 0.02)
+    ops = _ops(unit)
+    assert {"RELU", "LEAKY_RELU", "TANH", "HARD_SWISH", "PRELU", "LOGISTIC", "MUL", "SUB", "MAXIMUM",
+            "RELU_N1_TO_1", "MINIMUM", "SQUARED_DIFFERENCE", "RELU6"} <= ops, ops
+    return unit
+
+
+def test_static_graph_on_the_host_equals_the_runtime(all_ops_unit, data, tmp_path):
+    """export_c's static graph (tables, binary parameters, constant alphas)
+    compiled for the host with the C core == the host runtime."""
+    from test_converter_export_c import _run_graph
+
+    interp = Interpreter(all_ops_unit)
+    xq = interp.quantize_input(data[:4])
+    np.testing.assert_array_equal(_run_graph(tmp_path, all_ops_unit, xq),
+                                  interp.run(xq).outputs[0].reshape(len(xq), -1))
+
+
+def test_msp430_graph_runs_the_int8_ops_like_the_host(all_ops_unit, data, tmp_path):
+    """The same static graph on the simulated MSP430 == the host runtime."""
     from tflm_unit.msp430 import BuildOptions, build_graph_firmware, run_graph_firmware, toolchain_available
 
     if not toolchain_available():
         pytest.skip("MSP430 toolchain absent: apt-get install -y clang-16 lld-16 llvm-16 mspdebug msp430mcu")
-    K = _keras("tf_keras")
-    K.utils.set_random_seed(5)
-    model = _all_int8_ops(K)
-    unit = apply_thresholds(convert(model, data[:8], thresholds=0.0), 0.02)
-    ops = _ops(unit)
-    assert {"RELU", "LEAKY_RELU", "TANH", "HARD_SWISH", "PRELU", "LOGISTIC", "MUL", "SUB", "MAXIMUM",
-            "RELU_N1_TO_1", "MINIMUM", "SQUARED_DIFFERENCE", "RELU6"} <= ops, ops
-    interp = Interpreter(unit)
+    interp = Interpreter(all_ops_unit)
     xq = interp.quantize_input(data[:2])
     host = interp.run(xq).outputs[0]
-    firmware = build_graph_firmware(unit, tmp_path / "fw", BuildOptions())
+    firmware = build_graph_firmware(all_ops_unit, tmp_path / "fw", BuildOptions())
     assert not firmware.program.warnings
     for i in range(len(xq)):
         run = run_graph_firmware(firmware, xq[i])
         np.testing.assert_array_equal(run.output, host[i].reshape(-1))
+
+
+def test_load_checks_arity_and_output_shapes(built):
+    """load_graph validates the new ops like the others: a broadcast output
+    shape that the inputs do not produce, or a unary op changing its shape,
+    is a ModelFormatError naming the op."""
+    from tflm_unit.converter import to_builtin
+    from tflm_unit.runtime.model import ModelFormatError, load_graph, pack_model, unpack_model
+
+    for case, code, want in (("sub_broadcast", 41, "SUB"), ("tanh_layer", 28, "TANH")):
+        model_t = unpack_model(to_builtin(built["tf_keras", case][1]))
+        sub = model_t.subgraphs[0]
+        for op in sub.operators:
+            c = model_t.operatorCodes[op.opcodeIndex]
+            if max(c.builtinCode, c.deprecatedBuiltinCode) == code:
+                shape = np.array(sub.tensors[op.outputs[0]].shape)
+                shape[1] += 1
+                sub.tensors[op.outputs[0]].shape = shape.astype(np.int32)
+        with pytest.raises(ModelFormatError, match=rf"\({want}\): output shape declared"):
+            load_graph(pack_model(model_t))
