@@ -465,6 +465,8 @@ unit_status_t unit_broadcast_init(unit_broadcast_t *b, int32_t num_dims,
     /* each input has at most as many elements as the output */
     b->stride1[d] = input1_dims[d] == 1 ? 0 : s1;
     b->stride2[d] = input2_dims[d] == 1 ? 0 : s2;
+    b->wrap1[d] = b->stride1[d] * output_dims[d];
+    b->wrap2[d] = b->stride2[d] * output_dims[d];
     s1 *= input1_dims[d];
     s2 *= input2_dims[d];
     b->index[d] = 0;
@@ -479,8 +481,21 @@ void unit_broadcast_next(unit_broadcast_t *b) {
     b->offset1 += b->stride1[d];
     b->offset2 += b->stride2[d];
     if (b->index[d] < b->dims[d]) return;
-    b->offset1 -= b->stride1[d] * b->dims[d];
-    b->offset2 -= b->stride2[d] * b->dims[d];
+    b->offset1 -= b->wrap1[d];
+    b->offset2 -= b->wrap2[d];
+    b->index[d] = 0;
+  }
+}
+
+void unit_broadcast_next_row(unit_broadcast_t *b) {
+  int32_t d;
+  for (d = b->num_dims - 2; d >= 0; --d) {
+    ++b->index[d];
+    b->offset1 += b->stride1[d];
+    b->offset2 += b->stride2[d];
+    if (b->index[d] < b->dims[d]) return;
+    b->offset1 -= b->wrap1[d];
+    b->offset2 -= b->wrap2[d];
     b->index[d] = 0;
   }
 }
@@ -665,9 +680,27 @@ unit_status_t unit_binary_int8(const unit_binary_params_t *p,
   status = unit_broadcast_init(&b, num_dims, input1_dims, input2_dims,
                                output_dims);
   if (status != UNIT_OK) return status;
-  for (i = 0; i < b.total; ++i) {
-    output[i] = binary_one(p, input1[b.offset1], input2[b.offset2]);
-    unit_broadcast_next(&b);
+  {
+    /* a row of the last dim at a time: its strides are 0 or 1, so the
+     * inner loop only adds (no index arithmetic per element) */
+    const int32_t row = b.dims[num_dims - 1];
+    const int32_t step1 = b.stride1[num_dims - 1], step2 = b.stride2[num_dims - 1];
+    for (i = 0; i < b.total; i += row) {
+      const int8_t *a = input1 + b.offset1, *c = input2 + b.offset2;
+      int8_t *o = output + i;
+      int32_t k;
+      if (p->kind == UNIT_BINARY_MAXIMUM) {
+        for (k = 0; k < row; ++k, a += step1, c += step2)
+          o[k] = *a > *c ? *a : *c;
+      } else if (p->kind == UNIT_BINARY_MINIMUM) {
+        for (k = 0; k < row; ++k, a += step1, c += step2)
+          o[k] = *a < *c ? *a : *c;
+      } else {
+        for (k = 0; k < row; ++k, a += step1, c += step2)
+          o[k] = binary_one(p, *a, *c);
+      }
+      unit_broadcast_next_row(&b);
+    }
   }
   return UNIT_OK;
 }

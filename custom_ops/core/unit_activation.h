@@ -156,6 +156,7 @@ typedef struct {
   int32_t total;
   int32_t dims[UNIT_MAX_DIMS];
   int32_t stride1[UNIT_MAX_DIMS], stride2[UNIT_MAX_DIMS];
+  int32_t wrap1[UNIT_MAX_DIMS], wrap2[UNIT_MAX_DIMS]; /* stride * dim */
   int32_t index[UNIT_MAX_DIMS];
   int32_t offset1, offset2;
 } unit_broadcast_t;
@@ -168,6 +169,9 @@ unit_status_t unit_broadcast_init(unit_broadcast_t *b, int32_t num_dims,
                                   const int32_t *output_dims);
 /* Advance to the next output element (row-major). */
 void unit_broadcast_next(unit_broadcast_t *b);
+/* From the start of a row of the last dim to the start of the next row
+ * (the per-element walk needs no multiplies: 16-bit cores call a helper). */
+void unit_broadcast_next_row(unit_broadcast_t *b);
 
 #ifdef __cplusplus
 }
