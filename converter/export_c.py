@@ -49,6 +49,7 @@ GRAPH_TYPES_HEADER = """\
 
 #include <stdint.h>
 
+#include "unit_activation.h"
 #include "unit_core.h"
 #include "unit_ops.h"
 
@@ -64,7 +65,9 @@ typedef enum {
   UNIT_GRAPH_ADD = 6,               /* params: unit_add_params_t */
   UNIT_GRAPH_SOFTMAX = 7,           /* params: unit_softmax_params_t */
   UNIT_GRAPH_MEAN = 8,              /* params: unit_mean_params_t (over H, W) */
-  UNIT_GRAPH_REQUANTIZE = 9         /* params: unit_requantize_params_t */
+  UNIT_GRAPH_REQUANTIZE = 9,        /* params: unit_requantize_params_t */
+  UNIT_GRAPH_LUT = 10,              /* params: const int8_t[256], out = t[in + 128] */
+  UNIT_GRAPH_BINARY = 11            /* params: unit_graph_binary_t */
 } unit_graph_op_kind_t;
 
 /* An int8 activation tensor: `bytes` bytes at arena + offset.  `shape` is
@@ -101,10 +104,19 @@ typedef struct {
   unit_skip_t skip;
 } unit_graph_fc_t;
 
+/* MUL, SUB, SQUARED_DIFFERENCE, MINIMUM, MAXIMUM, PRELU (broadcasting).
+ * A constant second input (PRELU's alpha, a constant factor) is const data
+ * here; else input2_data is NULL and the op's input2 tensor is read. */
+typedef struct {
+  unit_binary_params_t params;
+  const int8_t *input2_data;
+  unit_shape_t input2_shape; /* NHWC, right-aligned like the tensors' */
+} unit_graph_binary_t;
+
 typedef struct {
   unit_graph_op_kind_t kind;
   int16_t input;  /* tensor index */
-  int16_t input2; /* ADD's second input, else -1 */
+  int16_t input2; /* ADD's / BINARY's second input tensor, else -1 */
   int16_t output;
   const void *params;
 } unit_graph_op_t;
@@ -130,7 +142,11 @@ _KINDS = {"CONV_2D": "UNIT_GRAPH_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_GRAPH_DEPT
           "FULLY_CONNECTED": "UNIT_GRAPH_FULLY_CONNECTED", "MAX_POOL_2D": "UNIT_GRAPH_MAX_POOL_2D",
           "AVERAGE_POOL_2D": "UNIT_GRAPH_AVERAGE_POOL_2D", "RESHAPE": "UNIT_GRAPH_RESHAPE",
           "SQUEEZE": "UNIT_GRAPH_RESHAPE", "EXPAND_DIMS": "UNIT_GRAPH_RESHAPE", "ADD": "UNIT_GRAPH_ADD",
-          "SOFTMAX": "UNIT_GRAPH_SOFTMAX", "MEAN": "UNIT_GRAPH_MEAN", "QUANTIZE": "UNIT_GRAPH_REQUANTIZE"}
+          "SOFTMAX": "UNIT_GRAPH_SOFTMAX", "MEAN": "UNIT_GRAPH_MEAN", "QUANTIZE": "UNIT_GRAPH_REQUANTIZE",
+          **{name: "UNIT_GRAPH_LUT" for name in ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6",
+                                                 "RELU_N1_TO_1")},
+          **{name: "UNIT_GRAPH_BINARY" for name in ("MUL", "SUB", "SQUARED_DIFFERENCE", "MINIMUM", "MAXIMUM",
+                                                    "PRELU")}}
 
 
 def c_identifier(name: str) -> str:
@@ -360,6 +376,35 @@ class _GraphWriter:
                          f"{_struct_init(dataclasses.asdict(params))};\n")
         return f"&{self.ident}_{label}"
 
+    def activation(self, op: Operator, label: str) -> str:
+        """An int8 unary op as its 256-entry table, a binary op as its
+        prepared parameters (the runtime's own preparation)."""
+        from tflm_unit.runtime import activation_ops as runtime_aops
+        from tflm_unit.runtime.model import UnsupportedModelError as RuntimeUnsupported
+
+        g = self.graph
+        out = g.tensor(op.outputs[0])
+        try:
+            if _KINDS[_base(op)] == "UNIT_GRAPH_LUT":
+                table = runtime_aops.int8_unary_table(op, g.tensor(op.inputs[0]), out)
+                return self.const_array("int8_t", f"{label}_table", table)
+            a, b = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+            params = runtime_aops.int8_binary_params(op, a, b, out)
+        except RuntimeUnsupported as exc:
+            self.fail(op, f"cannot be prepared: {exc}")
+        if a.data is not None:
+            self.fail(op, "has a constant first input; the static graph reads it from the arena")
+        if len(b.shape) > 4:
+            self.fail(op, f"has a rank-{len(b.shape)} second input; the static graph supports 1-4")
+        data, shape = "NULL", _shape_init((1, 1, 1, 1))
+        if b.data is not None:
+            data = self.const_array("int8_t", f"{label}_input2", b.data)
+            shape = _shape_init(b.shape)
+        self.defs.append(f"static const unit_graph_binary_t {self.ident}_{label} = {{\n"
+                         f"  .params = {_struct_init(dataclasses.asdict(params))},\n"
+                         f"  .input2_data = {data}, .input2_shape = {shape}}};\n")
+        return f"&{self.ident}_{label}"
+
     def other(self, op: Operator, label: str) -> str:
         from tflm_unit.core import ops as core_ops
 
@@ -368,6 +413,8 @@ class _GraphWriter:
         inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
         if base in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             return "NULL"
+        if _KINDS.get(base) in ("UNIT_GRAPH_LUT", "UNIT_GRAPH_BINARY"):
+            return self.activation(op, label)
         try:
             if base in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
                 o = op.builtin_options
@@ -426,7 +473,9 @@ def graph_sources(model_bytes: bytes, name: str,
             writer.fail(op, f"is not supported by the static graph (supported: {', '.join(sorted(_KINDS))})")
         label = f"op{op.index}"
         first = writer.tensor(op, op.inputs[0], step)  # checks types and ranks first
-        second = writer.tensor(op, op.inputs[1], step) if base == "ADD" else -1
+        second = -1
+        if base == "ADD" or (_KINDS[base] == "UNIT_GRAPH_BINARY" and not graph.tensor(op.inputs[1]).is_constant):
+            second = writer.tensor(op, op.inputs[1], step)
         output = writer.tensor(op, op.outputs[0], step)
         if base in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             params = writer.conv(op, label)

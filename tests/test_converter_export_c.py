@@ -89,6 +89,21 @@ int main(void) {
         case UNIT_GRAPH_REQUANTIZE:
           st = unit_requantize_int8((const unit_requantize_params_t *)op->params, (int32_t)o->bytes, x, y);
           break;
+        case UNIT_GRAPH_LUT:
+          st = unit_lut_int8((const int8_t *)op->params, (int32_t)o->bytes, x, y);
+          break;
+        case UNIT_GRAPH_BINARY: {
+          const unit_graph_binary_t *p = (const unit_graph_binary_t *)op->params;
+          const int8_t *x2 = p->input2_data;
+          int32_t d1[4], d2[4] = {p->input2_shape.n, p->input2_shape.h, p->input2_shape.w, p->input2_shape.c}, d3[4];
+          dims_of(a, d1); dims_of(o, d3);
+          if (x2 == NULL) {
+            dims_of(&g->tensors[op->input2], d2);
+            x2 = arena + g->tensors[op->input2].offset;
+          }
+          st = unit_binary_int8(&p->params, 4, d1, x, d2, x2, d3, y);
+          break;
+        }
       }
       if (st != UNIT_OK) return 10 + (int)st;
     }

@@ -7,11 +7,10 @@
 #include "unit_internal.h"
 #include "unit_ops.h"
 
-/* tflite::QuantizeMultiplierSmallerThanOneExp: a real multiplier in (0, 1)
- * as Q31 + a shift <= 0; 0 when the multiplier is out of range. */
-static int unit_quantize_multiplier_smaller_than_one(double real_multiplier,
-                                                     int32_t *multiplier,
-                                                     int32_t *shift) {
+/* tflite::QuantizeMultiplierSmallerThanOneExp (unit_internal.h). */
+int unit_quantize_multiplier_smaller_than_one(double real_multiplier,
+                                              int32_t *multiplier,
+                                              int32_t *shift) {
   if (!(real_multiplier > 0.0 && real_multiplier < 1.0)) return 0;
   if (unit_quantize_multiplier(real_multiplier, multiplier, shift) != UNIT_OK)
     return 0;

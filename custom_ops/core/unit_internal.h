@@ -458,4 +458,19 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
  * possible |x'| (<= 255), which includes zero weights (tau = INT16_MAX). */
 #define UNIT_TAU_SKIPS_ALL(tau) ((tau) >= 255)
 
+/* ---- gemmlowp fixed point shared by SOFTMAX, LOGISTIC and TANH
+ * (unit_activation.c); raw int32 with N integer bits, 31 - N fraction bits */
+
+/* x * 2^exponent (exponent 1..30), saturating (SaturatingRoundingMultiplyByPOT). */
+int32_t unit_fp_saturating_shift_left(int32_t x, int32_t exponent);
+/* exp(a) for a <= 0 given with integer_bits (1..5) integer bits, Q0 result. */
+int32_t unit_fp_exp_on_negative_values(int32_t a, int32_t integer_bits);
+/* 1 / (1 + a) for a in [0, 1), Q0 -> Q0 (three Newton-Raphson steps). */
+int32_t unit_fp_one_over_one_plus_x(int32_t a);
+/* tflite::QuantizeMultiplierSmallerThanOneExp: a real multiplier in (0, 1)
+ * as Q31 + a shift <= 0; 0 when out of range (unit_add.c). */
+int unit_quantize_multiplier_smaller_than_one(double real_multiplier,
+                                              int32_t *multiplier,
+                                              int32_t *shift);
+
 #endif

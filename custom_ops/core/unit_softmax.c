@@ -19,94 +19,15 @@
 static int32_t unit_wrap_add(int32_t a, int32_t b) {
   return (int32_t)((uint32_t)a + (uint32_t)b);
 }
-static int32_t unit_wrap_sub(int32_t a, int32_t b) {
-  return (int32_t)((uint32_t)a - (uint32_t)b);
-}
 
 static int32_t unit_fp_mul(int32_t a, int32_t b) {
   return unit_saturating_rounding_doubling_high_mul(a, b);
 }
 
-/* x * 2^exponent (exponent 1..30), saturating (gemmlowp's
- * SaturatingRoundingMultiplyByPOT with a positive exponent). */
-static int32_t unit_saturating_shift_left(int32_t x, int32_t exponent) {
-  const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
-  if (x > threshold) return INT32_MAX;
-  if (x < -threshold) return INT32_MIN;
-  return (int32_t)((uint32_t)x << exponent);
-}
-
-/* exp(a) for a in [-1/4, 0), Q0 -> Q0: Taylor expansion around -1/8. */
-static int32_t unit_exp_on_interval_minus_quarter_to_0(int32_t a) {
-  const int32_t exp_minus_one_eighth = 1895147668; /* exp(-1/8) in Q0 */
-  const int32_t one_third = 715827883;             /* 1/3 in Q0 */
-  const int32_t x = unit_wrap_add(a, (int32_t)1 << 28); /* a + 1/8 */
-  const int32_t x2 = unit_fp_mul(x, x);
-  const int32_t x3 = unit_fp_mul(x2, x);
-  const int32_t x4 = unit_fp_mul(x2, x2);
-  const int32_t x4_over_4 = unit_rounding_divide_by_pot(x4, 2);
-  const int32_t poly = unit_rounding_divide_by_pot(
-      unit_wrap_add(unit_fp_mul(unit_wrap_add(x4_over_4, x3), one_third), x2),
-      1); /* x^4/24 + x^3/6 + x^2/2 */
-  return unit_wrap_add(exp_minus_one_eighth,
-                       unit_fp_mul(exp_minus_one_eighth, unit_wrap_add(x, poly)));
-}
-
-/* exp(a) for a <= 0, a in Q5.26, result in Q0.31. */
+/* exp(a) for a <= 0 in Q5.26 and 1 / (1 + a): gemmlowp's fixed point,
+ * shared with LOGISTIC / TANH (unit_activation.c). */
 static int32_t unit_exp_on_negative_values(int32_t a) {
-  /* exp(-2^k) in Q0 for k = -2..4, applied when bit (26 + k) of the
-   * remainder is set. */
-  static const int32_t exp_of_minus_pot[7] = {
-      1672461947, /* exp(-1/4) */
-      1302514674, /* exp(-1/2) */
-      790015084,  /* exp(-1) */
-      290630308,  /* exp(-2) */
-      39332535,   /* exp(-4) */
-      720401,     /* exp(-8) */
-      242         /* exp(-16) */
-  };
-  const int32_t fractional_bits = 31 - UNIT_SOFTMAX_DIFF_INTEGER_BITS;
-  const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
-  const int32_t mask = one_quarter - 1;
-  /* a = (a mod 1/4 - 1/4) - remainder, remainder a multiple of 1/4 >= 0 */
-  const int32_t a_mod_quarter_minus_quarter =
-      unit_wrap_sub(a & mask, one_quarter);
-  const int32_t remainder = unit_wrap_sub(a_mod_quarter_minus_quarter, a);
-  int32_t result = unit_exp_on_interval_minus_quarter_to_0(
-      unit_saturating_shift_left(a_mod_quarter_minus_quarter,
-                                 UNIT_SOFTMAX_DIFF_INTEGER_BITS));
-  int32_t k;
-  for (k = 0; k < 7; ++k) {
-    const int32_t bit = fractional_bits - 2 + k;
-    if (remainder & ((int32_t)1 << bit))
-      result = unit_fp_mul(result, exp_of_minus_pot[k]);
-  }
-  /* (No clamp below -32: with 5 integer bits the input cannot go there.) */
-  if (a == 0) result = INT32_MAX; /* exactly one */
-  return result;
-}
-
-/* 1 / (1 + a) for a in [0, 1), Q0 -> Q0, by three Newton-Raphson steps. */
-static int32_t unit_one_over_one_plus_x(int32_t a) {
-  const int32_t q2_one = (int32_t)1 << 29;
-  const int32_t constant_48_over_17 = 1515870810;      /* Q2 */
-  const int32_t constant_neg_32_over_17 = -1010580540; /* Q2 */
-  /* (a + 1) / 2, rounded half away from zero, in Q0 */
-  const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
-  const int32_t half_denominator =
-      (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-  int32_t x = unit_wrap_add(constant_48_over_17,
-                            unit_fp_mul(half_denominator,
-                                        constant_neg_32_over_17));
-  int i;
-  for (i = 0; i < 3; ++i) {
-    const int32_t half_denominator_times_x = unit_fp_mul(half_denominator, x);
-    const int32_t one_minus = unit_wrap_sub(q2_one, half_denominator_times_x);
-    /* Q2 * Q2 = Q4, back to Q2: saturating shift left by 2 */
-    x = unit_wrap_add(x, unit_saturating_shift_left(unit_fp_mul(x, one_minus), 2));
-  }
-  /* x / 2 as Q1 (same raw), back to Q0: saturating shift left by 1 */
-  return unit_saturating_shift_left(x, 1);
+  return unit_fp_exp_on_negative_values(a, UNIT_SOFTMAX_DIFF_INTEGER_BITS);
 }
 
 static int32_t unit_count_leading_zeros32(uint32_t x) {
@@ -127,7 +48,7 @@ static int32_t unit_get_reciprocal(int32_t x, int32_t integer_digits,
   const int32_t shifted_sum_minus_one =
       (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
   *num_bits_over_unit = integer_digits - headroom_plus_one;
-  return unit_one_over_one_plus_x(shifted_sum_minus_one);
+  return unit_fp_one_over_one_plus_x(shifted_sum_minus_one);
 }
 
 unit_status_t unit_softmax_prepare_int8(float input_scale, float beta,

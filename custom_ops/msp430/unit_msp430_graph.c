@@ -85,6 +85,29 @@ static unit_status_t run_op(const unit_graph_t *graph,
     case UNIT_GRAPH_MEAN:
       return unit_mean_hw_int8((const unit_mean_params_t *)op->params,
                                &in->shape, x, y);
+    case UNIT_GRAPH_LUT:
+      /* an int8 unary op as the table the host prepared */
+      return unit_lut_int8((const int8_t *)op->params, (int32_t)out->bytes, x,
+                           y);
+    case UNIT_GRAPH_BINARY: {
+      const unit_graph_binary_t *p = (const unit_graph_binary_t *)op->params;
+      const int8_t *x2;
+      int32_t dims1[4], dims2[4], dims_out[4];
+      dims_of(in, dims1);
+      dims_of(out, dims_out);
+      if (p->input2_data != NULL) {
+        dims2[0] = p->input2_shape.n;
+        dims2[1] = p->input2_shape.h;
+        dims2[2] = p->input2_shape.w;
+        dims2[3] = p->input2_shape.c;
+        x2 = p->input2_data;
+      } else {
+        const unit_graph_tensor_t *in2 = &graph->tensors[op->input2];
+        dims_of(in2, dims2);
+        x2 = arena + in2->offset;
+      }
+      return unit_binary_int8(&p->params, 4, dims1, x, dims2, x2, dims_out, y);
+    }
     case UNIT_GRAPH_REQUANTIZE:
       return unit_requantize_int8(
           (const unit_requantize_params_t *)op->params, (int32_t)out->bytes,

@@ -21,6 +21,14 @@ extern PyObject *ext_argument_error;
 Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out, Py_ssize_t max_count,
                               const char *name);
 
+/* Exactly `count` ints into `out` (0), else -1 with the error set; a tuple
+ * of ints; the product of positive dims (-1 with the error set).  ext_ops.c. */
+int ext_int32_exact(PyObject *obj, int32_t *out, Py_ssize_t count,
+                    const char *name);
+PyObject *ext_int32_tuple(const int32_t *values, Py_ssize_t count);
+Py_ssize_t ext_element_count(const int32_t *dims, Py_ssize_t num_dims,
+                             const char *name);
+
 /* Raise KernelArgumentError unless buf holds at least `count` items of
  * `item_size` bytes; returns 0 on success, -1 with an exception set. */
 static inline int ext_check_buffer(const Py_buffer *buf, Py_ssize_t count,
@@ -61,5 +69,6 @@ static inline PyObject *ext_status_error(unit_status_t status, const char *op) {
 extern PyMethodDef ext_kernel_methods[];
 extern PyMethodDef ext_ops_methods[];
 extern PyMethodDef ext_layout_methods[];
+extern PyMethodDef ext_activation_methods[];
 
 #endif

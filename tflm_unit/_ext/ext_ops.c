@@ -44,7 +44,7 @@ Py_ssize_t ext_int32_sequence(PyObject *obj, int32_t *out, Py_ssize_t max_count,
 }
 
 /* Exactly `count` ints. */
-static int ext_int32_exact(PyObject *obj, int32_t *out, Py_ssize_t count,
+int ext_int32_exact(PyObject *obj, int32_t *out, Py_ssize_t count,
                            const char *name) {
   Py_ssize_t got = ext_int32_sequence(obj, out, count, name);
   if (got < 0) return -1;
@@ -56,7 +56,7 @@ static int ext_int32_exact(PyObject *obj, int32_t *out, Py_ssize_t count,
   return 0;
 }
 
-static PyObject *ext_int32_tuple(const int32_t *values, Py_ssize_t count) {
+PyObject *ext_int32_tuple(const int32_t *values, Py_ssize_t count) {
   Py_ssize_t i;
   PyObject *tuple = PyTuple_New(count);
   if (tuple == NULL) return NULL;
@@ -86,7 +86,7 @@ static int ext_shape(PyObject *obj, unit_shape_t *shape, const char *name) {
 }
 
 /* Product of positive dims as Py_ssize_t, or -1 with ValueError. */
-static Py_ssize_t ext_element_count(const int32_t *dims, Py_ssize_t num_dims,
+Py_ssize_t ext_element_count(const int32_t *dims, Py_ssize_t num_dims,
                                     const char *name) {
   Py_ssize_t i, total = 1;
   for (i = 0; i < num_dims; ++i) {

@@ -21,6 +21,7 @@ PyMODINIT_FUNC PyInit__core(void) {
   if (PyModule_AddFunctions(module, ext_kernel_methods) < 0 ||
       PyModule_AddFunctions(module, ext_ops_methods) < 0 ||
       PyModule_AddFunctions(module, ext_layout_methods) < 0 ||
+      PyModule_AddFunctions(module, ext_activation_methods) < 0 ||
       PyModule_AddIntConstant(module, "FORMAT_VERSION", UNIT_FORMAT_VERSION) < 0 ||
       PyModule_AddIntConstant(module, "LAYOUT_FORMAT_VERSION", UNIT_LAYOUT_FORMAT_VERSION) < 0 ||
       PyModule_AddIntConstant(module, "COUNTERS", UNIT_COUNTERS) < 0) {

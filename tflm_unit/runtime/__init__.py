@@ -7,6 +7,7 @@ from tflm_unit.runtime.model import (
     load_graph,
 )
 from tflm_unit.runtime import layout_ops as _layout_ops  # noqa: F401  (registers the layout ops)
+from tflm_unit.runtime import activation_ops as _activation_ops  # noqa: F401  (activations, MUL, SUB, ...)
 
 __all__ = ["Interpreter", "LayerStats", "RunResult", "SkipSetting", "register_op", "ModelFormatError",
            "ModelGraph", "UnsupportedModelError", "load_graph"]

@@ -250,8 +250,9 @@ class Interpreter:
             raise UnsupportedModelError(f"operator {op.index}: custom op '{op.name}' is not supported")
         preparer = _PREPARERS.get(base)
         if preparer is None:
+            dtypes = "/".join(sorted({self.graph.tensor(i).type_name for i in op.inputs if i >= 0})) or "no inputs"
             raise UnsupportedModelError(
-                f"operator {op.index}: {op.name} is not supported by tflm_unit.runtime "
+                f"operator {op.index}: {op.name} ({dtypes}) is not supported by tflm_unit.runtime "
                 f"(supported: {', '.join(sorted(_PREPARERS))} and the UNIT_* custom ops)")
         return preparer(self, op)
 

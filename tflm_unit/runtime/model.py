@@ -200,6 +200,9 @@ _OPTION_TABLES = {
     "SQUEEZE": (schema.BuiltinOptions.SqueezeOptions, schema.SqueezeOptionsT, False),
     "EXPAND_DIMS": (schema.BuiltinOptions.ExpandDimsOptions, schema.ExpandDimsOptionsT, False),
     "QUANTIZE": (schema.BuiltinOptions.QuantizeOptions, schema.QuantizeOptionsT, False),
+    "MUL": (schema.BuiltinOptions.MulOptions, schema.MulOptionsT, False),
+    "SUB": (schema.BuiltinOptions.SubOptions, schema.SubOptionsT, False),
+    "LEAKY_RELU": (schema.BuiltinOptions.LeakyReluOptions, schema.LeakyReluOptionsT, False),
 }
 _OPTION_NAMES = {v: k for k, v in vars(schema.BuiltinOptions).items() if not k.startswith("_")}
 #: (min, max) inputs and outputs of the ops whose semantics are checked here.
@@ -208,6 +211,11 @@ _ARITY = {"CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2,
           "PADV2": (2, 3), "CONCATENATION": (1, 10), "RESHAPE": (1, 2), "SQUEEZE": (1, 1), "EXPAND_DIMS": (2, 2),
           "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1), "UNIT_CONV_2D": (4, 4), "UNIT_DEPTHWISE_CONV_2D": (4, 4),
           "UNIT_FULLY_CONNECTED": (4, 4)}
+#: Activation / element-wise ops (tflm_unit.runtime.activation_ops): same-shape and broadcasting ones.
+_UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "RELU_N1_TO_1")
+_BROADCAST_OPS = ("MUL", "SUB", "SQUARED_DIFFERENCE", "MINIMUM", "MAXIMUM", "PRELU")
+_ARITY.update({name: (1, 1) for name in _UNARY_OPS})
+_ARITY.update({name: (2, 2) for name in _BROADCAST_OPS})
 #: ActivationFunctionType values the schema defines (TANH / SIGN_BIT are valid but not run here).
 KNOWN_ACTIVATIONS = (0, 1, 2, 3, 4, 5)
 
@@ -535,14 +543,14 @@ def _check_op_semantics(graph: "ModelGraph", op: Operator) -> None:
         oh, _ = _conv_out_size(where, int(opts.padding), inp.shape[1], int(opts.filterHeight), int(opts.strideH), 1)
         ow, _ = _conv_out_size(where, int(opts.padding), inp.shape[2], int(opts.filterWidth), int(opts.strideW), 1)
         _check_same(where, "output shape", out.shape, (inp.shape[0], oh, ow, inp.shape[3]))
-    elif base == "ADD":
+    elif base in ("ADD",) + _BROADCAST_OPS:
         a, b = t[op.inputs[0]].shape, t[op.inputs[1]].shape
         try:
             computed = tuple(np.broadcast_shapes(a, b))
         except ValueError:
             raise _fail(where, f"input shapes {a} and {b} do not broadcast") from None
         _check_same(where, "output shape", out.shape, computed)
-    elif base in ("SOFTMAX", "QUANTIZE", "DEQUANTIZE"):
+    elif base in ("SOFTMAX", "QUANTIZE", "DEQUANTIZE") + _UNARY_OPS:
         _check_same(where, "output shape", out.shape, inp.shape)
     elif base == "MEAN":
         axes = _const_ints(graph, op, 1, "axes")
