@@ -1,9 +1,12 @@
 /* int8 CONV_2D: TFLM's reference arithmetic, plus UnIT skipping.
  *
- * Both paths run output-channel-outer and weight-stationary (integer sums do
- * not depend on the order): each weight is applied to every output position
- * of its channel at once, into int32 accumulators in scratch (a block of
- * output rows at a time when scratch is smaller than a whole image).  UnIT path: the
+ * Both paths run output-channel-outer (integer sums do not depend on the
+ * order) into int32 accumulators in scratch (a block of output rows at a
+ * time when scratch is smaller than a whole image).  Dense path:
+ * output-stationary, each position's window summed in one accumulator
+ * (unit_conv_dense_block; on the MSP430 the multiplier's own MAC
+ * registers).  UnIT path: weight-stationary, each weight applied to every
+ * output position of its channel at once; the
  * channel's threshold is divided once by every |w| into quotients tau[k]; a
  * tap is then skipped with one compare, |x'| <= tau[k], before any multiply,
  * and a weight whose tau covers every |x'| (zero weights: tau = INT16_MAX) is
@@ -80,6 +83,13 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
       const int8_t *w = filter_oc;
       const int16_t *t = tau;
       unit_tap_rect_t rect;
+      if (!tau) { /* dense: output-stationary (unit_conv_dense_block) */
+        executed += unit_conv_dense_block(g, input, filter_oc, bias,
+                                          input_offset, acc, row0, row_end);
+        unit_requantize_run(acc, positions, out, g->out_c, multiplier, shift, p);
+        out += positions * g->out_c;
+        continue;
+      }
       for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
       for (ky = 0; ky < g->k_h; ++ky) {
         unit_tap_rows(g, ky, row0, row_end, &rect);

@@ -454,6 +454,58 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
                              ptrdiff_t channels, int16_t input_offset,
                              int32_t *acc);
 
+/* The dense (builtin) CONV_2D inner loops, output-stationary: a rectangle of
+ * output positions that all read the same kernel window (the window clipped
+ * to the input the same way at each of them), each position's sum formed in
+ * one accumulator (the MSP430's multiplier accumulates in its own result
+ * registers) and stored once:
+ *   acc[pos] = bias + sum over the window of (x + input_offset) * w.
+ * The window is `rows` kernel rows of `cols` runs of `run` contiguous taps;
+ * after a run the input and weight pointers move on by run + *_col_gap,
+ * after a kernel row by *_row_gap more.  Positions are x_step input bytes
+ * apart; after a row of `width` positions the input moves x_pos_row_gap
+ * further and the accumulators acc_row_gap elements.  Every field is an
+ * index-sized integer, so on the MSP430 (16-bit pointers and ptrdiff_t) the
+ * layout is fixed for the assembly (unit_msp430_tap.S). */
+typedef struct {
+  const int8_t *x;         /* the first position's first tap */
+  const int8_t *w;         /* the window's first weight */
+  int32_t *acc;            /* the first position's accumulator */
+  size_t width, height;    /* positions per row, rows of positions (> 0) */
+  ptrdiff_t x_step;        /* input bytes between adjacent positions */
+  ptrdiff_t x_pos_row_gap; /* after a row of positions, input bytes */
+  ptrdiff_t acc_row_gap;   /* the same in accumulators */
+  size_t rows;             /* kernel rows in the window (> 0) */
+  ptrdiff_t x_row_gap, w_row_gap;
+  size_t cols;             /* runs per kernel row (> 0) */
+  ptrdiff_t x_col_gap, w_col_gap;
+  size_t run;              /* taps per run (> 0) */
+  int16_t input_offset;
+  int32_t bias;
+  int16_t scratch[6];      /* the assembly's own */
+} unit_window_walk_t;
+#if defined(__MSP430__)
+typedef char unit_window_walk_layout_check[sizeof(unit_window_walk_t) == 48 ? 1 : -1];
+#endif
+#if defined(UNIT_PORT_TAP_WALK)
+void unit_msp430_window_walk(unit_window_walk_t *walk);
+#endif
+
+/* Runs one window walk (the port's assembly on the MSP430); returns the
+ * multiplications executed. */
+uint64_t unit_accumulate_window(unit_window_walk_t *walk);
+
+/* The dense CONV_2D of one output channel over the block of output rows
+ * [row0, row_end): acc[(oy - row0) * out_w + ox] = bias + the window's sum,
+ * one window walk per group of positions that read the same clipped window
+ * (the interior at once, border rows and columns alone).  filter_oc is the
+ * channel's [kh, kw, Ci] weights.  Returns the multiplications executed. */
+uint64_t unit_conv_dense_block(const unit_conv_geometry_t *g,
+                               const int8_t *input, const int8_t *filter_oc,
+                               int32_t bias, int16_t input_offset,
+                               int32_t *acc, ptrdiff_t row0,
+                               ptrdiff_t row_end);
+
 /* A weight is skipped at every position when its quotient covers every
  * possible |x'| (<= 255), which includes zero weights (tau = INT16_MAX). */
 #define UNIT_TAU_SKIPS_ALL(tau) ((tau) >= 255)

@@ -33,6 +33,7 @@ typedef struct {
   const int32_t *bias;
   unit_requant_t requant;
   unit_skip_t skip; /* skip.thresholds == NULL: the dense kernel */
+  uint16_t scratch_bytes; /* 0: all of unit_harness_scratch (else fewer: row blocks) */
 } unit_harness_case_t;
 
 extern const unit_harness_case_t unit_harness_cases[];

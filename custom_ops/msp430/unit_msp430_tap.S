@@ -213,3 +213,219 @@ unit_msp430_tap_walk:
     RESTORE_R4_R10
     ret
 #endif /* !UNIT_PORTABLE_C */
+
+/*
+ * unit_msp430_window_walk(unit_window_walk_t *walk): the dense CONV_2D
+ * inner loops, output-stationary (see unit_accumulate_window in
+ * ../core/unit_conv_common.c, the portable C version it replaces, and
+ * unit_window_walk_t in ../core/unit_internal.h for the fields).
+ *
+ * Hardware multiplier build: each position's sum is formed in the
+ * multiplier's accumulator (RESHI:RESLO, 32 bits, wrapping as int32 does):
+ * it is preloaded with bias + input_offset * (the window's weight sum),
+ * computed once per walk with the same MACS, and each tap is then
+ * MACS = w, OP2 = x (raw, sign-extended): sum (x + offset) * w =
+ * sum x * w + offset * sum w.  About 15 cycles per MAC, against ~23 for the
+ * weight-stationary walk that adds each product to an accumulator in RAM.
+ * Software build: x' * w by __mspabi_mpyi, added to a register pair.
+ * Runs are walked four taps per loop step (run mod 4 first).
+ */
+#define WX        0
+#define WW        2
+#define WACC      4
+#define WWIDTH    6
+#define WHEIGHT   8
+#define WXSTEP   10
+#define WXPOSGAP 12
+#define WACCGAP  14
+#define WROWS    16
+#define WXROWGAP 18
+#define WWROWGAP 20
+#define WCOLS    22
+#define WXCOLGAP 24
+#define WWCOLGAP 26
+#define WRUN     28
+#define WOFFSET  30
+#define WBIAS    32
+#define WSUM     36             /* scratch: the preloaded sum */
+#define WPOSLEFT 40             /* scratch (software build) */
+#define WHLEFT   42
+#define WROWLEFT 44
+#define WPOSX    46
+
+#if UNIT_MSP430_HWMULT
+/* one tap: RESHI:RESLO += x * w; R4 input, R5 weight */
+.macro WTAP
+    mov.b   @r5+, r13
+    sxt     r13
+    mov     r13, &MACS
+    mov.b   @r4+, r12
+    sxt     r12
+    mov     r12, &OP2
+.endm
+#else
+/* one tap: R9:R8 += (x + offset) * w */
+.macro WTAP
+    mov.b   @r4+, r12
+    sxt     r12
+    add     WOFFSET(r10), r12
+    mov.b   @r5+, r13
+    sxt     r13
+    call    #__mspabi_mpyi
+    bit     #0x8000, r12
+    jz      2f
+    sub     #1, r9              /* sign-extend a negative product */
+2:  add     r12, r8
+    adc     r9
+.endm
+#endif
+
+/* the taps of one run (R6 = run), four per loop step */
+.macro WRUN4
+    bit     #1, r6
+    jz      7f
+    WTAP
+7:  bit     #2, r6
+    jz      4f
+    WTAP
+    WTAP
+4:  rra     r6
+    rra     r6
+    jz      6f
+5:  WTAP
+    WTAP
+    WTAP
+    WTAP
+    dec     r6
+    jnz     5b
+6:
+.endm
+
+#if !defined(UNIT_PORTABLE_C)
+    .section .text.unit_msp430_window_walk,"ax",@progbits
+    .global unit_msp430_window_walk
+    .type unit_msp430_window_walk,@function
+unit_msp430_window_walk:
+    SAVE_R4_R10
+    mov     r12, r10
+#if UNIT_MSP430_HWMULT
+    /* RESHI:RESLO = bias + offset * sum of the window's weights */
+    mov     WBIAS(r10), &RESLO
+    mov     WBIAS+2(r10), &RESHI
+    mov     WOFFSET(r10), &MACS
+    mov     WW(r10), r5
+    mov     WROWS(r10), r9
+.Lsum_row:
+    mov     WCOLS(r10), r7
+.Lsum_col:
+    mov     WRUN(r10), r6
+.Lsum_tap:
+    mov.b   @r5+, r13
+    sxt     r13
+    mov     r13, &OP2
+    dec     r6
+    jnz     .Lsum_tap
+    add     WWCOLGAP(r10), r5
+    dec     r7
+    jnz     .Lsum_col
+    add     WWROWGAP(r10), r5
+    dec     r9
+    jnz     .Lsum_row
+    mov     &RESLO, WSUM(r10)
+    mov     &RESHI, WSUM+2(r10)
+    /* R8 the position's first input, R11 its accumulator, R14 positions
+     * left in the row, R15 rows left */
+    mov     WX(r10), r8
+    mov     WACC(r10), r11
+    mov     WHEIGHT(r10), r15
+.Lpos_row:
+    mov     WWIDTH(r10), r14
+.Lpos:
+    mov     WSUM(r10), &RESLO
+    mov     WSUM+2(r10), &RESHI
+    mov     r8, r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), r9
+.Lwin_row:
+    mov     WCOLS(r10), r7
+.Lwin_col:
+    mov     WRUN(r10), r6
+    WRUN4
+    add     WXCOLGAP(r10), r4
+    add     WWCOLGAP(r10), r5
+    dec     r7
+    jnz     .Lwin_col
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     r9
+    jz      .Lwin_done
+    br      #.Lwin_row
+.Lwin_done:
+    mov     &RESLO, 0(r11)
+    mov     &RESHI, 2(r11)
+    add     #4, r11
+    add     WXSTEP(r10), r8
+    dec     r14
+    jz      .Lpos_row_done
+    br      #.Lpos
+.Lpos_row_done:
+    add     WXPOSGAP(r10), r8
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, r11
+    dec     r15
+    jz      .Lwin_return
+    br      #.Lpos_row
+#else
+    /* positions and rows in the scratch fields: the helper may clobber
+     * R11-R15 */
+    mov     WX(r10), WPOSX(r10)
+    mov     WHEIGHT(r10), WHLEFT(r10)
+.Lpos_row:
+    mov     WWIDTH(r10), WPOSLEFT(r10)
+.Lpos:
+    mov     WBIAS(r10), r8
+    mov     WBIAS+2(r10), r9
+    mov     WPOSX(r10), r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), WROWLEFT(r10)
+.Lwin_row:
+    mov     WCOLS(r10), r7
+.Lwin_col:
+    mov     WRUN(r10), r6
+    WRUN4
+    add     WXCOLGAP(r10), r4
+    add     WWCOLGAP(r10), r5
+    dec     r7
+    jz      .Lwin_col_done
+    br      #.Lwin_col
+.Lwin_col_done:
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     WROWLEFT(r10)
+    jz      .Lwin_done
+    br      #.Lwin_row
+.Lwin_done:
+    mov     WACC(r10), r13
+    mov     r8, 0(r13)
+    mov     r9, 2(r13)
+    add     #4, WACC(r10)
+    add     WXSTEP(r10), WPOSX(r10)
+    dec     WPOSLEFT(r10)
+    jz      .Lpos_row_done
+    br      #.Lpos
+.Lpos_row_done:
+    add     WXPOSGAP(r10), WPOSX(r10)
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, WACC(r10)
+    dec     WHLEFT(r10)
+    jz      .Lwin_return
+    br      #.Lpos_row
+#endif
+.Lwin_return:
+    RESTORE_R4_R10
+    ret
+#endif /* !UNIT_PORTABLE_C */
