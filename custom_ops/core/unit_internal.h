@@ -165,22 +165,38 @@ static inline int16_t unit_group_quotient(const unit_divisor_group_t *group,
   return (int16_t)(group->t >> e);
 }
 
+/* floor(log2 d) for d in [1, 255] (entry 0 is 0), unit_division.c: the
+ * power-of-two modes' exponent of a weight in one load. */
+extern const uint8_t unit_floor_log2_table[256];
+
 /* tau[k] = T_q / |w_k| for the `count` weights weights[k * stride] of one
  * output channel (the conv/depthwise scratch).  A zero weight gets
- * INT16_MAX, so the compare |x'| <= tau skips it outright. */
+ * INT16_MAX, so the compare |x'| <= tau skips it outright.  The power-of-two
+ * modes all give T_q >> floor(log2 |w|) (however they find the exponent), so
+ * here each quotient is two table loads: the exponent from
+ * unit_floor_log2_table and T_q >> e from the group's table of 8. */
 static inline void unit_weight_quotients(const unit_divisor_group_t *group,
                                          unit_division_t mode,
                                          const int8_t *weights, size_t count,
                                          size_t stride, int16_t *tau) {
-  size_t k;
-  for (k = 0; k < count; ++k) {
-    const int16_t w = weights[k * stride];
-    if (w == 0) {
-      tau[k] = INT16_MAX;
-    } else {
-      const uint8_t d = (uint8_t)(w < 0 ? -w : w);
-      tau[k] = unit_group_quotient(group, d, unit_floor_log2(d, mode), mode);
+  int16_t shifted[8];
+  const int16_t *table = group->table;
+  if (mode == UNIT_DIV_EXACT) {
+    for (; count != 0u; --count, weights += stride, ++tau) {
+      const int16_t w = *weights;
+      *tau = w == 0 ? INT16_MAX
+                    : (int16_t)(group->t / (int16_t)(w < 0 ? -w : w));
     }
+    return;
+  }
+  if (mode != UNIT_DIV_TREE) { /* the tree mode's group already has it */
+    unit_shift_table(group->t, shifted);
+    table = shifted;
+  }
+  for (; count != 0u; --count, weights += stride, ++tau) {
+    const int16_t w = *weights;
+    *tau = w == 0 ? INT16_MAX
+                  : table[unit_floor_log2_table[(uint8_t)(w < 0 ? -w : w)]];
   }
 }
 
