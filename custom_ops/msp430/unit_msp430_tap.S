@@ -254,6 +254,8 @@ unit_msp430_tap_walk:
 #define WPOSX    46
 
 #if UNIT_MSP430_HWMULT
+#define WUNROLL 32              /* the longest run walked without a loop */
+#define WTAP_BYTES 16           /* one WTAP's code */
 /* one tap: RESHI:RESLO += x * w; R4 input, R5 weight */
 .macro WTAP
     mov.b   @r5+, r13
@@ -338,6 +340,55 @@ unit_msp430_window_walk:
     mov     WX(r10), r8
     mov     WACC(r10), r11
     mov     WHEIGHT(r10), r15
+    /* A kernel row of one run of at most WUNROLL taps (a conv without
+     * dilation, k_w * C_in <= WUNROLL): jump into a straight sequence of
+     * taps that ends at the row's end, no loop counter. */
+    cmp     #1, WCOLS(r10)
+    jne     .Lpos_row
+    cmp     #WUNROLL+1, WRUN(r10)
+    jhs     .Lpos_row
+    mov     WRUN(r10), r13      /* entry = .Lfast_end - run * WTAP_BYTES */
+    rla     r13
+    rla     r13
+    rla     r13
+    rla     r13                 /* * 16 */
+    mov     #.Lfast_end, r12
+    sub     r13, r12
+    mov     r12, WPOSLEFT(r10)  /* (the scratch field: the entry address) */
+.Lfast_pos_row:
+    mov     WWIDTH(r10), r14
+.Lfast_pos:
+    mov     WSUM(r10), &RESLO
+    mov     WSUM+2(r10), &RESHI
+    mov     r8, r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), r9
+.Lfast_row:
+    br      WPOSLEFT(r10)
+    .rept WUNROLL
+    WTAP
+    .endr
+.Lfast_end:
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     r9
+    jz      .Lfast_done
+    br      #.Lfast_row
+.Lfast_done:
+    mov     &RESLO, 0(r11)
+    mov     &RESHI, 2(r11)
+    add     #4, r11
+    add     WXSTEP(r10), r8
+    dec     r14
+    jnz     .Lfast_pos
+    add     WXPOSGAP(r10), r8
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, r11
+    dec     r15
+    jnz     .Lfast_pos_row
+    br      #.Lwin_return
 .Lpos_row:
     mov     WWIDTH(r10), r14
 .Lpos:
