@@ -68,6 +68,7 @@ size_t unit_conv_min_scratch_bytes(const unit_shape_t *filter,
  * the block is requantised.  tau holds the channel's quotients, or is NULL
  * for the dense (builtin) kernel.  Returns the multiplications executed. */
 static uint64_t conv_channel(const unit_conv_geometry_t *g,
+                             const unit_tap_plan_t *plan,
                              const unit_conv_params_t *p, const int8_t *input,
                              const int8_t *filter_oc, const int16_t *tau,
                              int32_t bias, int32_t multiplier, int32_t shift,
@@ -95,7 +96,7 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
         unit_tap_rows(g, ky, row0, row_end, &rect);
         for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, t = t ? t + g->in_c : t) {
           const int8_t *x_first;
-          unit_tap_columns(g, kx, &rect);
+          unit_tap_planned_columns(g, plan, kx, &rect);
           if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
           x_first = input + rect.y_offset + rect.x_offset;
           executed += unit_accumulate_tap(g, &rect, x_first, w, t, g->in_c,
@@ -126,7 +127,9 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
       (scratch_bytes - quotient_bytes) / ((size_t)os->w * sizeof(int32_t));
   const ptrdiff_t block_rows =
       rows_fit > (size_t)os->h ? (ptrdiff_t)os->h : (ptrdiff_t)rows_fit;
+  unit_tap_plan_t plan;
   unit_conv_geometry(p, is, fs, os, &g);
+  unit_tap_plan(&g, &plan); /* the UnIT path's rectangles */
   for (oc = 0; oc < g.out_c; ++oc) {
     const int8_t *filter_oc = filter + (size_t)oc * taps;
     uint64_t executed;
@@ -136,7 +139,7 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
                               skip->division);
       unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
     }
-    executed = conv_channel(&g, p, input, filter_oc, tau, bias ? bias[oc] : 0,
+    executed = conv_channel(&g, &plan, p, input, filter_oc, tau, bias ? bias[oc] : 0,
                             rq->multiplier[oc], rq->shift[oc], acc, block_rows,
                             output + oc);
     unit_stats_add_channel(stats, oc, executed);

@@ -111,7 +111,7 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   const ptrdiff_t row_step = g->row_step;
   const size_t width = (size_t)(rect->ox_hi - rect->ox_lo);
   const ptrdiff_t height = rect->oy_hi - rect->oy_lo;
-  int32_t *acc_first = acc + (rect->oy_lo - rect->row0) * g->out_w + rect->ox_lo;
+  int32_t *acc_first = acc + rect->acc_offset + rect->ox_lo;
   uint64_t executed = 0;
 #if defined(UNIT_PORT_TAP_WALK)
   unit_tap_walk_t walk;
@@ -121,8 +121,8 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   walk.width = (uint16_t)width;
   walk.height = (uint16_t)height;
   walk.x_step = (int16_t)x_step;
-  walk.x_row_gap = (int16_t)(row_step - (ptrdiff_t)width * x_step);
-  walk.acc_row_gap = (int16_t)((g->out_w - (ptrdiff_t)width) * (ptrdiff_t)sizeof(int32_t));
+  walk.x_row_gap = (int16_t)(row_step - rect->x_span);
+  walk.acc_row_gap = (int16_t)((uint16_t)(g->out_w - (ptrdiff_t)width) << 2); /* bytes */
   walk.input_offset = input_offset;
   walk.w = w;
   walk.tau = tau;

@@ -377,6 +377,8 @@ typedef struct {
   ptrdiff_t row0;     /* first output row of the block: acc[0] is (row0, 0) */
   ptrdiff_t y_offset; /* row part of the first input element */
   ptrdiff_t x_offset; /* column part */
+  ptrdiff_t acc_offset; /* (oy_lo - row0) * out_w: the first accumulator */
+  ptrdiff_t x_span;     /* (ox_hi - ox_lo) * x_step: input bytes of a row */
 } unit_tap_rect_t;
 
 static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
@@ -388,6 +390,7 @@ static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
   if (r->oy_hi > row_end) r->oy_hi = row_end;
   if (r->oy_lo > r->oy_hi) r->oy_lo = r->oy_hi;
   r->row0 = row0;
+  r->acc_offset = (r->oy_lo - row0) * g->out_w;
   /* formed only for a non-empty range: then it is an input row's offset */
   r->y_offset = r->oy_lo < r->oy_hi
                     ? (r->oy_lo * g->stride_h - g->pad_h + ky * g->dilation_h) *
@@ -425,6 +428,44 @@ static inline void unit_tap_columns(const unit_conv_geometry_t *g,
                     ? (r->ox_lo * g->stride_w - g->pad_w + kx * g->dilation_w) *
                           g->in_c
                     : 0;
+  r->x_span = (r->ox_hi - r->ox_lo) * g->x_step;
+}
+
+/* The column part of every kernel column's rectangle, computed once per
+ * call (it depends on neither the output channel nor the row block) for
+ * kernels up to UNIT_TAP_PLAN_MAX wide: on 16-bit cores each rectangle's
+ * multiplies are helper calls. */
+#define UNIT_TAP_PLAN_MAX 8
+typedef struct {
+  ptrdiff_t ox_lo, ox_hi, x_offset, x_span;
+} unit_tap_span_t;
+typedef struct {
+  ptrdiff_t planned; /* k_w, or 0 when wider than UNIT_TAP_PLAN_MAX */
+  unit_tap_span_t col[UNIT_TAP_PLAN_MAX];
+} unit_tap_plan_t;
+
+static inline void unit_tap_plan(const unit_conv_geometry_t *g,
+                                 unit_tap_plan_t *plan) {
+  ptrdiff_t kx;
+  unit_tap_rect_t r;
+  plan->planned = g->k_w <= UNIT_TAP_PLAN_MAX ? g->k_w : 0;
+  for (kx = 0; kx < plan->planned; ++kx) {
+    unit_tap_columns(g, kx, &r);
+    plan->col[kx].ox_lo = r.ox_lo, plan->col[kx].ox_hi = r.ox_hi;
+    plan->col[kx].x_offset = r.x_offset, plan->col[kx].x_span = r.x_span;
+  }
+}
+
+/* unit_tap_columns from the plan when it holds kx. */
+static inline void unit_tap_planned_columns(const unit_conv_geometry_t *g,
+                                            const unit_tap_plan_t *plan,
+                                            ptrdiff_t kx, unit_tap_rect_t *r) {
+  if (kx < plan->planned) {
+    r->ox_lo = plan->col[kx].ox_lo, r->ox_hi = plan->col[kx].ox_hi;
+    r->x_offset = plan->col[kx].x_offset, r->x_span = plan->col[kx].x_span;
+  } else {
+    unit_tap_columns(g, kx, r);
+  }
 }
 
 static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {
