@@ -7,7 +7,10 @@
  *   UNIT_PORT_TAP_WALK    the conv / depthwise inner loops
  *                         (unit_msp430_tap.S, see unit_accumulate_tap);
  *   UNIT_PORT_REQUANTIZE  unit_multiply_by_quantized_multiplier
- *                         (unit_msp430_requant.S).
+ *                         (unit_msp430_requant.S);
+ *   UNIT_PORT_MAX_POOL    MAX_POOL_2D's walk over a row of unclipped
+ *                         windows (unit_msp430_pool.S, see
+ *                         unit_max_pool_run in ../core/unit_pool.c).
  * Define UNIT_PORTABLE_C to build the C versions on every target. */
 #ifndef TFLM_UNIT_PORT_H_
 #define TFLM_UNIT_PORT_H_
@@ -15,6 +18,7 @@
 #if defined(__MSP430__) && !defined(UNIT_PORTABLE_C)
 #define UNIT_PORT_TAP_WALK 1
 #define UNIT_PORT_REQUANTIZE 1
+#define UNIT_PORT_MAX_POOL 1
 #endif
 
 #endif /* TFLM_UNIT_PORT_H_ */
