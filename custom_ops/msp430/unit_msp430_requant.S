@@ -247,9 +247,21 @@ unit_msp430_requantize_run:
     mov     r9, r14
 .Lrun_half:
     dec     r14
-    jz      .Lrun_loop
+    jz      .Lrun_half_done
     rla     r11
     jmp     .Lrun_half
+.Lrun_half_done:
+#if UNIT_MSP430_HWMULT
+    /* R9 = 2^(16-e): the shift right by e is the high word of a product */
+    mov     #0x8000, r9
+    mov     r11, r14
+.Lrun_pow:
+    rra     r14                 /* 2^(e-1) >> 1 ... */
+    jz      .Lrun_loop
+    clrc
+    rrc     r9
+    jmp     .Lrun_pow
+#endif
 
 .Lrun_loop:
     mov     @r4+, r12           /* x = R13:R12 */
@@ -315,6 +327,12 @@ unit_msp430_requantize_run:
     adc     r12
     rla     r15
     rlc     r12                 /* R12 = M = bits 31..46 (<= 2^15) */
+#if UNIT_MSP430_HWMULT
+    add     r11, r12            /* (M + 2^(e-1)) >> e; M + 2^14 < 2^16 */
+    mov     r12, &MPY           /* = the high word of (M + 2^(e-1)) * 2^(16-e) */
+    mov     r9, &OP2
+    mov     &RESHI, r15
+#else
     mov     r12, r15
     add     r11, r15            /* (M + 2^(e-1)) >> e; M + 2^14 < 2^16 */
     mov     r9, r14
@@ -331,6 +349,7 @@ unit_msp430_requantize_run:
     rrc     r15
     dec     r14
     jnz     .Lrun_bit_loop
+#endif
 .Lrun_signed:
     bit     #0x8000, r13
     jz      .Lrun_offset16
