@@ -296,9 +296,17 @@ static inline int unit_tap_skipped(int16_t xv, int16_t tau) {
  * weights.  Pointer walks and a size_t counter keep them in
  * 16-bit arithmetic on 16-bit cores; x' and every product fit int16
  * (|x'| <= 255, |w| <= 128), only the accumulator is 32 bits. */
+#if defined(UNIT_PORT_TAP_WALK)
+/* unit_msp430_tap.S: the same sum in the multiplier's MAC registers. */
+int32_t unit_msp430_dot(const int8_t *x, const int8_t *w, size_t n,
+                        int16_t input_offset);
+#endif
 static inline int32_t unit_dot_int8(const int8_t *x, const int8_t *w, size_t n,
                                     int16_t input_offset) {
   int32_t acc = 0;
+#if defined(UNIT_PORT_TAP_WALK)
+  if (n != 0u) return unit_msp430_dot(x, w, n, input_offset);
+#endif
   for (; n != 0u; --n) {
     const int16_t xv = (int16_t)(*x++ + input_offset);
     acc = unit_wrap_add32(acc, (int16_t)(xv * *w++));

@@ -480,3 +480,89 @@ unit_msp430_window_walk:
     RESTORE_R4_R10
     ret
 #endif /* !UNIT_PORTABLE_C */
+
+/*
+ * int32_t unit_msp430_dot(const int8_t *x, const int8_t *w, size_t n,
+ * int16_t input_offset): the dense FULLY_CONNECTED dot product
+ * sum (x + input_offset) * w over n > 0 pairs (unit_dot_int8 in
+ * ../core/unit_internal.h), x in R12, w in R13, n in R14, the offset in R15;
+ * the int32 sum (wrapping) in R13:R12.  Hardware build: the products
+ * accumulate in RESHI:RESLO, MACS = w, OP2 = x + offset, two per loop step.
+ */
+#if !defined(UNIT_PORTABLE_C)
+    .section .text.unit_msp430_dot,"ax",@progbits
+    .global unit_msp430_dot
+    .type unit_msp430_dot,@function
+unit_msp430_dot:
+#if UNIT_MSP430_HWMULT
+    push    r10
+    clr     &RESLO
+    clr     &RESHI
+    bit     #1, r14
+    jz      2f
+    mov.b   @r13+, r11
+    sxt     r11
+    mov     r11, &MACS
+    mov.b   @r12+, r10
+    sxt     r10
+    add     r15, r10
+    mov     r10, &OP2
+2:  rra     r14
+    jz      4f
+3:  mov.b   @r13+, r11
+    sxt     r11
+    mov     r11, &MACS
+    mov.b   @r12+, r10
+    sxt     r10
+    add     r15, r10
+    mov     r10, &OP2
+    mov.b   @r13+, r11
+    sxt     r11
+    mov     r11, &MACS
+    mov.b   @r12+, r10
+    sxt     r10
+    add     r15, r10
+    mov     r10, &OP2
+    dec     r14
+    jnz     3b
+4:  mov     &RESLO, r12
+    mov     &RESHI, r13
+    pop     r10
+    ret
+#else
+    push    r4
+    push    r5
+    push    r6
+    push    r7
+    push    r8
+    push    r9
+    mov     r12, r4
+    mov     r13, r5
+    mov     r14, r6
+    mov     r15, r7
+    clr     r8
+    clr     r9
+1:  mov.b   @r4+, r12
+    sxt     r12
+    add     r7, r12
+    mov.b   @r5+, r13
+    sxt     r13
+    call    #__mspabi_mpyi
+    bit     #0x8000, r12
+    jz      2f
+    sub     #1, r9              /* sign-extend a negative product */
+2:  add     r12, r8
+    adc     r9
+    dec     r6
+    jnz     1b
+    mov     r8, r12
+    mov     r9, r13
+    pop     r9
+    pop     r8
+    pop     r7
+    pop     r6
+    pop     r5
+    pop     r4
+    ret
+#endif
+#endif /* !UNIT_PORTABLE_C */
