@@ -94,13 +94,17 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
       for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
       for (ky = 0; ky < g->k_h; ++ky) {
         unit_tap_rows(g, ky, row0, row_end, &rect);
-        for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, t = t ? t + g->in_c : t) {
-          const int8_t *x_first;
+        ptrdiff_t columns, channels;
+        for (kx = 0; kx < g->k_w; kx += columns, w += channels, t += channels) {
+          /* planned kernel columns reaching the same output columns are
+           * walked at once, as one run of input channels */
+          columns = kx < plan->planned ? plan->col[kx].merged : 1;
+          channels = kx < plan->planned ? plan->col[kx].channels : g->in_c;
           unit_tap_planned_columns(g, plan, kx, &rect);
           if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
-          x_first = input + rect.y_offset + rect.x_offset;
-          executed += unit_accumulate_tap(g, &rect, x_first, w, t, g->in_c,
-                                          input_offset, acc);
+          executed += unit_accumulate_tap(g, &rect,
+                                          input + rect.y_offset + rect.x_offset,
+                                          w, t, channels, input_offset, acc);
         }
       }
       unit_requantize_run(acc, positions, out, g->out_c, multiplier, shift, p);

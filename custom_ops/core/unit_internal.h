@@ -446,6 +446,10 @@ static inline void unit_tap_columns(const unit_conv_geometry_t *g,
 #define UNIT_TAP_PLAN_MAX 8
 typedef struct {
   ptrdiff_t ox_lo, ox_hi, x_offset, x_span;
+  /* conv without dilation: the kernel columns from this one on that reach
+   * the same output columns, and their input channels in all (in_c each):
+   * their inputs and weights are contiguous, so one walk covers them */
+  ptrdiff_t merged, channels;
 } unit_tap_span_t;
 typedef struct {
   ptrdiff_t planned; /* k_w, or 0 when wider than UNIT_TAP_PLAN_MAX */
@@ -461,6 +465,14 @@ static inline void unit_tap_plan(const unit_conv_geometry_t *g,
     unit_tap_columns(g, kx, &r);
     plan->col[kx].ox_lo = r.ox_lo, plan->col[kx].ox_hi = r.ox_hi;
     plan->col[kx].x_offset = r.x_offset, plan->col[kx].x_span = r.x_span;
+  }
+  for (kx = plan->planned; kx-- > 0;) { /* from the right: runs of equal columns */
+    unit_tap_span_t *c = &plan->col[kx];
+    c->merged = 1;
+    if (g->dilation_w == 1 && kx + 1 < plan->planned &&
+        c[1].ox_lo == c->ox_lo && c[1].ox_hi == c->ox_hi)
+      c->merged += c[1].merged;
+    c->channels = c->merged * g->in_c;
   }
 }
 
