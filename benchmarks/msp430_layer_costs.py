@@ -91,8 +91,12 @@ def simulate_all(models: dict, xq_by_model: dict, work: str) -> dict:
             except ProgramTooLargeError:
                 sim = simulate_model(model, xq_by_model[key],
                                      BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where)
+            sizes = sim.firmware.program.sizes
             out[multiplier][key] = {
                 "cycles": sim.cycles, "bit_exact": bool(sim.bit_exact), "sample_cycles": sim.sample_cycles,
+                "memory_map": sim.firmware.program.options.memory_map.name,
+                "sizes": {"code": sizes.code, "constants": sizes.constants, "arena": sim.firmware.arena_bytes,
+                          "stack_used": sim.stack_bytes_used},
                 "layers": [{"name": op.name, "op": op.op_name, "cycles": float(sim.op_cycles[i]),
                             "macs": sim.macs_total.get(op.op_index, 0.0),
                             "macs_executed": sim.macs_executed.get(op.op_index, 0.0)}
@@ -101,9 +105,18 @@ def simulate_all(models: dict, xq_by_model: dict, work: str) -> dict:
     return out
 
 
-def ratios(run: dict) -> dict:
-    return {m: {key: run[m]["dense"]["cycles"] / run[m][key]["cycles"] for key in run[m] if key != "dense"}
-            for m in run}
+def ratios(run: dict, dense: dict = None) -> dict:
+    """Dense cycles / each model's cycles, whole model and per layer (dense
+    from `dense`, default the same run)."""
+    dense = dense or run
+    out = {}
+    for m in run:
+        base = dense[m]["dense"]
+        out[m] = {key: {"model": base["cycles"] / run[m][key]["cycles"],
+                        "layers": {layer["name"]: d["cycles"] / layer["cycles"]
+                                   for d, layer in zip(base["layers"], run[m][key]["layers"])}}
+                  for key in run[m] if key != "dense"}
+    return out
 
 
 def main(argv=None) -> int:
@@ -140,21 +153,34 @@ def main(argv=None) -> int:
         run = simulate_all(models, xq, work)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
-    report = {"commit": commit, "samples": args.samples, "models": info, "after": run,
-              "ratios_after": ratios(run), "seconds": time.time() - t0}
+    report = {"commit": commit, "samples": args.samples, "models": info,
+              "note": "cycles: mean per inference over the simulated test images (mspdebug MCLK); "
+                      "ratios: dense cycles / model cycles, dense = the same build's dense kernels",
+              "after": run, "ratios_after": ratios(run), "seconds": time.time() - t0}
     if args.baseline:
         with open(args.baseline) as f:
             before = json.load(f)
         report["before"] = before["after"]
         report["before_commit"] = before.get("commit")
         report["ratios_before"] = ratios(before["after"])
-        report["dense_speedup_after_vs_before"] = {
-            m: before["after"][m]["dense"]["cycles"] / run[m]["dense"]["cycles"] for m in run}
+        # the new UnIT against the old dense baseline (not the honest ratio: for reference)
+        report["ratios_after_vs_dense_before"] = ratios(run, before["after"])
+        report["speedup_after_vs_before"] = {
+            m: {key: before["after"][m][key]["cycles"] / run[m][key]["cycles"] for key in run[m]} for m in run}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=1, default=float)
-    print(json.dumps({"ratios_after": report["ratios_after"], "ratios_before": report.get("ratios_before")},
-                     indent=1))
+    for key in ("before", "after"):
+        if key not in report:
+            continue
+        print(f"{key}:")
+        for m, models in report[key].items():
+            for name, r in models.items():
+                layers = "  ".join(f"{layer['name']}={layer['cycles']:.0f}" for layer in r["layers"])
+                print(f"  {m:8s} {name:8s} {r['cycles']:10.0f}  {layers}")
+    for key in ("ratios_before", "ratios_after"):
+        if key in report:
+            print(key, {m: {k: round(v["model"], 3) for k, v in r.items()} for m, r in report[key].items()})
     return 0
 
 
