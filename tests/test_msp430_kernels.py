@@ -76,7 +76,11 @@ def make_cases():
     x1 = rng.integers(-128, 128, (1, 10, 9, 1), dtype=np.int8)
     w1 = rng.integers(-127, 128, (3, 5, 5, 1), dtype=np.int8)
     valid1 = ConvParams(padding="VALID", input_offset=128, output_offset=-128, act_min=-128, act_max=127)
-    layers = [("conv_2d", x, w, conv, 2, False), ("depthwise_conv_2d", xd, wd, depthwise, 1, False),
+    # kernel rows longer than the dense walk's unrolled run (3 x 12 = 36 taps > 32)
+    xl = rng.integers(-128, 128, (1, 4, 5, 12), dtype=np.int8)
+    wl = rng.integers(-127, 128, (2, 2, 3, 12), dtype=np.int8)
+    long_rows = ConvParams(padding="SAME", input_offset=128, output_offset=-128, act_min=-128, act_max=127)
+    layers = [("conv_2d", x, w, conv, 2, False), ("conv_2d", xl, wl, long_rows, 1, False), ("depthwise_conv_2d", xd, wd, depthwise, 1, False),
               ("fully_connected", xf, wf, dense_params, 2, False),
               ("conv_2d", xn, wn, conv_negative, 1, False), ("conv_2d", xdl, wdl, dilated, 3, False),
               ("conv_2d", xs5, ws5, strided, 1, True), ("conv_2d", x1, w1, valid1, 1, True)]

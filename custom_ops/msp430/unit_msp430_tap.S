@@ -266,6 +266,8 @@ unit_msp430_tap_walk:
     mov     r12, &OP2
 .endm
 #else
+#define WUNROLL 32              /* the longest run walked without a loop */
+#define WTAP_BYTES 28           /* one WTAP's code */
 /* one tap: R9:R8 += (x + offset) * w */
 .macro WTAP
     mov.b   @r4+, r12
@@ -433,6 +435,64 @@ unit_msp430_window_walk:
      * R11-R15 */
     mov     WX(r10), WPOSX(r10)
     mov     WHEIGHT(r10), WHLEFT(r10)
+    /* A kernel row of one run of at most WUNROLL taps: jump into a straight
+     * sequence of taps (R7 the entry, R6 kernel rows left). */
+    cmp     #1, WCOLS(r10)
+    jne     .Lsw_general
+    cmp     #WUNROLL+1, WRUN(r10)
+    jlo     .Lsw_fast
+.Lsw_general:
+    br      #.Lpos_row          /* (the unrolled taps are too long for a jump) */
+.Lsw_fast:
+    mov     WRUN(r10), r13      /* entry = .Lfast_end - run * WTAP_BYTES (28) */
+    rla     r13
+    rla     r13                 /* * 4 */
+    mov     r13, r12
+    rla     r13                 /* * 8 */
+    add     r13, r12            /* * 12 */
+    rla     r13                 /* * 16 */
+    add     r13, r12            /* * 28 */
+    mov     #.Lfast_end, r7
+    sub     r12, r7
+.Lfast_pos_row:
+    mov     WWIDTH(r10), WPOSLEFT(r10)
+.Lfast_pos:
+    mov     WBIAS(r10), r8
+    mov     WBIAS+2(r10), r9
+    mov     WPOSX(r10), r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), r6
+.Lfast_row:
+    br      r7
+    .rept WUNROLL
+    WTAP
+    .endr
+.Lfast_end:
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     r6
+    jz      .Lfast_done
+    br      #.Lfast_row
+.Lfast_done:
+    mov     WACC(r10), r13
+    mov     r8, 0(r13)
+    mov     r9, 2(r13)
+    add     #4, WACC(r10)
+    add     WXSTEP(r10), WPOSX(r10)
+    dec     WPOSLEFT(r10)
+    jz      .Lfast_pos_row_done
+    br      #.Lfast_pos
+.Lfast_pos_row_done:
+    add     WXPOSGAP(r10), WPOSX(r10)
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, WACC(r10)
+    dec     WHLEFT(r10)
+    jz      .Lfast_return
+    br      #.Lfast_pos_row
+.Lfast_return:
+    br      #.Lwin_return
 .Lpos_row:
     mov     WWIDTH(r10), WPOSLEFT(r10)
 .Lpos:
