@@ -105,6 +105,45 @@ def simulate_all(models: dict, xq_by_model: dict, work: str) -> dict:
     return out
 
 
+def cycle_model_check(models: dict, run: dict, division: str) -> dict:
+    """The shipped cycle model (tflm_unit/msp430/cycle_model.json, what
+    calibration's cycle objective uses) against the simulated cycles of each
+    MAC layer: {multiplier: {model: [{name, predicted, measured}]}}."""
+    from tflm_unit.converter.metadata import read_unit_config
+    from tflm_unit.msp430.cycle_model import load_cycle_model
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.unit.calibration import LayerWork
+
+    out = {}
+    for multiplier in run:
+        cycle_model = load_cycle_model(multiplier)
+        out[multiplier] = {}
+        for key, model in models.items():
+            graph = Interpreter(model).graph
+            groups = {op["op_index"]: len(op["thresholds_int"]) for op in (read_unit_config(model) or {}).get("ops", [])}
+            mac_ops = [op for op in graph.operators if op.name.replace("UNIT_", "") in
+                       ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+            rows = []
+            for op, layer in zip(mac_ops, [l for l in run[multiplier][key]["layers"] if l["macs"] > 0]):
+                name = op.name.replace("UNIT_", "")
+                unit = op.name.startswith("UNIT_")
+                weights = graph.tensor(op.inputs[1]).data
+                out_shape = graph.tensor(op.outputs[0]).shape
+                channels = int(out_shape[-1])
+                num_groups = groups.get(op.index, 1)
+                divisions = (float(weights.shape[1] * num_groups) if name == "FULLY_CONNECTED"
+                             else float(np.count_nonzero(weights)))
+                work = LayerWork(op_name=name, unit=unit, division=division, macs_total=layer["macs"],
+                                 macs_executed=layer["macs_executed"], divisions=divisions if unit else 0.0,
+                                 outputs=int(np.prod(out_shape[1:])), group_size=channels // num_groups,
+                                 num_groups=num_groups)
+                predicted = cycle_model.layer_cycles(work)
+                rows.append({"name": layer["name"], "predicted": predicted, "measured": layer["cycles"],
+                             "relative_error": predicted / layer["cycles"] - 1.0})
+            out[multiplier][key] = rows
+    return out
+
+
 def ratios(run: dict, dense: dict = None) -> dict:
     """Dense cycles / each model's cycles, whole model and per layer (dense
     from `dense`, default the same run)."""
@@ -156,7 +195,8 @@ def main(argv=None) -> int:
     report = {"commit": commit, "samples": args.samples, "models": info,
               "note": "cycles: mean per inference over the simulated test images (mspdebug MCLK); "
                       "ratios: dense cycles / model cycles, dense = the same build's dense kernels",
-              "after": run, "ratios_after": ratios(run), "seconds": time.time() - t0}
+              "after": run, "ratios_after": ratios(run),
+              "cycle_model_check": cycle_model_check(models, run, args.division), "seconds": time.time() - t0}
     if args.baseline:
         with open(args.baseline) as f:
             before = json.load(f)
