@@ -17,14 +17,14 @@
  * written to the signed operand register MPYS once per walk (the operand
  * stays until rewritten), each multiply is one OP2 write, and the signed
  * 32-bit product is added straight from RESLO/RESHI.  Software build: each
- * multiply calls __mspabi_mpyi, as compiled C would, and the 16-bit product
- * is sign-extended into the accumulator.
+ * multiply is a quarter-square table difference (QSMUL, ~20 cycles; a
+ * __mspabi_mpyi shift-add call costs several times that), and the 16-bit
+ * product is sign-extended into the accumulator.
  *
  * Rows are walked four positions per loop step (width mod 4 first).
  * Registers: R4 input pointer, R5 accumulator pointer, R6 position quads
  * left in the row, R7 input step, R8 input offset, R9 rows left, R10 the
- * walk; UnIT also R11 = lo and R15 = hi - lo (reloaded after a helper call
- * in the software build, which may clobber R11-R15).
+ * walk; UnIT also R11 = lo and R15 = hi - lo; R12-R14 scratch.
  * Not interrupt-safe in the hardware build (an interrupt that multiplies
  * would change MPYS); tflm-unit's MSP430 programs run with interrupts off.
  */
@@ -32,6 +32,32 @@
 #error "define UNIT_MSP430_HWMULT to 1 (hardware multiplier) or 0 (software)"
 #endif
 #include "unit_msp430_asm.h"
+
+#if !UNIT_MSP430_HWMULT
+/* Software build: R12 = R12 * R13 for |R12| <= 255, |R13| <= 128 (x' * w),
+ * by quarter squares: a * w = floor((a + w)^2 / 4) - floor((a - w)^2 / 4)
+ * (exact: a + w and a - w have the same parity), from a table of
+ * floor(n^2 / 4) for n = 0..383 (768 bytes of FRAM), about 20 cycles
+ * against a shift-add __mspabi_mpyi call.  Clobbers R13, R14. */
+.macro QSMUL
+    mov     r12, r14
+    add     r13, r14            /* s = a + w */
+    sub     r13, r12            /* d = a - w */
+    tst     r14
+    jge     8f
+    inv     r14
+    inc     r14
+8:  tst     r12
+    jge     9f
+    inv     r12
+    inc     r12
+9:  rla     r14
+    rla     r12
+    mov     unit_msp430_quarter_squares(r14), r14
+    sub     unit_msp430_quarter_squares(r12), r14
+    mov     r14, r12            /* the difference mod 2^16 is the int16 product */
+.endm
+#endif
 
 /* unit_tap_walk_t field offsets */
 #define X        0
@@ -57,7 +83,7 @@
     addc    &RESHI, \off+2(r5)
 #else
     mov     WVAL(r10), r13
-    call    #__mspabi_mpyi
+    QSMUL
     bit     #0x8000, r12
     jz      2f
     sub     #1, \off+2(r5)      /* sign-extend a negative product */
@@ -84,10 +110,6 @@
     sxt     r12
     add     r8, r12             /* x' = x + offset */
     MAC     \off
-#if !UNIT_MSP430_HWMULT
-    mov     SKIP_LO(r10), r11   /* the helper may clobber R11-R15 */
-    mov     SKIP_RANGE(r10), r15
-#endif
 1:
 .endm
 
@@ -100,9 +122,6 @@
     sxt     r12
     add     r8, r12             /* x' = x + offset */
     MAC     \off
-#if !UNIT_MSP430_HWMULT
-    mov     SKIP_RANGE(r10), r15 /* the helper may clobber R11-R15 */
-#endif
 1:
 .endm
 
@@ -166,7 +185,9 @@ unit_msp430_tap_walk:
 #endif
     mov     TAUPTR(r10), r13
     tst     r13
-    jz      .Ldense
+    jnz     .Lskipping
+    br      #.Ldense            /* (the walks are too long for a jump) */
+.Lskipping:
     mov     @r13+, r14          /* tau */
     mov     r13, TAUPTR(r10)
     cmp     #255, r14
@@ -188,7 +209,9 @@ unit_msp430_tap_walk:
     mov     #127, r15
 .Lhi_ok:
     cmp     #-128, r11
-    jne     .Lrange
+    jeq     .Lbelow
+    br      #.Lrange
+.Lbelow:
 #if !UNIT_MSP430_HWMULT
     mov     r15, SKIP_RANGE(r10) /* here: hi */
 #endif
@@ -227,7 +250,8 @@ unit_msp430_tap_walk:
  * MACS = w, OP2 = x (raw, sign-extended): sum (x + offset) * w =
  * sum x * w + offset * sum w.  About 15 cycles per MAC, against ~23 for the
  * weight-stationary walk that adds each product to an accumulator in RAM.
- * Software build: x' * w by __mspabi_mpyi, added to a register pair.
+ * Software build: x' * w by quarter squares (QSMUL), added to a register
+ * pair.
  * Runs are walked four taps per loop step (run mod 4 first).
  */
 #define WX        0
@@ -267,7 +291,7 @@ unit_msp430_tap_walk:
 .endm
 #else
 #define WUNROLL 32              /* the longest run walked without a loop */
-#define WTAP_BYTES 28           /* one WTAP's code */
+#define WTAP_BYTES 60           /* one WTAP's code */
 /* one tap: R9:R8 += (x + offset) * w */
 .macro WTAP
     mov.b   @r4+, r12
@@ -275,7 +299,7 @@ unit_msp430_tap_walk:
     add     WOFFSET(r10), r12
     mov.b   @r5+, r13
     sxt     r13
-    call    #__mspabi_mpyi
+    QSMUL
     bit     #0x8000, r12
     jz      2f
     sub     #1, r9              /* sign-extend a negative product */
@@ -444,14 +468,16 @@ unit_msp430_window_walk:
 .Lsw_general:
     br      #.Lpos_row          /* (the unrolled taps are too long for a jump) */
 .Lsw_fast:
-    mov     WRUN(r10), r13      /* entry = .Lfast_end - run * WTAP_BYTES (28) */
+    mov     WRUN(r10), r13      /* entry = .Lfast_end - run * WTAP_BYTES (60) */
     rla     r13
     rla     r13                 /* * 4 */
     mov     r13, r12
-    rla     r13                 /* * 8 */
-    add     r13, r12            /* * 12 */
-    rla     r13                 /* * 16 */
-    add     r13, r12            /* * 28 */
+    rla     r13
+    rla     r13
+    rla     r13
+    rla     r13                 /* * 64 */
+    sub     r12, r13            /* * 60 */
+    mov     r13, r12
     mov     #.Lfast_end, r7
     sub     r12, r7
 .Lfast_pos_row:
@@ -464,10 +490,14 @@ unit_msp430_window_walk:
     mov     WROWS(r10), r6
 .Lfast_row:
     br      r7
+.Lfast_taps:
     .rept WUNROLL
     WTAP
     .endr
 .Lfast_end:
+    .if .Lfast_end - .Lfast_taps - WUNROLL * WTAP_BYTES
+    .error "WTAP_BYTES is not the size of WTAP"
+    .endif
     add     WXROWGAP(r10), r4
     add     WWROWGAP(r10), r5
     dec     r6
@@ -547,7 +577,8 @@ unit_msp430_window_walk:
  * sum (x + input_offset) * w over n > 0 pairs (unit_dot_int8 in
  * ../core/unit_internal.h), x in R12, w in R13, n in R14, the offset in R15;
  * the int32 sum (wrapping) in R13:R12.  Hardware build: the products
- * accumulate in RESHI:RESLO, MACS = w, OP2 = x + offset, two per loop step.
+ * accumulate in RESHI:RESLO, MACS = w, OP2 = x + offset, two per loop step;
+ * software build: quarter squares (QSMUL) into a register pair.
  */
 #if !defined(UNIT_PORTABLE_C)
     .section .text.unit_msp430_dot,"ax",@progbits
@@ -607,7 +638,7 @@ unit_msp430_dot:
     add     r7, r12
     mov.b   @r5+, r13
     sxt     r13
-    call    #__mspabi_mpyi
+    QSMUL
     bit     #0x8000, r12
     jz      2f
     sub     #1, r9              /* sign-extend a negative product */
@@ -626,3 +657,15 @@ unit_msp430_dot:
     ret
 #endif
 #endif /* !UNIT_PORTABLE_C */
+
+#if !UNIT_MSP430_HWMULT && !defined(UNIT_PORTABLE_C)
+    .section .rodata.unit_msp430_quarter_squares,"a",@progbits
+    .balign 2
+    .global unit_msp430_quarter_squares
+unit_msp430_quarter_squares:    /* floor(n^2 / 4), n = 0..383 */
+    .set qs_n, 0
+    .rept 384
+    .word (qs_n * qs_n) / 4
+    .set qs_n, qs_n + 1
+    .endr
+#endif
