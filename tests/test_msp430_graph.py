@@ -185,3 +185,42 @@ def test_sorted_fc_layout_bit_exact_and_faster(paper_net, tmp_path, objects, mul
     assert fc.macs_executed < fc.macs_total // 2
     at = [op.op_name for op in graph_ops(compare)].index("FULLY_CONNECTED")
     assert run_s.op_cycles[at] < run_c.op_cycles[at]
+@pytest.fixture(scope="module")
+def pooling_net():
+    """(UnIT model, int8 samples): a conv with SAME padding and dilation, then
+    max pools that clip their windows (3x3 stride 2 SAME, 2x3 stride 1 SAME),
+    an unclipped 3x2 one and an average pool, on a 3-channel 11x9 input."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from tflm_unit.converter import convert
+    from tflm_unit.runtime import Interpreter
+
+    tf_keras.utils.set_random_seed(11)
+    layers = tf_keras.layers
+    model = tf_keras.Sequential([
+        layers.Conv2D(5, 3, padding="same", dilation_rate=2, activation="relu", input_shape=(11, 9, 3)),
+        layers.MaxPooling2D(3, strides=2, padding="same"),
+        layers.Conv2D(4, (2, 3), padding="same", activation="relu"),
+        layers.MaxPooling2D((2, 3), strides=1, padding="same"),
+        layers.MaxPooling2D((3, 2), strides=(1, 2), padding="valid"),
+        layers.AveragePooling2D(2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(6),
+    ])
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (32, 11, 9, 3)).astype(np.float32)
+    unit = convert(model, x)
+    return unit, Interpreter(unit).quantize_input(x[:1])
+
+
+@needs_toolchain
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+def test_pooling_and_padded_conv_bit_exact(pooling_net, tmp_path, objects, multiplier):
+    """Clipped and unclipped max-pool windows (the port's run of unclipped
+    columns), the dense output-stationary conv's border windows with
+    dilation, and UnIT thresholds on the same model: firmware == host."""
+    from tflm_unit.converter import apply_thresholds, to_builtin
+
+    unit, xq = pooling_net
+    for name, model in (("dense", to_builtin(unit)), ("unit", apply_thresholds(unit, 0.002, "shift"))):
+        out, host_out, _, _ = _run_and_compare(model, xq, tmp_path / name, multiplier, objects)
+        np.testing.assert_array_equal(out, host_out, err_msg=name)

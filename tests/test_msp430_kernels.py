@@ -62,21 +62,44 @@ def make_cases():
     wn = rng.integers(-127, 128, (2, 2, 2, 2), dtype=np.int8)
     conv_negative = ConvParams(padding="VALID", input_offset=-100, output_offset=0,
                                act_min=-128, act_max=127)
-    layers = [("conv_2d", x, w, conv, 2), ("depthwise_conv_2d", xd, wd, depthwise, 1),
-              ("fully_connected", xf, wf, dense_params, 2), ("conv_2d", xn, wn, conv_negative, 1)]
-    for op, xs, ws, params, group_size in layers:
+    # conv, dilation 2 with SAME padding (windows clipped differently at each border
+    # row and column); 5x5 SAME with strides (1, 2) in row blocks (minimum scratch);
+    # a 1-channel VALID conv (the paper net's first layer) in row blocks.
+    xdl = rng.integers(-128, 128, (1, 9, 8, 3), dtype=np.int8)
+    wdl = rng.integers(-127, 128, (3, 3, 3, 3), dtype=np.int8)
+    dilated = ConvParams(padding="SAME", dilation_h=2, dilation_w=2, input_offset=128,
+                         output_offset=-128, act_min=-128, act_max=127)
+    xs5 = rng.integers(-128, 128, (1, 7, 9, 2), dtype=np.int8)
+    ws5 = rng.integers(-127, 128, (2, 5, 5, 2), dtype=np.int8)
+    strided = ConvParams(padding="SAME", stride_h=1, stride_w=2, input_offset=3, output_offset=4,
+                         act_min=-128, act_max=127)
+    x1 = rng.integers(-128, 128, (1, 10, 9, 1), dtype=np.int8)
+    w1 = rng.integers(-127, 128, (3, 5, 5, 1), dtype=np.int8)
+    valid1 = ConvParams(padding="VALID", input_offset=128, output_offset=-128, act_min=-128, act_max=127)
+    # kernel rows longer than the dense walk's unrolled run (3 x 12 = 36 taps > 32)
+    xl = rng.integers(-128, 128, (1, 4, 5, 12), dtype=np.int8)
+    wl = rng.integers(-127, 128, (2, 2, 3, 12), dtype=np.int8)
+    long_rows = ConvParams(padding="SAME", input_offset=128, output_offset=-128, act_min=-128, act_max=127)
+    layers = [("conv_2d", x, w, conv, 2, False), ("conv_2d", xl, wl, long_rows, 1, False), ("depthwise_conv_2d", xd, wd, depthwise, 1, False),
+              ("fully_connected", xf, wf, dense_params, 2, False),
+              ("conv_2d", xn, wn, conv_negative, 1, False), ("conv_2d", xdl, wdl, dilated, 3, False),
+              ("conv_2d", xs5, ws5, strided, 1, True), ("conv_2d", x1, w1, valid1, 1, True)]
+    for op, xs, ws, params, group_size, min_scratch in layers:
         channels = ws.shape[3] if op == "depthwise_conv_2d" else ws.shape[0]
         multiplier, shift = requant(rng, channels)
         bias = rng.integers(-3000, 3000, channels).astype(np.int32)
         t = median_product(xs, ws, params.input_offset)
         groups = channels // group_size
-        cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, name=f"{op} dense"))
+        cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, name=f"{op} dense",
+                                min_scratch=min_scratch))
         cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params,
-                                np.zeros(groups, np.int16), group_size, "exact", f"{op} T=0"))
+                                np.zeros(groups, np.int16), group_size, "exact", f"{op} T=0",
+                                min_scratch=min_scratch))
         for mode in DIVISION_MODES:
             thresholds = np.array([t // (g + 1) for g in range(groups)], np.int16)
             cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
-                                    group_size, mode, f"{op} T={thresholds.tolist()} {mode}"))
+                                    group_size, mode, f"{op} T={thresholds.tolist()} {mode}",
+                                    min_scratch=min_scratch))
             if op == "fully_connected":  # the sorted layout (DESIGN.md §9), same thresholds
                 cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
                                         group_size, mode, f"{op} sorted T={thresholds.tolist()} {mode}",
@@ -111,6 +134,26 @@ def test_kernels_bit_exact_with_host(cases, multiplier, portable_c, tmp_path, ob
         skipped_somewhere |= host.macs_executed < host.macs_total // 2
     # The thresholds must really exercise skipping, or the test proves little.
     assert skipped_somewhere
+
+
+def test_host_core_equals_numpy_reference(cases):
+    """The other side of the chain: the host C core == the NumPy reference
+    (tflm_unit.unit.reference) on every case of the matrix."""
+    from tflm_unit.unit import reference as ref
+    for case in cases:
+        host = case.run_on_host()
+        p = case.params
+        if case.op == "fully_connected":
+            expected = ref.fully_connected_int8(
+                case.input, case.filter, case.bias, case.multiplier, case.shift, p.input_offset,
+                p.output_offset, int(p.act_min), int(p.act_max), case.thresholds, case.group_size,
+                case.division)
+        else:
+            kernel = ref.conv_2d_int8 if case.op == "conv_2d" else ref.depthwise_conv_2d_int8
+            expected = kernel(case.input, case.filter, case.bias, case.multiplier, case.shift, p,
+                              case.thresholds, case.group_size, case.division)
+        np.testing.assert_array_equal(host.output, expected.output, err_msg=case.name)
+        assert host.macs_executed == expected.macs_executed, case.name
 
 
 def test_threshold_zero_equals_dense_on_the_mcu(cases, tmp_path, objects):

@@ -1,9 +1,12 @@
 /* int8 CONV_2D: TFLM's reference arithmetic, plus UnIT skipping.
  *
- * Both paths run output-channel-outer and weight-stationary (integer sums do
- * not depend on the order): each weight is applied to every output position
- * of its channel at once, into int32 accumulators in scratch (a block of
- * output rows at a time when scratch is smaller than a whole image).  UnIT path: the
+ * Both paths run output-channel-outer (integer sums do not depend on the
+ * order) into int32 accumulators in scratch (a block of output rows at a
+ * time when scratch is smaller than a whole image).  Dense path:
+ * output-stationary, each position's window summed in one accumulator
+ * (unit_conv_dense_block; on the MSP430 the multiplier's own MAC
+ * registers).  UnIT path: weight-stationary, each weight applied to every
+ * output position of its channel at once; the
  * channel's threshold is divided once by every |w| into quotients tau[k]; a
  * tap is then skipped with one compare, |x'| <= tau[k], before any multiply,
  * and a weight whose tau covers every |x'| (zero weights: tau = INT16_MAX) is
@@ -65,6 +68,7 @@ size_t unit_conv_min_scratch_bytes(const unit_shape_t *filter,
  * the block is requantised.  tau holds the channel's quotients, or is NULL
  * for the dense (builtin) kernel.  Returns the multiplications executed. */
 static uint64_t conv_channel(const unit_conv_geometry_t *g,
+                             const unit_tap_plan_t *plan,
                              const unit_conv_params_t *p, const int8_t *input,
                              const int8_t *filter_oc, const int16_t *tau,
                              int32_t bias, int32_t multiplier, int32_t shift,
@@ -80,16 +84,27 @@ static uint64_t conv_channel(const unit_conv_geometry_t *g,
       const int8_t *w = filter_oc;
       const int16_t *t = tau;
       unit_tap_rect_t rect;
+      if (!tau) { /* dense: output-stationary (unit_conv_dense_block) */
+        executed += unit_conv_dense_block(g, input, filter_oc, bias,
+                                          input_offset, acc, row0, row_end);
+        unit_requantize_run(acc, positions, out, g->out_c, multiplier, shift, p);
+        out += positions * g->out_c;
+        continue;
+      }
       for (pos = 0; pos < positions; ++pos) acc[pos] = bias;
       for (ky = 0; ky < g->k_h; ++ky) {
         unit_tap_rows(g, ky, row0, row_end, &rect);
-        for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, t = t ? t + g->in_c : t) {
-          const int8_t *x_first;
-          unit_tap_columns(g, kx, &rect);
+        ptrdiff_t columns, channels;
+        for (kx = 0; kx < g->k_w; kx += columns, w += channels, t += channels) {
+          /* planned kernel columns reaching the same output columns are
+           * walked at once, as one run of input channels */
+          columns = kx < plan->planned ? plan->col[kx].merged : 1;
+          channels = kx < plan->planned ? plan->col[kx].channels : g->in_c;
+          unit_tap_planned_columns(g, plan, kx, &rect);
           if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
-          x_first = input + rect.y_offset + rect.x_offset;
-          executed += unit_accumulate_tap(g, &rect, x_first, w, t, g->in_c,
-                                          input_offset, acc);
+          executed += unit_accumulate_tap(g, &rect,
+                                          input + rect.y_offset + rect.x_offset,
+                                          w, t, channels, input_offset, acc);
         }
       }
       unit_requantize_run(acc, positions, out, g->out_c, multiplier, shift, p);
@@ -116,7 +131,9 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
       (scratch_bytes - quotient_bytes) / ((size_t)os->w * sizeof(int32_t));
   const ptrdiff_t block_rows =
       rows_fit > (size_t)os->h ? (ptrdiff_t)os->h : (ptrdiff_t)rows_fit;
+  unit_tap_plan_t plan;
   unit_conv_geometry(p, is, fs, os, &g);
+  unit_tap_plan(&g, &plan); /* the UnIT path's rectangles */
   for (oc = 0; oc < g.out_c; ++oc) {
     const int8_t *filter_oc = filter + (size_t)oc * taps;
     uint64_t executed;
@@ -126,7 +143,7 @@ static void conv_int8(const unit_conv_params_t *p, const unit_requant_t *rq,
                               skip->division);
       unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
     }
-    executed = conv_channel(&g, p, input, filter_oc, tau, bias ? bias[oc] : 0,
+    executed = conv_channel(&g, &plan, p, input, filter_oc, tau, bias ? bias[oc] : 0,
                             rq->multiplier[oc], rq->shift[oc], acc, block_rows,
                             output + oc);
     unit_stats_add_channel(stats, oc, executed);

@@ -111,7 +111,7 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   const ptrdiff_t row_step = g->row_step;
   const size_t width = (size_t)(rect->ox_hi - rect->ox_lo);
   const ptrdiff_t height = rect->oy_hi - rect->oy_lo;
-  int32_t *acc_first = acc + (rect->oy_lo - rect->row0) * g->out_w + rect->ox_lo;
+  int32_t *acc_first = acc + rect->acc_offset + rect->ox_lo;
   uint64_t executed = 0;
 #if defined(UNIT_PORT_TAP_WALK)
   unit_tap_walk_t walk;
@@ -121,8 +121,8 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   walk.width = (uint16_t)width;
   walk.height = (uint16_t)height;
   walk.x_step = (int16_t)x_step;
-  walk.x_row_gap = (int16_t)(row_step - (ptrdiff_t)width * x_step);
-  walk.acc_row_gap = (int16_t)((g->out_w - (ptrdiff_t)width) * (ptrdiff_t)sizeof(int32_t));
+  walk.x_row_gap = (int16_t)(row_step - rect->x_span);
+  walk.acc_row_gap = (int16_t)((uint16_t)(g->out_w - (ptrdiff_t)width) << 2); /* bytes */
   walk.input_offset = input_offset;
   walk.w = w;
   walk.tau = tau;
@@ -159,4 +159,130 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
   }
 #endif
   return executed; /* counted in host builds only */
+}
+
+uint64_t unit_accumulate_window(unit_window_walk_t *walk) {
+  uint64_t executed = 0;
+#if defined(UNIT_PORT_TAP_WALK)
+  unit_msp430_window_walk(walk);
+#else
+  /* offsets, not pointers: a gap added after the last row may point past
+   * the tensor, which only an offset may do */
+  ptrdiff_t x_pos = 0, a = 0;
+  const int16_t offset = walk->input_offset;
+  size_t oy, ox, r, c, i;
+  for (oy = 0; oy < walk->height; ++oy, x_pos += walk->x_pos_row_gap,
+      a += walk->acc_row_gap) {
+    for (ox = 0; ox < walk->width; ++ox, x_pos += walk->x_step, ++a) {
+      ptrdiff_t x = x_pos, w = 0;
+      int32_t sum = walk->bias;
+      for (r = 0; r < walk->rows; ++r, x += walk->x_row_gap, w += walk->w_row_gap) {
+        for (c = 0; c < walk->cols; ++c, x += walk->x_col_gap, w += walk->w_col_gap) {
+          for (i = 0; i < walk->run; ++i, ++x, ++w)
+            sum = unit_wrap_add32(
+                sum, (int16_t)((int16_t)(walk->x[x] + offset) * walk->w[w]));
+        }
+      }
+      walk->acc[a] = sum;
+    }
+  }
+#endif
+  UNIT_COUNT_ADD(executed, (uint64_t)walk->rows * walk->cols * walk->run *
+                               walk->width * walk->height);
+  return executed; /* counted in host builds only */
+}
+
+/* Outputs [lo, hi) whose whole window (k taps, dilation apart) reads inside
+ * the input: those where the first and the last tap do. */
+static void window_interior(ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t dilation,
+                            ptrdiff_t k, ptrdiff_t in_size, ptrdiff_t out_size,
+                            ptrdiff_t *lo, ptrdiff_t *hi) {
+  ptrdiff_t lo1, hi1;
+  unit_tap_range(stride, pad, 0, in_size, out_size, lo, hi);
+  unit_tap_range(stride, pad, (k - 1) * dilation, in_size, out_size, &lo1, &hi1);
+  if (lo1 > *lo) *lo = lo1;
+  if (hi1 < *hi) *hi = hi1;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* The taps [k_lo, k_hi) of output o's window that read inside the input
+ * (contiguous: the input position grows with the tap). */
+static void window_taps(ptrdiff_t o, ptrdiff_t stride, ptrdiff_t pad,
+                        ptrdiff_t dilation, ptrdiff_t k, ptrdiff_t in_size,
+                        ptrdiff_t *k_lo, ptrdiff_t *k_hi) {
+  ptrdiff_t p = o * stride - pad, t = 0;
+  for (; t < k && p < 0; ++t) p += dilation;
+  *k_lo = t;
+  for (; t < k && p < in_size; ++t) p += dilation;
+  *k_hi = t;
+}
+
+/* The end of the group of outputs from o that share one window: the
+ * interior [a, b) at once, a border output alone. */
+static ptrdiff_t window_group_end(ptrdiff_t o, ptrdiff_t end, ptrdiff_t a,
+                                  ptrdiff_t b) {
+  if (o >= a && o < b) return b < end ? b : end;
+  return o + 1;
+}
+
+uint64_t unit_conv_dense_block(const unit_conv_geometry_t *g,
+                               const int8_t *input, const int8_t *filter_oc,
+                               int32_t bias, int16_t input_offset,
+                               int32_t *acc, ptrdiff_t row0,
+                               ptrdiff_t row_end) {
+  ptrdiff_t ry_a, ry_b, cx_a, cx_b, oy, oy_end, ox, ox_end, k;
+  uint64_t executed = 0;
+  unit_window_walk_t walk;
+  window_interior(g->stride_h, g->pad_h, g->dilation_h, g->k_h, g->in_h,
+                  g->out_h, &ry_a, &ry_b);
+  window_interior(g->stride_w, g->pad_w, g->dilation_w, g->k_w, g->in_w,
+                  g->out_w, &cx_a, &cx_b);
+  walk.x_step = g->x_step;
+  walk.input_offset = input_offset;
+  walk.bias = bias;
+  walk.w_col_gap = 0; /* a kernel row's weights are contiguous */
+  for (oy = row0; oy < row_end; oy = oy_end) {
+    ptrdiff_t ky_lo, ky_hi;
+    oy_end = window_group_end(oy, row_end, ry_a, ry_b);
+    window_taps(oy, g->stride_h, g->pad_h, g->dilation_h, g->k_h, g->in_h,
+                &ky_lo, &ky_hi);
+    for (ox = 0; ox < g->out_w; ox = ox_end) {
+      ptrdiff_t kx_lo, kx_hi;
+      int32_t *acc_first = acc + (oy - row0) * g->out_w + ox;
+      ox_end = window_group_end(ox, g->out_w, cx_a, cx_b);
+      window_taps(ox, g->stride_w, g->pad_w, g->dilation_w, g->k_w, g->in_w,
+                  &kx_lo, &kx_hi);
+      walk.width = (size_t)(ox_end - ox);
+      walk.height = (size_t)(oy_end - oy);
+      if (ky_lo == ky_hi || kx_lo == kx_hi) { /* reads only padding */
+        size_t r, c;
+        for (r = 0; r < walk.height; ++r, acc_first += g->out_w)
+          for (c = 0; c < walk.width; ++c) acc_first[c] = bias;
+        continue;
+      }
+      walk.x = input +
+               (oy * g->stride_h - g->pad_h + ky_lo * g->dilation_h) * g->in_row +
+               (ox * g->stride_w - g->pad_w + kx_lo * g->dilation_w) * g->in_c;
+      walk.w = filter_oc + (ky_lo * g->k_w + kx_lo) * g->in_c;
+      walk.acc = acc_first;
+      walk.x_pos_row_gap = g->row_step - (ptrdiff_t)walk.width * g->x_step;
+      walk.acc_row_gap = g->out_w - (ptrdiff_t)walk.width;
+      walk.rows = (size_t)(ky_hi - ky_lo);
+      k = kx_hi - kx_lo;
+      if (g->dilation_w == 1) { /* a kernel row is one run */
+        walk.cols = 1u;
+        walk.run = (size_t)(k * g->in_c);
+        walk.x_col_gap = 0;
+      } else {
+        walk.cols = (size_t)k;
+        walk.run = (size_t)g->in_c;
+        walk.x_col_gap = (g->dilation_w - 1) * g->in_c;
+      }
+      walk.x_row_gap = g->dilation_h * g->in_row -
+                       (ptrdiff_t)walk.cols * ((ptrdiff_t)walk.run + walk.x_col_gap);
+      walk.w_row_gap = g->k_w * g->in_c - (ptrdiff_t)walk.cols * (ptrdiff_t)walk.run;
+      executed += unit_accumulate_window(&walk);
+    }
+  }
+  return executed;
 }

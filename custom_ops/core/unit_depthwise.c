@@ -58,6 +58,7 @@ static unit_status_t check_depthwise(const unit_conv_params_t *params,
  * channel's quotients, or is NULL for the dense kernel.  Returns the MACs
  * executed. */
 static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
+                                  const unit_tap_plan_t *plan,
                                   const unit_conv_params_t *p,
                                   const int8_t *input, const int8_t *filter,
                                   ptrdiff_t ic, ptrdiff_t oc,
@@ -81,7 +82,7 @@ static uint64_t depthwise_channel(const unit_conv_geometry_t *g,
         unit_tap_rows(g, ky, row0, row_end, &rect);
         for (kx = 0; kx < g->k_w; ++kx, ++tap, w += g->out_c) {
           if (tau && UNIT_TAU_SKIPS_ALL(tau[tap])) continue; /* never multiplies */
-          unit_tap_columns(g, kx, &rect);
+          unit_tap_planned_columns(g, plan, kx, &rect);
           if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
           executed += unit_accumulate_tap(
               g, &rect, input + rect.y_offset + rect.x_offset + ic, w,
@@ -109,6 +110,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
   int32_t *acc;
   ptrdiff_t block_rows;
   unit_conv_geometry_t g;
+  unit_tap_plan_t plan;
   ptrdiff_t oc;
   unit_status_t status =
       check_depthwise(params, requant, input_shape, input, filter_shape,
@@ -134,6 +136,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
                          filter_shape->h * filter_shape->w;
 #endif
   unit_conv_geometry(p, input_shape, filter_shape, os, &g);
+  unit_tap_plan(&g, &plan);
   /* Output-channel-outer: integer sums do not depend on the order, and the
    * UnIT path divides once per weight of the channel. */
   for (oc = 0; oc < g.out_c; ++oc) {
@@ -145,7 +148,7 @@ unit_status_t unit_depthwise_conv_2d_int8(
       unit_weight_quotients(&group, skip->division, filter + oc,
                             (size_t)(g.k_h * g.k_w), (size_t)g.out_c, tau);
     }
-    executed = depthwise_channel(&g, p, input, filter, oc / p->depth_multiplier,
+    executed = depthwise_channel(&g, &plan, p, input, filter, oc / p->depth_multiplier,
                                  oc, tau, bias ? bias[oc] : 0,
                                  requant->multiplier[oc], requant->shift[oc],
                                  acc, block_rows, output + oc);

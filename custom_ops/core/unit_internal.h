@@ -165,22 +165,38 @@ static inline int16_t unit_group_quotient(const unit_divisor_group_t *group,
   return (int16_t)(group->t >> e);
 }
 
+/* floor(log2 d) for d in [1, 255] (entry 0 is 0), unit_division.c: the
+ * power-of-two modes' exponent of a weight in one load. */
+extern const uint8_t unit_floor_log2_table[256];
+
 /* tau[k] = T_q / |w_k| for the `count` weights weights[k * stride] of one
  * output channel (the conv/depthwise scratch).  A zero weight gets
- * INT16_MAX, so the compare |x'| <= tau skips it outright. */
+ * INT16_MAX, so the compare |x'| <= tau skips it outright.  The power-of-two
+ * modes all give T_q >> floor(log2 |w|) (however they find the exponent), so
+ * here each quotient is two table loads: the exponent from
+ * unit_floor_log2_table and T_q >> e from the group's table of 8. */
 static inline void unit_weight_quotients(const unit_divisor_group_t *group,
                                          unit_division_t mode,
                                          const int8_t *weights, size_t count,
                                          size_t stride, int16_t *tau) {
-  size_t k;
-  for (k = 0; k < count; ++k) {
-    const int16_t w = weights[k * stride];
-    if (w == 0) {
-      tau[k] = INT16_MAX;
-    } else {
-      const uint8_t d = (uint8_t)(w < 0 ? -w : w);
-      tau[k] = unit_group_quotient(group, d, unit_floor_log2(d, mode), mode);
+  int16_t shifted[8];
+  const int16_t *table = group->table;
+  if (mode == UNIT_DIV_EXACT) {
+    for (; count != 0u; --count, weights += stride, ++tau) {
+      const int16_t w = *weights;
+      *tau = w == 0 ? INT16_MAX
+                    : (int16_t)(group->t / (int16_t)(w < 0 ? -w : w));
     }
+    return;
+  }
+  if (mode != UNIT_DIV_TREE) { /* the tree mode's group already has it */
+    unit_shift_table(group->t, shifted);
+    table = shifted;
+  }
+  for (; count != 0u; --count, weights += stride, ++tau) {
+    const int16_t w = *weights;
+    *tau = w == 0 ? INT16_MAX
+                  : table[unit_floor_log2_table[(uint8_t)(w < 0 ? -w : w)]];
   }
 }
 
@@ -280,9 +296,17 @@ static inline int unit_tap_skipped(int16_t xv, int16_t tau) {
  * weights.  Pointer walks and a size_t counter keep them in
  * 16-bit arithmetic on 16-bit cores; x' and every product fit int16
  * (|x'| <= 255, |w| <= 128), only the accumulator is 32 bits. */
+#if defined(UNIT_PORT_TAP_WALK)
+/* unit_msp430_tap.S: the same sum in the multiplier's MAC registers. */
+int32_t unit_msp430_dot(const int8_t *x, const int8_t *w, size_t n,
+                        int16_t input_offset);
+#endif
 static inline int32_t unit_dot_int8(const int8_t *x, const int8_t *w, size_t n,
                                     int16_t input_offset) {
   int32_t acc = 0;
+#if defined(UNIT_PORT_TAP_WALK)
+  if (n != 0u) return unit_msp430_dot(x, w, n, input_offset);
+#endif
   for (; n != 0u; --n) {
     const int16_t xv = (int16_t)(*x++ + input_offset);
     acc = unit_wrap_add32(acc, (int16_t)(xv * *w++));
@@ -361,6 +385,8 @@ typedef struct {
   ptrdiff_t row0;     /* first output row of the block: acc[0] is (row0, 0) */
   ptrdiff_t y_offset; /* row part of the first input element */
   ptrdiff_t x_offset; /* column part */
+  ptrdiff_t acc_offset; /* (oy_lo - row0) * out_w: the first accumulator */
+  ptrdiff_t x_span;     /* (ox_hi - ox_lo) * x_step: input bytes of a row */
 } unit_tap_rect_t;
 
 static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
@@ -372,6 +398,7 @@ static inline void unit_tap_rows(const unit_conv_geometry_t *g, ptrdiff_t ky,
   if (r->oy_hi > row_end) r->oy_hi = row_end;
   if (r->oy_lo > r->oy_hi) r->oy_lo = r->oy_hi;
   r->row0 = row0;
+  r->acc_offset = (r->oy_lo - row0) * g->out_w;
   /* formed only for a non-empty range: then it is an input row's offset */
   r->y_offset = r->oy_lo < r->oy_hi
                     ? (r->oy_lo * g->stride_h - g->pad_h + ky * g->dilation_h) *
@@ -409,6 +436,56 @@ static inline void unit_tap_columns(const unit_conv_geometry_t *g,
                     ? (r->ox_lo * g->stride_w - g->pad_w + kx * g->dilation_w) *
                           g->in_c
                     : 0;
+  r->x_span = (r->ox_hi - r->ox_lo) * g->x_step;
+}
+
+/* The column part of every kernel column's rectangle, computed once per
+ * call (it depends on neither the output channel nor the row block) for
+ * kernels up to UNIT_TAP_PLAN_MAX wide: on 16-bit cores each rectangle's
+ * multiplies are helper calls. */
+#define UNIT_TAP_PLAN_MAX 8
+typedef struct {
+  ptrdiff_t ox_lo, ox_hi, x_offset, x_span;
+  /* conv without dilation: the kernel columns from this one on that reach
+   * the same output columns, and their input channels in all (in_c each):
+   * their inputs and weights are contiguous, so one walk covers them */
+  ptrdiff_t merged, channels;
+} unit_tap_span_t;
+typedef struct {
+  ptrdiff_t planned; /* k_w, or 0 when wider than UNIT_TAP_PLAN_MAX */
+  unit_tap_span_t col[UNIT_TAP_PLAN_MAX];
+} unit_tap_plan_t;
+
+static inline void unit_tap_plan(const unit_conv_geometry_t *g,
+                                 unit_tap_plan_t *plan) {
+  ptrdiff_t kx;
+  unit_tap_rect_t r;
+  plan->planned = g->k_w <= UNIT_TAP_PLAN_MAX ? g->k_w : 0;
+  for (kx = 0; kx < plan->planned; ++kx) {
+    unit_tap_columns(g, kx, &r);
+    plan->col[kx].ox_lo = r.ox_lo, plan->col[kx].ox_hi = r.ox_hi;
+    plan->col[kx].x_offset = r.x_offset, plan->col[kx].x_span = r.x_span;
+  }
+  for (kx = plan->planned; kx-- > 0;) { /* from the right: runs of equal columns */
+    unit_tap_span_t *c = &plan->col[kx];
+    c->merged = 1;
+    if (g->dilation_w == 1 && kx + 1 < plan->planned &&
+        c[1].ox_lo == c->ox_lo && c[1].ox_hi == c->ox_hi)
+      c->merged += c[1].merged;
+    c->channels = c->merged * g->in_c;
+  }
+}
+
+/* unit_tap_columns from the plan when it holds kx. */
+static inline void unit_tap_planned_columns(const unit_conv_geometry_t *g,
+                                            const unit_tap_plan_t *plan,
+                                            ptrdiff_t kx, unit_tap_rect_t *r) {
+  if (kx < plan->planned) {
+    r->ox_lo = plan->col[kx].ox_lo, r->ox_hi = plan->col[kx].ox_hi;
+    r->x_offset = plan->col[kx].x_offset, r->x_span = plan->col[kx].x_span;
+  } else {
+    unit_tap_columns(g, kx, r);
+  }
 }
 
 static inline int unit_tap_rect_empty(const unit_tap_rect_t *r) {
@@ -453,6 +530,58 @@ uint64_t unit_accumulate_tap(const unit_conv_geometry_t *g,
                              const int8_t *w, const int16_t *tau,
                              ptrdiff_t channels, int16_t input_offset,
                              int32_t *acc);
+
+/* The dense (builtin) CONV_2D inner loops, output-stationary: a rectangle of
+ * output positions that all read the same kernel window (the window clipped
+ * to the input the same way at each of them), each position's sum formed in
+ * one accumulator (the MSP430's multiplier accumulates in its own result
+ * registers) and stored once:
+ *   acc[pos] = bias + sum over the window of (x + input_offset) * w.
+ * The window is `rows` kernel rows of `cols` runs of `run` contiguous taps;
+ * after a run the input and weight pointers move on by run + *_col_gap,
+ * after a kernel row by *_row_gap more.  Positions are x_step input bytes
+ * apart; after a row of `width` positions the input moves x_pos_row_gap
+ * further and the accumulators acc_row_gap elements.  Every field is an
+ * index-sized integer, so on the MSP430 (16-bit pointers and ptrdiff_t) the
+ * layout is fixed for the assembly (unit_msp430_tap.S). */
+typedef struct {
+  const int8_t *x;         /* the first position's first tap */
+  const int8_t *w;         /* the window's first weight */
+  int32_t *acc;            /* the first position's accumulator */
+  size_t width, height;    /* positions per row, rows of positions (> 0) */
+  ptrdiff_t x_step;        /* input bytes between adjacent positions */
+  ptrdiff_t x_pos_row_gap; /* after a row of positions, input bytes */
+  ptrdiff_t acc_row_gap;   /* the same in accumulators */
+  size_t rows;             /* kernel rows in the window (> 0) */
+  ptrdiff_t x_row_gap, w_row_gap;
+  size_t cols;             /* runs per kernel row (> 0) */
+  ptrdiff_t x_col_gap, w_col_gap;
+  size_t run;              /* taps per run (> 0) */
+  int16_t input_offset;
+  int32_t bias;
+  int16_t scratch[6];      /* the assembly's own */
+} unit_window_walk_t;
+#if defined(__MSP430__)
+typedef char unit_window_walk_layout_check[sizeof(unit_window_walk_t) == 48 ? 1 : -1];
+#endif
+#if defined(UNIT_PORT_TAP_WALK)
+void unit_msp430_window_walk(unit_window_walk_t *walk);
+#endif
+
+/* Runs one window walk (the port's assembly on the MSP430); returns the
+ * multiplications executed. */
+uint64_t unit_accumulate_window(unit_window_walk_t *walk);
+
+/* The dense CONV_2D of one output channel over the block of output rows
+ * [row0, row_end): acc[(oy - row0) * out_w + ox] = bias + the window's sum,
+ * one window walk per group of positions that read the same clipped window
+ * (the interior at once, border rows and columns alone).  filter_oc is the
+ * channel's [kh, kw, Ci] weights.  Returns the multiplications executed. */
+uint64_t unit_conv_dense_block(const unit_conv_geometry_t *g,
+                               const int8_t *input, const int8_t *filter_oc,
+                               int32_t bias, int16_t input_offset,
+                               int32_t *acc, ptrdiff_t row0,
+                               ptrdiff_t row_end);
 
 /* A weight is skipped at every position when its quotient covers every
  * possible |x'| (<= 255), which includes zero weights (tau = INT16_MAX). */

@@ -174,6 +174,48 @@ static void unit_pool_clamp16(int32_t act_min, int32_t act_max, int16_t *lo,
   }
 }
 
+/* MAX_POOL_2D over `count` adjacent output positions whose windows are
+ * clipped alike (the row's horizontally unclipped ones): for each position
+ * and channel, the largest of rows x cols taps (depth bytes apart in a
+ * row, row_bytes apart between rows), clamped.  On 16-bit cores field
+ * offsets are fixed for the port's assembly (unit_msp430_pool.S). */
+typedef struct {
+  const int8_t *in;    /* the first position's first tap, channel 0 */
+  int8_t *out;         /* its output, channel 0 */
+  size_t count;        /* positions (> 0) */
+  size_t depth;        /* channels (> 0) */
+  size_t rows, cols;   /* the window (> 0) */
+  size_t row_bytes;    /* input bytes between window rows */
+  size_t x_step;       /* input bytes between adjacent positions' windows */
+  int16_t act_lo, act_hi;
+} unit_max_pool_run_t;
+#if defined(UNIT_PORT_MAX_POOL)
+typedef char unit_max_pool_run_layout_check[sizeof(unit_max_pool_run_t) == 20 ? 1 : -1];
+void unit_msp430_max_pool_run(const unit_max_pool_run_t *run);
+#endif
+
+static void unit_max_pool_run(const unit_max_pool_run_t *run) {
+#if defined(UNIT_PORT_MAX_POOL)
+  unit_msp430_max_pool_run(run);
+#else
+  size_t pos, c, r, k, window = 0, out = 0;
+  for (pos = 0; pos < run->count; ++pos, window += run->x_step) {
+    for (c = 0; c < run->depth; ++c, ++out) {
+      int16_t value = -128; /* TFLM starts from the int8 lowest */
+      size_t row = window + c;
+      for (r = 0; r < run->rows; ++r, row += run->row_bytes) {
+        size_t tap = row;
+        for (k = 0; k < run->cols; ++k, tap += run->depth)
+          if (run->in[tap] > value) value = run->in[tap];
+      }
+      if (value < run->act_lo) value = run->act_lo;
+      if (value > run->act_hi) value = run->act_hi;
+      run->out[out] = (int8_t)value;
+    }
+  }
+#endif
+}
+
 /* MAX_POOL_2D and AVERAGE_POOL_2D share the window walk; they differ only in
  * how a window's in-bounds taps are reduced (largest value, or the sum
  * divided by the tap count rounding half away from zero).
@@ -191,6 +233,7 @@ static unit_status_t pool_2d_int8(int average, const unit_pool_params_t *params,
   size_t depth, row_bytes, image_bytes, x_step, x_step_bytes, batch, out_y,
       out_x;
   int16_t act_lo, act_hi;
+  int32_t inner_lo = 0, inner_hi = 0; /* max pool: unclipped columns */
   unit_pool_kind_t kind = UNIT_POOL_MAX;
   unit_status_t status =
       unit_pool_check(params, input_shape, input, output_shape, output);
@@ -211,6 +254,15 @@ static unit_status_t pool_2d_int8(int average, const unit_pool_params_t *params,
                ? UNIT_POOL_SUM16
                : UNIT_POOL_SUM32;
   }
+  if (!average) {
+    /* the output columns whose windows lie inside horizontally:
+     * x * stride_w >= pad_w and x * stride_w - pad_w + filter_w <= in_w */
+    const int32_t last = input_shape->w - params->filter_w + params->pad_w;
+    inner_lo = (params->pad_w + params->stride_w - 1) / params->stride_w;
+    inner_hi = last < 0 ? 0 : last / params->stride_w + 1;
+    if (inner_hi > output_shape->w) inner_hi = output_shape->w;
+    if (inner_lo > inner_hi) inner_lo = inner_hi;
+  }
   for (batch = 0; batch < (size_t)output_shape->n;
        ++batch, input += image_bytes) {
     int32_t y_origin = -params->pad_h; /* out_y * stride_h - pad_h */
@@ -226,6 +278,29 @@ static unit_status_t pool_2d_int8(int average, const unit_pool_params_t *params,
         int32_t first_x;
         size_t cols, count = 0, c0;
         if (out_x > 0) x_origin += params->stride_w;
+        if (rows > 0 && (int32_t)out_x == inner_lo && inner_hi - inner_lo > 1) {
+          /* the unclipped columns of this row at once */
+          unit_max_pool_run_t run;
+          const size_t count = (size_t)(inner_hi - inner_lo);
+          run.in = input + row_off + (size_t)x_origin * depth;
+          run.out = output;
+          run.count = count;
+          run.depth = depth;
+          run.rows = rows;
+          run.cols = (size_t)params->filter_w;
+          run.row_bytes = row_bytes;
+          run.x_step = x_step_bytes;
+          run.act_lo = act_lo;
+          run.act_hi = act_hi;
+          unit_max_pool_run(&run);
+          /* continue as if the loop had walked them */
+          out_x += count - 1;
+          output += (count - 1) * depth;
+          x_origin += (int32_t)(count - 1) * params->stride_w;
+          col = (size_t)x_origin;
+          col_off = col * depth;
+          continue;
+        }
         cols = unit_pool_clip(x_origin, params->filter_w, input_shape->w,
                               &first_x);
         if (rows == 0) cols = 0; /* one empty side empties the window */

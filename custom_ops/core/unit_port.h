@@ -11,6 +11,9 @@
  *   UNIT_PORT_FC_SORTED_WALK  the sorted fully connected layout's segment
  *                         walk (unit_msp430_fc_sorted.S, see walk8 in
  *                         unit_fc_sorted.c).
+ *   UNIT_PORT_MAX_POOL    MAX_POOL_2D's walk over a row of unclipped
+ *                         windows (unit_msp430_pool.S, see
+ *                         unit_max_pool_run in ../core/unit_pool.c).
  * Define UNIT_PORTABLE_C to build the C versions on every target. */
 #ifndef TFLM_UNIT_PORT_H_
 #define TFLM_UNIT_PORT_H_
@@ -19,6 +22,7 @@
 #define UNIT_PORT_TAP_WALK 1
 #define UNIT_PORT_REQUANTIZE 1
 #define UNIT_PORT_FC_SORTED_WALK 1
+#define UNIT_PORT_MAX_POOL 1
 #endif
 
 #endif /* TFLM_UNIT_PORT_H_ */

@@ -12,6 +12,7 @@
 #endif
 #define MPY   (UNIT_MSP430_HWMULT_BASE + 0x0)  /* operand 1, unsigned multiply */
 #define MPYS  (UNIT_MSP430_HWMULT_BASE + 0x2)  /* operand 1, signed multiply */
+#define MACS  (UNIT_MSP430_HWMULT_BASE + 0x6)  /* operand 1, signed multiply-accumulate into RESHI:RESLO */
 #define OP2   (UNIT_MSP430_HWMULT_BASE + 0x8)  /* operand 2; writing it starts the multiply */
 #define RESLO (UNIT_MSP430_HWMULT_BASE + 0xA)  /* product bits 0..15 */
 #define RESHI (UNIT_MSP430_HWMULT_BASE + 0xC)  /* product bits 16..31 */

@@ -9,30 +9,32 @@
 #include "unit_msp430.h"
 
 static unit_status_t run_case(const unit_harness_case_t *c) {
+  const uint16_t scratch_bytes =
+      c->scratch_bytes ? c->scratch_bytes : unit_harness_scratch_bytes;
   switch (c->op) {
     case UNIT_HARNESS_CONV_2D:
       return unit_conv_2d_int8(&c->conv, &c->requant, &c->input_shape,
                                c->input, &c->filter_shape, c->filter, c->bias,
                                &c->output_shape, unit_harness_output, &c->skip,
-                               unit_harness_scratch, unit_harness_scratch_bytes,
+                               unit_harness_scratch, scratch_bytes,
                                NULL);
     case UNIT_HARNESS_DEPTHWISE_CONV_2D:
       return unit_depthwise_conv_2d_int8(
           &c->conv, &c->requant, &c->input_shape, c->input, &c->filter_shape,
           c->filter, c->bias, &c->output_shape, unit_harness_output, &c->skip,
-          unit_harness_scratch, unit_harness_scratch_bytes, NULL);
+          unit_harness_scratch, scratch_bytes, NULL);
     case UNIT_HARNESS_FULLY_CONNECTED:
       return unit_fully_connected_int8(
           &c->fc, &c->requant, c->input_shape.n, c->input_shape.c,
           c->output_shape.c, c->input, c->filter, c->bias,
           unit_harness_output, &c->skip, unit_harness_scratch,
-          unit_harness_scratch_bytes, NULL);
+          scratch_bytes, NULL);
     case UNIT_HARNESS_FULLY_CONNECTED_SORTED:
       return unit_fully_connected_sorted_int8(
           &c->fc, &c->requant, c->input_shape.n, c->input_shape.c,
           c->output_shape.c, c->input, &c->sorted, c->bias,
           unit_harness_output, &c->skip, unit_harness_scratch,
-          unit_harness_scratch_bytes, NULL);
+          scratch_bytes, NULL);
     default:
       return UNIT_ERR_ARG;
   }

@@ -36,6 +36,7 @@ typedef struct {
   unit_requant_t requant;
   unit_skip_t skip; /* skip.thresholds == NULL: the dense kernel */
   unit_fc_sorted_t sorted;
+  uint16_t scratch_bytes; /* 0: all of unit_harness_scratch (else fewer: row blocks) */
 } unit_harness_case_t;
 
 extern const unit_harness_case_t unit_harness_cases[];

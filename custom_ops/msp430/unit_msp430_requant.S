@@ -207,8 +207,11 @@ unit_msp430_requantize_core:
  * (the high-mul's nudge already depends on the sign).  Anything else goes
  * through unit_msp430_requantize_core.
  *
+ * The fast path tests the sign once and has a branch for each (the
+ * magnitude, the nudge and the sign restore depend on it).
  * Registers: R4 accumulators, R5 outputs, R6 outputs left, R7:R8 m (low,
- * high), R9 e, R10 the run, R11 2^(e-1) (0: no fast path for this run). */
+ * high), R9 e (hardware build: 2^(16-e), the shift is a multiply's high
+ * word), R10 the run, R11 2^(e-1) (0: no fast path for this run). */
 #define RUN_ACC     0
 #define RUN_OUT     2
 #define RUN_N       4
@@ -247,28 +250,26 @@ unit_msp430_requantize_run:
     mov     r9, r14
 .Lrun_half:
     dec     r14
-    jz      .Lrun_loop
+    jz      .Lrun_half_done
     rla     r11
     jmp     .Lrun_half
-
-.Lrun_loop:
-    mov     @r4+, r12           /* x = R13:R12 */
-    mov     @r4+, r13
-    tst     r11
-    jz      .Lrun_general
-    mov     r12, r14            /* x fits int16: R13 is R12's sign extension */
-    rla     r14
-    subc    r14, r14
-    inv     r14
-    cmp     r14, r13
-    jne     .Lrun_general
-    bit     #0x8000, r13
-    jz      .Lrun_magnitude
-    inv     r12
-    inc     r12                 /* |x| <= 2^15 */
-.Lrun_magnitude:
+.Lrun_half_done:
 #if UNIT_MSP430_HWMULT
-    mov     r12, &MPY           /* P = |x| * m = R12:R15:R14 (< 2^47) */
+    /* R9 = 2^(16-e): the shift right by e is the high word of a product */
+    mov     #0x8000, r9
+    mov     r11, r14
+.Lrun_pow:
+    rra     r14                 /* 2^(e-1) >> 1 ... */
+    jz      .Lrun_loop
+    clrc
+    rrc     r9
+    jmp     .Lrun_pow
+#endif
+
+/* P = R12 * m = R12:R15:R14 (< 2^47), R12 = |x| <= 2^15 */
+.macro RUN_PRODUCT
+#if UNIT_MSP430_HWMULT
+    mov     r12, &MPY
     mov     r7, &OP2
     mov     &RESLO, r14
     mov     &RESHI, r15
@@ -285,55 +286,85 @@ unit_msp430_requantize_run:
     clr     r15
     clr     r11
     clr     r9
-.Lrun_sw_loop:
-    clrc
+1:  clrc
     rrc     r12
-    jnc     .Lrun_sw_no_add
+    jnc     2f
     add     r7, r14
     addc    r8, r15
     addc    r9, r11
-.Lrun_sw_no_add:
-    rla     r7
+2:  rla     r7
     rlc     r8
     rlc     r9
     tst     r12
-    jnz     .Lrun_sw_loop
+    jnz     1b
     mov     r11, r12            /* P = R12:R15:R14 */
     pop     r7
     pop     r8
     pop     r9
     pop     r11
 #endif
-    bit     #0x8000, r13        /* the nudge: 2^30, or 2^30 - 1 if x < 0 */
-    jz      .Lrun_nudge_positive
-    add     #-1, r14
-    addc    #0x3FFF, r15
-    jmp     .Lrun_nudged
-.Lrun_nudge_positive:
-    add     #0x4000, r15
-.Lrun_nudged:
-    adc     r12
-    rla     r15
-    rlc     r12                 /* R12 = M = bits 31..46 (<= 2^15) */
+.endm
+
+/* R15 = (M + 2^(e-1)) >> e for M in R12 (M + 2^14 < 2^16) */
+.macro RUN_ROUND_SHIFT
+#if UNIT_MSP430_HWMULT
+    add     r11, r12            /* the high word of (M + 2^(e-1)) * 2^(16-e) */
+    mov     r12, &MPY
+    mov     r9, &OP2
+    mov     &RESHI, r15
+#else
     mov     r12, r15
-    add     r11, r15            /* (M + 2^(e-1)) >> e; M + 2^14 < 2^16 */
+    add     r11, r15
     mov     r9, r14
     cmp     #8, r14
-    jlo     .Lrun_bits
+    jlo     1f
     swpb    r15
     and     #0xFF, r15
     sub     #8, r14
-.Lrun_bits:
-    tst     r14
-    jz      .Lrun_signed
-.Lrun_bit_loop:
-    clrc
+1:  tst     r14
+    jz      3f
+2:  clrc
     rrc     r15
     dec     r14
-    jnz     .Lrun_bit_loop
-.Lrun_signed:
-    bit     #0x8000, r13
-    jz      .Lrun_offset16
+    jnz     2b
+3:
+#endif
+.endm
+
+.Lrun_loop:                     /* one output per pass */
+    tst     r11
+    jnz     .Lrun_fast
+    br      #.Lrun_general_load
+.Lrun_fast:                     /* fast path: x fits int16 */
+    mov     @r4+, r12           /* x = R13:R12 */
+    mov     @r4+, r13
+    mov     r12, r14            /* R13 is R12's sign extension? */
+    rla     r14
+    subc    r14, r14
+    inv     r14
+    cmp     r14, r13
+    jeq     .Lrun_fast_fits
+    br      #.Lrun_general
+.Lrun_fast_fits:
+    tst     r13
+    jn      .Lrun_negative
+    RUN_PRODUCT                 /* x >= 0: nudge 2^30 */
+    add     #0x4000, r15
+    adc     r12
+    rla     r15
+    rlc     r12                 /* R12 = M = bits 31..46 (<= 2^15) */
+    RUN_ROUND_SHIFT
+    jmp     .Lrun_offset16
+.Lrun_negative:                 /* x < 0: |x|, nudge 2^30 - 1, then -result */
+    inv     r12
+    inc     r12                 /* |x| <= 2^15 */
+    RUN_PRODUCT
+    add     #-1, r14
+    addc    #0x3FFF, r15
+    adc     r12
+    rla     r15
+    rlc     r12
+    RUN_ROUND_SHIFT
     inv     r15
     inc     r15
 .Lrun_offset16:                 /* |value| <= 2^14: 16-bit offset and clamp */
@@ -347,8 +378,16 @@ unit_msp430_requantize_run:
     mov     RUN_MAX(r10), r15
 .Lrun_max16:
     mov.b   r15, 0(r5)
-    jmp     .Lrun_next
+    add     RUN_STRIDE(r10), r5
+    dec     r6
+    jz      .Lrun_fast_done
+    br      #.Lrun_fast
+.Lrun_fast_done:
+    br      #.Lrun_done
 
+.Lrun_general_load:
+    mov     @r4+, r12           /* x = R13:R12 */
+    mov     @r4+, r13
 .Lrun_general:                  /* the full computation */
     push    r4
     push    r5

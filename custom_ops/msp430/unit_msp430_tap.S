@@ -17,14 +17,14 @@
  * written to the signed operand register MPYS once per walk (the operand
  * stays until rewritten), each multiply is one OP2 write, and the signed
  * 32-bit product is added straight from RESLO/RESHI.  Software build: each
- * multiply calls __mspabi_mpyi, as compiled C would, and the 16-bit product
- * is sign-extended into the accumulator.
+ * multiply is a quarter-square table difference (QSMUL, ~20 cycles; a
+ * __mspabi_mpyi shift-add call costs several times that), and the 16-bit
+ * product is sign-extended into the accumulator.
  *
  * Rows are walked four positions per loop step (width mod 4 first).
  * Registers: R4 input pointer, R5 accumulator pointer, R6 position quads
  * left in the row, R7 input step, R8 input offset, R9 rows left, R10 the
- * walk; UnIT also R11 = lo and R15 = hi - lo (reloaded after a helper call
- * in the software build, which may clobber R11-R15).
+ * walk; UnIT also R11 = lo and R15 = hi - lo; R12-R14 scratch.
  * Not interrupt-safe in the hardware build (an interrupt that multiplies
  * would change MPYS); tflm-unit's MSP430 programs run with interrupts off.
  */
@@ -32,6 +32,32 @@
 #error "define UNIT_MSP430_HWMULT to 1 (hardware multiplier) or 0 (software)"
 #endif
 #include "unit_msp430_asm.h"
+
+#if !UNIT_MSP430_HWMULT
+/* Software build: R12 = R12 * R13 for |R12| <= 255, |R13| <= 128 (x' * w),
+ * by quarter squares: a * w = floor((a + w)^2 / 4) - floor((a - w)^2 / 4)
+ * (exact: a + w and a - w have the same parity), from a table of
+ * floor(n^2 / 4) for n = 0..383 (768 bytes of FRAM), about 20 cycles
+ * against a shift-add __mspabi_mpyi call.  Clobbers R13, R14. */
+.macro QSMUL
+    mov     r12, r14
+    add     r13, r14            /* s = a + w */
+    sub     r13, r12            /* d = a - w */
+    tst     r14
+    jge     8f
+    inv     r14
+    inc     r14
+8:  tst     r12
+    jge     9f
+    inv     r12
+    inc     r12
+9:  rla     r14
+    rla     r12
+    mov     unit_msp430_quarter_squares(r14), r14
+    sub     unit_msp430_quarter_squares(r12), r14
+    mov     r14, r12            /* the difference mod 2^16 is the int16 product */
+.endm
+#endif
 
 /* unit_tap_walk_t field offsets */
 #define X        0
@@ -57,7 +83,7 @@
     addc    &RESHI, \off+2(r5)
 #else
     mov     WVAL(r10), r13
-    call    #__mspabi_mpyi
+    QSMUL
     bit     #0x8000, r12
     jz      2f
     sub     #1, \off+2(r5)      /* sign-extend a negative product */
@@ -84,10 +110,6 @@
     sxt     r12
     add     r8, r12             /* x' = x + offset */
     MAC     \off
-#if !UNIT_MSP430_HWMULT
-    mov     SKIP_LO(r10), r11   /* the helper may clobber R11-R15 */
-    mov     SKIP_RANGE(r10), r15
-#endif
 1:
 .endm
 
@@ -100,9 +122,6 @@
     sxt     r12
     add     r8, r12             /* x' = x + offset */
     MAC     \off
-#if !UNIT_MSP430_HWMULT
-    mov     SKIP_RANGE(r10), r15 /* the helper may clobber R11-R15 */
-#endif
 1:
 .endm
 
@@ -166,7 +185,9 @@ unit_msp430_tap_walk:
 #endif
     mov     TAUPTR(r10), r13
     tst     r13
-    jz      .Ldense
+    jnz     .Lskipping
+    br      #.Ldense            /* (the walks are too long for a jump) */
+.Lskipping:
     mov     @r13+, r14          /* tau */
     mov     r13, TAUPTR(r10)
     cmp     #255, r14
@@ -188,7 +209,9 @@ unit_msp430_tap_walk:
     mov     #127, r15
 .Lhi_ok:
     cmp     #-128, r11
-    jne     .Lrange
+    jeq     .Lbelow
+    br      #.Lrange
+.Lbelow:
 #if !UNIT_MSP430_HWMULT
     mov     r15, SKIP_RANGE(r10) /* here: hi */
 #endif
@@ -213,3 +236,436 @@ unit_msp430_tap_walk:
     RESTORE_R4_R10
     ret
 #endif /* !UNIT_PORTABLE_C */
+
+/*
+ * unit_msp430_window_walk(unit_window_walk_t *walk): the dense CONV_2D
+ * inner loops, output-stationary (see unit_accumulate_window in
+ * ../core/unit_conv_common.c, the portable C version it replaces, and
+ * unit_window_walk_t in ../core/unit_internal.h for the fields).
+ *
+ * Hardware multiplier build: each position's sum is formed in the
+ * multiplier's accumulator (RESHI:RESLO, 32 bits, wrapping as int32 does):
+ * it is preloaded with bias + input_offset * (the window's weight sum),
+ * computed once per walk with the same MACS, and each tap is then
+ * MACS = w, OP2 = x (raw, sign-extended): sum (x + offset) * w =
+ * sum x * w + offset * sum w.  About 15 cycles per MAC, against ~23 for the
+ * weight-stationary walk that adds each product to an accumulator in RAM.
+ * Software build: x' * w by quarter squares (QSMUL), added to a register
+ * pair.
+ * Runs are walked four taps per loop step (run mod 4 first).
+ */
+#define WX        0
+#define WW        2
+#define WACC      4
+#define WWIDTH    6
+#define WHEIGHT   8
+#define WXSTEP   10
+#define WXPOSGAP 12
+#define WACCGAP  14
+#define WROWS    16
+#define WXROWGAP 18
+#define WWROWGAP 20
+#define WCOLS    22
+#define WXCOLGAP 24
+#define WWCOLGAP 26
+#define WRUN     28
+#define WOFFSET  30
+#define WBIAS    32
+#define WSUM     36             /* scratch: the preloaded sum */
+#define WPOSLEFT 40             /* scratch (software build) */
+#define WHLEFT   42
+#define WROWLEFT 44
+#define WPOSX    46
+
+#if UNIT_MSP430_HWMULT
+#define WUNROLL 32              /* the longest run walked without a loop */
+#define WTAP_BYTES 16           /* one WTAP's code */
+/* one tap: RESHI:RESLO += x * w; R4 input, R5 weight */
+.macro WTAP
+    mov.b   @r5+, r13
+    sxt     r13
+    mov     r13, &MACS
+    mov.b   @r4+, r12
+    sxt     r12
+    mov     r12, &OP2
+.endm
+#else
+#define WUNROLL 32              /* the longest run walked without a loop */
+#define WTAP_BYTES 60           /* one WTAP's code */
+/* one tap: R9:R8 += (x + offset) * w */
+.macro WTAP
+    mov.b   @r4+, r12
+    sxt     r12
+    add     WOFFSET(r10), r12
+    mov.b   @r5+, r13
+    sxt     r13
+    QSMUL
+    bit     #0x8000, r12
+    jz      2f
+    sub     #1, r9              /* sign-extend a negative product */
+2:  add     r12, r8
+    adc     r9
+.endm
+#endif
+
+/* the taps of one run (R6 = run), four per loop step */
+.macro WRUN4
+    bit     #1, r6
+    jz      7f
+    WTAP
+7:  bit     #2, r6
+    jz      4f
+    WTAP
+    WTAP
+4:  rra     r6
+    rra     r6
+    jz      6f
+5:  WTAP
+    WTAP
+    WTAP
+    WTAP
+    dec     r6
+    jnz     5b
+6:
+.endm
+
+#if !defined(UNIT_PORTABLE_C)
+    .section .text.unit_msp430_window_walk,"ax",@progbits
+    .global unit_msp430_window_walk
+    .type unit_msp430_window_walk,@function
+unit_msp430_window_walk:
+    SAVE_R4_R10
+    mov     r12, r10
+#if UNIT_MSP430_HWMULT
+    /* RESHI:RESLO = bias + offset * sum of the window's weights */
+    mov     WBIAS(r10), &RESLO
+    mov     WBIAS+2(r10), &RESHI
+    mov     WOFFSET(r10), &MACS
+    mov     WW(r10), r5
+    mov     WROWS(r10), r9
+.Lsum_row:
+    mov     WCOLS(r10), r7
+.Lsum_col:
+    mov     WRUN(r10), r6
+.Lsum_tap:
+    mov.b   @r5+, r13
+    sxt     r13
+    mov     r13, &OP2
+    dec     r6
+    jnz     .Lsum_tap
+    add     WWCOLGAP(r10), r5
+    dec     r7
+    jnz     .Lsum_col
+    add     WWROWGAP(r10), r5
+    dec     r9
+    jnz     .Lsum_row
+    mov     &RESLO, WSUM(r10)
+    mov     &RESHI, WSUM+2(r10)
+    /* R8 the position's first input, R11 its accumulator, R14 positions
+     * left in the row, R15 rows left */
+    mov     WX(r10), r8
+    mov     WACC(r10), r11
+    mov     WHEIGHT(r10), r15
+    /* A kernel row of one run of at most WUNROLL taps (a conv without
+     * dilation, k_w * C_in <= WUNROLL): jump into a straight sequence of
+     * taps that ends at the row's end, no loop counter. */
+    cmp     #1, WCOLS(r10)
+    jne     .Lpos_row
+    cmp     #WUNROLL+1, WRUN(r10)
+    jhs     .Lpos_row
+    mov     WRUN(r10), r13      /* entry = .Lfast_end - run * WTAP_BYTES */
+    rla     r13
+    rla     r13
+    rla     r13
+    rla     r13                 /* * 16 */
+    mov     #.Lfast_end, r12
+    sub     r13, r12
+    mov     r12, WPOSLEFT(r10)  /* (the scratch field: the entry address) */
+.Lfast_pos_row:
+    mov     WWIDTH(r10), r14
+.Lfast_pos:
+    mov     WSUM(r10), &RESLO
+    mov     WSUM+2(r10), &RESHI
+    mov     r8, r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), r9
+.Lfast_row:
+    br      WPOSLEFT(r10)
+    .rept WUNROLL
+    WTAP
+    .endr
+.Lfast_end:
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     r9
+    jz      .Lfast_done
+    br      #.Lfast_row
+.Lfast_done:
+    mov     &RESLO, 0(r11)
+    mov     &RESHI, 2(r11)
+    add     #4, r11
+    add     WXSTEP(r10), r8
+    dec     r14
+    jnz     .Lfast_pos
+    add     WXPOSGAP(r10), r8
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, r11
+    dec     r15
+    jnz     .Lfast_pos_row
+    br      #.Lwin_return
+.Lpos_row:
+    mov     WWIDTH(r10), r14
+.Lpos:
+    mov     WSUM(r10), &RESLO
+    mov     WSUM+2(r10), &RESHI
+    mov     r8, r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), r9
+.Lwin_row:
+    mov     WCOLS(r10), r7
+.Lwin_col:
+    mov     WRUN(r10), r6
+    WRUN4
+    add     WXCOLGAP(r10), r4
+    add     WWCOLGAP(r10), r5
+    dec     r7
+    jnz     .Lwin_col
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     r9
+    jz      .Lwin_done
+    br      #.Lwin_row
+.Lwin_done:
+    mov     &RESLO, 0(r11)
+    mov     &RESHI, 2(r11)
+    add     #4, r11
+    add     WXSTEP(r10), r8
+    dec     r14
+    jz      .Lpos_row_done
+    br      #.Lpos
+.Lpos_row_done:
+    add     WXPOSGAP(r10), r8
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, r11
+    dec     r15
+    jz      .Lwin_return
+    br      #.Lpos_row
+#else
+    /* positions and rows in the scratch fields: the helper may clobber
+     * R11-R15 */
+    mov     WX(r10), WPOSX(r10)
+    mov     WHEIGHT(r10), WHLEFT(r10)
+    /* A kernel row of one run of at most WUNROLL taps: jump into a straight
+     * sequence of taps (R7 the entry, R6 kernel rows left). */
+    cmp     #1, WCOLS(r10)
+    jne     .Lsw_general
+    cmp     #WUNROLL+1, WRUN(r10)
+    jlo     .Lsw_fast
+.Lsw_general:
+    br      #.Lpos_row          /* (the unrolled taps are too long for a jump) */
+.Lsw_fast:
+    mov     WRUN(r10), r13      /* entry = .Lfast_end - run * WTAP_BYTES (60) */
+    rla     r13
+    rla     r13                 /* * 4 */
+    mov     r13, r12
+    rla     r13
+    rla     r13
+    rla     r13
+    rla     r13                 /* * 64 */
+    sub     r12, r13            /* * 60 */
+    mov     r13, r12
+    mov     #.Lfast_end, r7
+    sub     r12, r7
+.Lfast_pos_row:
+    mov     WWIDTH(r10), WPOSLEFT(r10)
+.Lfast_pos:
+    mov     WBIAS(r10), r8
+    mov     WBIAS+2(r10), r9
+    mov     WPOSX(r10), r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), r6
+.Lfast_row:
+    br      r7
+.Lfast_taps:
+    .rept WUNROLL
+    WTAP
+    .endr
+.Lfast_end:
+    .if .Lfast_end - .Lfast_taps - WUNROLL * WTAP_BYTES
+    .error "WTAP_BYTES is not the size of WTAP"
+    .endif
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     r6
+    jz      .Lfast_done
+    br      #.Lfast_row
+.Lfast_done:
+    mov     WACC(r10), r13
+    mov     r8, 0(r13)
+    mov     r9, 2(r13)
+    add     #4, WACC(r10)
+    add     WXSTEP(r10), WPOSX(r10)
+    dec     WPOSLEFT(r10)
+    jz      .Lfast_pos_row_done
+    br      #.Lfast_pos
+.Lfast_pos_row_done:
+    add     WXPOSGAP(r10), WPOSX(r10)
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, WACC(r10)
+    dec     WHLEFT(r10)
+    jz      .Lfast_return
+    br      #.Lfast_pos_row
+.Lfast_return:
+    br      #.Lwin_return
+.Lpos_row:
+    mov     WWIDTH(r10), WPOSLEFT(r10)
+.Lpos:
+    mov     WBIAS(r10), r8
+    mov     WBIAS+2(r10), r9
+    mov     WPOSX(r10), r4
+    mov     WW(r10), r5
+    mov     WROWS(r10), WROWLEFT(r10)
+.Lwin_row:
+    mov     WCOLS(r10), r7
+.Lwin_col:
+    mov     WRUN(r10), r6
+    WRUN4
+    add     WXCOLGAP(r10), r4
+    add     WWCOLGAP(r10), r5
+    dec     r7
+    jz      .Lwin_col_done
+    br      #.Lwin_col
+.Lwin_col_done:
+    add     WXROWGAP(r10), r4
+    add     WWROWGAP(r10), r5
+    dec     WROWLEFT(r10)
+    jz      .Lwin_done
+    br      #.Lwin_row
+.Lwin_done:
+    mov     WACC(r10), r13
+    mov     r8, 0(r13)
+    mov     r9, 2(r13)
+    add     #4, WACC(r10)
+    add     WXSTEP(r10), WPOSX(r10)
+    dec     WPOSLEFT(r10)
+    jz      .Lpos_row_done
+    br      #.Lpos
+.Lpos_row_done:
+    add     WXPOSGAP(r10), WPOSX(r10)
+    mov     WACCGAP(r10), r13
+    rla     r13
+    rla     r13
+    add     r13, WACC(r10)
+    dec     WHLEFT(r10)
+    jz      .Lwin_return
+    br      #.Lpos_row
+#endif
+.Lwin_return:
+    RESTORE_R4_R10
+    ret
+#endif /* !UNIT_PORTABLE_C */
+
+/*
+ * int32_t unit_msp430_dot(const int8_t *x, const int8_t *w, size_t n,
+ * int16_t input_offset): the dense FULLY_CONNECTED dot product
+ * sum (x + input_offset) * w over n > 0 pairs (unit_dot_int8 in
+ * ../core/unit_internal.h), x in R12, w in R13, n in R14, the offset in R15;
+ * the int32 sum (wrapping) in R13:R12.  Hardware build: the products
+ * accumulate in RESHI:RESLO, MACS = w, OP2 = x + offset, two per loop step;
+ * software build: quarter squares (QSMUL) into a register pair.
+ */
+#if !defined(UNIT_PORTABLE_C)
+    .section .text.unit_msp430_dot,"ax",@progbits
+    .global unit_msp430_dot
+    .type unit_msp430_dot,@function
+unit_msp430_dot:
+#if UNIT_MSP430_HWMULT
+    push    r10
+    clr     &RESLO
+    clr     &RESHI
+    bit     #1, r14
+    jz      2f
+    mov.b   @r13+, r11
+    sxt     r11
+    mov     r11, &MACS
+    mov.b   @r12+, r10
+    sxt     r10
+    add     r15, r10
+    mov     r10, &OP2
+2:  rra     r14
+    jz      4f
+3:  mov.b   @r13+, r11
+    sxt     r11
+    mov     r11, &MACS
+    mov.b   @r12+, r10
+    sxt     r10
+    add     r15, r10
+    mov     r10, &OP2
+    mov.b   @r13+, r11
+    sxt     r11
+    mov     r11, &MACS
+    mov.b   @r12+, r10
+    sxt     r10
+    add     r15, r10
+    mov     r10, &OP2
+    dec     r14
+    jnz     3b
+4:  mov     &RESLO, r12
+    mov     &RESHI, r13
+    pop     r10
+    ret
+#else
+    push    r4
+    push    r5
+    push    r6
+    push    r7
+    push    r8
+    push    r9
+    mov     r12, r4
+    mov     r13, r5
+    mov     r14, r6
+    mov     r15, r7
+    clr     r8
+    clr     r9
+1:  mov.b   @r4+, r12
+    sxt     r12
+    add     r7, r12
+    mov.b   @r5+, r13
+    sxt     r13
+    QSMUL
+    bit     #0x8000, r12
+    jz      2f
+    sub     #1, r9              /* sign-extend a negative product */
+2:  add     r12, r8
+    adc     r9
+    dec     r6
+    jnz     1b
+    mov     r8, r12
+    mov     r9, r13
+    pop     r9
+    pop     r8
+    pop     r7
+    pop     r6
+    pop     r5
+    pop     r4
+    ret
+#endif
+#endif /* !UNIT_PORTABLE_C */
+
+#if !UNIT_MSP430_HWMULT && !defined(UNIT_PORTABLE_C)
+    .section .rodata.unit_msp430_quarter_squares,"a",@progbits
+    .balign 2
+    .global unit_msp430_quarter_squares
+unit_msp430_quarter_squares:    /* floor(n^2 / 4), n = 0..383 */
+    .set qs_n, 0
+    .rept 384
+    .word (qs_n * qs_n) / 4
+    .set qs_n, qs_n + 1
+    .endr
+#endif

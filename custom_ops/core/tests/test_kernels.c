@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "unit_core.h"
+#include "unit_internal.h" /* unit_floor_log2_table */
 #include "unit_test.h"
 
 #define MAX_ELEMS 4096
@@ -41,6 +42,7 @@ static void test_division_exhaustive(void) {
   for (d = 1; d <= 255; ++d) {
     const int e = floor_log2(d);
     if (unit_tree_exponent((uint8_t)d) != e) bad++;
+    if (unit_floor_log2_table[d] != e) bad++; /* the conv quotients' table */
     for (t = 0; t <= 32767; ++t) {
       if (unit_divide((int16_t)t, (uint8_t)d, UNIT_DIV_EXACT) != t / d) bad++;
       if (unit_divide((int16_t)t, (uint8_t)d, UNIT_DIV_SHIFT) != t >> e) bad++;
