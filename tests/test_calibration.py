@@ -151,18 +151,6 @@ def test_deterministic_for_a_seed(tiny):
     assert a.num_samples == 300
 
 
-def test_layer_search_ends_the_global_scan_at_its_first_changed_prediction(tiny):
-    """strategy="layer": the global scan stops where the joint search starts; "global" scans on."""
-    tflite, x, y = tiny
-    layer = calibrate(tflite, x, y, 0.05, progress=False, strategy="layer")
-    scan = [p for p in layer.path if p["strategy"] == "global"]
-    # ends at a changed prediction right after an unchanged one (a coarse
-    # step that overshot is walked again in fine steps first)
-    assert scan[-1]["disagreement"] > 0 and scan[-2]["disagreement"] == 0
-    full = calibrate(tflite, x, y, 0.05, progress=False, strategy="global")
-    assert len([p for p in full.path if p["strategy"] == "global"]) > len(scan)
-
-
 def test_cost_in_dense_passes_wall_and_cpu(tiny):
     """measure_cost: both ratios present, positive, and the timing pass is left out of the metadata."""
     tflite, x, y = tiny

@@ -36,8 +36,8 @@ from tflm_unit.unit.thresholds import dequantize_thresholds, quantize_thresholds
 STRATEGIES = ("layer", "group", "global")
 OBJECTIVES = ("macs", "cycles")
 #: The ranking sub-batch: this share of the search split, at least RANK_MIN samples.
-RANK_FRACTION = 0.2
-RANK_MIN = 96
+RANK_FRACTION = 0.25
+RANK_MIN = 128
 
 
 def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarray,
@@ -203,7 +203,7 @@ def _search_paths(search: Search, strategy: str, final_groups: Dict[int, int], c
                   group_alphas: Sequence[float]) -> Tuple[List[Point], Dict[int, str]]:
     """Run the strategy's searches; returns the path (in order) and a family
     label per point."""
-    global_points = search.global_path(stop_at_first_change=strategy != "global")
+    global_points = search.global_path()
     labels = {id(p): "global" for p in global_points}
     if strategy == "global":
         return global_points, labels

@@ -11,10 +11,8 @@ top-1 score margin, a smoother signal than accuracy on a few hundred samples.
    weights and is bit-exact with the dense model): coarse steps while nothing
    is lost, fine steps (2^(1/4)) near the accuracy cliff.
 2. **Joint per-layer search.**  From the last global point before the first
-   changed prediction (unless ``strategy="global"`` the global scan ends
-   there: the joint search's all-layers move continues in its direction, and
-   the scan past that point was a third of the calibration's work), each
-   step tries raising each layer's T and raising all of them together.  The moves are *ranked* on a sub-batch of the search
+   changed prediction, each step tries raising each layer's T and raising all
+   of them together.  The moves are *ranked* on a sub-batch of the search
    split (the ranker) and only the best one is run on the whole split, so a
    step costs about (layers + 1) * sub-batch + 1 partial runs.
 3. **Per-group profiles** (``group_size`` given).  Each group of output
@@ -25,10 +23,9 @@ top-1 score margin, a smoother signal than accuracy on a few hundred samples.
    scaled by m_g for a few strengths alpha.
 4. **Selection.**  The measured configuration on the path with the best
    objective whose search-split accuracy is within the budget.  Per-group
-   candidates include the per-layer ones, so per-group >= per-layer on the
-   search split by construction; per-layer includes the global scan up to
-   its first changed prediction, beyond which the joint search has matched
-   or beaten the full scan in the tests and benchmarks (not by construction).  guarantee.py then confirms it on the disjoint split.
+   candidates include the per-layer ones, and per-layer candidates include
+   the global ones, so per-group >= per-layer >= global on the search split
+   by construction.  guarantee.py then confirms it on the disjoint split.
 
 Budget independence: no move is chosen by looking at the budget.  The budget
 only decides when a path stops (after ``patience`` points in a row outside it,
@@ -170,12 +167,9 @@ class Search:
 
     # ---- searches
 
-    def global_path(self, multipliers: Optional[Dict[int, np.ndarray]] = None,
-                    stop_at_first_change: bool = False) -> List[Point]:
+    def global_path(self, multipliers: Optional[Dict[int, np.ndarray]] = None) -> List[Point]:
         """One real T for every layer (times each group's multiplier), raised
-        in coarse steps while nothing is lost, then in fine steps.
-        ``stop_at_first_change``: end at the first point that changes a
-        prediction (all the joint per-layer search needs: it starts there)."""
+        in coarse steps while nothing is lost, then in fine steps."""
         runner = self.runner
         reals = self.real_grid()
         coarse = max(1, int(round(math.log(self.coarse_ratio) / math.log(self.fine_ratio))))
@@ -197,8 +191,6 @@ class Search:
             reals_used.append(reals[index])
             self.evaluated.append(current)
             if not self.keep_going(path):
-                break
-            if stop_at_first_change and current.disagreement > 0.0 and (backtracked or index <= last_lossless + 1):
                 break
             lossless = current.margin_loss < self.lossless_margin and current.disagreement == 0.0
             if lossless:
