@@ -39,12 +39,15 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 from unit_calibration import load, train  # noqa: E402
+
+from tflm_unit.unit.calibration.guarantee import DEFAULT_CONFIDENCE  # noqa: E402
 from unit_domain_shift import magnitude_pruned  # noqa: E402
 
 DIVISIONS = ("exact", "shift", "tree", "clz")
 
 
-def calibrated(model: bytes, x_calib, y_calib, budget: float, division: str, name: str, confidence: float = 0.0):
+def calibrated(model: bytes, x_calib, y_calib, budget: float, division: str, name: str,
+               confidence: float = DEFAULT_CONFIDENCE):
     """(UnIT .tflite, calibration summary) within `budget` on the calibration split."""
     from tflm_unit.converter import apply_thresholds
     from tflm_unit.converter.metadata import read_unit_config
@@ -206,9 +209,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=3, help="test images run in the simulator")
     parser.add_argument("--budget", type=float, default=0.01, help="max accuracy drop of calibration (1 pp)")
-    parser.add_argument("--confidence", type=float, default=0.0,
-                        help="calibration margin in standard errors of the accuracy drop (guards against fitting "
-                             "the calibration split's noise)")
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                        help="confidence of the calibration guarantee (the library default unless given)")
     parser.add_argument("--divisions", nargs="+", choices=DIVISIONS, default=["shift", "exact", "tree", "clz"])
     parser.add_argument("--multipliers", nargs="+", choices=("hardware", "software"),
                         default=["hardware", "software"])
