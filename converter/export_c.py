@@ -529,7 +529,7 @@ def graph_sources(model_bytes: bytes, name: str,
                               "input": position[graph_input], "output": position[graph_output],
                               "arena_bytes": f"{arena}u", "scratch_bytes": f"{writer.scratch}u"}) + ";\n")
     summary = {"ops": n_steps, "tensors": len(order), "arena_bytes": int(arena), "scratch_bytes": writer.scratch,
-               "sorted_fc": writer.sorted_fc,
+               "sorted_fc": writer.sorted_fc, "kinds": sorted({kind for kind, *_ in ops_c}),
                "dropped_ops": sorted({op.index for op in graph.operators} - {op.index for op in live_ops})}
     return {"unit_graph.h": GRAPH_TYPES_HEADER, f"{name}_graph.h": header, f"{name}_graph.c": source}, summary
 

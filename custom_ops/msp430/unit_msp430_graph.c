@@ -14,12 +14,52 @@
 #define UNIT_GRAPH_SORTED_FC 1
 #endif
 
+/* Likewise every op kind beyond the MAC layers: the driver passes
+ * -DUNIT_GRAPH_WITH_<KIND>=0 for the kinds a model does not use, so their
+ * kernels (softmax's exp, the broadcasting binary ops, ...) stay out of
+ * FRAM; a kind left out fails with UNIT_ERR_ARG like an unknown one. */
+#ifndef UNIT_GRAPH_WITH_CONV_2D
+#define UNIT_GRAPH_WITH_CONV_2D 1
+#endif
+#ifndef UNIT_GRAPH_WITH_DEPTHWISE_CONV_2D
+#define UNIT_GRAPH_WITH_DEPTHWISE_CONV_2D 1
+#endif
+#ifndef UNIT_GRAPH_WITH_FULLY_CONNECTED
+#define UNIT_GRAPH_WITH_FULLY_CONNECTED 1
+#endif
+#ifndef UNIT_GRAPH_WITH_MAX_POOL_2D
+#define UNIT_GRAPH_WITH_MAX_POOL_2D 1
+#endif
+#ifndef UNIT_GRAPH_WITH_AVERAGE_POOL_2D
+#define UNIT_GRAPH_WITH_AVERAGE_POOL_2D 1
+#endif
+#ifndef UNIT_GRAPH_WITH_ADD
+#define UNIT_GRAPH_WITH_ADD 1
+#endif
+#ifndef UNIT_GRAPH_WITH_SOFTMAX
+#define UNIT_GRAPH_WITH_SOFTMAX 1
+#endif
+#ifndef UNIT_GRAPH_WITH_MEAN
+#define UNIT_GRAPH_WITH_MEAN 1
+#endif
+#ifndef UNIT_GRAPH_WITH_LUT
+#define UNIT_GRAPH_WITH_LUT 1
+#endif
+#ifndef UNIT_GRAPH_WITH_BINARY
+#define UNIT_GRAPH_WITH_BINARY 1
+#endif
+#ifndef UNIT_GRAPH_WITH_REQUANTIZE
+#define UNIT_GRAPH_WITH_REQUANTIZE 1
+#endif
+
+#if UNIT_GRAPH_WITH_ADD || UNIT_GRAPH_WITH_BINARY
 static void dims_of(const unit_graph_tensor_t *t, int32_t dims[4]) {
   dims[0] = t->shape.n;
   dims[1] = t->shape.h;
   dims[2] = t->shape.w;
   dims[3] = t->shape.c;
 }
+#endif
 
 static unit_status_t run_op(const unit_graph_t *graph,
                             const unit_graph_op_t *op, int8_t *arena,
@@ -28,7 +68,9 @@ static unit_status_t run_op(const unit_graph_t *graph,
   const unit_graph_tensor_t *out = &graph->tensors[op->output];
   const int8_t *x = arena + in->offset;
   int8_t *y = arena + out->offset;
+  (void)scratch, (void)scratch_bytes; /* unused when a model has no MAC op */
   switch (op->kind) {
+#if UNIT_GRAPH_WITH_CONV_2D
     case UNIT_GRAPH_CONV_2D: {
       const unit_graph_conv_t *p = (const unit_graph_conv_t *)op->params;
       return unit_conv_2d_int8(&p->params, &p->requant, &in->shape, x,
@@ -36,6 +78,8 @@ static unit_status_t run_op(const unit_graph_t *graph,
                                &out->shape, y, &p->skip, scratch,
                                scratch_bytes, NULL);
     }
+#endif
+#if UNIT_GRAPH_WITH_DEPTHWISE_CONV_2D
     case UNIT_GRAPH_DEPTHWISE_CONV_2D: {
       const unit_graph_conv_t *p = (const unit_graph_conv_t *)op->params;
       return unit_depthwise_conv_2d_int8(&p->params, &p->requant, &in->shape,
@@ -43,6 +87,8 @@ static unit_status_t run_op(const unit_graph_t *graph,
                                          p->bias, &out->shape, y, &p->skip,
                                          scratch, scratch_bytes, NULL);
     }
+#endif
+#if UNIT_GRAPH_WITH_FULLY_CONNECTED
     case UNIT_GRAPH_FULLY_CONNECTED: {
       const unit_graph_fc_t *p = (const unit_graph_fc_t *)op->params;
       /* int32 division on the MCU: once per op, not per MAC. */
@@ -58,17 +104,23 @@ static unit_status_t run_op(const unit_graph_t *graph,
                                        p->filter, p->bias, y, &p->skip,
                                        scratch, scratch_bytes, NULL);
     }
+#endif
+#if UNIT_GRAPH_WITH_MAX_POOL_2D
     case UNIT_GRAPH_MAX_POOL_2D:
       return unit_max_pool_2d_int8((const unit_pool_params_t *)op->params,
                                    &in->shape, x, &out->shape, y);
+#endif
+#if UNIT_GRAPH_WITH_AVERAGE_POOL_2D
     case UNIT_GRAPH_AVERAGE_POOL_2D:
       return unit_average_pool_2d_int8(
           (const unit_pool_params_t *)op->params, &in->shape, x, &out->shape,
           y);
+#endif
     case UNIT_GRAPH_RESHAPE:
       /* Same bytes, new shape; the arena plan may place them elsewhere. */
       if (y != x) memmove(y, x, (size_t)out->bytes);
       return UNIT_OK;
+#if UNIT_GRAPH_WITH_ADD
     case UNIT_GRAPH_ADD: {
       const unit_graph_tensor_t *in2 = &graph->tensors[op->input2];
       int32_t dims1[4], dims2[4], dims_out[4];
@@ -78,17 +130,25 @@ static unit_status_t run_op(const unit_graph_t *graph,
       return unit_add_int8((const unit_add_params_t *)op->params, 4, dims1, x,
                            dims2, arena + in2->offset, dims_out, y);
     }
+#endif
+#if UNIT_GRAPH_WITH_SOFTMAX
     case UNIT_GRAPH_SOFTMAX:
       return unit_softmax_int8((const unit_softmax_params_t *)op->params,
                                (int32_t)out->bytes / out->shape.c,
                                out->shape.c, x, y);
+#endif
+#if UNIT_GRAPH_WITH_MEAN
     case UNIT_GRAPH_MEAN:
       return unit_mean_hw_int8((const unit_mean_params_t *)op->params,
                                &in->shape, x, y);
+#endif
+#if UNIT_GRAPH_WITH_LUT
     case UNIT_GRAPH_LUT:
       /* an int8 unary op as the table the host prepared */
       return unit_lut_int8((const int8_t *)op->params, (int32_t)out->bytes, x,
                            y);
+#endif
+#if UNIT_GRAPH_WITH_BINARY
     case UNIT_GRAPH_BINARY: {
       const unit_graph_binary_t *p = (const unit_graph_binary_t *)op->params;
       const int8_t *x2;
@@ -108,10 +168,13 @@ static unit_status_t run_op(const unit_graph_t *graph,
       }
       return unit_binary_int8(&p->params, 4, dims1, x, dims2, x2, dims_out, y);
     }
+#endif
+#if UNIT_GRAPH_WITH_REQUANTIZE
     case UNIT_GRAPH_REQUANTIZE:
       return unit_requantize_int8(
           (const unit_requantize_params_t *)op->params, (int32_t)out->bytes,
           x, y);
+#endif
     default:
       return UNIT_ERR_ARG;
   }

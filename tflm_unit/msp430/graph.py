@@ -134,6 +134,10 @@ def write_graph_sources(model_bytes: bytes, out_dir: Path | str, scratch_limit: 
     return summary
 
 
+#: Op kinds the graph runner compiles only for models that use them.
+_OPTIONAL_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX", "MEAN", "LUT", "BINARY", "REQUANTIZE")
+
+
 def build_graph_firmware(model_bytes: bytes, out_dir: Path | str,
                          options: BuildOptions = BuildOptions(),
                          object_dir: Path | str | None = None) -> GraphFirmware:
@@ -151,8 +155,12 @@ def build_graph_firmware(model_bytes: bytes, out_dir: Path | str,
         # output-row blocks in the RAM that is left (fit errors still say by
         # how much when even one row per block does not fit).
         summary = write_graph_sources(model_bytes, out_dir, scratch_limit=max(ram_left, 0))
-    if not summary["sorted_fc"]:  # leave the sorted FC kernel's code out (unit_msp430_graph.c)
-        options = dataclasses.replace(options, defines={**options.defines, "UNIT_GRAPH_SORTED_FC": "0"})
+    # Leave out the code of what the model does not use (unit_msp430_graph.c).
+    unused = {f"UNIT_GRAPH_WITH_{kind}": "0" for kind in _OPTIONAL_KINDS
+              if f"UNIT_GRAPH_{kind}" not in summary["kinds"]}
+    if not summary["sorted_fc"]:
+        unused["UNIT_GRAPH_SORTED_FC"] = "0"
+    options = dataclasses.replace(options, defines={**options.defines, **unused})
     sources = [MSP430_SOURCE_DIR / name for name in GRAPH_SOURCES] + [out_dir / f"{GRAPH_NAME}_graph.c"]
     program = build_program(sources, out_dir, options,
                             name="model", include_dirs=[out_dir], object_dir=object_dir)
