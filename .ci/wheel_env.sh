@@ -60,10 +60,17 @@ EOF
   )
 }
 
-# run_tests VENV: the suite (PYTEST_ARGS) from the repository root with the
-# venv's pytest script, whose sys.path starts at the venv's bin/ (not the cwd),
-# so `import tflm_unit` is the installed wheel; TFLM_UNIT_EXPECT_INSTALLED makes
-# tests/test_packaging.py check that.
+# run_tests VENV: the suite (PYTEST_ARGS, paths relative to the repository)
+# run from the scratch directory, as a user would run it: with the venv's
+# pytest script (sys.path starts at the venv's bin/, not the cwd) and a cwd
+# outside the checkout, so `import tflm_unit` here and in the subprocesses the
+# tests start is the installed wheel, not the checkout's tflm_unit/;
+# TFLM_UNIT_EXPECT_INSTALLED makes tests/test_packaging.py check that.
 run_tests() {
-  (cd "$REPO" && TFLM_UNIT_EXPECT_INSTALLED="$1" nice -n 10 "$1/bin/pytest" -q -p no:cacheprovider $PYTEST_ARGS)
+  local args=() a
+  for a in $PYTEST_ARGS; do
+    if [ -e "$REPO/${a%%::*}" ]; then args+=("$REPO/$a"); else args+=("$a"); fi
+  done
+  (cd "$WORK" && TFLM_UNIT_EXPECT_INSTALLED="$1" nice -n 10 "$1/bin/pytest" -q -p no:cacheprovider \
+     -c "$REPO/pyproject.toml" --rootdir "$REPO" "${args[@]}")
 }
