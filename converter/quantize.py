@@ -273,8 +273,8 @@ def saved_model_to_int8(path: str, representative_data: Any, num_samples: int = 
 def _keras_of_saved_model(path: str) -> Optional[Any]:
     """The Keras model a SavedModel was written from (tf_keras reads back its
     own SavedModels), or None for any other SavedModel.  Only its kernels are
-    used, to name the converted ops by weights: TensorFlow < 2.19 names the
-    last op of a converted SavedModel 'StatefulPartitionedCall:0'."""
+    used, to name the converted ops by weights: TensorFlow (2.16 to 2.19 at
+    least) names the last op of a converted SavedModel 'StatefulPartitionedCall:0'."""
     import_tensorflow()
     try:
         import tf_keras
