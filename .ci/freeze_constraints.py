@@ -1,4 +1,4 @@
-"""Prints constraints.txt: the exact versions of tflm-unit[test]'s direct and
+"""Prints constraints.txt: the exact versions of tflm-unit[test,demo,bench]'s direct and
 transitive dependencies installed in the running environment.
 
     .venv/bin/python .ci/freeze_constraints.py > constraints.txt
@@ -14,7 +14,7 @@ import sys
 from packaging.requirements import Requirement
 
 HEADER = """\
-# The exact set `make` and CI install (pip install -c constraints.txt -e ".[test]"):
+# The exact set `make` and CI install (pip install -c constraints.txt -e ".[test,demo,bench]"):
 # tflm-unit's direct and transitive dependencies as they work together today on
 # Python 3.11, taken from a working .venv.  pyproject.toml declares the ranges
 # the package supports; this file only makes our own environments reproducible.
@@ -29,7 +29,10 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def closure(root: str = "tflm-unit", extras: frozenset = frozenset({"test"})) -> dict:
+EXTRAS = frozenset({"test", "demo", "bench"})  # what the Makefile installs
+
+
+def closure(root: str = "tflm-unit", extras: frozenset = EXTRAS) -> dict:
     """{normalised name: installed version} of everything ``root[extras]`` requires."""
     seen: dict = {}
     todo = [(root, set(extras))]

@@ -190,9 +190,9 @@ def plot(results: list, budget: float, path: str) -> None:
     b.set_xlabel("MACs skipped by threshold (%)")
     b.legend(fontsize=7)
     fig.suptitle(f"calibration guarantee: budget {100 * budget:.1f} pp, test drop of each split", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from tflm_unit.plots import save
+
+    save(fig, path)  # constrained layout, long titles wrapped to fit
 
 
 def main(argv=None) -> int:

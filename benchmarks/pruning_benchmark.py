@@ -347,8 +347,9 @@ def plot(summary: dict, path: str, title: str) -> None:
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=7, ncols=5, loc="lower center")
     axis.grid(axis="y", alpha=0.3)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    from tflm_unit.plots import save
+
+    save(figure, path, dpi=110)  # constrained layout, long titles wrapped to fit
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,9 +98,9 @@ def plot_pareto(curves: dict, accuracy_dense: float, budget: float, title: str, 
     ax.set_ylim(100 * (accuracy_dense - max(0.05, 3 * budget)), 100 * accuracy_dense + 1)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from tflm_unit.plots import save
+
+    save(fig, path)  # constrained layout, long titles wrapped to fit
 
 
 def run_dataset(path: str, args) -> dict:

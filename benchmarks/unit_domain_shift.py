@@ -104,9 +104,9 @@ def plot(results: dict, path: str, title: str) -> None:
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from tflm_unit.plots import save
+
+    save(fig, path)  # constrained layout, long titles wrapped to fit
 
 
 def main(argv=None) -> int:

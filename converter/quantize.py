@@ -270,6 +270,20 @@ def saved_model_to_int8(path: str, representative_data: Any, num_samples: int = 
     return _run_converter(lambda: tf.lite.TFLiteConverter.from_saved_model(path), samples), scaling
 
 
+def _keras_of_saved_model(path: str) -> Optional[Any]:
+    """The Keras model a SavedModel was written from (tf_keras reads back its
+    own SavedModels), or None for any other SavedModel.  Only its kernels are
+    used, to name the converted ops by weights: TensorFlow (2.16 to 2.19 at
+    least) names the last op of a converted SavedModel 'StatefulPartitionedCall:0'."""
+    import_tensorflow()
+    try:
+        import tf_keras
+
+        return tf_keras.models.load_model(path, compile=False)
+    except Exception:  # noqa: BLE001 - not a Keras SavedModel: names come from the tensors
+        return None
+
+
 def is_saved_model_dir(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb"))
 
@@ -287,7 +301,7 @@ def model_to_int8(model: Any, representative_data: Any, num_samples: int = DEFAU
     path = os.fspath(model)
     if is_saved_model_dir(path):
         data, scaling = saved_model_to_int8(path, representative_data, num_samples, input_range)
-        return data, None, scaling
+        return data, _keras_of_saved_model(path), scaling
     if os.path.isdir(path):
         raise ConversionError(f"{path} is a directory but not a SavedModel (no saved_model.pb): give a .keras / "
                               f".h5 file, a SavedModel directory or a .tflite file")

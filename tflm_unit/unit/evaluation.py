@@ -106,26 +106,8 @@ def evaluate(model: ModelLike, x: np.ndarray, y: np.ndarray, thresholds: Thresho
 
 
 def plot_skip_rates(report: dict, path: Union[str, os.PathLike], title: Optional[str] = None) -> None:
-    """Bar chart: share of MACs skipped per layer (from ``evaluate``)."""
-    import matplotlib
+    """Bar chart: share of MACs skipped per layer (from ``evaluate``); drawn by
+    :func:`tflm_unit.plots.skip_rates_plot`."""
+    from tflm_unit.plots import skip_rates_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = report["layers"]
-    labels = [f"{layer['op_index']}: {layer['op_name']}" for layer in layers]
-    rates = [100.0 * layer["mac_reduction"] for layer in layers]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(layers) + 2), 3.5))
-    bars = ax.bar(range(len(layers)), rates, color="tab:blue")
-    for bar, layer in zip(bars, layers):
-        ax.annotate(f"{layer['macs_dense']:,.0f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(layers)))
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("MACs skipped (%)")
-    ax.set_title(title or f"accuracy {100 * report['accuracy']:.2f} %, "
-                          f"{100 * report['mac_reduction']:.1f} % of MACs skipped (labels: dense MACs)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    skip_rates_plot(report, path, title)
