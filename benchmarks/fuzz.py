@@ -49,7 +49,7 @@ import numpy as np
 SEED_VERSION = "1"  # bump when the seed models change (the cache key)
 ENTRY_POINTS = ("load_graph", "inference", "read_unit_config", "to_builtin", "apply_thresholds", "inspect_model",
                 "export_c", "tflite_resources")
-BAD_OUTCOMES = ("escape", "crash", "timeout", "memory", "wrong_answer")
+BAD_OUTCOMES = ("escape", "crash", "timeout", "memory", "wrong_answer", "harness_error")
 DEFAULT_MEMORY_MB = 2048
 DEFAULT_TIMEOUT = 30.0
 
@@ -302,9 +302,10 @@ def _mutate_metadata(model_t: Any, rng: random.Random) -> None:
     entries = model_t.metadata or []
     current = None
     for entry in entries:
-        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        name = entry.name.decode("utf-8", "replace") if isinstance(entry.name, bytes) else entry.name
         if name == "UNIT_METADATA":
-            current = bytes(bytearray(model_t.buffers[entry.buffer].data or b""))
+            data = model_t.buffers[entry.buffer].data if 0 <= entry.buffer < len(model_t.buffers) else None
+            current = bytes(bytearray(data)) if data is not None else b""
     kind = rng.randrange(8)
     if kind == 0:
         payload = _deep_json(rng.choice((50, 200, 5000, 100000)))
@@ -686,7 +687,8 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         with lock:
             kinds[kind] += 1
             if status != "done":
-                category = status if status == "timeout" else ("memory" if payload in (-9,) else "crash")
+                category = status if status in ("timeout", "harness_error") else \
+                    ("memory" if payload in (-9,) else "crash")
                 per_input[category] += 1
                 info = {"index": index, "seed": seed_name, "mutation": kind, "outcome": category,
                         "returncode": payload}
@@ -718,8 +720,13 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
                     index = todo.get_nowait()
                 except queue.Empty:
                     return
-                seed_name, kind, data = make_input(seeds, seed, index)
-                status, payload = worker.run(data, timeout)
+                try:
+                    seed_name, kind, data = make_input(seeds, seed, index)
+                except Exception:  # noqa: BLE001 - a bug of the mutator itself: counted, never silent
+                    seed_name, kind, data = "?", "mutator", b""
+                    status, payload = "harness_error", traceback.format_exc()[-3000:]
+                else:
+                    status, payload = worker.run(data, timeout)
                 record(index, seed_name, kind, data, status, payload)
         finally:
             worker.stop()

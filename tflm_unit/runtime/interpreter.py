@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from tflm_unit.core import kernels, ops
+from tflm_unit.errors import DataError
 from tflm_unit.runtime import fast, operand_counts
 from tflm_unit.runtime.model import (
     ModelGraph,
@@ -130,6 +131,7 @@ class Interpreter:
         #: Also count the MACs with two non-zero operands (LayerStats.macs_nonzero); costs a little time.
         self.count_zero_operands = False
         self._skip: Dict[int, Optional[SkipSetting]] = {}
+        self._check_batch_dimension()
         self._steps: List[Step] = [self._prepare(op) for op in self.graph.operators]
         self._last_use = self._plan_lifetimes()
 
@@ -182,23 +184,23 @@ class Interpreter:
         """Run a batch (leading dimension) through the graph."""
         arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
         if len(arrays) != len(self.graph.inputs):
-            raise ValueError(f"the model has {len(self.graph.inputs)} inputs, {len(arrays)} given")
+            raise DataError(f"the model has {len(self.graph.inputs)} inputs, {len(arrays)} given")
         batch = None
         values: Dict[int, np.ndarray] = {}
         for k, (index, x) in enumerate(zip(self.graph.inputs, arrays)):
             tensor = self.graph.tensor(index)
             x = np.asarray(x)
             if x.shape[1:] != tensor.shape[1:]:
-                raise ValueError(f"input '{tensor.name}' expects shape (N, {', '.join(map(str, tensor.shape[1:]))}), "
+                raise DataError(f"input '{tensor.name}' expects shape (N, {', '.join(map(str, tensor.shape[1:]))}), "
                                  f"got {x.shape}")
             if x.dtype != tensor.dtype:
                 if tensor.dtype == np.int8 and x.dtype.kind == "f":
                     x = self.quantize_input(x, k)
                 else:
-                    raise ValueError(f"input '{tensor.name}' is {tensor.type_name}, got {x.dtype}")
+                    raise DataError(f"input '{tensor.name}' is {tensor.type_name}, got {x.dtype}")
             batch = x.shape[0] if batch is None else batch
             if x.shape[0] != batch:
-                raise ValueError("all inputs must have the same batch size")
+                raise DataError("all inputs must have the same batch size")
             values[index] = np.ascontiguousarray(x)
         layers: List[LayerStats] = []
         for step_index, step in enumerate(self._steps):
@@ -222,6 +224,24 @@ class Interpreter:
         return layers
 
     # ------------------------------------------------------------ planning
+
+    def _check_batch_dimension(self) -> None:
+        """Every activation has the graph inputs' leading (batch) dimension:
+        the steps run a batch of N by replacing dimension 0 of each declared
+        shape, which is only the model's own computation if all agree."""
+        g = self.graph
+        activations = list(g.inputs) + [i for op in g.operators for i in op.inputs + op.outputs
+                                        if i >= 0 and g.tensor(i).data is None]
+        batch = None
+        for index in activations:
+            t = g.tensor(index)
+            if not t.shape:
+                raise UnsupportedModelError(f"tensor '{t.name}' is a scalar: the runtime needs a leading batch "
+                                            f"dimension on every activation")
+            batch = t.shape[0] if batch is None else batch
+            if t.shape[0] != batch:
+                raise UnsupportedModelError(f"tensor '{t.name}' has shape {t.shape}, whose leading dimension is "
+                                            f"not the batch size {batch} of the model's inputs")
 
     def _plan_lifetimes(self) -> Dict[int, List[int]]:
         """For each step, the activations no later step reads (freed after it)."""
