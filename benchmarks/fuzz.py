@@ -667,8 +667,10 @@ def _save(out_dir: str, index: int, category: str, data: bytes, info: Dict[str, 
 
 def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
          memory_mb: int = DEFAULT_MEMORY_MB, seeds_dir: Optional[str] = None, start: int = 0,
-         progress: bool = False) -> Dict[str, Any]:
-    """Run ``count`` inputs; returns (and writes ``out_dir/fuzz_results.json``) the counts."""
+         progress: bool = False, max_seconds: Optional[float] = None) -> Dict[str, Any]:
+    """Run inputs ``start .. start + count - 1`` (in order; with ``max_seconds``,
+    no new input starts after that budget); returns (and writes
+    ``out_dir/fuzz_results.json``) the counts."""
     seeds = sorted(seed_models(seeds_dir).items())
     out_dir = out_dir or tempfile.mkdtemp(prefix="tflm_unit_fuzz_")
     os.makedirs(out_dir, exist_ok=True)
@@ -716,6 +718,8 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         worker = Worker(memory_mb)
         try:
             while True:
+                if max_seconds is not None and time.time() - t0 > max_seconds:
+                    return
                 try:
                     index = todo.get_nowait()
                 except queue.Empty:
@@ -738,8 +742,8 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         t.join()
     elapsed = time.time() - t0
     summary = {
-        "inputs": count, "seed": seed, "start": start, "jobs": jobs, "seconds": round(elapsed, 1),
-        "inputs_per_second": round(count / elapsed, 2) if elapsed else None,
+        "inputs": done[0], "requested": count, "seed": seed, "start": start, "jobs": jobs, "seconds": round(elapsed, 1),
+        "inputs_per_second": round(done[0] / elapsed, 2) if elapsed else None,
         "timeout_seconds": timeout, "memory_mb": memory_mb, "seeds": [name for name, _ in seeds],
         "mutations": dict(kinds),
         "outcomes": dict(sorted(per_input.items())),
@@ -764,6 +768,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per input")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="address-space cap per worker")
     parser.add_argument("--seeds-dir", default=None, help="seed cache directory")
+    parser.add_argument("--max-seconds", type=float, default=None, help="start no new input after this budget")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -772,7 +777,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.count < 1 or args.jobs < 1:
         parser.error("--count and --jobs must be >= 1")
     summary = fuzz(args.count, args.seed, args.jobs, args.out, args.timeout, args.memory_mb, args.seeds_dir,
-                   args.start, progress=True)
+                   args.start, progress=True, max_seconds=args.max_seconds)
     print(json.dumps({k: summary[k] for k in ("inputs", "seconds", "inputs_per_second", "outcomes", "bad",
                                               "bad_counts", "out_dir")}, indent=1))
     return 1 if summary["bad"] else 0

@@ -55,7 +55,7 @@ def read_unit_config(model: Union[bytes, str]) -> Optional[Dict[str, Any]]:
     if raw is None:
         return None
     try:
-        config = json.loads(raw.rstrip(b"\0").decode("utf-8"))
+        config = json.loads(raw.rstrip(b"\0").decode("utf-8"), parse_constant=_non_finite)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFormatError(f"{UNIT_METADATA_NAME} is not UTF-8 JSON: {exc}") from None
     except RecursionError:  # the decoder's own depth limit (nesting no writer of ours produces)
@@ -64,6 +64,11 @@ def read_unit_config(model: Union[bytes, str]) -> Optional[Dict[str, Any]]:
         raise ModelFormatError(f"{UNIT_METADATA_NAME} must be a JSON object")
     _check_op_records(config, len(graph.operators))
     return config
+
+
+def _non_finite(name: str) -> float:
+    """json's hook for NaN / Infinity, which no writer of ours emits (allow_nan=False)."""
+    raise ModelFormatError(f"{UNIT_METADATA_NAME} holds {name}, which is not a JSON number")
 
 
 def _check_op_records(config: Dict[str, Any], num_ops: int) -> None:

@@ -205,3 +205,22 @@ def test_export_c_pool_with_an_unquantised_output(seeds, tmp_path):
     with pytest.raises(TflmUnitError, match="max_pooling2d/MaxPool"):
         export_c(bad, str(tmp_path / "c"), name="m")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"-Infinity", b"Infinity"])
+def test_non_finite_metadata_numbers_are_a_format_error(seeds, constant):
+    bad = _with_metadata(seeds["mlp_unit"], b'{"ops": [], "macs_total": ' + constant + b"}")
+    for reader in _unit_config_readers():
+        with pytest.raises(ModelFormatError, match=f"UNIT_METADATA holds {constant.decode()}"):
+            reader(bad)
+
+
+def test_tflite_resources_reads_an_absent_shape_as_a_scalar(seeds):
+    def drop_shapes(m):
+        for i in (0, 3):  # an op input and an op output
+            m.subgraphs[0].tensors[i].shape = None
+    report = tflite_resources(_mutated(seeds["mlp_int8"], drop_shapes))
+    assert report.layers[0].macs == 16  # the output counts as one element: 1 × the filter depth 16
+    bad = _mutated(seeds["mlp_int8"], lambda m: setattr(m.subgraphs[0].tensors[2], "shape", None))
+    with pytest.raises(ModelFormatError, match=r"filter shape \[\] has the wrong rank"):
+        tflite_resources(bad)

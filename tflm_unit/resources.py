@@ -356,9 +356,12 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     graph = model_t.subgraphs[0]
     tensors = graph.tensors
 
+    def shape(index: int) -> list[int]:  # an absent shape is a scalar's
+        return [int(d) for d in tensors[index].shape] if tensors[index].shape is not None else []
+
     def tensor_bytes(index: int) -> int:
         tensor = tensors[index]
-        elements = int(np.prod(tensor.shape)) if tensor.shape is not None and len(tensor.shape) else 1
+        elements = int(np.prod(shape(index), dtype=object))
         return elements * _TFLITE_TYPE_BYTES.get(int(tensor.type), 4)
 
     def constant_bytes(index: int) -> int:
@@ -380,17 +383,16 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
         macs = 0
         base = name[len("UNIT_"):] if name.startswith("UNIT_") else name
         if base in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(inputs) >= 2 and outputs:
-            out_shape = [int(d) for d in tensors[outputs[0]].shape]
-            filter_shape = [int(d) for d in tensors[inputs[1]].shape]
+            out_shape, filter_shape = shape(outputs[0]), shape(inputs[1])
             if len(filter_shape) != (2 if base == "FULLY_CONNECTED" else 4):
                 raise ModelFormatError(f"operator {op_index} ({name}): filter shape {filter_shape} has the wrong "
                                        f"rank")
             if base == "CONV_2D":  # filter [Co, kh, kw, Ci]
-                macs = int(np.prod(out_shape)) * int(np.prod(filter_shape[1:]))
+                macs = int(np.prod(out_shape, dtype=object)) * int(np.prod(filter_shape[1:], dtype=object))
             elif base == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, C]
-                macs = int(np.prod(out_shape)) * filter_shape[1] * filter_shape[2]
+                macs = int(np.prod(out_shape, dtype=object)) * filter_shape[1] * filter_shape[2]
             else:  # filter [out, in]
-                macs = int(np.prod(out_shape)) * filter_shape[1]
+                macs = int(np.prod(out_shape, dtype=object)) * filter_shape[1]
         flash = 0
         for index in inputs:
             size = constant_bytes(index)
@@ -439,8 +441,8 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
             continue
         for size in reference_kernel_scratch_bytes(
                 _op_name(model_t, op), int(tensors[inputs[0]].type),
-                int(np.prod(tensors[outputs[0]].shape)), len(tensors[inputs[0]].shape),
-                int(np.prod(tensors[inputs[1]].shape)) if len(inputs) > 1 else 0):
+                int(np.prod(shape(outputs[0]), dtype=object)), len(shape(inputs[0])),
+                int(np.prod(shape(inputs[1]), dtype=object)) if len(inputs) > 1 else 0):
             buffers.append((align_up(size), step, step))
             names.append(f"scratch:{step}")
     _, arena = plan_greedy_memory(buffers)
