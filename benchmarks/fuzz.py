@@ -758,6 +758,41 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
     return summary
 
 
+def merge_summaries(summaries: List[Dict[str, Any]], commit: Optional[str] = None) -> Dict[str, Any]:
+    """One summary of runs over disjoint input ranges of one seed (e.g. chunks
+    run by several processes): counts added, ranges listed."""
+    seeds = {s["seed"] for s in summaries}
+    if len(seeds) != 1:
+        raise ValueError(f"summaries of different seeds {sorted(seeds)}")
+    ranges = sorted((s["start"], s["start"] + s["inputs"]) for s in summaries)
+    if any(a[1] > b[0] for a, b in zip(ranges, ranges[1:])):
+        raise ValueError(f"overlapping input ranges {ranges}")
+
+    def add(key: str) -> Dict[str, int]:
+        total: Counter = Counter()
+        for s in summaries:
+            total.update(s[key])
+        return dict(sorted(total.items()))
+
+    per_entry: Dict[str, Counter] = {name: Counter() for name in ENTRY_POINTS}
+    for s in summaries:
+        for name, counts in s["per_entry_point"].items():
+            per_entry[name].update(counts)
+    outcomes = add("outcomes")
+    bad_classes = {k: v for k, v in outcomes.items() if k.split(":")[0] in BAD_OUTCOMES}
+    return {
+        "inputs": sum(s["inputs"] for s in summaries), "seed": seeds.pop(), "input_ranges": ranges,
+        "runs": len(summaries), "commit": commit,
+        "process_seconds": round(sum(s["seconds"] for s in summaries), 1),
+        "timeout_seconds": summaries[0]["timeout_seconds"], "memory_mb": summaries[0]["memory_mb"],
+        "seeds": summaries[0]["seeds"], "mutations": add("mutations"), "outcomes": outcomes,
+        "per_entry_point": {name: dict(sorted(c.items())) for name, c in per_entry.items()},
+        "bad": sum(s["bad"] for s in summaries), "bad_counts": add("bad_counts"),
+        "goal": {cls: bad_classes.get(cls, 0) for cls in ("crash", "timeout", "memory", "wrong_answer")}
+                | {"escape (non-project exception)": sum(v for k, v in outcomes.items() if k.startswith("escape:"))},
+    }
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000)
@@ -769,11 +804,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="address-space cap per worker")
     parser.add_argument("--seeds-dir", default=None, help="seed cache directory")
     parser.add_argument("--max-seconds", type=float, default=None, help="start no new input after this budget")
+    parser.add_argument("--merge", nargs="+", metavar="RESULTS_JSON", default=None,
+                        help="merge the fuzz_results.json of runs over disjoint ranges into --out (a .json file)")
+    parser.add_argument("--commit", default=None, help="with --merge: the commit the runs tested")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker_main(args.memory_mb)
         return 0
+    if args.merge:
+        summaries = []
+        for path in args.merge:
+            with open(path) as f:
+                summaries.append(json.load(f))
+        merged = merge_summaries(summaries, args.commit)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(merged, f, indent=1, sort_keys=True)
+                f.write("\n")
+        print(json.dumps({k: merged[k] for k in ("inputs", "outcomes", "bad", "goal")}, indent=1))
+        return 1 if merged["bad"] else 0
     if args.count < 1 or args.jobs < 1:
         parser.error("--count and --jobs must be >= 1")
     summary = fuzz(args.count, args.seed, args.jobs, args.out, args.timeout, args.memory_mb, args.seeds_dir,

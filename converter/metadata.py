@@ -87,6 +87,6 @@ def _check_op_records(config: Dict[str, Any], num_ops: int) -> None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ModelFormatError(f"{where}: '{key}' = {value!r} must be an integer in [{lo}, {hi}]")
-        for key in ("op", "layer", "output"):
-            if key in record and not isinstance(record[key], str):
-                raise ModelFormatError(f"{where}: '{key}' must be a string, got {type(record[key]).__name__}")
+        for key in ("op", "layer", "output"):  # the converter writes op and layer always
+            if (key in record or key != "output") and not isinstance(record.get(key), str):
+                raise ModelFormatError(f"{where}: '{key}' must be a string, got {type(record.get(key)).__name__}")

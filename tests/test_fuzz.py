@@ -105,3 +105,20 @@ def test_random_byte_mutations_change_the_input(fuzz):
     rng = random.Random(0)
     data = bytes(range(256)) * 4
     assert sum(fuzz.mutate_bytes(data, rng) != data for _ in range(50)) >= 45
+
+
+def test_chunk_summaries_merge(fuzz):
+    def chunk(start, outcomes, bad_counts):
+        return {"seed": 7, "start": start, "inputs": sum(outcomes.values()), "seconds": 2.0, "timeout_seconds": 30.0,
+                "memory_mb": 2048, "seeds": ["a"], "mutations": {"bytes": 1}, "outcomes": outcomes,
+                "per_entry_point": {"load_graph": outcomes}, "bad": sum(bad_counts.values()),
+                "bad_counts": bad_counts}
+    merged = fuzz.merge_summaries([chunk(10, {"ok": 4, "timeout": 1}, {"timeout": 1}),
+                                   chunk(0, {"ok": 3, "project:ModelFormatError": 7}, {})], "abc")
+    assert merged["inputs"] == 15 and merged["input_ranges"] == [(0, 10), (10, 15)]
+    assert merged["outcomes"] == {"ok": 7, "project:ModelFormatError": 7, "timeout": 1}
+    assert merged["goal"] == {"crash": 0, "timeout": 1, "memory": 0, "wrong_answer": 0,
+                              "escape (non-project exception)": 0}
+    assert merged["bad"] == 1 and merged["commit"] == "abc"
+    with pytest.raises(ValueError, match="overlapping"):
+        fuzz.merge_summaries([chunk(0, {"ok": 4}, {}), chunk(2, {"ok": 4}, {})])

@@ -72,7 +72,9 @@ def test_deeply_nested_metadata_is_a_format_error(seeds, depth):
     ({"ops": [{"op_index": True}]}, "'op_index'"),
     ({"ops": [{"op_index": 0, "builtin_version": 1 << 40}]}, "'builtin_version'"),
     ({"ops": [{"op_index": 0, "builtin_version": [2]}]}, "'builtin_version'"),
-    ({"ops": [{"op_index": 0, "layer": 5}]}, "'layer' must be a string"),
+    ({"ops": [{"op_index": 0, "op": "UNIT_FULLY_CONNECTED", "layer": 5}]}, "'layer' must be a string"),
+    ({"ops": [{"op_index": 0, "op": "UNIT_FULLY_CONNECTED"}]}, "'layer' must be a string, got NoneType"),
+    ({"ops": [{"op_index": 0, "layer": "dense"}]}, "'op' must be a string, got NoneType"),
 ])
 def test_metadata_op_records_are_checked_where_they_are_read(seeds, config, field):
     bad = _with_metadata(seeds["mlp_unit"], json.dumps(config).encode())
@@ -224,3 +226,16 @@ def test_tflite_resources_reads_an_absent_shape_as_a_scalar(seeds):
     bad = _mutated(seeds["mlp_int8"], lambda m: setattr(m.subgraphs[0].tensors[2], "shape", None))
     with pytest.raises(ModelFormatError, match=r"filter shape \[\] has the wrong rank"):
         tflite_resources(bad)
+
+
+def test_variable_read_before_any_write_is_refused(seeds):
+    def as_variable(m):
+        sub = m.subgraphs[0]
+        sub.tensors[3].isVariable = True  # the QUANTIZE output, read by the first FULLY_CONNECTED
+        sub.operators[0], sub.operators[1] = sub.operators[1], sub.operators[0]
+    bad = _mutated(seeds["mlp_int8_float_io"], as_variable)
+    assert load_graph(bad).variables == [3]
+    with pytest.raises(UnsupportedModelError, match=r"operator 0 \(FULLY_CONNECTED\) reads variable tensor"):
+        Interpreter(bad)
+    with pytest.raises(ConversionError, match="reads variable tensor"):
+        apply_thresholds(bad, 0.05)

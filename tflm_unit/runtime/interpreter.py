@@ -132,6 +132,7 @@ class Interpreter:
         self.count_zero_operands = False
         self._skip: Dict[int, Optional[SkipSetting]] = {}
         self._check_batch_dimension()
+        self._check_no_state()
         self._steps: List[Step] = [self._prepare(op) for op in self.graph.operators]
         self._last_use = self._plan_lifetimes()
 
@@ -242,6 +243,19 @@ class Interpreter:
             if t.shape[0] != batch:
                 raise UnsupportedModelError(f"tensor '{t.name}' has shape {t.shape}, whose leading dimension is "
                                             f"not the batch size {batch} of the model's inputs")
+
+    def _check_no_state(self) -> None:
+        """A variable tensor read before an op writes it would need state kept
+        across runs (TFLM's resource variables), which this runtime does not keep."""
+        g = self.graph
+        variables, written = set(g.variables), set()
+        for op in g.operators:
+            for i in op.inputs:
+                if i in variables and i not in written:
+                    raise UnsupportedModelError(f"operator {op.index} ({op.name}) reads variable tensor "
+                                                f"'{g.tensor(i).name}' before any op writes it (state kept across "
+                                                f"runs is not supported)")
+            written.update(op.outputs)
 
     def _plan_lifetimes(self) -> Dict[int, List[int]]:
         """For each step, the activations no later step reads (freed after it)."""
