@@ -178,18 +178,20 @@ def test_unit_enum_options_must_fit_the_builtin_table(seeds, fuzz, key, value):
             reader(bad)
 
 
-def test_activation_without_the_batch_dimension_is_refused(seeds):
-    # a RESHAPE to (108,) keeps the element count (valid TFLite) but has no batch dimension
+def test_steps_that_reapply_a_declared_shape_need_the_batch_dimension_kept(seeds):
+    # a RESHAPE to (108,) keeps the element count (valid TFLite) but not the batch dimension
     bad = _mutated(seeds["fconv_float"], lambda m: setattr(m.subgraphs[0].tensors[8], "shape",
                                                             np.array([108], np.int32)))
     load_graph(bad)
-    with pytest.raises(UnsupportedModelError, match=r"tensor '.*Reshape' has shape \(108,\), whose leading "
-                                                    r"dimension is not the batch size 1"):
+    with pytest.raises(UnsupportedModelError, match=r"operator 2 \(RESHAPE\): input \(1, 6, 6, 3\) and output "
+                                                    r"\(108,\) do not share the leading \(batch\) dimension"):
         Interpreter(bad)
-    bad = _mutated(seeds["mlp_float"], lambda m: setattr(m.subgraphs[0].tensors[0], "shape",
-                                                          np.array([16], np.int32)))
-    with pytest.raises(UnsupportedModelError, match="leading dimension"):
-        Interpreter(bad)
+    for index, shape in ((0, [16]), (4, [4])):  # FULLY_CONNECTED from a rank-1 input / to a rank-1 output
+        bad = _mutated(seeds["mlp_float"], lambda m: setattr(m.subgraphs[0].tensors[index], "shape",
+                                                              np.array(shape, np.int32)))
+        load_graph(bad)
+        with pytest.raises(UnsupportedModelError, match=r"\(FULLY_CONNECTED\): input .* do not share the leading"):
+            Interpreter(bad)
 
 
 def test_interpreter_run_raises_data_errors(seeds):

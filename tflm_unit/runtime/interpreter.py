@@ -111,6 +111,15 @@ def _batched_shape(shape: tuple, batch: int) -> tuple:
     return (batch,) + tuple(shape[1:]) if shape else shape
 
 
+def _require_batch_kept(op: Operator, inp: Tensor, out: Tensor) -> None:
+    """A step that gives its output the declared shape with the batch
+    replaced (_batched_shape) computes the model's answer only if the op
+    keeps the leading dimension."""
+    if not inp.shape or not out.shape or inp.shape[0] != out.shape[0]:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): input {inp.shape} and output {out.shape} "
+                                    f"do not share the leading (batch) dimension the runtime batches along")
+
+
 class Interpreter:
     """Executes a ``.tflite`` (bytes or path) on the host.
 
@@ -227,22 +236,18 @@ class Interpreter:
     # ------------------------------------------------------------ planning
 
     def _check_batch_dimension(self) -> None:
-        """Every activation has the graph inputs' leading (batch) dimension:
-        the steps run a batch of N by replacing dimension 0 of each declared
-        shape, which is only the model's own computation if all agree."""
-        g = self.graph
-        activations = list(g.inputs) + [i for op in g.operators for i in op.inputs + op.outputs
-                                        if i >= 0 and g.tensor(i).data is None]
+        """The graph inputs share a leading (batch) dimension: run() takes a
+        batch of N along it (the steps that re-apply a declared shape check
+        that they keep it: _require_batch_kept)."""
         batch = None
-        for index in activations:
-            t = g.tensor(index)
+        for t in self.input_details:
             if not t.shape:
-                raise UnsupportedModelError(f"tensor '{t.name}' is a scalar: the runtime needs a leading batch "
-                                            f"dimension on every activation")
+                raise UnsupportedModelError(f"input tensor '{t.name}' is a scalar: the runtime needs a leading "
+                                            f"batch dimension")
             batch = t.shape[0] if batch is None else batch
             if t.shape[0] != batch:
-                raise UnsupportedModelError(f"tensor '{t.name}' has shape {t.shape}, whose leading dimension is "
-                                            f"not the batch size {batch} of the model's inputs")
+                raise UnsupportedModelError(f"input tensor '{t.name}' has shape {t.shape}, whose leading "
+                                            f"dimension is not the batch size {batch} of the other inputs")
 
     def _check_no_state(self) -> None:
         """A variable tensor read before an op writes it would need state kept
@@ -450,6 +455,8 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     if weights_format != 0:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}): shuffled weights format is not supported")
     units, depth = (int(d) for d in filt.shape)
+    if not keep_num_dims:
+        _require_batch_kept(op, inp, out)
     interp._skip[op.index] = interp._unit_skip_from_model(op, units, float_model)
     bias_data = None if bias is None else bias.data
     filter_data = np.ascontiguousarray(filt.data)
@@ -501,6 +508,7 @@ def _prepare_reshape(interp: Interpreter, op: Operator) -> Step:
     inp = interp.graph.tensor(op.inputs[0])
     if inp.dtype != out.dtype:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}): input and output types differ")
+    _require_batch_kept(op, inp, out)
 
     def step(values: Dict[int, np.ndarray]) -> None:
         x = values[op.inputs[0]]
