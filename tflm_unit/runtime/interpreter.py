@@ -202,7 +202,7 @@ class Interpreter:
             x = np.asarray(x)
             if x.shape[1:] != tensor.shape[1:]:
                 raise DataError(f"input '{tensor.name}' expects shape (N, {', '.join(map(str, tensor.shape[1:]))}), "
-                                 f"got {x.shape}")
+                                f"got {x.shape}")
             if x.dtype != tensor.dtype:
                 if tensor.dtype == np.int8 and x.dtype.kind == "f":
                     x = self.quantize_input(x, k)
