@@ -49,7 +49,7 @@ import numpy as np
 SEED_VERSION = "1"  # bump when the seed models change (the cache key)
 ENTRY_POINTS = ("load_graph", "inference", "read_unit_config", "to_builtin", "apply_thresholds", "inspect_model",
                 "export_c", "tflite_resources")
-BAD_OUTCOMES = ("escape", "crash", "timeout", "memory", "wrong_answer")
+BAD_OUTCOMES = ("escape", "crash", "timeout", "memory", "wrong_answer", "harness_error")
 DEFAULT_MEMORY_MB = 2048
 DEFAULT_TIMEOUT = 30.0
 
@@ -302,9 +302,10 @@ def _mutate_metadata(model_t: Any, rng: random.Random) -> None:
     entries = model_t.metadata or []
     current = None
     for entry in entries:
-        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        name = entry.name.decode("utf-8", "replace") if isinstance(entry.name, bytes) else entry.name
         if name == "UNIT_METADATA":
-            current = bytes(bytearray(model_t.buffers[entry.buffer].data or b""))
+            data = model_t.buffers[entry.buffer].data if 0 <= entry.buffer < len(model_t.buffers) else None
+            current = bytes(bytearray(data)) if data is not None else b""
     kind = rng.randrange(8)
     if kind == 0:
         payload = _deep_json(rng.choice((50, 200, 5000, 100000)))
@@ -666,8 +667,10 @@ def _save(out_dir: str, index: int, category: str, data: bytes, info: Dict[str, 
 
 def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
          memory_mb: int = DEFAULT_MEMORY_MB, seeds_dir: Optional[str] = None, start: int = 0,
-         progress: bool = False) -> Dict[str, Any]:
-    """Run ``count`` inputs; returns (and writes ``out_dir/fuzz_results.json``) the counts."""
+         progress: bool = False, max_seconds: Optional[float] = None) -> Dict[str, Any]:
+    """Run inputs ``start .. start + count - 1`` (in order; with ``max_seconds``,
+    no new input starts after that budget); returns (and writes
+    ``out_dir/fuzz_results.json``) the counts."""
     seeds = sorted(seed_models(seeds_dir).items())
     out_dir = out_dir or tempfile.mkdtemp(prefix="tflm_unit_fuzz_")
     os.makedirs(out_dir, exist_ok=True)
@@ -686,7 +689,8 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         with lock:
             kinds[kind] += 1
             if status != "done":
-                category = status if status == "timeout" else ("memory" if payload in (-9,) else "crash")
+                category = status if status in ("timeout", "harness_error") else \
+                    ("memory" if payload in (-9,) else "crash")
                 per_input[category] += 1
                 info = {"index": index, "seed": seed_name, "mutation": kind, "outcome": category,
                         "returncode": payload}
@@ -714,12 +718,19 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         worker = Worker(memory_mb)
         try:
             while True:
+                if max_seconds is not None and time.time() - t0 > max_seconds:
+                    return
                 try:
                     index = todo.get_nowait()
                 except queue.Empty:
                     return
-                seed_name, kind, data = make_input(seeds, seed, index)
-                status, payload = worker.run(data, timeout)
+                try:
+                    seed_name, kind, data = make_input(seeds, seed, index)
+                except Exception:  # noqa: BLE001 - a bug of the mutator itself: counted, never silent
+                    seed_name, kind, data = "?", "mutator", b""
+                    status, payload = "harness_error", traceback.format_exc()[-3000:]
+                else:
+                    status, payload = worker.run(data, timeout)
                 record(index, seed_name, kind, data, status, payload)
         finally:
             worker.stop()
@@ -731,8 +742,8 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         t.join()
     elapsed = time.time() - t0
     summary = {
-        "inputs": count, "seed": seed, "start": start, "jobs": jobs, "seconds": round(elapsed, 1),
-        "inputs_per_second": round(count / elapsed, 2) if elapsed else None,
+        "inputs": done[0], "requested": count, "seed": seed, "start": start, "jobs": jobs, "seconds": round(elapsed, 1),
+        "inputs_per_second": round(done[0] / elapsed, 2) if elapsed else None,
         "timeout_seconds": timeout, "memory_mb": memory_mb, "seeds": [name for name, _ in seeds],
         "mutations": dict(kinds),
         "outcomes": dict(sorted(per_input.items())),
@@ -747,6 +758,41 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
     return summary
 
 
+def merge_summaries(summaries: List[Dict[str, Any]], commit: Optional[str] = None) -> Dict[str, Any]:
+    """One summary of runs over disjoint input ranges of one seed (e.g. chunks
+    run by several processes): counts added, ranges listed."""
+    seeds = {s["seed"] for s in summaries}
+    if len(seeds) != 1:
+        raise ValueError(f"summaries of different seeds {sorted(seeds)}")
+    ranges = sorted((s["start"], s["start"] + s["inputs"]) for s in summaries)
+    if any(a[1] > b[0] for a, b in zip(ranges, ranges[1:])):
+        raise ValueError(f"overlapping input ranges {ranges}")
+
+    def add(key: str) -> Dict[str, int]:
+        total: Counter = Counter()
+        for s in summaries:
+            total.update(s[key])
+        return dict(sorted(total.items()))
+
+    per_entry: Dict[str, Counter] = {name: Counter() for name in ENTRY_POINTS}
+    for s in summaries:
+        for name, counts in s["per_entry_point"].items():
+            per_entry[name].update(counts)
+    outcomes = add("outcomes")
+    bad_classes = {k: v for k, v in outcomes.items() if k.split(":")[0] in BAD_OUTCOMES}
+    return {
+        "inputs": sum(s["inputs"] for s in summaries), "seed": seeds.pop(), "input_ranges": ranges,
+        "runs": len(summaries), "commit": commit,
+        "process_seconds": round(sum(s["seconds"] for s in summaries), 1),
+        "timeout_seconds": summaries[0]["timeout_seconds"], "memory_mb": summaries[0]["memory_mb"],
+        "seeds": summaries[0]["seeds"], "mutations": add("mutations"), "outcomes": outcomes,
+        "per_entry_point": {name: dict(sorted(c.items())) for name, c in per_entry.items()},
+        "bad": sum(s["bad"] for s in summaries), "bad_counts": add("bad_counts"),
+        "goal": {cls: bad_classes.get(cls, 0) for cls in ("crash", "timeout", "memory", "wrong_answer")}
+                | {"escape (non-project exception)": sum(v for k, v in outcomes.items() if k.startswith("escape:"))},
+    }
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000)
@@ -757,15 +803,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per input")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="address-space cap per worker")
     parser.add_argument("--seeds-dir", default=None, help="seed cache directory")
+    parser.add_argument("--max-seconds", type=float, default=None, help="start no new input after this budget")
+    parser.add_argument("--merge", nargs="+", metavar="RESULTS_JSON", default=None,
+                        help="merge the fuzz_results.json of runs over disjoint ranges into --out (a .json file)")
+    parser.add_argument("--commit", default=None, help="with --merge: the commit the runs tested")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker_main(args.memory_mb)
         return 0
+    if args.merge:
+        summaries = []
+        for path in args.merge:
+            with open(path) as f:
+                summaries.append(json.load(f))
+        merged = merge_summaries(summaries, args.commit)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(merged, f, indent=1, sort_keys=True)
+                f.write("\n")
+        print(json.dumps({k: merged[k] for k in ("inputs", "outcomes", "bad", "goal")}, indent=1))
+        return 1 if merged["bad"] else 0
     if args.count < 1 or args.jobs < 1:
         parser.error("--count and --jobs must be >= 1")
     summary = fuzz(args.count, args.seed, args.jobs, args.out, args.timeout, args.memory_mb, args.seeds_dir,
-                   args.start, progress=True)
+                   args.start, progress=True, max_seconds=args.max_seconds)
     print(json.dumps({k: summary[k] for k in ("inputs", "seconds", "inputs_per_second", "outcomes", "bad",
                                               "bad_counts", "out_dir")}, indent=1))
     return 1 if summary["bad"] else 0

@@ -306,7 +306,7 @@ class _GraphWriter:
         geometry = kernels.ConvParams(int(stride_h), int(stride_w), int(dil_h), int(dil_w),
                                       kernels.PADDINGS[int(padding)])
         _, _, pad_h, pad_w = kernels.conv_geometry(inp.shape, kh, kw, geometry)  # the runtime's padding rule
-        act_min, act_max = kernels.activation_range_int8(int(activation), float(out.scale[0]),
+        act_min, act_max = kernels.activation_range_int8(int(activation), out.scalar_scale(),
                                                          out.scalar_zero_point())
         params = {"stride_h": stride_h, "stride_w": stride_w, "dilation_h": dil_h, "dilation_w": dil_w,
                   "pad_h": pad_h, "pad_w": pad_w,
@@ -337,7 +337,7 @@ class _GraphWriter:
         o = op.custom_options if op.is_unit else None
         activation = int(o.get("fused_activation_function", 0)) if o is not None else \
             int(op.builtin_options.fusedActivationFunction)
-        act_min, act_max = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
+        act_min, act_max = kernels.activation_range_int8(activation, out.scalar_scale(), out.scalar_zero_point())
         params = {"input_offset": -inp.scalar_zero_point(), "output_offset": out.scalar_zero_point(),
                   "act_min": act_min, "act_max": act_max}
         sorted_ref = "NULL"
@@ -419,7 +419,7 @@ class _GraphWriter:
             if base in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
                 o = op.builtin_options
                 params, _ = core_ops.pool_prepare(inp.shape, (o.filterHeight, o.filterWidth), (o.strideH, o.strideW),
-                                                  kernels.PADDINGS[o.padding], float(out.scale[0]),
+                                                  kernels.PADDINGS[o.padding], out.scalar_scale(),
                                                   out.scalar_zero_point(), int(o.fusedActivationFunction))
                 return self.prepared("unit_pool_params_t", label, params)
             if base == "ADD":

@@ -21,6 +21,7 @@ from tflm_unit.runtime.model import (
     ModelGraph,
     Operator,
     UnsupportedModelError,
+    _to_str,
     decode_custom_options,
     load_graph,
     pack_model,
@@ -132,7 +133,7 @@ def _opcode_index(model_t: Any, builtin_code: int, custom_code: Optional[str], v
     codes = model_t.operatorCodes if model_t.operatorCodes is not None else []
     for i, code in enumerate(codes):
         existing = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-        name = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+        name = _to_str(code.customCode) if code.customCode is not None else None
         if existing == builtin_code and (name or None) == custom_code and (
                 custom_code is not None or int(code.version) == version):
             return i
@@ -315,7 +316,7 @@ def set_metadata(model_t: Any, name: str, data: bytes) -> None:
     entries = model_t.metadata if model_t.metadata is not None else []
     raw = np.frombuffer(bytes(data), dtype=np.uint8)
     for entry in entries:
-        entry_name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        entry_name = _to_str(entry.name)
         if entry_name == name:
             model_t.buffers[entry.buffer].data = raw
             return
@@ -343,6 +344,9 @@ def to_builtin(unit_tflite: bytes, versions: Optional[Dict[int, int]] = None) ->
         config = read_unit_config(data) or {}
         versions = {int(op["op_index"]): int(op["builtin_version"]) for op in config.get("ops", [])
                     if "builtin_version" in op}
+    for index, version in versions.items():
+        if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or not 1 <= version < (1 << 31):
+            raise ConversionError(f"operator {index}: builtin version {version!r} must be an integer in [1, 2^31)")
     model_t = graph.model
     for op in graph.operators:
         if op.is_unit:

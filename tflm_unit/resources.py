@@ -369,21 +369,27 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once).
     Only the first subgraph is planned (models with control flow are not supported).
     """
-    from tflm_unit.runtime.model import read_model_bytes, unpack_model
+    from tflm_unit.runtime.model import (ModelFormatError, _to_str, check_model_structure, read_model_bytes,
+                                         unpack_model)
 
     if not isinstance(model, (bytes, bytearray, memoryview, str, os.PathLike)):
         raise TypeError(f"tflite_resources expects .tflite bytes or a file path, got {type(model).__name__}")
     model_t = unpack_model(read_model_bytes(model))  # ModelFormatError (a ValueError) if not a model
+    check_model_structure(model_t)  # every index below is in range
     graph = model_t.subgraphs[0]
     tensors = graph.tensors
 
+    def shape(index: int) -> list[int]:  # an absent shape is a scalar's
+        return [int(d) for d in tensors[index].shape] if tensors[index].shape is not None else []
+
     def tensor_bytes(index: int) -> int:
         tensor = tensors[index]
-        elements = int(np.prod(tensor.shape)) if tensor.shape is not None and len(tensor.shape) else 1
+        elements = int(np.prod(shape(index), dtype=object))
         return elements * _TFLITE_TYPE_BYTES.get(int(tensor.type), 4)
 
     def constant_bytes(index: int) -> int:
-        buffer = model_t.buffers[tensors[index].buffer]
+        buffers = model_t.buffers or []
+        buffer = buffers[tensors[index].buffer] if tensors[index].buffer < len(buffers) else None
         if buffer is None:
             return 0
         if buffer.data is not None and len(buffer.data):
@@ -396,18 +402,20 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     for op_index, op in enumerate(operators):
         name = _op_name(model_t, op)
         inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
-        outputs = list(op.outputs if op.outputs is not None else [])
+        outputs = [i for i in (op.outputs if op.outputs is not None else []) if i >= 0]
         macs = 0
         base = name[len("UNIT_"):] if name.startswith("UNIT_") else name
         if base in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(inputs) >= 2 and outputs:
-            out_shape = [int(d) for d in tensors[outputs[0]].shape]
-            filter_shape = [int(d) for d in tensors[inputs[1]].shape]
+            out_shape, filter_shape = shape(outputs[0]), shape(inputs[1])
+            if len(filter_shape) != (2 if base == "FULLY_CONNECTED" else 4):
+                raise ModelFormatError(f"operator {op_index} ({name}): filter shape {filter_shape} has the wrong "
+                                       f"rank")
             if base == "CONV_2D":  # filter [Co, kh, kw, Ci]
-                macs = int(np.prod(out_shape)) * int(np.prod(filter_shape[1:]))
+                macs = int(np.prod(out_shape, dtype=object)) * int(np.prod(filter_shape[1:], dtype=object))
             elif base == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, C]
-                macs = int(np.prod(out_shape)) * filter_shape[1] * filter_shape[2]
+                macs = int(np.prod(out_shape, dtype=object)) * filter_shape[1] * filter_shape[2]
             else:  # filter [out, in]
-                macs = int(np.prod(out_shape)) * filter_shape[1]
+                macs = int(np.prod(out_shape, dtype=object)) * filter_shape[1]
         flash = 0
         for index in inputs:
             size = constant_bytes(index)
@@ -418,8 +426,7 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
             if name == "UNIT_FULLY_CONNECTED" and len(inputs) >= 2 else 0
         if layout:  # the layout replaces the int8 filter
             flash += layout - int(np.prod(tensors[inputs[1]].shape))
-        tensor_name = tensors[outputs[0]].name if outputs else b""
-        tensor_name = tensor_name.decode() if isinstance(tensor_name, bytes) else str(tensor_name)
+        tensor_name = _to_str(tensors[outputs[0]].name) if outputs else ""
         layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash,
                                      layout_bytes=layout))
 
@@ -433,6 +440,8 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
         last[index] = 0
     for step, op in enumerate(operators, start=1):
         for index in (op.outputs if op.outputs is not None else []):
+            if index < 0:
+                continue
             first[index] = step
             last[index] = step
         for index in (op.inputs if op.inputs is not None else []):
@@ -450,18 +459,18 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
         if size == 0:
             continue
         buffers.append((align_up(size), first[index], last[index]))
-        tensor_name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+        tensor_name = _to_str(tensor.name)
         names.append(tensor_name)
     # Scratch buffers that TFLM's reference kernels request, planned after the tensors.
     for step, op in enumerate(operators, start=1):
-        outputs = list(op.outputs if op.outputs is not None else [])
+        outputs = [i for i in (op.outputs if op.outputs is not None else []) if i >= 0]
         inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
         if not outputs or not inputs:
             continue
         for size in reference_kernel_scratch_bytes(
                 _op_name(model_t, op), int(tensors[inputs[0]].type),
-                int(np.prod(tensors[outputs[0]].shape)), len(tensors[inputs[0]].shape),
-                int(np.prod(tensors[inputs[1]].shape)) if len(inputs) > 1 else 0):
+                int(np.prod(shape(outputs[0]), dtype=object)), len(shape(inputs[0])),
+                int(np.prod(shape(inputs[1]), dtype=object)) if len(inputs) > 1 else 0):
             buffers.append((align_up(size), step, step))
             names.append(f"scratch:{step}")
     _, arena = plan_greedy_memory(buffers)

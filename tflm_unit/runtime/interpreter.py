@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from tflm_unit.core import kernels, ops
+from tflm_unit.errors import DataError
 from tflm_unit.runtime import fast, operand_counts
 from tflm_unit.runtime.model import (
     ModelGraph,
@@ -110,6 +111,15 @@ def _batched_shape(shape: tuple, batch: int) -> tuple:
     return (batch,) + tuple(shape[1:]) if shape else shape
 
 
+def _require_batch_kept(op: Operator, inp: Tensor, out: Tensor) -> None:
+    """A step that gives its output the declared shape with the batch
+    replaced (_batched_shape) computes the model's answer only if the op
+    keeps the leading dimension."""
+    if not inp.shape or not out.shape or inp.shape[0] != out.shape[0]:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): input {inp.shape} and output {out.shape} "
+                                    f"do not share the leading (batch) dimension the runtime batches along")
+
+
 class Interpreter:
     """Executes a ``.tflite`` (bytes or path) on the host.
 
@@ -130,6 +140,8 @@ class Interpreter:
         #: Also count the MACs with two non-zero operands (LayerStats.macs_nonzero); costs a little time.
         self.count_zero_operands = False
         self._skip: Dict[int, Optional[SkipSetting]] = {}
+        self._check_batch_dimension()
+        self._check_no_state()
         self._steps: List[Step] = [self._prepare(op) for op in self.graph.operators]
         self._last_use = self._plan_lifetimes()
 
@@ -182,23 +194,23 @@ class Interpreter:
         """Run a batch (leading dimension) through the graph."""
         arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
         if len(arrays) != len(self.graph.inputs):
-            raise ValueError(f"the model has {len(self.graph.inputs)} inputs, {len(arrays)} given")
+            raise DataError(f"the model has {len(self.graph.inputs)} inputs, {len(arrays)} given")
         batch = None
         values: Dict[int, np.ndarray] = {}
         for k, (index, x) in enumerate(zip(self.graph.inputs, arrays)):
             tensor = self.graph.tensor(index)
             x = np.asarray(x)
             if x.shape[1:] != tensor.shape[1:]:
-                raise ValueError(f"input '{tensor.name}' expects shape (N, {', '.join(map(str, tensor.shape[1:]))}), "
-                                 f"got {x.shape}")
+                raise DataError(f"input '{tensor.name}' expects shape (N, {', '.join(map(str, tensor.shape[1:]))}), "
+                                f"got {x.shape}")
             if x.dtype != tensor.dtype:
                 if tensor.dtype == np.int8 and x.dtype.kind == "f":
                     x = self.quantize_input(x, k)
                 else:
-                    raise ValueError(f"input '{tensor.name}' is {tensor.type_name}, got {x.dtype}")
+                    raise DataError(f"input '{tensor.name}' is {tensor.type_name}, got {x.dtype}")
             batch = x.shape[0] if batch is None else batch
             if x.shape[0] != batch:
-                raise ValueError("all inputs must have the same batch size")
+                raise DataError("all inputs must have the same batch size")
             values[index] = np.ascontiguousarray(x)
         layers: List[LayerStats] = []
         for step_index, step in enumerate(self._steps):
@@ -222,6 +234,33 @@ class Interpreter:
         return layers
 
     # ------------------------------------------------------------ planning
+
+    def _check_batch_dimension(self) -> None:
+        """The graph inputs share a leading (batch) dimension: run() takes a
+        batch of N along it (the steps that re-apply a declared shape check
+        that they keep it: _require_batch_kept)."""
+        batch = None
+        for t in self.input_details:
+            if not t.shape:
+                raise UnsupportedModelError(f"input tensor '{t.name}' is a scalar: the runtime needs a leading "
+                                            f"batch dimension")
+            batch = t.shape[0] if batch is None else batch
+            if t.shape[0] != batch:
+                raise UnsupportedModelError(f"input tensor '{t.name}' has shape {t.shape}, whose leading "
+                                            f"dimension is not the batch size {batch} of the other inputs")
+
+    def _check_no_state(self) -> None:
+        """A variable tensor read before an op writes it would need state kept
+        across runs (TFLM's resource variables), which this runtime does not keep."""
+        g = self.graph
+        variables, written = set(g.variables), set()
+        for op in g.operators:
+            for i in op.inputs:
+                if i in variables and i not in written:
+                    raise UnsupportedModelError(f"operator {op.index} ({op.name}) reads variable tensor "
+                                                f"'{g.tensor(i).name}' before any op writes it (state kept across "
+                                                f"runs is not supported)")
+            written.update(op.outputs)
 
     def _plan_lifetimes(self) -> Dict[int, List[int]]:
         """For each step, the activations no later step reads (freed after it)."""
@@ -417,6 +456,8 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     if weights_format != 0:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}): shuffled weights format is not supported")
     units, depth = (int(d) for d in filt.shape)
+    if not keep_num_dims:
+        _require_batch_kept(op, inp, out)
     interp._skip[op.index] = interp._unit_skip_from_model(op, units, float_model)
     bias_data = None if bias is None else bias.data
     filter_data = np.ascontiguousarray(filt.data)
@@ -477,6 +518,7 @@ def _prepare_reshape(interp: Interpreter, op: Operator) -> Step:
     inp = interp.graph.tensor(op.inputs[0])
     if inp.dtype != out.dtype:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}): input and output types differ")
+    _require_batch_kept(op, inp, out)
 
     def step(values: Dict[int, np.ndarray]) -> None:
         x = values[op.inputs[0]]

@@ -310,6 +310,8 @@ def _read_tensor(model_t: Any, data: bytes, i: int, t: Any) -> Tensor:
         if dtype is not None:  # other types: size checked, data not decoded (no stage reads them)
             data_arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
             data_arr = data_arr.reshape(shape)
+            if data_arr.dtype.kind == "f" and not np.all(np.isfinite(data_arr)):
+                raise _fail(where, "constant holds NaN or infinite values")
     return Tensor(i, name, shape, dtype, tensor_type_name(tensor_type), scale, zp, qdim, data_arr)
 
 
@@ -390,6 +392,11 @@ def _unit_options(where: str, name: str, options: Dict[str, Any]) -> Dict[str, A
     if "padding" in result:
         _check_int_option(where, "padding", result["padding"], 0, 1)
     _check_int_option(where, "fused_activation_function", result["fused_activation_function"], 0, 5)
+    # enum fields of the builtin table (int8 in the schema): to_builtin writes them back there
+    if "weights_format" in result:
+        _check_int_option(where, "weights_format", result["weights_format"], 0, 1)
+    if "quantized_bias_type" in result:
+        _check_int_option(where, "quantized_bias_type", result["quantized_bias_type"], 0, max(TYPE_BYTES))
     _check_int_option(where, "format_version", result["format_version"], 1)
     if "layout" in result:
         if name != "UNIT_FULLY_CONNECTED" or result["layout"] not in ("compare", "sorted"):
@@ -605,7 +612,7 @@ def _check_bias(graph: "ModelGraph", op: Operator, where: str, channels: int) ->
         thresholds = graph.tensors[op.inputs[3]]
         if thresholds.data is None:
             raise _fail(where, "the thresholds input must be a constant tensor")
-        group = int(op.custom_options.get("group_size", channels))
+        group = op.custom_options.setdefault("group_size", channels)  # absent: one group per layer
         if channels % group or thresholds.data.size != channels // group:
             raise _fail(where, f"{thresholds.data.size} thresholds do not match {channels} output channels "
                                f"in groups of {group}")
@@ -631,7 +638,10 @@ def _check_dataflow(graph: "ModelGraph") -> None:
             written.add(idx)
             available.add(idx)
     for idx in graph.outputs:
-        if idx not in available:
+        if idx not in written and idx not in graph.inputs:
+            if idx in available:  # a constant or variable: no op computes it, the runtime has no value for it
+                raise UnsupportedModelError(f"output tensor {idx} ('{graph.tensors[idx].name}') is a constant "
+                                            f"or variable, not computed by any op")
             raise _fail("the model", f"output tensor {idx} is never written")
 
 
@@ -662,6 +672,14 @@ def check_model_structure(model_t: Any) -> None:
     for m in model_t.metadata or []:
         if not 0 <= int(m.buffer) < len(buffers):
             raise ModelFormatError(f"metadata '{_to_str(m.name)}' refers to buffer {m.buffer}, which does not exist")
+    for b in _int_vector(model_t.metadataBuffer, "the model", "metadata_buffer"):
+        if not 0 <= b < len(buffers):
+            raise ModelFormatError(f"metadata_buffer refers to buffer {b}, which does not exist")
+    for signature in model_t.signatureDefs or []:
+        for tensor_map in list(signature.inputs or []) + list(signature.outputs or []):
+            if not 0 <= int(tensor_map.tensorIndex) < len(tensors):
+                raise ModelFormatError(f"signature '{_to_str(signature.signatureKey)}' refers to tensor "
+                                       f"{tensor_map.tensorIndex}, which does not exist")
 
 
 def load_graph(model: Union[bytes, bytearray, str, os.PathLike]) -> ModelGraph:
