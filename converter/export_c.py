@@ -258,12 +258,17 @@ class _GraphWriter:
 
     def const_array(self, ctype: str, label: str, values: np.ndarray) -> str:
         name = f"{self.ident}_{label}"
+        if values is None:  # a weight, bias or threshold input that is not a constant tensor
+            raise ConversionError(f"export-c: {label} is not a constant tensor (the static graph needs constant "
+                                  "weights, biases and thresholds)")
         self.defs.append(_c_array(ctype, name, values))
         return name
 
     def _skip(self, op: Operator, label: str, channels: int) -> str:
         if not op.is_unit:
             return _struct_init({"thresholds": "NULL", "group_size": channels, "division": "UNIT_DIV_EXACT"})
+        if self.graph.tensor(op.inputs[3]).data is None:
+            self.fail(op, "has thresholds that are not a constant tensor")
         thresholds = self.graph.tensor(op.inputs[3]).data.reshape(-1)
         division = op.custom_options.get("division", "exact")
         if division not in _DIVISION_ENUM:
@@ -415,6 +420,8 @@ class _GraphWriter:
             return "NULL"
         if _KINDS.get(base) in ("UNIT_GRAPH_LUT", "UNIT_GRAPH_BINARY"):
             return self.activation(op, label)
+        if base == "MEAN" and (len(op.inputs) < 2 or g.tensor(op.inputs[1]).data is None):
+            self.fail(op, "has axes that are not a constant tensor")
         try:
             if base in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
                 o = op.builtin_options

@@ -241,3 +241,21 @@ def test_variable_read_before_any_write_is_refused(seeds):
         Interpreter(bad)
     with pytest.raises(ConversionError, match="reads variable tensor"):
         apply_thresholds(bad, 0.05)
+
+
+_REPRODUCERS = os.path.join(os.path.dirname(_FUZZ_PATH), "reported", "fuzz_reproducers")
+
+
+@pytest.mark.parametrize("name", sorted(f[:-5] for f in os.listdir(_REPRODUCERS) if f.endswith(".json"))
+                         if os.path.isdir(_REPRODUCERS) else [])
+def test_committed_reproducers_raise_only_project_errors(name, tmp_path):
+    """The escapes left by the >= 10^5 run (a non-constant FC filter and MEAN axes
+    in export_c, a subgraph without outputs in to_builtin / apply_thresholds)."""
+    with open(os.path.join(_REPRODUCERS, name + ".json")) as f:
+        entry = json.load(f)["entry"]
+    with open(os.path.join(_REPRODUCERS, name + ".tflite"), "rb") as f:
+        data = f.read()
+    run = {"export_c": lambda: export_c(data, str(tmp_path / "c")), "to_builtin": lambda: to_builtin(data),
+           "apply_thresholds": lambda: apply_thresholds(data, 0.01, "shift")}[entry]
+    with pytest.raises(TflmUnitError):
+        run()

@@ -110,7 +110,7 @@ def load(name):
 out = sys.argv[2]
 models = ["mnist", "fashion_mnist", "cifar10", "har"]  # calibration_guarantee --models
 load("calibration_guarantee").plot(
-    [dict(model=m, runs=[dict(test_drop=0.004 * k, threshold_skip_share=0.3 + 0.1 * k) for k in range(5)])
+    [dict(model=m, runs=[dict(test_drop=0.004 * k, threshold_skip_share=0.3 + 0.1 * k, confidence=0.9) for k in range(5)])
      for m in models], 0.01, os.path.join(out, "calibration_guarantee.png"))
 shifted = ["(a) dense", "(b) UnIT calibrated on clean", "(d) tfmot 50 % sparse"]
 calib = load("unit_calibration")

@@ -666,7 +666,10 @@ def check_model_structure(model_t: Any) -> None:
                 if not -1 <= idx < len(tensors):
                     raise ModelFormatError(f"operator {i} refers to tensor {idx}, which does not exist")
     for field_name in ("inputs", "outputs"):
-        for idx in _int_vector(getattr(sub, field_name), "the subgraph", field_name):
+        indices = _int_vector(getattr(sub, field_name), "the subgraph", field_name)
+        if not len(indices):
+            raise ModelFormatError(f"the subgraph declares no {field_name}")
+        for idx in indices:
             if not 0 <= idx < len(tensors):
                 raise ModelFormatError(f"subgraph {field_name} refer to tensor {idx}, which does not exist")
     for m in model_t.metadata or []:
