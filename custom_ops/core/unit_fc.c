@@ -103,16 +103,14 @@ static void fc_unit(const unit_fc_params_t *p, const unit_requant_t *rq,
   (void)stats;
 }
 
-unit_status_t unit_fully_connected_int8(
-    const unit_fc_params_t *params, const unit_requant_t *requant,
-    int32_t batches, int32_t input_depth, int32_t output_depth,
-    const int8_t *input, const int8_t *filter, const int32_t *bias,
-    int8_t *output, const unit_skip_t *skip, void *scratch,
-    size_t scratch_bytes, unit_stats_t *stats) {
+/* The checks both fully connected layouts (unit_fc_sorted.c) share:
+ * positive sizes whose products fit the index range, the offsets, the
+ * clamp and every output channel's requantisation. */
+unit_status_t unit_check_fc_args(const unit_fc_params_t *params,
+                                 const unit_requant_t *requant,
+                                 int32_t batches, int32_t input_depth,
+                                 int32_t output_depth) {
   unit_status_t status;
-  if (!params || !requant || !requant->multiplier || !requant->shift ||
-      !input || !filter || !output)
-    return UNIT_ERR_NULL;
   if (batches <= 0 || input_depth <= 0 || output_depth <= 0)
     return UNIT_ERR_ARG;
   if (unit_mul_limit(batches, input_depth, UNIT_INDEX_MAX) < 0 ||
@@ -125,6 +123,22 @@ unit_status_t unit_fully_connected_int8(
   status = unit_check_act_int8(params->act_min, params->act_max);
   if (status != UNIT_OK) return status;
   status = unit_check_requant(requant, output_depth);
+  if (status != UNIT_OK) return status;
+  return UNIT_OK;
+}
+
+unit_status_t unit_fully_connected_int8(
+    const unit_fc_params_t *params, const unit_requant_t *requant,
+    int32_t batches, int32_t input_depth, int32_t output_depth,
+    const int8_t *input, const int8_t *filter, const int32_t *bias,
+    int8_t *output, const unit_skip_t *skip, void *scratch,
+    size_t scratch_bytes, unit_stats_t *stats) {
+  unit_status_t status;
+  if (!params || !requant || !requant->multiplier || !requant->shift ||
+      !input || !filter || !output)
+    return UNIT_ERR_NULL;
+  status = unit_check_fc_args(params, requant, batches, input_depth,
+                              output_depth);
   if (status != UNIT_OK) return status;
   status = unit_check_skip(skip, output_depth);
   if (status != UNIT_OK) return status;

@@ -351,18 +351,8 @@ unit_status_t unit_fully_connected_sorted_int8(
     return UNIT_ERR_NULL;
   status = check_index_arrays(layout->index8, layout->index16, output_depth);
   if (status != UNIT_OK) return status;
-  if (batches <= 0 || input_depth <= 0 || output_depth <= 0)
-    return UNIT_ERR_ARG;
-  if (unit_mul_limit(batches, input_depth, UNIT_INDEX_MAX) < 0 ||
-      unit_mul_limit(output_depth, input_depth, UNIT_INDEX_MAX) < 0 ||
-      unit_mul_limit(batches, output_depth, UNIT_INDEX_MAX) < 0)
-    return UNIT_ERR_OVERFLOW;
-  if (!unit_input_offset_valid(params->input_offset) ||
-      !unit_int8_value(params->output_offset))
-    return UNIT_ERR_OFFSET;
-  status = unit_check_act_int8(params->act_min, params->act_max);
-  if (status != UNIT_OK) return status;
-  status = unit_check_requant(requant, output_depth);
+  status = unit_check_fc_args(params, requant, batches, input_depth,
+                              output_depth);
   if (status != UNIT_OK) return status;
   /* The layout's segments must each lie in one threshold group: the skip
    * groups are the layout's.  Sizes are now known to fit ptrdiff_t, so the

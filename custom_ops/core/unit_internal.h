@@ -74,6 +74,12 @@ static inline unit_status_t unit_check_requant(const unit_requant_t *rq,
   return UNIT_OK;
 }
 
+/* Shared argument checks of the fully connected kernels (unit_fc.c). */
+unit_status_t unit_check_fc_args(const unit_fc_params_t *params,
+                                 const unit_requant_t *requant,
+                                 int32_t batches, int32_t input_depth,
+                                 int32_t output_depth);
+
 /* The quantised clamp of an int8 output. */
 static inline unit_status_t unit_check_act_int8(int32_t act_min,
                                                 int32_t act_max) {
