@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import threading
-import time
 
 import pytest
 
@@ -36,17 +35,14 @@ def seeds(fuzz):
 
 
 def test_fixed_seed_sample_has_no_escape_crash_or_timeout(fuzz, seeds, tmp_path):
-    t0 = time.time()
     summary = fuzz.fuzz(count=5000, seed=SAMPLE_SEED, jobs=2, out_dir=str(tmp_path), timeout=20.0,
                         memory_mb=2048, max_seconds=SAMPLE_SECONDS)
-    elapsed = time.time() - t0
     bad = [json.load(open(os.path.join(tmp_path, "reproducers", f)))
            for f in sorted(os.listdir(os.path.join(tmp_path, "reproducers")))
            if f.endswith(".json")] if summary["bad"] else []
     assert summary["bad"] == 0, (summary["bad_counts"], [(b.get("entry"), b["outcome"], b.get("detail", "")[-400:])
                                                           for b in bad[:5]])
     assert summary["inputs"] >= MIN_INPUTS, summary
-    assert elapsed <= 60.0, elapsed
     outcomes = summary["outcomes"]
     assert set(outcomes) <= {"ok"} | {k for k in outcomes if k.startswith("project:")}, outcomes
     # the sample reaches both ends: models that run and models the project refuses
