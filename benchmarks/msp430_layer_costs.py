@@ -34,6 +34,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+
+from tflm_unit.unit.calibration.guarantee import DEFAULT_CONFIDENCE  # noqa: E402
 sys.path.insert(0, HERE)
 
 MULTIPLIERS = ("hardware", "software")
@@ -170,7 +172,7 @@ def main(argv=None) -> int:
     parser.add_argument("--test-size", type=int, default=4000)
     parser.add_argument("--budget", type=float, default=0.01)
     parser.add_argument("--division", default="shift")
-    parser.add_argument("--confidence", type=float, default=0.9,
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
                         help="calibration guarantee: probability that the drop holds on unseen data")
     parser.add_argument("--samples", type=int, default=2, help="test images simulated")
     parser.add_argument("--seed", type=int, default=0)
