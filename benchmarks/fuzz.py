@@ -665,6 +665,16 @@ def _save(out_dir: str, index: int, category: str, data: bytes, info: Dict[str, 
         json.dump(info, f, indent=1)
 
 
+def _git_commit() -> Optional[str]:
+    """The commit the fuzzed code is at (None outside a git checkout): a count means nothing without it."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
 def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
          memory_mb: int = DEFAULT_MEMORY_MB, seeds_dir: Optional[str] = None, start: int = 0,
          progress: bool = False, max_seconds: Optional[float] = None) -> Dict[str, Any]:
@@ -752,6 +762,7 @@ def fuzz(count: int, seed: int = 0, jobs: int = 1, out_dir: Optional[str] = None
         "bad_counts": dict(Counter(b["outcome"] if "entry" not in b else f"{b['entry']}:{b['outcome']}"
                                    for b in bad)),
         "out_dir": out_dir,
+        "commit": _git_commit(),
     }
     with open(os.path.join(out_dir, "fuzz_results.json"), "w") as f:
         json.dump(summary, f, indent=1, sort_keys=True)
