@@ -1,0 +1,50 @@
+"""What the resource model reports: per-layer MACs and flash, totals and the planned peak RAM."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tflm_unit.resources.budget import Budget
+
+
+@dataclasses.dataclass
+class LayerResources:
+    """Resources of one layer (Keras) or op (.tflite)."""
+
+    name: str
+    op: str
+    macs: int
+    flash_bytes: int
+    #: Bytes of a sorted FULLY_CONNECTED layout (DESIGN.md §9) inside ``flash_bytes``: the
+    #: weights and output indices the runners build from the filter and store instead of it.
+    layout_bytes: int = 0
+
+
+@dataclasses.dataclass
+class ResourceReport:
+    """Per-layer MACs and flash plus the whole model's totals and planned peak RAM."""
+
+    layers: list[LayerResources]
+    macs: int
+    flash_bytes: int
+    peak_ram_bytes: int
+    #: Execution step (0 = before the first op) with the most live activation bytes, and the
+    #: tensors alive then: the ones that pruning must shrink to lower the peak.
+    peak_step: int
+    peak_tensors: list[str]
+
+    def value(self, resource: str) -> int:
+        return int(getattr(self, resource))
+
+    def violations(self, budget: Budget) -> dict[str, tuple[int, float]]:
+        """``{resource: (usage, limit)}`` for every limit the usage exceeds."""
+        return {name: (self.value(name), limit) for name, limit in budget.limits().items()
+                if self.value(name) > limit}
+
+    def meets(self, budget: Budget) -> bool:
+        return not self.violations(budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,179 @@
+"""Resources of a converted ``.tflite``: per-op MACs, flash and TFLM's planned peak RAM."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence, Union
+
+import numpy as np
+
+from tflm_unit.resources.memory_plan import align_up, peak_live_step, plan_greedy_memory
+from tflm_unit.resources.report import LayerResources, ResourceReport
+
+
+# Bytes per element of each TensorType (FLOAT32=0, FLOAT16=1, INT32=2, UINT8=3, INT64=4, BOOL=6,
+# INT16=7, COMPLEX64=8, INT8=9, FLOAT64=10, COMPLEX128=11, UINT64=12, RESOURCE/VARIANT (unused),
+# UINT32=15, UINT16=16, INT4=17 counted as one byte as TFLM unpacks it, BFLOAT16=18).
+_TFLITE_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16,
+                      12: 8, 13: 4, 14: 2, 15: 4, 16: 2, 17: 1, 18: 2}
+
+
+def _op_name(model_t, op) -> str:
+    from tflm_unit.runtime.model import opcode_name
+
+    return opcode_name(model_t.operatorCodes[op.opcodeIndex])[0]
+
+
+def reference_kernel_scratch_bytes(op: str, input_type: int, output_elements: int, input_rank: int,
+                                   second_input_elements: int) -> list[int]:
+    """Scratch buffers (bytes) TFLM's reference kernels request from the arena for one op.
+
+    MEAN/SUM on int8/int16 inputs keep an int32 sum per output element plus, like REDUCE_MAX,
+    one int per input dimension and per reduced axis (what the ``tflite-micro`` interpreter
+    allocates, checked in the tests). Conv, depthwise, fully connected, pooling, add and the
+    other ops used here need none with the reference kernels (optimised kernel libraries such as
+    CMSIS-NN request more).
+    """
+    quantised = input_type in (9, 7)  # INT8, INT16
+    if op in ("MEAN", "SUM") and quantised:
+        return [4 * output_elements, 4 * input_rank, 4 * second_input_elements]
+    if op == "REDUCE_MAX":
+        return [4 * input_rank, 4 * second_input_elements]
+    return []
+
+
+def sorted_fc_layout_bytes(op_name: str, custom_options, filter_shape: Sequence[int]) -> int:
+    """Bytes of the sorted layout of a UNIT_FULLY_CONNECTED whose custom options say
+    ``layout: sorted`` (0 otherwise): input_depth * (outputs + groups) entries of one int8
+    weight and a uint8 (<= 256 outputs) or uint16 output index each."""
+    from tflm_unit.runtime.model import decode_custom_options
+
+    if op_name != "UNIT_FULLY_CONNECTED" or len(filter_shape) != 2:
+        return 0
+    options = decode_custom_options(custom_options, f"{op_name} custom options")
+    if options.get("layout") != "sorted":
+        return 0
+    outputs, depth = int(filter_shape[0]), int(filter_shape[1])
+    group = int(options.get("group_size", outputs))
+    if group <= 0 or outputs % group:
+        return 0
+    return depth * (outputs + outputs // group) * (1 + (1 if outputs <= 256 else 2))
+
+
+def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> ResourceReport:
+    """MACs per op, flash (constant tensor bytes) and TFLM-planned peak RAM of a ``.tflite``.
+
+    Understands CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and their UnIT custom versions
+    (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once).
+    Only the first subgraph is planned (models with control flow are not supported).
+    """
+    from tflm_unit.runtime.model import (ModelFormatError, _to_str, check_model_structure, read_model_bytes,
+                                         unpack_model)
+
+    if not isinstance(model, (bytes, bytearray, memoryview, str, os.PathLike)):
+        raise TypeError(f"tflite_resources expects .tflite bytes or a file path, got {type(model).__name__}")
+    model_t = unpack_model(read_model_bytes(model))  # ModelFormatError (a ValueError) if not a model
+    check_model_structure(model_t)  # every index below is in range
+    graph = model_t.subgraphs[0]
+    tensors = graph.tensors
+
+    def shape(index: int) -> list[int]:  # an absent shape is a scalar's
+        return [int(d) for d in tensors[index].shape] if tensors[index].shape is not None else []
+
+    def tensor_bytes(index: int) -> int:
+        tensor = tensors[index]
+        elements = int(np.prod(shape(index), dtype=object))
+        return elements * _TFLITE_TYPE_BYTES.get(int(tensor.type), 4)
+
+    def constant_bytes(index: int) -> int:
+        buffers = model_t.buffers or []
+        buffer = buffers[tensors[index].buffer] if tensors[index].buffer < len(buffers) else None
+        if buffer is None:
+            return 0
+        if buffer.data is not None and len(buffer.data):
+            return len(buffer.data)
+        return int(getattr(buffer, "size", 0) or 0)
+
+    layers: list[LayerResources] = []
+    seen_buffers: set[int] = set()
+    operators = graph.operators or []
+    for op_index, op in enumerate(operators):
+        name = _op_name(model_t, op)
+        inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+        outputs = [i for i in (op.outputs if op.outputs is not None else []) if i >= 0]
+        macs = 0
+        base = name[len("UNIT_"):] if name.startswith("UNIT_") else name
+        if base in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(inputs) >= 2 and outputs:
+            out_shape, filter_shape = shape(outputs[0]), shape(inputs[1])
+            if len(filter_shape) != (2 if base == "FULLY_CONNECTED" else 4):
+                raise ModelFormatError(f"operator {op_index} ({name}): filter shape {filter_shape} has the wrong "
+                                       f"rank")
+            if base == "CONV_2D":  # filter [Co, kh, kw, Ci]
+                macs = int(np.prod(out_shape, dtype=object)) * int(np.prod(filter_shape[1:], dtype=object))
+            elif base == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, C]
+                macs = int(np.prod(out_shape, dtype=object)) * filter_shape[1] * filter_shape[2]
+            else:  # filter [out, in]
+                macs = int(np.prod(out_shape, dtype=object)) * filter_shape[1]
+        flash = 0
+        for index in inputs:
+            size = constant_bytes(index)
+            if size and tensors[index].buffer not in seen_buffers:
+                seen_buffers.add(tensors[index].buffer)
+                flash += size
+        layout = sorted_fc_layout_bytes(name, op.customOptions, [int(d) for d in tensors[inputs[1]].shape]) \
+            if name == "UNIT_FULLY_CONNECTED" and len(inputs) >= 2 else 0
+        if layout:  # the layout replaces the int8 filter
+            flash += layout - int(np.prod(tensors[inputs[1]].shape))
+        tensor_name = _to_str(tensors[outputs[0]].name) if outputs else ""
+        layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash,
+                                     layout_bytes=layout))
+
+    # Lifetimes exactly as TFLM's allocation-info builder marks them.
+    first = {}
+    last = {}
+    graph_inputs = list(graph.inputs if graph.inputs is not None else [])
+    graph_outputs = list(graph.outputs if graph.outputs is not None else [])
+    for index in graph_inputs + graph_outputs:
+        first[index] = 0
+        last[index] = 0
+    for step, op in enumerate(operators, start=1):
+        for index in (op.outputs if op.outputs is not None else []):
+            if index < 0:
+                continue
+            first[index] = step
+            last[index] = step
+        for index in (op.inputs if op.inputs is not None else []):
+            if index >= 0:
+                last[index] = step
+    for index in graph_outputs:
+        last[index] = len(operators)
+
+    buffers, names = [], []
+    for index in sorted(first):
+        tensor = tensors[index]
+        if constant_bytes(index) or tensor.isVariable:
+            continue
+        size = tensor_bytes(index)
+        if size == 0:
+            continue
+        buffers.append((align_up(size), first[index], last[index]))
+        tensor_name = _to_str(tensor.name)
+        names.append(tensor_name)
+    # Scratch buffers that TFLM's reference kernels request, planned after the tensors.
+    for step, op in enumerate(operators, start=1):
+        outputs = [i for i in (op.outputs if op.outputs is not None else []) if i >= 0]
+        inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+        if not outputs or not inputs:
+            continue
+        for size in reference_kernel_scratch_bytes(
+                _op_name(model_t, op), int(tensors[inputs[0]].type),
+                int(np.prod(shape(outputs[0]), dtype=object)), len(shape(inputs[0])),
+                int(np.prod(shape(inputs[1]), dtype=object)) if len(inputs) > 1 else 0):
+            buffers.append((align_up(size), step, step))
+            names.append(f"scratch:{step}")
+    _, arena = plan_greedy_memory(buffers)
+    peak_step, alive = peak_live_step(buffers)
+    return ResourceReport(layers=layers, macs=sum(layer.macs for layer in layers),
+                          flash_bytes=sum(layer.flash_bytes for layer in layers),
+                          peak_ram_bytes=arena, peak_step=peak_step,
+                          peak_tensors=[names[i] for i in alive])
