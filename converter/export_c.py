@@ -51,6 +51,7 @@ GRAPH_TYPES_HEADER = """\
 
 #include "unit_activation.h"
 #include "unit_core.h"
+#include "unit_layout.h"
 #include "unit_ops.h"
 
 #define UNIT_GRAPH_FORMAT_VERSION 1
@@ -67,7 +68,15 @@ typedef enum {
   UNIT_GRAPH_MEAN = 8,              /* params: unit_mean_params_t (over H, W) */
   UNIT_GRAPH_REQUANTIZE = 9,        /* params: unit_requantize_params_t */
   UNIT_GRAPH_LUT = 10,              /* params: const int8_t[256], out = t[in + 128] */
-  UNIT_GRAPH_BINARY = 11            /* params: unit_graph_binary_t */
+  UNIT_GRAPH_BINARY = 11,           /* params: unit_graph_binary_t */
+  UNIT_GRAPH_STRIDED_SLICE = 12,    /* params: unit_graph_slice_t */
+  UNIT_GRAPH_SPLIT = 13,            /* params: unit_graph_split_t (SPLIT, SPLIT_V) */
+  UNIT_GRAPH_TRANSPOSE = 14,        /* params: unit_graph_transpose_t */
+  UNIT_GRAPH_RESIZE_NEAREST_NEIGHBOR = 15, /* params: unit_graph_resize_nearest_t */
+  UNIT_GRAPH_RESIZE_BILINEAR = 16,  /* params: unit_resize_bilinear_params_t */
+  UNIT_GRAPH_SPACE_TO_BATCH_ND = 17, /* params: unit_graph_space_batch_t */
+  UNIT_GRAPH_BATCH_TO_SPACE_ND = 18, /* params: unit_graph_space_batch_t */
+  UNIT_GRAPH_TRANSPOSE_CONV = 19    /* params: unit_graph_transpose_conv_t */
 } unit_graph_op_kind_t;
 
 /* An int8 activation tensor: `bytes` bytes at arena + offset.  `shape` is
@@ -105,19 +114,72 @@ typedef struct {
 } unit_graph_fc_t;
 
 /* MUL, SUB, SQUARED_DIFFERENCE, MINIMUM, MAXIMUM, PRELU (broadcasting).
- * A constant second input (PRELU's alpha, a constant factor) is const data
- * here; else input2_data is NULL and the op's input2 tensor is read. */
+ * A constant input (PRELU's alpha, a constant factor, a constant minuend)
+ * is const data here: input2_data, the op's second input, or with
+ * constant_first its FIRST input (op->input is then the second).  Else
+ * input2_data is NULL and the op's input2 tensor is read. */
 typedef struct {
   unit_binary_params_t params;
   const int8_t *input2_data;
   unit_shape_t input2_shape; /* NHWC, right-aligned like the tensors' */
+  int16_t constant_first;
 } unit_graph_binary_t;
+
+/* STRIDED_SLICE: the slice resolved on the host against input_dims (the
+ * input's dims, params.num_dims of them). */
+typedef struct {
+  unit_slice_params_t params;
+  int32_t input_dims[UNIT_SLICE_MAX_DIMS];
+} unit_graph_slice_t;
+
+/* SPLIT / SPLIT_V: the input as [outer, axis_size, inner]; piece i has
+ * sizes[i] rows and is tensor outputs[i] (op->output is outputs[0]). */
+#define UNIT_GRAPH_MAX_SPLIT 8
+typedef struct {
+  int32_t outer, axis_size, inner;
+  int16_t num_outputs; /* 1..UNIT_GRAPH_MAX_SPLIT */
+  const int32_t *sizes;
+  const int16_t *outputs;
+} unit_graph_split_t;
+
+/* TRANSPOSE: output dim i = input dim perm[i]. */
+typedef struct {
+  int32_t num_dims;
+  int32_t input_dims[UNIT_TRANSPOSE_MAX_DIMS];
+  int32_t perm[UNIT_TRANSPOSE_MAX_DIMS];
+} unit_graph_transpose_t;
+
+/* RESIZE_NEAREST_NEIGHBOR: the input row / column of each output row /
+ * column (computed on the host, as TFLM rounds them). */
+typedef struct {
+  const int32_t *y_index; /* [output h] */
+  const int32_t *x_index; /* [output w] */
+} unit_graph_resize_nearest_t;
+
+/* SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND on NHWC views (a 3-D NHC tensor as
+ * NH1C): pad_* are the top / left padding or crop; pad_value the byte
+ * padded positions get (SPACE_TO_BATCH_ND). */
+typedef struct {
+  unit_shape_t input_shape;
+  unit_shape_t output_shape;
+  int32_t block_h, block_w, pad_top, pad_left;
+  int32_t pad_value;
+} unit_graph_space_batch_t;
+
+/* TRANSPOSE_CONV int8: op->input is the data input (the .tflite's third). */
+typedef struct {
+  const int8_t *filter;      /* [out_c, kh, kw, in_c] */
+  unit_shape_t filter_shape;
+  const int32_t *bias;       /* NULL when the op has none */
+  unit_requant_t requant;
+  unit_transpose_conv_params_t params;
+} unit_graph_transpose_conv_t;
 
 typedef struct {
   unit_graph_op_kind_t kind;
   int16_t input;  /* tensor index */
   int16_t input2; /* ADD's / BINARY's second input tensor, else -1 */
-  int16_t output;
+  int16_t output; /* SPLIT: the first piece */
   const void *params;
 } unit_graph_op_t;
 
@@ -146,7 +208,17 @@ _KINDS = {"CONV_2D": "UNIT_GRAPH_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_GRAPH_DEPT
           **{name: "UNIT_GRAPH_LUT" for name in ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6",
                                                  "RELU_N1_TO_1")},
           **{name: "UNIT_GRAPH_BINARY" for name in ("MUL", "SUB", "SQUARED_DIFFERENCE", "MINIMUM", "MAXIMUM",
-                                                    "PRELU")}}
+                                                    "PRELU")},
+          **{name: f"UNIT_GRAPH_{name}" for name in ("STRIDED_SLICE", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR",
+                                                     "RESIZE_BILINEAR", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+                                                     "TRANSPOSE_CONV")},
+          "SPLIT": "UNIT_GRAPH_SPLIT", "SPLIT_V": "UNIT_GRAPH_SPLIT"}
+#: Ops whose data input is not their first: the rest are constant operands (axis, output shape, filter).
+_DATA_INPUT = {"SPLIT": 1, "TRANSPOSE_CONV": 2}
+#: Ops that read only their data input (the other inputs are shapes, axes, sizes: constants).
+_ONE_DATA_INPUT = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MEAN", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "TRANSPOSE",
+                   "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+                   "TRANSPOSE_CONV")
 
 
 def c_identifier(name: str) -> str:
@@ -213,9 +285,21 @@ def _base(op: Operator) -> str:
     return op.name[len("UNIT_"):] if op.is_unit else op.name
 
 
+def _data_inputs(graph: ModelGraph, op: Operator) -> List[int]:
+    """The op's inputs that live in the arena: its non-constant data inputs
+    (a RESHAPE's shape, a SPLIT's axis, a TRANSPOSE_CONV's filter are not
+    data; a binary op's constant operand is const data)."""
+    base = _base(op)
+    if base in _ONE_DATA_INPUT:
+        at = _DATA_INPUT.get(base, 0)
+        candidates = op.inputs[at:at + 1]
+    else:
+        candidates = op.inputs
+    return [t for t in candidates if t >= 0 and not graph.tensor(t).is_constant]
+
+
 def _live_ops(graph: ModelGraph) -> List[Operator]:
-    """The ops the outputs depend on through data inputs (a RESHAPE's shape
-    input is not data), in execution order."""
+    """The ops the outputs depend on through data inputs, in execution order."""
     producer = {t: op for op in graph.operators for t in op.outputs}
     needed: set = set()
     stack = list(graph.outputs)
@@ -224,18 +308,44 @@ def _live_ops(graph: ModelGraph) -> List[Operator]:
         if op is None or op.index in needed:
             continue
         needed.add(op.index)
-        data_inputs = op.inputs[:1] if _base(op) in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MEAN") else op.inputs
-        stack.extend(t for t in data_inputs if t >= 0 and not graph.tensor(t).is_constant)
+        stack.extend(_data_inputs(graph, op))
     return [op for op in graph.operators if op.index in needed]
+
+
+def _batches(graph: ModelGraph, ops: Sequence[Operator]) -> Dict[int, int]:
+    """The batch each activation tensor really has, as the host runtime
+    computes it (from the data, not the declared shape): TFLiteConverter's
+    dynamic-batch export of a dilated conv declares batch 1 between
+    SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, where the block multiplies the
+    batch.  Every other op keeps its data input's batch."""
+    batch = {t: int(graph.tensor(t).shape[0]) for t in graph.inputs if graph.tensor(t).shape}
+    for op in ops:
+        data = _data_inputs(graph, op)
+        if not data or data[0] not in batch:
+            continue
+        b = batch[data[0]]
+        base = _base(op)
+        if base in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND") and len(op.inputs) > 1 \
+                and graph.tensor(op.inputs[1]).data is not None:
+            block = int(np.prod(graph.tensor(op.inputs[1]).data, dtype=np.int64))
+            if base == "SPACE_TO_BATCH_ND":
+                b *= block
+            elif block > 0 and b % block == 0:
+                b //= block
+        for t in op.outputs:
+            batch[t] = b
+    return batch
 
 
 class _GraphWriter:
     """Collects the C definitions of one graph."""
 
-    def __init__(self, graph: ModelGraph, name: str, scratch_limit: Optional[int] = None):
+    def __init__(self, graph: ModelGraph, name: str, scratch_limit: Optional[int] = None,
+                 batches: Optional[Dict[int, int]] = None):
         self.graph = graph
+        self.batches = batches or {}
         self.ident = c_identifier(name)
-        self.defs: List[str] = []
+        self.defs: List[Any] = []  # C text, or a function of the tensor positions giving it
         self.tensors: Dict[int, _GraphTensor] = {}
         self.scratch = 0
         self.scratch_limit = scratch_limit
@@ -244,6 +354,13 @@ class _GraphWriter:
     def fail(self, op: Operator, why: str) -> None:
         raise ConversionError(f"export-c: operator {op.index} ({op.name}) {why}")
 
+    def shape(self, index: int) -> Tuple[int, ...]:
+        """A tensor's shape with the batch it really has (_batches)."""
+        shape = tuple(int(d) for d in self.graph.tensor(index).shape)
+        if shape and index in self.batches:
+            shape = (self.batches[index],) + shape[1:]
+        return shape
+
     def tensor(self, op: Operator, index: int, step: int) -> int:
         t = self.graph.tensor(index)
         if t.dtype != np.int8:
@@ -251,7 +368,7 @@ class _GraphWriter:
         if len(t.shape) > 4 or len(t.shape) == 0:
             self.fail(op, f"uses tensor '{t.name}' of rank {len(t.shape)}; the static graph supports 1-4")
         if index not in self.tensors:
-            self.tensors[index] = _GraphTensor(index, t.shape, t.scalar_zero_point(), step, step)
+            self.tensors[index] = _GraphTensor(index, self.shape(index), t.scalar_zero_point(), step, step)
         entry = self.tensors[index]
         entry.first, entry.last = min(entry.first, step), max(entry.last, step)
         return index
@@ -397,17 +514,150 @@ class _GraphWriter:
             params = runtime_aops.int8_binary_params(op, a, b, out)
         except RuntimeUnsupported as exc:
             self.fail(op, f"cannot be prepared: {exc}")
-        if a.data is not None:
-            self.fail(op, "has a constant first input; the static graph reads it from the arena")
-        if len(b.shape) > 4:
-            self.fail(op, f"has a rank-{len(b.shape)} second input; the static graph supports 1-4")
+        if a.data is not None and b.data is not None:
+            self.fail(op, "has two constant inputs (nothing to compute at run time)")
+        constant = a if a.data is not None else b if b.data is not None else None
         data, shape = "NULL", _shape_init((1, 1, 1, 1))
-        if b.data is not None:
-            data = self.const_array("int8_t", f"{label}_input2", b.data)
-            shape = _shape_init(b.shape)
+        if constant is not None:
+            role = "first" if constant is a else "second"
+            if len(constant.shape) > 4:
+                self.fail(op, f"has a rank-{len(constant.shape)} constant {role} input; the static graph "
+                              "supports 1-4")
+            data = self.const_array("int8_t", f"{label}_input{1 if constant is a else 2}", constant.data)
+            shape = _shape_init(constant.shape)
         self.defs.append(f"static const unit_graph_binary_t {self.ident}_{label} = {{\n"
                          f"  .params = {_struct_init(dataclasses.asdict(params))},\n"
-                         f"  .input2_data = {data}, .input2_shape = {shape}}};\n")
+                         f"  .input2_data = {data}, .input2_shape = {shape},\n"
+                         f"  .constant_first = {int(constant is a)}}};\n")
+        return f"&{self.ident}_{label}"
+
+    def runtime_check(self, op: Operator) -> None:
+        """The host runtime's preparer checks the op as TFLM does (dtypes,
+        options, constant index tensors, the batch axis): its refusal is
+        export-c's, in the same words."""
+        import types
+
+        from tflm_unit.runtime import layout_ops  # noqa: F401  (registers the preparers)
+        from tflm_unit.runtime.interpreter import _PREPARERS
+        from tflm_unit.runtime.model import UnsupportedModelError as RuntimeUnsupported
+
+        try:
+            _PREPARERS[_base(op)](types.SimpleNamespace(graph=self.graph), op)
+        except RuntimeUnsupported as exc:
+            self.fail(op, f"cannot be prepared: {exc}")
+
+    def layout(self, op: Operator, label: str) -> str:
+        """A layout op's parameters, resolved on the host once against the
+        tensors' real shapes (the C core's own resolution where it has one)."""
+        from tflm_unit.core import layout_ops as lops
+
+        self.runtime_check(op)
+        base = _base(op)
+        g = self.graph
+        data = _data_inputs(g, op)[0]
+        in_shape, out_shape = self.shape(data), self.shape(op.outputs[0])
+        o = op.builtin_options
+
+        def const(position: int) -> List[int]:
+            return [int(v) for v in g.tensor(op.inputs[position]).data.reshape(-1)]
+
+        def c_list(values: Sequence[int]) -> str:
+            return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+        if base == "STRIDED_SLICE":
+            # the whole batch, as the runtime's step slices it (it refused slicing the batch axis)
+            (start, stop, stride), shape = lops.strided_slice_prepare(
+                in_shape, const(1), const(2), const(3), int(o.beginMask) | 1, int(o.endMask) | 1,
+                int(o.shrinkAxisMask))
+            if int(np.prod(shape)) != int(np.prod(out_shape)):
+                self.fail(op, f"slices {shape} from {in_shape}, but the output tensor holds {out_shape}")
+            params = _struct_init({"num_dims": len(in_shape), "start": c_list(start), "stop": c_list(stop),
+                                   "stride": c_list(stride)})
+            self.defs.append(f"static const unit_graph_slice_t {self.ident}_{label} = "
+                             + _struct_init({"params": params, "input_dims": c_list(in_shape)}) + ";\n")
+        elif base in ("SPLIT", "SPLIT_V"):
+            axis = const(0 if base == "SPLIT" else 2)[0] % len(in_shape)
+            sizes = [self.shape(t)[axis] for t in op.outputs]
+            if len(sizes) > 8:  # UNIT_GRAPH_MAX_SPLIT
+                self.fail(op, f"has {len(sizes)} outputs (option num_splits); the static graph splits into at "
+                              "most 8")
+            sizes_name = self.const_array("int32_t", f"{label}_sizes", np.array(sizes))
+            outer = int(np.prod(in_shape[:axis], dtype=np.int64))
+            inner = int(np.prod(in_shape[axis + 1:], dtype=np.int64))
+            name, outputs = f"{self.ident}_{label}", list(op.outputs)
+            # the pieces' graph tensor indices are known once every tensor is placed
+            self.defs.append(lambda position: (
+                f"static const int16_t {name}_outputs[{len(outputs)}] = "
+                + c_list(position[t] for t in outputs) + ";\n"
+                + f"static const unit_graph_split_t {name} = "
+                + _struct_init({"outer": outer, "axis_size": in_shape[axis], "inner": inner,
+                                "num_outputs": len(outputs), "sizes": sizes_name,
+                                "outputs": f"{name}_outputs"}) + ";\n"))
+        elif base == "TRANSPOSE":
+            self.defs.append(f"static const unit_graph_transpose_t {self.ident}_{label} = "
+                             + _struct_init({"num_dims": len(in_shape), "input_dims": c_list(in_shape),
+                                             "perm": c_list(const(1))}) + ";\n")
+        elif base in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+            align, half = bool(o.alignCorners), bool(o.halfPixelCenters)
+            if base == "RESIZE_BILINEAR":
+                h_scale, w_scale, half_pixel = lops.resize_bilinear_prepare(in_shape[1:3], out_shape[1:3], align,
+                                                                            half)
+                self.defs.append(f"static const unit_resize_bilinear_params_t {self.ident}_{label} = "
+                                 + _struct_init({"height_scale_10": h_scale, "width_scale_10": w_scale,
+                                                 "half_pixel_centers": half_pixel}) + ";\n")
+            else:
+                ys = self.const_array("int32_t", f"{label}_y_index",
+                                      lops.resize_nearest_index(in_shape[1], out_shape[1], align, half))
+                xs = self.const_array("int32_t", f"{label}_x_index",
+                                      lops.resize_nearest_index(in_shape[2], out_shape[2], align, half))
+                self.defs.append(f"static const unit_graph_resize_nearest_t {self.ident}_{label} = "
+                                 + _struct_init({"y_index": ys, "x_index": xs}) + ";\n")
+        else:  # SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND on NHWC views (NHC as NH1C)
+            block, pads = const(1), const(2)
+            if len(in_shape) == 3:
+                block, pads = block + [1], pads + [0, 0]
+                in_shape, out_shape = in_shape[:2] + (1,) + in_shape[2:], out_shape[:2] + (1,) + out_shape[2:]
+            pad_value = self.graph.tensor(op.outputs[0]).scalar_zero_point() & 0xFF \
+                if base == "SPACE_TO_BATCH_ND" else 0
+            self.defs.append(f"static const unit_graph_space_batch_t {self.ident}_{label} = "
+                             + _struct_init({"input_shape": _shape_init(in_shape), "output_shape": _shape_init(out_shape),
+                                             "block_h": block[0], "block_w": block[1], "pad_top": pads[0],
+                                             "pad_left": pads[2], "pad_value": pad_value}) + ";\n")
+        return f"&{self.ident}_{label}"
+
+    def transpose_conv(self, op: Operator, label: str) -> str:
+        """TRANSPOSE_CONV int8: filter, bias, per-channel requantisation and
+        the padding TFLM derives from the output size."""
+        from tflm_unit.core import layout_ops as lops
+        from tflm_unit.runtime.interpreter import requantization_params
+
+        self.runtime_check(op)
+        g = self.graph
+        filt, inp, out = g.tensor(op.inputs[1]), g.tensor(op.inputs[2]), g.tensor(op.outputs[0])
+        out_shape = self.shape(op.outputs[0])
+        channels = int(out_shape[3])
+        o = op.builtin_options
+        multiplier, shift = requantization_params(op, inp, filt, out, channels)
+        requant = _struct_init({"multiplier": self.const_array("int32_t", f"{label}_multiplier", multiplier),
+                                "shift": self.const_array("int32_t", f"{label}_shift", shift)})
+        padding = kernels.PADDINGS[int(o.padding)]
+        stride_h, stride_w = int(o.strideH), int(o.strideW)
+        act_min, act_max = kernels.activation_range_int8(int(getattr(o, "fusedActivationFunction", 0)),
+                                                         out.scalar_scale(), out.scalar_zero_point())
+        params = {"stride_h": stride_h, "stride_w": stride_w,
+                  "pad_h": lops.transpose_conv_padding(padding, stride_h, out_shape[1], int(filt.shape[1])),
+                  "pad_w": lops.transpose_conv_padding(padding, stride_w, out_shape[2], int(filt.shape[2])),
+                  "input_offset": -inp.scalar_zero_point(), "output_offset": out.scalar_zero_point(),
+                  "act_min": act_min, "act_max": act_max}
+        bias = "NULL"
+        if len(op.inputs) > 3 and op.inputs[3] >= 0:
+            bias = self.const_array("int32_t", f"{label}_bias", g.tensor(op.inputs[3]).data)
+        self.scratch = max(self.scratch, kernels.scratch_bytes("TRANSPOSE_CONV", filt.shape, out_shape, False))
+        self.defs.append(f"static const unit_graph_transpose_conv_t {self.ident}_{label} = {{\n"
+                         f"  .filter = {self.const_array('int8_t', f'{label}_filter', filt.data)}, "
+                         f".filter_shape = {_shape_init(filt.shape)},\n"
+                         f"  .bias = {bias}, .requant = {requant},\n"
+                         f"  .params = {_struct_init(params)}}};\n")
         return f"&{self.ident}_{label}"
 
     def other(self, op: Operator, label: str) -> str:
@@ -464,30 +714,41 @@ def graph_sources(model_bytes: bytes, name: str,
     ``scratch_limit`` caps the shared kernel scratch (bytes) for RAM-tight
     parts: conv/depthwise then accumulate a block of output rows at a time
     (never less than one row each)."""
+    from tflm_unit.converter.rewrite import fold_dynamic_reshapes
     from tflm_unit.resources import align_up, plan_greedy_memory
 
-    graph = load_graph(model_bytes)
+    # the graph the host runtime runs: shapes computed at run time folded
+    graph = load_graph(fold_dynamic_reshapes(model_bytes))
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ConversionError("export-c: the static graph needs a model with one input and one output")
-    writer = _GraphWriter(graph, name, scratch_limit)
-    ops_c: List[Tuple[str, int, int, int, str]] = []
     live_ops = _live_ops(graph)
+    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops))
+    ops_c: List[Tuple[str, int, int, int, str]] = []
     for step, op in enumerate(live_ops):
         base = _base(op)
         if op.is_custom and not op.is_unit:
             writer.fail(op, "is a custom op the static graph does not know")
         if base not in _KINDS:
-            writer.fail(op, f"is not supported by the static graph (supported: {', '.join(sorted(_KINDS))})")
+            dtypes = "/".join(sorted({graph.tensor(i).type_name for i in op.inputs if i >= 0})) or "no inputs"
+            writer.fail(op, f"with {dtypes} inputs is not supported by the static graph "
+                            f"(supported: {', '.join(sorted(_KINDS))})")
         label = f"op{op.index}"
-        first = writer.tensor(op, op.inputs[0], step)  # checks types and ranks first
-        second = -1
-        if base == "ADD" or (_KINDS[base] == "UNIT_GRAPH_BINARY" and not graph.tensor(op.inputs[1]).is_constant):
-            second = writer.tensor(op, op.inputs[1], step)
-        output = writer.tensor(op, op.outputs[0], step)
+        data = _data_inputs(graph, op)
+        if not data:
+            writer.fail(op, "has no input computed at run time (constant inputs only)")
+        if base == "ADD" and len(data) != 2:
+            writer.fail(op, "has a constant input; the static graph's ADD reads both from the arena")
+        first = writer.tensor(op, data[0], step)  # checks types and ranks first
+        second = writer.tensor(op, data[1], step) if len(data) > 1 else -1
+        output = [writer.tensor(op, t, step) for t in op.outputs][0]  # every output has its place in the arena
         if base in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             params = writer.conv(op, label)
         elif base == "FULLY_CONNECTED":
             params = writer.fully_connected(op, label)
+        elif base == "TRANSPOSE_CONV":
+            params = writer.transpose_conv(op, label)
+        elif base in _ONE_DATA_INPUT and base not in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MEAN"):
+            params = writer.layout(op, label)
         else:
             params = writer.other(op, label)
         ops_c.append((_KINDS[base], first, second, output, params))
@@ -525,7 +786,7 @@ def graph_sources(model_bytes: bytes, name: str,
               f"extern const unit_graph_t {ident}_graph;\n\n#endif  /* {guard} */\n")
     source = (f"/* Generated by `tflm-unit export-c`: the static graph of {name}. */\n"
               f"#include <stddef.h>\n\n#include \"{name}_graph.h\"\n\n"
-              + "\n".join(writer.defs)
+              + "\n".join(d(position) if callable(d) else d for d in writer.defs)
               + f"\nstatic const unit_graph_tensor_t {ident}_tensors[{len(order)}] = {{\n"
               + ",\n".join(tensor_rows) + "\n};\n\n"
               + f"static const unit_graph_op_t {ident}_ops[{max(1, n_steps)}] = {{\n"

@@ -19,6 +19,14 @@ size_t unit_transpose_conv_scratch_bytes(const unit_shape_t *output_shape) {
          (size_t)output_shape->c * sizeof(int32_t);
 }
 
+/* offsetof(.., v) is the alignment int32_t needs on the target (C99 has no
+ * _Alignof): 4 on the hosts, 2 on the MSP430, whose graph runner hands over
+ * an int16_t-aligned scratch. */
+struct unit_tc_int32_align {
+  char c;
+  int32_t v;
+};
+
 static int unit_tc_shape_positive(const unit_shape_t *s) {
   return s && s->n > 0 && s->h > 0 && s->w > 0 && s->c > 0;
 }
@@ -85,7 +93,8 @@ unit_status_t unit_transpose_conv_int8(
   if (status != UNIT_OK) return status;
   if (!unit_input_offset_valid(p->input_offset) || p->act_min > p->act_max)
     return UNIT_ERR_ARG;
-  if (((uintptr_t)scratch % sizeof(int32_t)) != 0u) return UNIT_ERR_SCRATCH;
+  if (((uintptr_t)scratch % offsetof(struct unit_tc_int32_align, v)) != 0u)
+    return UNIT_ERR_SCRATCH;
   if (scratch_bytes < unit_transpose_conv_scratch_bytes(output_shape))
     return UNIT_ERR_SCRATCH;
   per_image = (size_t)output_shape->h * (size_t)output_shape->w *

@@ -51,6 +51,30 @@
 #ifndef UNIT_GRAPH_WITH_REQUANTIZE
 #define UNIT_GRAPH_WITH_REQUANTIZE 1
 #endif
+#ifndef UNIT_GRAPH_WITH_STRIDED_SLICE
+#define UNIT_GRAPH_WITH_STRIDED_SLICE 1
+#endif
+#ifndef UNIT_GRAPH_WITH_SPLIT
+#define UNIT_GRAPH_WITH_SPLIT 1
+#endif
+#ifndef UNIT_GRAPH_WITH_TRANSPOSE
+#define UNIT_GRAPH_WITH_TRANSPOSE 1
+#endif
+#ifndef UNIT_GRAPH_WITH_RESIZE_NEAREST_NEIGHBOR
+#define UNIT_GRAPH_WITH_RESIZE_NEAREST_NEIGHBOR 1
+#endif
+#ifndef UNIT_GRAPH_WITH_RESIZE_BILINEAR
+#define UNIT_GRAPH_WITH_RESIZE_BILINEAR 1
+#endif
+#ifndef UNIT_GRAPH_WITH_SPACE_TO_BATCH_ND
+#define UNIT_GRAPH_WITH_SPACE_TO_BATCH_ND 1
+#endif
+#ifndef UNIT_GRAPH_WITH_BATCH_TO_SPACE_ND
+#define UNIT_GRAPH_WITH_BATCH_TO_SPACE_ND 1
+#endif
+#ifndef UNIT_GRAPH_WITH_TRANSPOSE_CONV
+#define UNIT_GRAPH_WITH_TRANSPOSE_CONV 1
+#endif
 
 #if UNIT_GRAPH_WITH_ADD || UNIT_GRAPH_WITH_BINARY
 static void dims_of(const unit_graph_tensor_t *t, int32_t dims[4]) {
@@ -161,6 +185,9 @@ static unit_status_t run_op(const unit_graph_t *graph,
         dims2[2] = p->input2_shape.w;
         dims2[3] = p->input2_shape.c;
         x2 = p->input2_data;
+        if (p->constant_first) /* the constant is the kernel's first operand */
+          return unit_binary_int8(&p->params, 4, dims2, x2, dims1, x, dims_out,
+                                  y);
       } else {
         const unit_graph_tensor_t *in2 = &graph->tensors[op->input2];
         dims_of(in2, dims2);
@@ -174,6 +201,71 @@ static unit_status_t run_op(const unit_graph_t *graph,
       return unit_requantize_int8(
           (const unit_requantize_params_t *)op->params, (int32_t)out->bytes,
           x, y);
+#endif
+#if UNIT_GRAPH_WITH_STRIDED_SLICE
+    case UNIT_GRAPH_STRIDED_SLICE: {
+      const unit_graph_slice_t *p = (const unit_graph_slice_t *)op->params;
+      return unit_strided_slice(&p->params, p->input_dims, 1u, x, y);
+    }
+#endif
+#if UNIT_GRAPH_WITH_SPLIT
+    case UNIT_GRAPH_SPLIT: {
+      const unit_graph_split_t *p = (const unit_graph_split_t *)op->params;
+      void *pieces[UNIT_GRAPH_MAX_SPLIT];
+      int16_t i;
+      if (p->num_outputs < 1 || p->num_outputs > UNIT_GRAPH_MAX_SPLIT)
+        return UNIT_ERR_ARG;
+      for (i = 0; i < p->num_outputs; i++)
+        pieces[i] = arena + graph->tensors[p->outputs[i]].offset;
+      return unit_split(p->outer, p->axis_size, p->inner, p->num_outputs,
+                        p->sizes, 1u, x, pieces);
+    }
+#endif
+#if UNIT_GRAPH_WITH_TRANSPOSE
+    case UNIT_GRAPH_TRANSPOSE: {
+      const unit_graph_transpose_t *p = (const unit_graph_transpose_t *)op->params;
+      return unit_transpose(p->num_dims, p->input_dims, p->perm, 1u, x, y);
+    }
+#endif
+#if UNIT_GRAPH_WITH_RESIZE_NEAREST_NEIGHBOR
+    case UNIT_GRAPH_RESIZE_NEAREST_NEIGHBOR: {
+      const unit_graph_resize_nearest_t *p =
+          (const unit_graph_resize_nearest_t *)op->params;
+      return unit_resize_nearest(&in->shape, out->shape.h, out->shape.w,
+                                 p->y_index, p->x_index, 1u, x, y);
+    }
+#endif
+#if UNIT_GRAPH_WITH_RESIZE_BILINEAR
+    case UNIT_GRAPH_RESIZE_BILINEAR:
+      return unit_resize_bilinear_int8(
+          (const unit_resize_bilinear_params_t *)op->params, &in->shape, x,
+          &out->shape, y);
+#endif
+#if UNIT_GRAPH_WITH_SPACE_TO_BATCH_ND
+    case UNIT_GRAPH_SPACE_TO_BATCH_ND: {
+      const unit_graph_space_batch_t *p = (const unit_graph_space_batch_t *)op->params;
+      return unit_space_to_batch_nd(&p->input_shape, p->block_h, p->block_w,
+                                    p->pad_top, p->pad_left, &p->output_shape,
+                                    (uint8_t)p->pad_value, 1u, x, y);
+    }
+#endif
+#if UNIT_GRAPH_WITH_BATCH_TO_SPACE_ND
+    case UNIT_GRAPH_BATCH_TO_SPACE_ND: {
+      const unit_graph_space_batch_t *p = (const unit_graph_space_batch_t *)op->params;
+      return unit_batch_to_space_nd(&p->input_shape, p->block_h, p->block_w,
+                                    p->pad_top, p->pad_left, &p->output_shape,
+                                    1u, x, y);
+    }
+#endif
+#if UNIT_GRAPH_WITH_TRANSPOSE_CONV
+    case UNIT_GRAPH_TRANSPOSE_CONV: {
+      const unit_graph_transpose_conv_t *p =
+          (const unit_graph_transpose_conv_t *)op->params;
+      return unit_transpose_conv_int8(&p->params, &p->requant, &in->shape, x,
+                                      &p->filter_shape, p->filter, p->bias,
+                                      &out->shape, y, scratch, scratch_bytes,
+                                      NULL);
+    }
 #endif
     default:
       return UNIT_ERR_ARG;

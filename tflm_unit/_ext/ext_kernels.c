@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ext_common.h"
+#include "unit_layout.h"
 
 /* The buffers of one kernel call, by role. */
 enum {
@@ -593,8 +594,9 @@ static PyObject *py_scratch_bytes(PyObject *self, PyObject *args) {
                     : unit_depthwise_scratch_bytes(&fs, &os, &skip);
   else if (kind == 2) bytes = unit_fc_scratch_bytes(os.c, &skip);
   else if (kind == 3) bytes = unit_fc_sorted_scratch_bytes(os.c, &skip);
+  else if (kind == 4) bytes = unit_transpose_conv_scratch_bytes(&os);
   else {
-    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1, 2 or 3");
+    PyErr_SetString(ext_argument_error, "scratch_bytes: kind must be 0, 1, 2, 3 or 4");
     return NULL;
   }
   return PyLong_FromSize_t(bytes);

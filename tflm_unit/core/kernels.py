@@ -134,7 +134,7 @@ def activation_range_int8(fused_activation: int, scale: float, zero_point: int) 
 
 
 _SCRATCH_KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2,
-                  "FULLY_CONNECTED_SORTED": 3}
+                  "FULLY_CONNECTED_SORTED": 3, "TRANSPOSE_CONV": 4}
 
 
 def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_size: int = 1,
@@ -144,7 +144,8 @@ def scratch_bytes(op: str, filter_shape, output_shape, skipping: bool, group_siz
     (``minimum``: for one output row — they then work in row blocks, any size
     in between works) plus, when skipping, the quotients of one channel;
     fully connected needs scratch only when skipping, its sorted layout
-    always (``FULLY_CONNECTED_SORTED``).  ``op`` is the builtin name; for fully
+    always (``FULLY_CONNECTED_SORTED``), a transposed conv int32 accumulators
+    for one output image.  ``op`` is the builtin name; for fully
     connected ``output_shape`` ends in the output depth."""
     if op not in _SCRATCH_KINDS:
         raise KernelArgumentError(f"no scratch rule for {op!r}; expected one of {tuple(_SCRATCH_KINDS)}")

@@ -93,9 +93,10 @@ def _layer_names(model_bytes: bytes) -> dict[int, str]:
 
 def graph_ops(model_bytes: bytes, dropped_ops: Sequence[int] = ()) -> tuple[GraphOp, ...]:
     """The ops export_c keeps (all but `dropped_ops`), in execution order."""
+    from tflm_unit.converter.rewrite import fold_dynamic_reshapes
     from tflm_unit.runtime.model import load_graph
 
-    graph = load_graph(model_bytes)
+    graph = load_graph(fold_dynamic_reshapes(model_bytes))  # as export_c and the host runtime see it
     names = _layer_names(model_bytes)
     ops = []
     for op in graph.operators:
@@ -135,7 +136,10 @@ def write_graph_sources(model_bytes: bytes, out_dir: Path | str, scratch_limit: 
 
 
 #: Op kinds the graph runner compiles only for models that use them.
-_OPTIONAL_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD", "SOFTMAX", "MEAN", "LUT", "BINARY", "REQUANTIZE")
+_OPTIONAL_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD",
+                   "SOFTMAX", "MEAN", "LUT", "BINARY", "REQUANTIZE", "STRIDED_SLICE", "SPLIT", "TRANSPOSE",
+                   "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+                   "TRANSPOSE_CONV")
 
 
 def build_graph_firmware(model_bytes: bytes, out_dir: Path | str,
