@@ -206,7 +206,7 @@ def test_export_c_pool_with_an_unquantised_output(seeds, tmp_path):
     def drop_quantization(m):
         m.subgraphs[0].tensors[8].quantization = None  # the MAX_POOL_2D output
     bad = _mutated(seeds["cnn_int8"], drop_quantization)
-    with pytest.raises(TflmUnitError, match="max_pooling2d/MaxPool"):
+    with pytest.raises(TflmUnitError, match=r"max_pooling2d(_\d+)?/MaxPool"):
         export_c(bad, str(tmp_path / "c"), name="m")
     assert not (tmp_path / "c").exists()
 
