@@ -535,14 +535,11 @@ class _GraphWriter:
         """The host runtime's preparer checks the op as TFLM does (dtypes,
         options, constant index tensors, the batch axis): its refusal is
         export-c's, in the same words."""
-        import types
-
-        from tflm_unit.runtime import layout_ops  # noqa: F401  (registers the preparers)
-        from tflm_unit.runtime.interpreter import _PREPARERS
+        from tflm_unit.runtime.layout_ops import check_layout_op
         from tflm_unit.runtime.model import UnsupportedModelError as RuntimeUnsupported
 
         try:
-            _PREPARERS[_base(op)](types.SimpleNamespace(graph=self.graph), op)
+            check_layout_op(self.graph, op, _base(op))
         except RuntimeUnsupported as exc:
             self.fail(op, f"cannot be prepared: {exc}")
 

@@ -10,6 +10,7 @@ the batch the same way for any batch size and round-trip exactly.
 """
 from __future__ import annotations
 
+import types
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -279,9 +280,16 @@ def _prepare_transpose_conv(interp: Interpreter, op: Operator):
     return step
 
 
-for _name, _preparer in (("STRIDED_SLICE", _prepare_strided_slice), ("SPLIT", _prepare_split),
-                         ("SPLIT_V", _prepare_split), ("TRANSPOSE", _prepare_transpose),
-                         ("RESIZE_NEAREST_NEIGHBOR", _prepare_resize), ("RESIZE_BILINEAR", _prepare_resize),
-                         ("SPACE_TO_BATCH_ND", _prepare_space_batch), ("BATCH_TO_SPACE_ND", _prepare_space_batch),
-                         ("TRANSPOSE_CONV", _prepare_transpose_conv)):
+LAYOUT_PREPARERS = {"STRIDED_SLICE": _prepare_strided_slice, "SPLIT": _prepare_split, "SPLIT_V": _prepare_split,
+                    "TRANSPOSE": _prepare_transpose, "RESIZE_NEAREST_NEIGHBOR": _prepare_resize,
+                    "RESIZE_BILINEAR": _prepare_resize, "SPACE_TO_BATCH_ND": _prepare_space_batch,
+                    "BATCH_TO_SPACE_ND": _prepare_space_batch, "TRANSPOSE_CONV": _prepare_transpose_conv}
+for _name, _preparer in LAYOUT_PREPARERS.items():
     register_op(_name, _preparer)
+
+
+def check_layout_op(graph, op: Operator, name: str) -> None:
+    """Run the host runtime's checks of layout op ``name`` (dtypes, options, constant index
+    tensors, the batch axis) on a graph alone, so that export-c refuses what the runtime refuses,
+    in the same words. These preparers read nothing of the interpreter but its graph."""
+    LAYOUT_PREPARERS[name](types.SimpleNamespace(graph=graph), op)
