@@ -215,10 +215,11 @@ _KINDS = {"CONV_2D": "UNIT_GRAPH_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_GRAPH_DEPT
           "SPLIT": "UNIT_GRAPH_SPLIT", "SPLIT_V": "UNIT_GRAPH_SPLIT"}
 #: Ops whose data input is not their first: the rest are constant operands (axis, output shape, filter).
 _DATA_INPUT = {"SPLIT": 1, "TRANSPOSE_CONV": 2}
+#: Layout ops: their parameters are resolved on the host by ``_GraphWriter.layout``.
+_LAYOUT_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR",
+               "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND")
 #: Ops that read only their data input (the other inputs are shapes, axes, sizes: constants).
-_ONE_DATA_INPUT = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MEAN", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "TRANSPOSE",
-                   "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
-                   "TRANSPOSE_CONV")
+_ONE_DATA_INPUT = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MEAN", "TRANSPOSE_CONV") + _LAYOUT_OPS
 
 
 def c_identifier(name: str) -> str:
@@ -744,7 +745,7 @@ def graph_sources(model_bytes: bytes, name: str,
             params = writer.fully_connected(op, label)
         elif base == "TRANSPOSE_CONV":
             params = writer.transpose_conv(op, label)
-        elif base in _ONE_DATA_INPUT and base not in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MEAN"):
+        elif base in _LAYOUT_OPS:
             params = writer.layout(op, label)
         else:
             params = writer.other(op, label)
