@@ -47,6 +47,8 @@ CONV_CASES = [
     (1, 6, 6, 17, 9, 1, 1, 2, 1, "VALID"),
     (5, 5, 5, 1, 3, 2, 2, 1, 1, "SAME"),
     (2, 14, 14, 8, 20, 3, 3, 1, 1, "SAME"),  # channels past one block of 16, two threads
+    (2, 12, 12, 1, 6, 5, 5, 1, 1, "VALID"),  # the MNIST net's first conv: rows of 5, ends at the input's end
+    (1, 7, 9, 3, 4, 3, 4, 1, 1, "SAME"),  # rows of 12 taps: both words of the short-run copy
 ]
 
 

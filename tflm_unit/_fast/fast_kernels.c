@@ -35,7 +35,7 @@ size_t fast_conv_thread_scratch(const fast_conv_t *g, int32_t kp) {
   return FAST_ALIGN((size_t)FAST_TILE * (size_t)kp * sizeof(int16_t)) +
          FAST_ALIGN(ocp * sizeof(uint64_t)) +
          FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t)) * 4u +
-         FAST_ALIGN((size_t)FAST_TILE * ocp) + FAST_ALIGN((size_t)kp * sizeof(int16_t)) +
+         FAST_ALIGN((size_t)kp * sizeof(int16_t)) +
          FAST_ALIGN(((size_t)FAST_TILE * (size_t)(kp / 2) + 16u) * sizeof(int32_t)) +
          FAST_ALIGN((size_t)FAST_TILE * sizeof(int32_t));
 }
@@ -174,10 +174,8 @@ typedef struct {
   uint64_t *counts; /* per output channel (UnIT) */
   int32_t *acc;     /* [FAST_TILE][ocp] (simd) */
   int16_t *zero_row;
-  /* bias, multiplier, shift repeated per tile position, [FAST_TILE][ocp],
-   * and the tile's int8 outputs before they are copied out */
+  /* bias, multiplier, shift repeated per tile position, [FAST_TILE][out_c] */
   int32_t *rep_bias, *rep_multiplier, *rep_shift;
-  int8_t *stage;
   uint64_t valid;   /* in-bounds (position, k) pairs (dense count) */
   int sparse;       /* UnIT bounds all >= 0: zero input pairs may be skipped */
   int32_t *pair_index, *pair_count; /* fast_simd_tile_unit_sparse scratch */
@@ -219,6 +217,34 @@ static inline void pad_run(int simd, void *tile, ptrdiff_t at, ptrdiff_t n,
     zero_run((int16_t *)tile + at, n);
 }
 
+/* emit_run, with runs shorter than a vector copied inline (a call and a
+ * mask cost more than the few elements of a small-channel conv's row). */
+static inline void copy_run(int simd, void *tile, ptrdiff_t at, const int8_t *src,
+                            ptrdiff_t n, int16_t offset, const int8_t *src_end) {
+  ptrdiff_t i;
+  if (n >= 16) {
+    emit_run(simd, tile, at, src, n, offset);
+  } else if (simd == FAST_SIMD_U8) {
+    uint8_t *dst = (uint8_t *)tile + at;
+    if (src + 16 <= src_end) {
+      /* two 8-byte words, u = x ^ 0x80; the bytes past n land where the
+       * row's next run or padding is written after this one (the uint8
+       * tile has half its int16-sized buffer spare at the end) */
+      const uint64_t sign = 0x8080808080808080ull;
+      uint64_t w0, w1;
+      memcpy(&w0, src, 8), memcpy(&w1, src + 8, 8);
+      w0 ^= sign, w1 ^= sign;
+      memcpy(dst, &w0, 8);
+      if (n > 8) memcpy(dst + 8, &w1, 8);
+      return;
+    }
+    for (i = 0; i < n; ++i) dst[i] = (uint8_t)(src[i] + 128);
+  } else {
+    int16_t *dst = (int16_t *)tile + at;
+    for (i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] + offset);
+  }
+}
+
 /* im2col of the n output positions r0.. into tile rows [n][kp]: x' at
  * in-bounds taps, 0 over padding and past the depth.  Returns the in-bounds
  * entries (the dense kernel's executed MACs per channel). */
@@ -230,6 +256,7 @@ static uint64_t gather_tile(const fast_conv_t *g, int32_t kp, int simd,
   const int16_t offset = (int16_t)g->input_offset;
   const ptrdiff_t c_n = g->in_c, row_len = (ptrdiff_t)g->k_w * c_n;
   const ptrdiff_t depth = (ptrdiff_t)g->k_h * row_len;
+  const int8_t *const input_end = input + (ptrdiff_t)g->batches * image_size;
   ptrdiff_t b = r0 / positions, rem = r0 % positions;
   ptrdiff_t oy = rem / g->out_w, ox = rem % g->out_w;
   uint64_t valid = 0;
@@ -237,7 +264,17 @@ static uint64_t gather_tile(const fast_conv_t *g, int32_t kp, int simd,
   for (p = 0; p < n; ++p) {
     const int8_t *image = input + b * image_size;
     const ptrdiff_t row = (ptrdiff_t)p * kp; /* element index of the row */
+    const ptrdiff_t iy0 = oy * g->stride_h - g->pad_h, ix0 = ox * g->stride_w - g->pad_w;
     ptrdiff_t dst = row;
+    if (g->dilation_w == 1 && iy0 >= 0 && iy0 + (ptrdiff_t)(g->k_h - 1) * g->dilation_h < g->in_h &&
+        ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
+      /* an interior window (most positions): k_h runs of row_len, a fixed
+       * stride apart, with no bounds to test */
+      const int8_t *src = image + (iy0 * g->in_w + ix0) * c_n;
+      const ptrdiff_t src_step = (ptrdiff_t)g->dilation_h * g->in_w * c_n;
+      for (ky = 0; ky < g->k_h; ++ky, dst += row_len, src += src_step) copy_run(simd, tile, dst, src, row_len, offset, input_end);
+      valid += (uint64_t)depth;
+    } else
     for (ky = 0; ky < g->k_h; ++ky, dst += row_len) {
       const ptrdiff_t iy = oy * g->stride_h - g->pad_h + (ptrdiff_t)ky * g->dilation_h;
       if (iy < 0 || iy >= g->in_h) { /* the whole kernel row reads padding */
@@ -435,30 +472,29 @@ static void conv_tile(conv_job_t *j, ptrdiff_t r0, int32_t n) {
 }
 
 /* Bias and the core's requantisation for n rows of accumulators [n][ocp]
- * (a loop the compiler vectorises once unit_requantize is inlined). */
+ * (a loop the compiler vectorises once unit_requantize is inlined).  Only
+ * the real channels are requantised: the rows are first packed to [n][out_c]
+ * in place (a row never moves up), so one flat loop over n * out_c values
+ * (per-channel values repeated per position, [FAST_TILE][out_c]) writes the
+ * output rows r0.., which are contiguous. */
 FAST_CLONES
 static void requantize_rows(const conv_job_t *j, ptrdiff_t r0, int32_t n) {
-  /* One flat loop over the tile (per-channel values repeated per position):
-   * long enough for the vectoriser whatever the channel count; locals, as
-   * the int8 stores could alias j->... for the compiler. */
   const int32_t out_c = j->g->out_c, ocp = padded_channels(out_c);
-  const int32_t total = n * ocp;
+  const int32_t total = n * out_c;
   const int32_t output_offset = j->g->output_offset;
   const int32_t act_min = j->g->act_min, act_max = j->g->act_max;
-  const int32_t *restrict acc = j->acc;
   const int32_t *restrict bias = j->rep_bias;
   const int32_t *restrict multiplier = j->rep_multiplier;
   const int32_t *restrict shift = j->rep_shift;
-  int8_t *restrict stage = j->stage;
+  int8_t *restrict out = j->output + r0 * out_c;
   int32_t i, p;
-  for (i = 0; i < total; ++i)
-    stage[i] = unit_requantize(acc[i] + bias[i], multiplier[i], shift[i],
-                               output_offset, act_min, act_max);
-  if (ocp == out_c) {
-    memcpy(j->output + r0 * out_c, stage, (size_t)total);
-  } else {
-    for (p = 0; p < n; ++p)
-      memcpy(j->output + (r0 + p) * out_c, stage + (size_t)p * ocp, (size_t)out_c);
+  if (ocp != out_c)
+    for (p = 1; p < n; ++p)
+      memmove(j->acc + (size_t)p * out_c, j->acc + (size_t)p * ocp, (size_t)out_c * sizeof(int32_t));
+  {
+    const int32_t *restrict acc = j->acc;
+    for (i = 0; i < total; ++i)
+      out[i] = unit_requantize(acc[i] + bias[i], multiplier[i], shift[i], output_offset, act_min, act_max);
   }
 }
 
@@ -537,8 +573,6 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
     mine += FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t));
     j->rep_shift = (int32_t *)mine;
     mine += FAST_ALIGN((size_t)FAST_TILE * ocp * sizeof(int32_t));
-    j->stage = (int8_t *)mine;
-    mine += FAST_ALIGN((size_t)FAST_TILE * ocp);
     j->zero_row = (int16_t *)mine;
     mine += FAST_ALIGN((size_t)kp * sizeof(int16_t));
     j->pair_index = (int32_t *)mine;
@@ -548,12 +582,11 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
     if (simd) {
       int32_t p;
       for (p = 0; p < FAST_TILE; ++p)
-        for (oc = 0; oc < ocp; ++oc) {
-          const size_t at = (size_t)p * ocp + oc;
-          const int real = oc < g->out_c;
-          j->rep_bias[at] = real && bias ? bias[oc] : 0;
-          j->rep_multiplier[at] = real ? multiplier[oc] : 0;
-          j->rep_shift[at] = real ? shift[oc] : 0;
+        for (oc = 0; oc < g->out_c; ++oc) { /* [FAST_TILE][out_c]: requantize_rows */
+          const size_t at = (size_t)p * g->out_c + oc;
+          j->rep_bias[at] = bias ? bias[oc] : 0;
+          j->rep_multiplier[at] = multiplier[oc];
+          j->rep_shift[at] = shift[oc];
         }
     }
     memset(j->counts, 0, (size_t)ocp * sizeof(uint64_t));
