@@ -249,3 +249,28 @@ def test_pool_clamp_beyond_int8_makes_every_output_the_bound():
     assert fast._pool_clamp(200, 300) == (-56, -56)  # int8(200), as the core's int16 clamp
     assert fast._pool_clamp(-300, -200) == (56, 56)
     assert fast._pool_clamp(-10, 20) == (-10, 20)
+
+
+def test_tile_requantisation_equals_the_core():
+    """The tiles' 64-bit requantisation (fast_requantize_int8) against the core's
+    unit_multiply_by_quantized_multiplier + offset + clamp, value by value,
+    including the int32 extremes, left shifts and the shift clamps."""
+    from tflm_unit import _core, _fast
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    acc = rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32)
+    acc[: n // 2] = rng.integers(-40000, 40000, n // 2)  # typical accumulators
+    acc[:6] = [np.iinfo(np.int32).min, np.iinfo(np.int32).max, 0, -1, 1, -(2**30)]
+    multiplier = rng.integers(1 << 30, 2**31, n, dtype=np.int64).astype(np.int32)
+    multiplier[:3] = [np.iinfo(np.int32).max, 1 << 30, 0]
+    shift = rng.integers(-34, 33, n).astype(np.int32)  # beyond [-31, 30]: clamped as the core clamps
+    shift[n // 2:] = rng.integers(-12, 2, n - n // 2)
+    for offset, lo, hi in ((0, -128, 127), (-7, -128, 127), (3, 0, 127)):
+        got = np.empty(n, np.int8)
+        _fast.requantize_int8(acc, multiplier, shift, offset, lo, hi, got)
+        # the core's product, then the int32 wrap of the offset add and the clamp
+        core = [_core.multiply_by_quantized_multiplier(int(a), int(m), int(np.clip(s, -31, 30)))
+                for a, m, s in zip(acc, multiplier, shift)]
+        want = [min(max((c + offset + 2**31) % 2**32 - 2**31, lo), hi) for c in core]
+        np.testing.assert_array_equal(got, np.array(want, np.int8))

@@ -217,31 +217,31 @@ static inline void pad_run(int simd, void *tile, ptrdiff_t at, ptrdiff_t n,
     zero_run((int16_t *)tile + at, n);
 }
 
-/* emit_run, with runs shorter than a vector copied inline (a call and a
- * mask cost more than the few elements of a small-channel conv's row). */
+/* emit_run for the runs of an interior window, with the uint8 tile's runs
+ * of up to 64 bytes copied inline as 8-byte words, u = x ^ 0x80 (a call and a
+ * mask cost more than the few elements of a small-channel conv's row).  The
+ * bytes of the last word past n land where the row's next run or padding is
+ * written after this one, or in the spare half of the tile buffer (sized for
+ * int16); the words never read past src_end. */
 static inline void copy_run(int simd, void *tile, ptrdiff_t at, const int8_t *src,
                             ptrdiff_t n, int16_t offset, const int8_t *src_end) {
-  ptrdiff_t i;
-  if (n >= 16) {
-    emit_run(simd, tile, at, src, n, offset);
-  } else if (simd == FAST_SIMD_U8) {
+  const ptrdiff_t words = (n + 7) / 8;
+  if (simd == FAST_SIMD_U8 && n <= 64 && src + words * 8 <= src_end) {
+    const uint64_t sign = 0x8080808080808080ull;
     uint8_t *dst = (uint8_t *)tile + at;
-    if (src + 16 <= src_end) {
-      /* two 8-byte words, u = x ^ 0x80; the bytes past n land where the
-       * row's next run or padding is written after this one (the uint8
-       * tile has half its int16-sized buffer spare at the end) */
-      const uint64_t sign = 0x8080808080808080ull;
-      uint64_t w0, w1;
-      memcpy(&w0, src, 8), memcpy(&w1, src + 8, 8);
-      w0 ^= sign, w1 ^= sign;
-      memcpy(dst, &w0, 8);
-      if (n > 8) memcpy(dst + 8, &w1, 8);
-      return;
+    ptrdiff_t i;
+    for (i = 0; i < words; ++i) {
+      uint64_t w;
+      memcpy(&w, src + i * 8, 8);
+      w ^= sign;
+      memcpy(dst + i * 8, &w, 8);
     }
-    for (i = 0; i < n; ++i) dst[i] = (uint8_t)(src[i] + 128);
-  } else {
+  } else if (simd != FAST_SIMD_U8 && n < 16) {
     int16_t *dst = (int16_t *)tile + at;
+    ptrdiff_t i;
     for (i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] + offset);
+  } else {
+    emit_run(simd, tile, at, src, n, offset);
   }
 }
 
@@ -471,6 +471,43 @@ static void conv_tile(conv_job_t *j, ptrdiff_t r0, int32_t n) {
   }
 }
 
+/* The core's unit_requantize in 64-bit arithmetic (TFLite's own form of
+ * MultiplyByQuantizedMultiplier): the core builds its product from 16 x 16
+ * multiplies for 16-bit MCUs, which does not vectorise; this does (one
+ * 32 x 32 -> 64 multiply per lane).  Same clamps of the shift, same results
+ * for every input (tests/test_fast_kernels.py compares both). */
+static inline int8_t fast_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                                     int32_t output_offset, int32_t act_min, int32_t act_max) {
+  int32_t left, right, high, mask, remainder, threshold, value;
+  int64_t product;
+  if (shift > 30) shift = 30;
+  if (shift < -31) shift = -31;
+  left = shift > 0 ? shift : 0;
+  right = shift > 0 ? 0 : -shift;
+  acc = (int32_t)((uint32_t)acc << left);
+  product = (int64_t)acc * (int64_t)multiplier;
+  product += product >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+  /* truncating division by 2^31; only INT32_MIN * INT32_MIN leaves int32 */
+  product = (product + (product < 0 ? (((int64_t)1 << 31) - 1) : 0)) >> 31;
+  high = product > INT32_MAX ? INT32_MAX : (int32_t)product;
+  mask = (int32_t)(((uint32_t)1 << right) - 1u);
+  remainder = high & mask;
+  threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+  value = (high >> right) + (remainder > threshold ? 1 : 0);
+  value = (int32_t)((uint32_t)value + (uint32_t)output_offset);
+  if (value < act_min) value = act_min;
+  if (value > act_max) value = act_max;
+  return (int8_t)value;
+}
+
+void fast_requantize_int8(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                          int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out,
+                          size_t n) {
+  size_t i;
+  for (i = 0; i < n; ++i)
+    out[i] = fast_requantize(acc[i], multiplier[i], shift[i], output_offset, act_min, act_max);
+}
+
 /* Bias and the core's requantisation for n rows of accumulators [n][ocp]
  * (a loop the compiler vectorises once unit_requantize is inlined).  Only
  * the real channels are requantised: the rows are first packed to [n][out_c]
@@ -494,7 +531,7 @@ static void requantize_rows(const conv_job_t *j, ptrdiff_t r0, int32_t n) {
   {
     const int32_t *restrict acc = j->acc;
     for (i = 0; i < total; ++i)
-      out[i] = unit_requantize(acc[i] + bias[i], multiplier[i], shift[i], output_offset, act_min, act_max);
+      out[i] = fast_requantize(acc[i] + bias[i], multiplier[i], shift[i], output_offset, act_min, act_max);
   }
 }
 

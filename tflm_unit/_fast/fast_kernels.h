@@ -115,6 +115,12 @@ uint64_t fast_depthwise_int8(const fast_conv_t *g, const int8_t *input,
                              uint64_t *channel_executed, void *scratch,
                              int threads);
 
+/* out[i] = the core's unit_requantize(acc[i], multiplier[i], shift[i], ...)
+ * in the vectorisable 64-bit form the tiles use (exposed for its test). */
+void fast_requantize_int8(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                          int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out,
+                          size_t n);
+
 /* out[i] = table[(uint8)a[i] * 256 + (uint8)b[i]]: an element-wise int8 op
  * of two same-shape tensors (ADD) from the table of its 65536 results,
  * which the caller computes once with the core's op.  Split over threads. */

@@ -246,6 +246,30 @@ static PyObject *py_lookup2_int8(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static PyObject *py_requantize_int8(PyObject *self, PyObject *args) {
+  PyObject *obj[4];
+  buf_t b[4];
+  int offset, act_min, act_max;
+  Py_ssize_t n;
+  if (!PyArg_ParseTuple(args, "OOOiiiO", &obj[0], &obj[1], &obj[2], &offset, &act_min, &act_max, &obj[3]))
+    return NULL;
+  memset(b, 0, sizeof(b));
+  if (get_buffer(obj[3], &b[3], 0, 1, 1, 0, "out") < 0) {
+    release(b, 4);
+    return NULL;
+  }
+  n = b[3].view.len;
+  if (get_buffer(obj[0], &b[0], n, 4, 0, 0, "acc") < 0 ||
+      get_buffer(obj[1], &b[1], n, 4, 0, 0, "multiplier") < 0 ||
+      get_buffer(obj[2], &b[2], n, 4, 0, 0, "shift") < 0) {
+    release(b, 4);
+    return NULL;
+  }
+  fast_requantize_int8(data(&b[0]), data(&b[1]), data(&b[2]), offset, act_min, act_max, data(&b[3]), (size_t)n);
+  release(b, 4);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_simd_level(PyObject *self, PyObject *args) {
   return PyLong_FromLong(fast_simd_level());
 }
@@ -257,6 +281,7 @@ static PyMethodDef fast_methods[] = {
     {"skip_table", py_skip_table, METH_VARARGS, "per-weight skip bounds from the thresholds"},
     {"conv_int8", py_conv_int8, METH_VARARGS, "tiled int8 conv / fully connected"},
     {"lookup2_int8", py_lookup2_int8, METH_VARARGS, "element-wise int8 op of two tensors by table"},
+    {"requantize_int8", py_requantize_int8, METH_VARARGS, "the tiles' requantisation (for its test)"},
     {"depthwise_int8", py_depthwise_int8, METH_VARARGS, "int8 depthwise conv"},
     {NULL, NULL, 0, NULL}};
 
