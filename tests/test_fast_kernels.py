@@ -217,6 +217,9 @@ POOL_CASES = [  # (input NHWC, window, strides, padding, activation)
     ((3, 24, 24, 6), (2, 2), (2, 2), "SAME", "RELU"),  # SAME with no padding needed: fast
     ((2, 9, 11, 17), (3, 2), (2, 3), "VALID", "RELU6"),
     ((2, 8, 8, 3), (8, 8), (1, 1), "VALID", "NONE"),  # global pool
+    ((100, 24, 24, 6), (2, 2), (2, 2), "VALID", "RELU"),  # two threads
+    ((40, 16, 16, 8), (3, 3), (1, 1), "VALID", "NONE"),  # overlapping windows, two threads
+    ((2, 10, 10, 3), (3, 3), (3, 3), "VALID", "RELU_N1_TO_1"),  # the last input row / column unused
     ((2, 7, 7, 5), (3, 3), (2, 2), "SAME", "NONE"),  # padded: the core's kernel
     ((1, 5, 5, 4), (2, 2), (1, 1), "SAME", "NONE"),  # window past the edge: the core's kernel
 ]
@@ -225,7 +228,7 @@ POOL_CASES = [  # (input NHWC, window, strides, padding, activation)
 @pytest.mark.parametrize("kind", ["max", "average"])
 @pytest.mark.parametrize("shape,window,strides,padding,activation", POOL_CASES)
 def test_pool_matches_core(kind, shape, window, strides, padding, activation):
-    """The strided-view pool == the core's kernel bit for bit; clipped windows fall back (None)."""
+    """The fast pool == the core's kernel bit for bit; clipped windows fall back (None)."""
     from tflm_unit.core import ops
 
     rng = np.random.default_rng(zlib.crc32(repr((kind, shape, window)).encode()))

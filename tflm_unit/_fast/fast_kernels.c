@@ -810,3 +810,77 @@ void fast_lookup2_int8(const int8_t *a, const int8_t *b, const int8_t *table,
   }
   run_jobs(lookup_job, jobs, sizeof(lookup_job_t), count);
 }
+
+/* ------------------------------------------------------------ pooling */
+
+typedef struct {
+  const fast_pool_t *g;
+  const int8_t *input;
+  int8_t *output;
+  ptrdiff_t row_begin, row_end; /* output rows over all batches */
+  int32_t *row;                 /* in_w * c: one output row's taps reduced over ky */
+} pool_job_t;
+
+/* One output row at a time: the window's input rows are first reduced
+ * element-wise over ky (long contiguous runs the compiler vectorises), then
+ * each output reduces its fw columns of that row. */
+FAST_CLONES
+static void pool_job(void *arg) {
+  const pool_job_t *j = (const pool_job_t *)arg;
+  const fast_pool_t *g = j->g;
+  const ptrdiff_t c_n = g->c, used = ((ptrdiff_t)(g->out_w - 1) * g->stride_w + g->filter_w) * c_n;
+  const int32_t count = g->filter_h * g->filter_w, half = count / 2;
+  int32_t *restrict row = j->row;
+  ptrdiff_t r, i;
+  int32_t ky, kx, ox, c;
+  for (r = j->row_begin; r < j->row_end; ++r) {
+    const ptrdiff_t b = r / g->out_h, oy = r % g->out_h;
+    const int8_t *first = j->input + ((b * g->in_h + oy * g->stride_h) * (ptrdiff_t)g->in_w) * c_n;
+    int8_t *out = j->output + r * (ptrdiff_t)g->out_w * c_n;
+    for (i = 0; i < used; ++i) row[i] = first[i];
+    for (ky = 1; ky < g->filter_h; ++ky) {
+      const int8_t *restrict in = first + (ptrdiff_t)ky * g->in_w * c_n;
+      if (g->average)
+        for (i = 0; i < used; ++i) row[i] += in[i];
+      else
+        for (i = 0; i < used; ++i) row[i] = in[i] > row[i] ? in[i] : row[i];
+    }
+    for (ox = 0; ox < g->out_w; ++ox) {
+      const int32_t *at = row + (ptrdiff_t)ox * g->stride_w * c_n;
+      for (c = 0; c < c_n; ++c) {
+        int32_t v = at[c];
+        for (kx = 1; kx < g->filter_w; ++kx) {
+          const int32_t t = at[(ptrdiff_t)kx * c_n + c];
+          if (g->average) v += t;
+          else v = t > v ? t : v;
+        }
+        if (g->average) /* the core's rounding: half away from zero */
+          v = v > 0 ? (v + half) / count : -((half - v) / count);
+        if (v < g->act_min) v = g->act_min;
+        if (v > g->act_max) v = g->act_max;
+        out[(ptrdiff_t)ox * c_n + c] = (int8_t)v;
+      }
+    }
+  }
+}
+
+size_t fast_pool_thread_scratch(const fast_pool_t *g) {
+  return FAST_ALIGN((size_t)g->in_w * (size_t)g->c * sizeof(int32_t));
+}
+
+void fast_pool_int8(const fast_pool_t *g, const int8_t *input, int8_t *output,
+                    void *scratch, int threads) {
+  pool_job_t jobs[8];
+  const ptrdiff_t rows = (ptrdiff_t)g->batches * g->out_h;
+  const uint64_t work = (uint64_t)rows * (uint64_t)g->out_w * (uint64_t)g->c *
+                        (uint64_t)(g->filter_h * g->filter_w);
+  const int n = thread_count(threads, work, rows);
+  int i;
+  for (i = 0; i < n; ++i) {
+    jobs[i].g = g, jobs[i].input = input, jobs[i].output = output;
+    jobs[i].row_begin = rows * i / n;
+    jobs[i].row_end = rows * (i + 1) / n;
+    jobs[i].row = (int32_t *)((uint8_t *)scratch + (size_t)i * fast_pool_thread_scratch(g));
+  }
+  run_jobs(pool_job, jobs, sizeof(pool_job_t), n);
+}

@@ -127,4 +127,21 @@ void fast_requantize_int8(const int32_t *acc, const int32_t *multiplier, const i
 void fast_lookup2_int8(const int8_t *a, const int8_t *b, const int8_t *table,
                        int8_t *out, size_t n, int threads);
 
+/* MAX_POOL_2D / AVERAGE_POOL_2D over windows that lie inside the input (no
+ * padding: (out_h - 1) * stride_h + filter_h <= in_h, the same for w; the
+ * caller checks), int8 NHWC, as the core's kernel computes them: the max, or
+ * the int32 sum divided by filter_h * filter_w rounding half away from zero,
+ * clamped to [act_min, act_max] (already within int8). */
+typedef struct {
+  int32_t batches, in_h, in_w, c;
+  int32_t filter_h, filter_w, stride_h, stride_w, out_h, out_w;
+  int32_t act_min, act_max;
+  int average; /* 0: max, 1: average */
+} fast_pool_t;
+
+size_t fast_pool_thread_scratch(const fast_pool_t *g);
+/* scratch: `threads` times fast_pool_thread_scratch bytes, int32-aligned. */
+void fast_pool_int8(const fast_pool_t *g, const int8_t *input, int8_t *output,
+                    void *scratch, int threads);
+
 #endif /* TFLM_UNIT_FAST_KERNELS_H_ */

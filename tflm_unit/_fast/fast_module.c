@@ -270,6 +270,46 @@ static PyObject *py_requantize_int8(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* pool_int8((batches, in_h, in_w, c, filter_h, filter_w, stride_h, stride_w,
+ * out_h, out_w, act_min, act_max, average), x, out, scratch, threads) */
+static PyObject *py_pool_int8(PyObject *self, PyObject *args) {
+  PyObject *geometry, *obj[3];
+  buf_t b[3];
+  fast_pool_t g;
+  int threads;
+  if (!PyArg_ParseTuple(args, "OOOOi", &geometry, &obj[0], &obj[1], &obj[2], &threads)) return NULL;
+  if (!PyTuple_Check(geometry) ||
+      !PyArg_ParseTuple(geometry, "iiiiiiiiiiiii", &g.batches, &g.in_h, &g.in_w, &g.c, &g.filter_h,
+                        &g.filter_w, &g.stride_h, &g.stride_w, &g.out_h, &g.out_w, &g.act_min,
+                        &g.act_max, &g.average)) {
+    PyErr_Clear();
+    PyErr_SetString(PyExc_ValueError, "pool geometry must be a tuple of 13 ints");
+    return NULL;
+  }
+  if (g.batches <= 0 || g.in_h <= 0 || g.in_w <= 0 || g.c <= 0 || g.filter_h <= 0 ||
+      g.filter_w <= 0 || g.stride_h <= 0 || g.stride_w <= 0 || g.out_h <= 0 || g.out_w <= 0 ||
+      (int64_t)(g.out_h - 1) * g.stride_h + g.filter_h > g.in_h ||
+      (int64_t)(g.out_w - 1) * g.stride_w + g.filter_w > g.in_w ||
+      (int64_t)g.filter_h * g.filter_w > 65536 || g.act_min < -128 || g.act_max > 127 ||
+      g.act_min > g.act_max || threads < 1) {
+    PyErr_SetString(PyExc_ValueError, "pool geometry: a window outside the input or a bad size / clamp");
+    return NULL;
+  }
+  memset(b, 0, sizeof(b));
+  if (get_buffer(obj[0], &b[0], (Py_ssize_t)g.batches * g.in_h * g.in_w * g.c, 1, 0, 0, "x") < 0 ||
+      get_buffer(obj[1], &b[1], (Py_ssize_t)g.batches * g.out_h * g.out_w * g.c, 1, 1, 0, "out") < 0 ||
+      get_buffer(obj[2], &b[2], (Py_ssize_t)fast_pool_thread_scratch(&g) * (threads > 8 ? 8 : threads), 1, 1,
+                 0, "scratch") < 0) {
+    release(b, 3);
+    return NULL;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  fast_pool_int8(&g, data(&b[0]), data(&b[1]), data(&b[2]), threads);
+  Py_END_ALLOW_THREADS
+  release(b, 3);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_simd_level(PyObject *self, PyObject *args) {
   return PyLong_FromLong(fast_simd_level());
 }
@@ -281,6 +321,7 @@ static PyMethodDef fast_methods[] = {
     {"skip_table", py_skip_table, METH_VARARGS, "per-weight skip bounds from the thresholds"},
     {"conv_int8", py_conv_int8, METH_VARARGS, "tiled int8 conv / fully connected"},
     {"lookup2_int8", py_lookup2_int8, METH_VARARGS, "element-wise int8 op of two tensors by table"},
+    {"pool_int8", py_pool_int8, METH_VARARGS, "int8 max / average pool over in-bounds windows"},
     {"requantize_int8", py_requantize_int8, METH_VARARGS, "the tiles' requantisation (for its test)"},
     {"depthwise_int8", py_depthwise_int8, METH_VARARGS, "int8 depthwise conv"},
     {NULL, NULL, 0, NULL}};

@@ -247,29 +247,22 @@ def _pool_clamp(act_min: int, act_max: int) -> Tuple[int, int]:
 
 def pool_2d(kind: str, x: np.ndarray, params, out_shape: Tuple[int, int, int, int]) -> Optional[np.ndarray]:
     """MAX_POOL_2D / AVERAGE_POOL_2D (``kind`` "max" / "average") on int8 NHWC
-    ``x`` with the core's prepared ``params`` (core.ops.PoolParams), as a few
-    whole-tensor NumPy reductions over strided views instead of one window at
-    a time; or None when a window is clipped by padding or the input edge
-    (the caller then runs the core's kernel, which counts in-bounds taps).
-    Bit-identical to the core: max of int8 is exact, and the average divides
-    the int32 sum by the tap count rounding half away from zero as it does."""
+    ``x`` with the core's prepared ``params`` (core.ops.PoolParams), by the
+    fast extension's row-at-a-time kernel on both cores; or None when a window
+    is clipped by padding or the input edge (the caller then runs the core's
+    kernel, which counts in-bounds taps).  Bit-identical to the core: max of
+    int8 is exact, and the average divides the int32 sum by the tap count
+    rounding half away from zero as it does."""
     if not available() or params.pad_h != 0 or params.pad_w != 0:
         return None
     n, out_h, out_w, channels = out_shape
     fh, fw, sh, sw = params.filter_h, params.filter_w, params.stride_h, params.stride_w
     if (out_h - 1) * sh + fh > x.shape[1] or (out_w - 1) * sw + fw > x.shape[2]:
         return None
-    taps = [x[:, r:r + (out_h - 1) * sh + 1:sh, k:k + (out_w - 1) * sw + 1:sw, :]
-            for r in range(fh) for k in range(fw)]
-    if kind == "max":
-        value = taps[0].copy()
-        for tap in taps[1:]:
-            np.maximum(value, tap, out=value)
-    else:
-        total = taps[0].astype(np.int32)
-        for tap in taps[1:]:
-            total += tap
-        count, half = len(taps), len(taps) // 2
-        value = np.where(total > 0, (total + half) // count, -((half - total) // count))
     lo, hi = _pool_clamp(params.act_min, params.act_max)
-    return np.clip(value, lo, hi).astype(np.int8)
+    geometry = (int(n), int(x.shape[1]), int(x.shape[2]), int(channels), int(fh), int(fw), int(sh), int(sw),
+                int(out_h), int(out_w), int(lo), int(hi), int(kind == "average"))
+    out = np.empty(out_shape, np.int8)
+    scratch = np.empty(THREADS * (int(x.shape[2]) * int(channels) * 4 + 64), np.uint8)
+    _fast.pool_int8(geometry, np.ascontiguousarray(x, dtype=np.int8), out, scratch, THREADS)
+    return out
