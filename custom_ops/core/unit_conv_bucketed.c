@@ -1,0 +1,337 @@
+/* int8 CONV_2D, UnIT with bucketed inputs (DESIGN.md §9 "Zero-cost
+ * skipping").
+ *
+ * unit_conv.c's UnIT kernel applies each weight to every output position of
+ * its rectangle and pays one compare per skipped MAC.  Here the input is
+ * sorted instead, once per row block: for every input row, channel and
+ * column phase (input column mod stride_w) a list of the row's entries
+ * (raw x, column / stride_w) in descending |x'| order, ending in an entry
+ * with x' = 0 (a sentinel: |0| <= tau for every tau >= 0).  The MACs a
+ * weight executes in one input row, |x'| > tau_w, are then a prefix of the
+ * list, and the walk ends at the first |x'| <= tau_w: a skipped MAC costs
+ * nothing beyond the one compare that ends each row's walk.
+ *
+ * An entry adds w * x' to the accumulator of the output column its input
+ * column and the weight's kernel column map to.  Every accumulator row has
+ * guard columns on both sides (`lead` before the out_w real ones, more
+ * after), so an input column that this kernel column maps outside the
+ * output (left, right, or under SAME padding) lands in a guard accumulator
+ * that is never requantised: the walk needs no bounds test.  Rows are
+ * walked per output row, so rows outside the input are never visited
+ * (padding contributes nothing, as in TFLM).  Inputs with |x'| <= the
+ * layer's smallest possible quotient (min T >> 7: no weight executes them)
+ * are left out of the lists.
+ *
+ * The skip decision is unit_conv.c's, compare for compare (same quotients,
+ * same unit_tap_skipped test); int32 sums do not depend on their order, so
+ * outputs and executed-MAC counts are those of unit_conv_2d_int8 with the
+ * same skip setting, in every division mode.
+ */
+#include "unit_internal.h"
+
+/* The bucketed layout of one call. */
+typedef struct {
+  ptrdiff_t lead;     /* guard accumulators before a row's out_w real ones */
+  ptrdiff_t acc_row;  /* accumulators per row (<= 256: byte columns) */
+  ptrdiff_t capacity; /* entries per list: ceil(in_w / stride_w) + 1 */
+} bucket_geometry_t;
+
+static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { /* a >= 0, b > 0 */
+  return (a + b - 1) / b;
+}
+
+/* 0 when the row does not fit byte columns. */
+static int bucket_geometry(const unit_shape_t *is, const unit_shape_t *fs,
+                           const unit_shape_t *os,
+                           const unit_conv_params_t *p, bucket_geometry_t *bg) {
+  const int32_t sw = os->w > 1 ? p->stride_w : 1;
+  const int32_t reach = (fs->w - 1) * p->dilation_w; /* checked geometry */
+  const int32_t right = (is->w - 1 + p->pad_w) / sw + 1;
+  int32_t lead = reach > p->pad_w ? (reach - p->pad_w + sw - 1) / sw : 0;
+  int32_t row = lead + (right > os->w ? right : os->w);
+  if (row > 256) return 0;
+  bg->lead = (ptrdiff_t)lead;
+  bg->acc_row = (ptrdiff_t)row;
+  bg->capacity = ceil_div((ptrdiff_t)is->w, (ptrdiff_t)sw) + 1;
+  return 1;
+}
+
+/* Input rows a block of `rows` output rows reads (at most the input's). */
+static size_t block_input_rows(const unit_shape_t *is, const unit_shape_t *fs,
+                               const unit_shape_t *os,
+                               const unit_conv_params_t *p, size_t rows) {
+  const size_t sh = os->h > 1 ? (size_t)p->stride_h : 1u;
+  const size_t span =
+      (rows - 1u) * sh + (size_t)(fs->h - 1) * (size_t)p->dilation_h + 1u;
+  return span < (size_t)is->h ? span : (size_t)is->h;
+}
+
+/* Scratch for a block of `rows` output rows: quotients, accumulators, lists
+ * (0 on overflow or a row too wide for byte columns). */
+static size_t bucketed_bytes(const unit_conv_params_t *p,
+                             const unit_shape_t *is, const unit_shape_t *fs,
+                             const unit_shape_t *os, size_t rows) {
+  bucket_geometry_t bg;
+  size_t quotients, acc, lists, list_bytes;
+  const size_t sw = os->w > 1 ? (size_t)p->stride_w : 1u;
+  if (!bucket_geometry(is, fs, os, p, &bg)) return 0u;
+  quotients = unit_size_mul_add((size_t)fs->h * fs->w * fs->c,
+                                sizeof(int16_t), 3u) & ~(size_t)3u;
+  acc = unit_size_mul_add(rows * (size_t)bg.acc_row, sizeof(int32_t), 0u);
+  list_bytes = unit_size_mul_add((size_t)bg.capacity * 2u, sw, 0u);
+  lists = unit_size_mul_add(block_input_rows(is, fs, os, p, rows) * (size_t)is->c,
+                            list_bytes, 0u);
+  if (acc == 0u || list_bytes == 0u || lists == 0u ||
+      quotients == 0u || quotients > SIZE_MAX - acc || lists > SIZE_MAX - acc - quotients)
+    return 0u;
+  return quotients + acc + lists;
+}
+
+/* Both queries check what the kernel checks first (0 = invalid). */
+static size_t bucketed_scratch(const unit_conv_params_t *p,
+                               const unit_shape_t *is, const unit_shape_t *fs,
+                               const unit_shape_t *os, const unit_skip_t *skip,
+                               int whole_image) {
+  if (!p || !is || !fs || !os || unit_check_skip(skip, os->c) != UNIT_OK ||
+      unit_check_conv_geometry(p->stride_h, p->stride_w, p->dilation_h,
+                               p->dilation_w, p->pad_h, p->pad_w, is, fs,
+                               os) != UNIT_OK)
+    return 0u;
+  if (!skip || !skip->thresholds) /* dense: unit_conv_2d_int8's scratch */
+    return whole_image ? unit_conv_scratch_bytes(fs, os, skip)
+                       : unit_conv_min_scratch_bytes(fs, os, skip);
+  return bucketed_bytes(p, is, fs, os, whole_image ? (size_t)os->h : 1u);
+}
+
+size_t unit_conv_bucketed_scratch_bytes(const unit_conv_params_t *params,
+                                        const unit_shape_t *input,
+                                        const unit_shape_t *filter,
+                                        const unit_shape_t *output,
+                                        const unit_skip_t *skip) {
+  return bucketed_scratch(params, input, filter, output, skip, 1);
+}
+
+size_t unit_conv_bucketed_min_scratch_bytes(const unit_conv_params_t *params,
+                                            const unit_shape_t *input,
+                                            const unit_shape_t *filter,
+                                            const unit_shape_t *output,
+                                            const unit_skip_t *skip) {
+  return bucketed_scratch(params, input, filter, output, skip, 0);
+}
+
+/* The lists of input rows [iy0, iy1): list (iy, c, phase) at entry
+ * (((iy - iy0) * in_c + c) * stride_w + phase) * capacity, each entry two
+ * bytes (raw x, column / stride_w).  Entries with |x'| <= least are left
+ * out; the rest are insertion-sorted by descending |x'| (rows are short),
+ * then the sentinel x' = 0. */
+static void build_lists(const unit_conv_geometry_t *g,
+                        const bucket_geometry_t *bg, const int8_t *input,
+                        ptrdiff_t iy0, ptrdiff_t iy1, int16_t input_offset,
+                        int16_t least, uint8_t *lists) {
+  const int8_t sentinel = (int8_t)(-input_offset); /* x' = 0 */
+  const ptrdiff_t sw = g->stride_w;
+  ptrdiff_t iy, c, r, ix;
+  for (iy = iy0; iy < iy1; ++iy) {
+    const int8_t *row = input + iy * g->in_row;
+    for (c = 0; c < g->in_c; ++c) {
+      for (r = 0; r < sw; ++r, lists += 2 * bg->capacity) {
+        uint8_t *e = lists;
+        ptrdiff_t n = 0;
+        for (ix = r; ix < g->in_w; ix += sw) {
+          const int8_t x = row[ix * g->in_c + c];
+          const int16_t mag = unit_abs16((int16_t)(x + input_offset));
+          ptrdiff_t k;
+          if (mag <= least) continue;
+          for (k = n; k > 0; --k) { /* shift smaller magnitudes up */
+            const int16_t prev = unit_abs16(
+                (int16_t)((int8_t)e[2 * (k - 1)] + input_offset));
+            if (prev >= mag) break;
+            e[2 * k] = e[2 * (k - 1)];
+            e[2 * k + 1] = e[2 * (k - 1) + 1];
+          }
+          e[2 * k] = (uint8_t)x;
+          e[2 * k + 1] = (uint8_t)(ix / sw);
+          ++n;
+        }
+        e[2 * n] = (uint8_t)sentinel;
+        e[2 * n + 1] = 0u;
+      }
+    }
+  }
+}
+
+#if defined(UNIT_PORT_BUCKET_WALK)
+void unit_msp430_bucket_walk(const uint8_t *entries, int32_t *acc, int16_t w,
+                             int16_t tau, int16_t input_offset);
+#endif
+
+/* One list against one weight: acc[column] += x' * w while |x'| > tau.
+ * Returns the MACs landing in real outputs (counted in host builds). */
+static uint64_t walk_list(const uint8_t *e, int32_t *acc, int16_t w,
+                          int16_t tau, int16_t input_offset, ptrdiff_t real_lo,
+                          ptrdiff_t real_hi) {
+  uint64_t executed = 0;
+#if defined(UNIT_PORT_BUCKET_WALK)
+  (void)real_lo, (void)real_hi;
+  unit_msp430_bucket_walk(e, acc, w, tau, input_offset);
+#else
+  const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)tau);
+  const uint16_t span = (uint16_t)((uint16_t)tau << 1);
+  for (;; e += 2) {
+    const int8_t x = (int8_t)e[0];
+    if ((uint16_t)((uint16_t)x + shifted) <= span) break; /* |x'| <= tau */
+    acc[e[1]] = unit_wrap_add32(
+        acc[e[1]], (int16_t)((int16_t)(x + input_offset) * w));
+#if UNIT_COUNTERS
+    if ((ptrdiff_t)e[1] >= real_lo && (ptrdiff_t)e[1] < real_hi) executed++;
+#endif
+  }
+  (void)real_lo, (void)real_hi;
+#endif
+  return executed;
+}
+
+/* Output channel oc over the block [row0, row_end) whose input rows
+ * [iy0, ...) are in `lists`. */
+static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
+                                 const bucket_geometry_t *bg,
+                                 const unit_tap_plan_t *plan,
+                                 const uint8_t *lists, ptrdiff_t iy0,
+                                 const int16_t *tau, const int8_t *w,
+                                 int16_t input_offset, int32_t *acc,
+                                 ptrdiff_t row0, ptrdiff_t row_end) {
+  const ptrdiff_t list_step = 2 * bg->capacity;       /* bytes per list */
+  const ptrdiff_t row_lists = g->in_c * g->stride_w;  /* lists per input row */
+  uint64_t executed = 0;
+  ptrdiff_t ky, kx, c, oy;
+  for (ky = 0; ky < g->k_h; ++ky) {
+    unit_tap_rect_t rect;
+    unit_tap_rows(g, ky, row0, row_end, &rect);
+    for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, tau += g->in_c) {
+      ptrdiff_t phase, col0;
+      if (rect.oy_lo == rect.oy_hi) continue;
+      unit_tap_planned_columns(g, plan, kx, &rect);
+      if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
+      /* input columns ix = ox * sw - pw + kx * dw: phase ix mod sw, and
+       * output column q + (phase + pw - kx * dw) / sw for q = ix / sw */
+      phase = (kx * g->dilation_w - g->pad_w) % g->stride_w;
+      if (phase < 0) phase += g->stride_w;
+      col0 = bg->lead + (phase + g->pad_w - kx * g->dilation_w) / g->stride_w;
+      for (c = 0; c < g->in_c; ++c) {
+        const int16_t t = tau[c];
+        const uint8_t *list;
+        int32_t *a;
+        if (UNIT_TAU_SKIPS_ALL(t)) continue; /* never multiplies */
+        list = lists + (((rect.oy_lo * g->stride_h - g->pad_h +
+                          ky * g->dilation_h - iy0) * row_lists) +
+                        c * g->stride_w + phase) * list_step;
+        a = acc + (rect.oy_lo - row0) * bg->acc_row + col0;
+        for (oy = rect.oy_lo; oy < rect.oy_hi;
+             ++oy, list += g->stride_h * row_lists * list_step,
+             a += bg->acc_row)
+          executed += walk_list(list, a, w[c], t, input_offset,
+                                bg->lead - col0, bg->lead - col0 + g->out_w);
+      }
+    }
+  }
+  return executed;
+}
+
+unit_status_t unit_conv_2d_bucketed_int8(
+    const unit_conv_params_t *params, const unit_requant_t *requant,
+    const unit_shape_t *input_shape, const int8_t *input,
+    const unit_shape_t *filter_shape, const int8_t *filter,
+    const int32_t *bias, const unit_shape_t *output_shape, int8_t *output,
+    const unit_skip_t *skip, void *scratch, size_t scratch_bytes,
+    unit_stats_t *stats) {
+  const unit_conv_params_t *p = params;
+  unit_status_t status;
+  unit_conv_geometry_t g;
+  bucket_geometry_t bg;
+  unit_tap_plan_t plan;
+  size_t need, quotient_bytes, taps;
+  ptrdiff_t block_rows, b, row0, oc, oy, pos;
+  int16_t *tau, least;
+  int32_t *acc;
+  uint8_t *lists;
+  int16_t input_offset;
+  if (!skip || !skip->thresholds) /* dense: nothing to bucket */
+    return unit_conv_2d_int8(params, requant, input_shape, input, filter_shape,
+                             filter, bias, output_shape, output, skip, scratch,
+                             scratch_bytes, stats);
+  status = unit_check_conv_args(params, requant, input_shape, input,
+                                filter_shape, filter, output_shape, output);
+  if (status != UNIT_OK) return status;
+  if (filter_shape->c != input_shape->c ||
+      output_shape->c != filter_shape->n || output_shape->n != input_shape->n)
+    return UNIT_ERR_SHAPE;
+  status = unit_check_requant(requant, output_shape->c);
+  if (status != UNIT_OK) return status;
+  status = unit_check_skip(skip, output_shape->c);
+  if (status != UNIT_OK) return status;
+  need = unit_conv_bucketed_min_scratch_bytes(params, input_shape, filter_shape,
+                                              output_shape, skip);
+  if (need == 0u) return UNIT_ERR_OVERFLOW; /* shapes and skip are valid */
+  if (!scratch || scratch_bytes < need) return UNIT_ERR_SCRATCH;
+#if UNIT_COUNTERS
+  if (stats)
+    stats->macs_total += (uint64_t)output_shape->n * output_shape->h *
+                         output_shape->w * output_shape->c * filter_shape->h *
+                         filter_shape->w * filter_shape->c;
+#endif
+  /* the most output rows whose block fits (at least one: need) */
+  for (block_rows = (ptrdiff_t)output_shape->h; block_rows > 1; --block_rows) {
+    const size_t bytes = bucketed_bytes(p, input_shape, filter_shape,
+                                        output_shape, (size_t)block_rows);
+    if (bytes != 0u && bytes <= scratch_bytes) break;
+  }
+  (void)bucket_geometry(input_shape, filter_shape, output_shape, p, &bg);
+  unit_conv_geometry(p, input_shape, filter_shape, output_shape, &g);
+  unit_tap_plan(&g, &plan);
+  taps = (size_t)(g.k_h * g.k_w * g.in_c);
+  quotient_bytes = unit_quotient_bytes(taps, 1);
+  tau = (int16_t *)scratch;
+  acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
+  lists = (uint8_t *)(acc + block_rows * bg.acc_row);
+  input_offset = (int16_t)p->input_offset;
+  { /* no weight's quotient is below the smallest T >> 7 (|w| <= 128) */
+    ptrdiff_t k;
+    int16_t t_min = INT16_MAX;
+    for (k = 0; k < g.out_c / skip->group_size; ++k)
+      if (skip->thresholds[k] < t_min) t_min = skip->thresholds[k];
+    least = (int16_t)(t_min > 0 ? t_min >> 7 : 0);
+  }
+  for (b = 0; b < g.batches; ++b, input += g.in_image) {
+    for (row0 = 0; row0 < g.out_h; row0 += block_rows) {
+      const ptrdiff_t row_end =
+          row0 + block_rows < g.out_h ? row0 + block_rows : g.out_h;
+      const ptrdiff_t rows = row_end - row0;
+      const ptrdiff_t top = row0 * g.stride_h - g.pad_h;
+      const ptrdiff_t bottom =
+          (row_end - 1) * g.stride_h - g.pad_h + (g.k_h - 1) * g.dilation_h + 1;
+      const ptrdiff_t iy0 = top > 0 ? top : 0;
+      const ptrdiff_t iy1 = bottom < g.in_h ? bottom : g.in_h;
+      int8_t *out_block = output + (b * g.out_h + row0) * g.out_w * g.out_c;
+      build_lists(&g, &bg, input, iy0, iy1, input_offset, least, lists);
+      for (oc = 0; oc < g.out_c; ++oc) {
+        const int8_t *filter_oc = filter + (size_t)oc * taps;
+        const int32_t bias_oc = bias ? bias[oc] : 0;
+        unit_divisor_group_t group;
+        uint64_t executed;
+        unit_divisor_group_init(&group, skip->thresholds[oc / skip->group_size],
+                                skip->division);
+        unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
+        for (pos = 0; pos < rows * bg.acc_row; ++pos) acc[pos] = bias_oc;
+        executed = bucketed_channel(&g, &bg, &plan, lists, iy0, tau, filter_oc,
+                                    input_offset, acc, row0, row_end);
+        for (oy = 0; oy < rows; ++oy)
+          unit_requantize_run(acc + oy * bg.acc_row + bg.lead, g.out_w,
+                              out_block + oy * g.out_w * g.out_c + oc, g.out_c,
+                              requant->multiplier[oc], requant->shift[oc], p);
+        unit_stats_add_channel(stats, oc, executed);
+      }
+    }
+  }
+  (void)stats;
+  return UNIT_OK;
+}
