@@ -161,30 +161,55 @@ static void build_lists(const unit_conv_geometry_t *g,
 }
 
 #if defined(UNIT_PORT_BUCKET_WALK)
-void unit_msp430_bucket_walk(const uint8_t *entries, int32_t *acc, int16_t w,
-                             int16_t tau, int16_t input_offset);
+/* One weight's walk over its rows for the port's assembly
+ * (unit_msp430_bucket.S); 16-bit fields at fixed offsets. */
+typedef struct {
+  const uint8_t *entries; /* the first row's list */
+  int16_t list_step;      /* bytes from a row's list to the next row's */
+  int32_t *acc;           /* the first row's accumulators, at column 0 */
+  int16_t acc_step;       /* bytes between accumulator rows */
+  uint16_t rows;          /* > 0 */
+  int16_t w, tau, input_offset;
+} unit_bucket_walk_t;
+typedef char unit_bucket_walk_layout_check[sizeof(unit_bucket_walk_t) == 16 ? 1 : -1];
+void unit_msp430_bucket_walk(unit_bucket_walk_t *walk);
 #endif
 
-/* One list against one weight: acc[column] += x' * w while |x'| > tau.
- * Returns the MACs landing in real outputs (counted in host builds). */
-static uint64_t walk_list(const uint8_t *e, int32_t *acc, int16_t w,
+/* One weight over `rows` input rows: in each row's list, acc[column] +=
+ * x' * w while |x'| > tau; the lists list_step bytes apart, the accumulator
+ * rows acc_row apart.  Returns the MACs landing in real outputs, columns
+ * [real_lo, real_hi) (counted in host builds). */
+static uint64_t walk_rows(const uint8_t *e, ptrdiff_t list_step, int32_t *acc,
+                          ptrdiff_t acc_row, ptrdiff_t rows, int16_t w,
                           int16_t tau, int16_t input_offset, ptrdiff_t real_lo,
                           ptrdiff_t real_hi) {
   uint64_t executed = 0;
 #if defined(UNIT_PORT_BUCKET_WALK)
+  unit_bucket_walk_t walk;
+  walk.entries = e;
+  walk.list_step = (int16_t)list_step;
+  walk.acc = acc;
+  walk.acc_step = (int16_t)(acc_row * (ptrdiff_t)sizeof(int32_t));
+  walk.rows = (uint16_t)rows;
+  walk.w = w;
+  walk.tau = tau;
+  walk.input_offset = input_offset;
+  unit_msp430_bucket_walk(&walk);
   (void)real_lo, (void)real_hi;
-  unit_msp430_bucket_walk(e, acc, w, tau, input_offset);
 #else
   const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)tau);
   const uint16_t span = (uint16_t)((uint16_t)tau << 1);
-  for (;; e += 2) {
-    const int8_t x = (int8_t)e[0];
-    if ((uint16_t)((uint16_t)x + shifted) <= span) break; /* |x'| <= tau */
-    acc[e[1]] = unit_wrap_add32(
-        acc[e[1]], (int16_t)((int16_t)(x + input_offset) * w));
+  for (; rows > 0; --rows, e += list_step, acc += acc_row) {
+    const uint8_t *x = e;
+    for (;; x += 2) {
+      const int8_t xv = (int8_t)x[0];
+      if ((uint16_t)((uint16_t)xv + shifted) <= span) break; /* |x'| <= tau */
+      acc[x[1]] = unit_wrap_add32(
+          acc[x[1]], (int16_t)((int16_t)(xv + input_offset) * w));
 #if UNIT_COUNTERS
-    if ((ptrdiff_t)e[1] >= real_lo && (ptrdiff_t)e[1] < real_hi) executed++;
+      if ((ptrdiff_t)x[1] >= real_lo && (ptrdiff_t)x[1] < real_hi) executed++;
 #endif
+    }
   }
   (void)real_lo, (void)real_hi;
 #endif
@@ -203,7 +228,7 @@ static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
   const ptrdiff_t list_step = 2 * bg->capacity;       /* bytes per list */
   const ptrdiff_t row_lists = g->in_c * g->stride_w;  /* lists per input row */
   uint64_t executed = 0;
-  ptrdiff_t ky, kx, c, oy;
+  ptrdiff_t ky, kx, c;
   for (ky = 0; ky < g->k_h; ++ky) {
     unit_tap_rect_t rect;
     unit_tap_rows(g, ky, row0, row_end, &rect);
@@ -226,11 +251,10 @@ static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
                           ky * g->dilation_h - iy0) * row_lists) +
                         c * g->stride_w + phase) * list_step;
         a = acc + (rect.oy_lo - row0) * bg->acc_row + col0;
-        for (oy = rect.oy_lo; oy < rect.oy_hi;
-             ++oy, list += g->stride_h * row_lists * list_step,
-             a += bg->acc_row)
-          executed += walk_list(list, a, w[c], t, input_offset,
-                                bg->lead - col0, bg->lead - col0 + g->out_w);
+        executed += walk_rows(list, g->stride_h * row_lists * list_step, a,
+                              bg->acc_row, rect.oy_hi - rect.oy_lo, w[c], t,
+                              input_offset, bg->lead - col0,
+                              bg->lead - col0 + g->out_w);
       }
     }
   }
