@@ -12,12 +12,10 @@
  * nothing beyond the one compare that ends each row's walk.
  *
  * An entry adds w * x' to the accumulator of the output column its input
- * column and the weight's kernel column map to.  Every accumulator row has
- * guard columns on both sides (`lead` before the out_w real ones, more
- * after), so an input column that this kernel column maps outside the
- * output (left, right, or under SAME padding) lands in a guard accumulator
- * that is never requantised: the walk needs no bounds test.  Rows are
- * walked per output row, so rows outside the input are never visited
+ * column and the weight's kernel column map to, after one unsigned compare
+ * that drops the columns this kernel column maps outside the output (left,
+ * right, or under SAME padding).  Rows are walked per output row, so rows
+ * outside the input are never visited
  * (padding contributes nothing, as in TFLM).  Inputs with |x'| <= the
  * layer's smallest possible quotient (min T >> 7: no weight executes them)
  * are left out of the lists.
@@ -31,28 +29,22 @@
 
 /* The bucketed layout of one call. */
 typedef struct {
-  ptrdiff_t lead;     /* guard accumulators before a row's out_w real ones */
-  ptrdiff_t acc_row;  /* accumulators per row (<= 256: byte columns) */
+  ptrdiff_t lead;     /* accumulators before a row's out_w real ones (0) */
+  ptrdiff_t acc_row;  /* accumulators per row */
   ptrdiff_t capacity; /* entries per list: ceil(in_w / stride_w) + 1 */
 } bucket_geometry_t;
 
-static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { /* a >= 0, b > 0 */
-  return (a + b - 1) / b;
-}
-
-/* 0 when the row does not fit byte columns. */
+/* 0 when the columns q = ix / stride_w do not fit a byte. */
 static int bucket_geometry(const unit_shape_t *is, const unit_shape_t *fs,
                            const unit_shape_t *os,
                            const unit_conv_params_t *p, bucket_geometry_t *bg) {
   const int32_t sw = os->w > 1 ? p->stride_w : 1;
-  const int32_t reach = (fs->w - 1) * p->dilation_w; /* checked geometry */
-  const int32_t right = (is->w - 1 + p->pad_w) / sw + 1;
-  int32_t lead = reach > p->pad_w ? (reach - p->pad_w + sw - 1) / sw : 0;
-  int32_t row = lead + (right > os->w ? right : os->w);
-  if (row > 256) return 0;
-  bg->lead = (ptrdiff_t)lead;
-  bg->acc_row = (ptrdiff_t)row;
-  bg->capacity = ceil_div((ptrdiff_t)is->w, (ptrdiff_t)sw) + 1;
+  const int32_t columns = (is->w + sw - 1) / sw;
+  (void)fs;
+  if (columns > 256) return 0;
+  bg->lead = 0; /* the walk tests each column against the output's */
+  bg->acc_row = (ptrdiff_t)os->w;
+  bg->capacity = (ptrdiff_t)columns + 1;
   return 1;
 }
 
@@ -161,57 +153,78 @@ static void build_lists(const unit_conv_geometry_t *g,
 }
 
 #if defined(UNIT_PORT_BUCKET_WALK)
-/* One weight's walk over its rows for the port's assembly
+/* One kernel position's walks for the port's assembly
  * (unit_msp430_bucket.S); 16-bit fields at fixed offsets. */
 typedef struct {
-  const uint8_t *entries; /* the first row's list */
-  int16_t list_step;      /* bytes from a row's list to the next row's */
+  const uint8_t *entries; /* channel 0's list of the first row */
+  int16_t row_step;       /* bytes from a row's list to the next row's */
   int32_t *acc;           /* the first row's accumulators, at column 0 */
   int16_t acc_step;       /* bytes between accumulator rows */
   uint16_t rows;          /* > 0 */
-  int16_t w, tau, input_offset;
+  const int8_t *w;        /* the channels' weights, one byte apart */
+  const int16_t *tau;     /* their quotients */
+  int16_t input_offset;
+  uint16_t first, width;  /* the columns [first, first + width) are real */
+  uint16_t channels;      /* > 0 */
+  int16_t channel_step;   /* bytes from a channel's list to the next's */
 } unit_bucket_walk_t;
-typedef char unit_bucket_walk_layout_check[sizeof(unit_bucket_walk_t) == 16 ? 1 : -1];
+typedef char unit_bucket_walk_layout_check[sizeof(unit_bucket_walk_t) == 24 ? 1 : -1];
 void unit_msp430_bucket_walk(unit_bucket_walk_t *walk);
 #endif
 
-/* One weight over `rows` input rows: in each row's list, acc[column] +=
- * x' * w while |x'| > tau; the lists list_step bytes apart, the accumulator
- * rows acc_row apart.  Returns the MACs landing in real outputs, columns
- * [real_lo, real_hi) (counted in host builds). */
-static uint64_t walk_rows(const uint8_t *e, ptrdiff_t list_step, int32_t *acc,
-                          ptrdiff_t acc_row, ptrdiff_t rows, int16_t w,
-                          int16_t tau, int16_t input_offset, ptrdiff_t real_lo,
-                          ptrdiff_t real_hi) {
+/* One kernel position, `channels` input channels: channel c's weight w[c]
+ * (quotient tau[c]; skipped outright when it covers every |x'|) over `rows`
+ * input rows.  In each row's list, while |x'| > tau,
+ * acc[column - first] += x' * w for the columns in [first, first + width)
+ * (the others map outside the output for this kernel column: not
+ * multiplied).  Lists: channel_step bytes between channels, row_step
+ * between rows; accumulator rows acc_row apart.  Returns the MACs executed
+ * (counted in host builds). */
+static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
+                              ptrdiff_t row_step, int32_t *acc,
+                              ptrdiff_t acc_row, ptrdiff_t rows,
+                              const int8_t *w, const int16_t *tau,
+                              ptrdiff_t channels, int16_t input_offset,
+                              ptrdiff_t first, ptrdiff_t width) {
   uint64_t executed = 0;
 #if defined(UNIT_PORT_BUCKET_WALK)
   unit_bucket_walk_t walk;
-  walk.entries = e;
-  walk.list_step = (int16_t)list_step;
+  walk.entries = lists;
+  walk.row_step = (int16_t)row_step;
   walk.acc = acc;
   walk.acc_step = (int16_t)(acc_row * (ptrdiff_t)sizeof(int32_t));
   walk.rows = (uint16_t)rows;
   walk.w = w;
   walk.tau = tau;
   walk.input_offset = input_offset;
+  walk.first = (uint16_t)first;
+  walk.width = (uint16_t)width;
+  walk.channels = (uint16_t)channels;
+  walk.channel_step = (int16_t)channel_step;
   unit_msp430_bucket_walk(&walk);
-  (void)real_lo, (void)real_hi;
 #else
-  const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)tau);
-  const uint16_t span = (uint16_t)((uint16_t)tau << 1);
-  for (; rows > 0; --rows, e += list_step, acc += acc_row) {
-    const uint8_t *x = e;
-    for (;; x += 2) {
-      const int8_t xv = (int8_t)x[0];
-      if ((uint16_t)((uint16_t)xv + shifted) <= span) break; /* |x'| <= tau */
-      acc[x[1]] = unit_wrap_add32(
-          acc[x[1]], (int16_t)((int16_t)(xv + input_offset) * w));
-#if UNIT_COUNTERS
-      if ((ptrdiff_t)x[1] >= real_lo && (ptrdiff_t)x[1] < real_hi) executed++;
-#endif
+  ptrdiff_t c, r;
+  for (c = 0; c < channels; ++c, lists += channel_step) {
+    const int16_t t = tau[c];
+    const int16_t wc = w[c];
+    const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)t);
+    const uint16_t span = (uint16_t)((uint16_t)t << 1);
+    const uint8_t *e = lists;
+    int32_t *a = acc;
+    if (UNIT_TAU_SKIPS_ALL(t)) continue; /* never multiplies */
+    for (r = rows; r > 0; --r, e += row_step, a += acc_row) {
+      const uint8_t *x = e;
+      for (;; x += 2) {
+        const int8_t xv = (int8_t)x[0];
+        const uint16_t column = (uint16_t)((uint16_t)x[1] - (uint16_t)first);
+        if ((uint16_t)((uint16_t)xv + shifted) <= span) break; /* |x'| <= tau */
+        if (column >= (uint16_t)width) continue; /* outside the output */
+        a[column] = unit_wrap_add32(
+            a[column], (int16_t)((int16_t)(xv + input_offset) * wc));
+        UNIT_COUNT_ADD(executed, 1);
+      }
     }
   }
-  (void)real_lo, (void)real_hi;
 #endif
   return executed;
 }
@@ -227,35 +240,43 @@ static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
                                  ptrdiff_t row0, ptrdiff_t row_end) {
   const ptrdiff_t list_step = 2 * bg->capacity;       /* bytes per list */
   const ptrdiff_t row_lists = g->in_c * g->stride_w;  /* lists per input row */
+  const ptrdiff_t channel_step = g->stride_w * list_step;
+  const ptrdiff_t row_step = g->stride_h * row_lists * list_step;
   uint64_t executed = 0;
-  ptrdiff_t ky, kx, c;
+  ptrdiff_t ky, kx;
   for (ky = 0; ky < g->k_h; ++ky) {
     unit_tap_rect_t rect;
+    const uint8_t *row_lists_ky;
+    int32_t *acc_ky;
     unit_tap_rows(g, ky, row0, row_end, &rect);
+    if (rect.oy_lo == rect.oy_hi) { /* reads only padding rows */
+      w += g->k_w * g->in_c, tau += g->k_w * g->in_c;
+      continue;
+    }
+    row_lists_ky = lists + (rect.oy_lo * g->stride_h - g->pad_h +
+                            ky * g->dilation_h - iy0) * row_lists * list_step;
+    acc_ky = acc + (rect.oy_lo - row0) * bg->acc_row;
     for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, tau += g->in_c) {
-      ptrdiff_t phase, col0;
-      if (rect.oy_lo == rect.oy_hi) continue;
+      ptrdiff_t phase, first;
+      const uint8_t *list;
       unit_tap_planned_columns(g, plan, kx, &rect);
       if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
       /* input columns ix = ox * sw - pw + kx * dw: phase ix mod sw, and
-       * output column q + (phase + pw - kx * dw) / sw for q = ix / sw */
-      phase = (kx * g->dilation_w - g->pad_w) % g->stride_w;
-      if (phase < 0) phase += g->stride_w;
-      col0 = bg->lead + (phase + g->pad_w - kx * g->dilation_w) / g->stride_w;
-      for (c = 0; c < g->in_c; ++c) {
-        const int16_t t = tau[c];
-        const uint8_t *list;
-        int32_t *a;
-        if (UNIT_TAU_SKIPS_ALL(t)) continue; /* never multiplies */
-        list = lists + (((rect.oy_lo * g->stride_h - g->pad_h +
-                          ky * g->dilation_h - iy0) * row_lists) +
-                        c * g->stride_w + phase) * list_step;
-        a = acc + (rect.oy_lo - row0) * bg->acc_row + col0;
-        executed += walk_rows(list, g->stride_h * row_lists * list_step, a,
-                              bg->acc_row, rect.oy_hi - rect.oy_lo, w[c], t,
-                              input_offset, bg->lead - col0,
-                              bg->lead - col0 + g->out_w);
+       * q = ix / sw is output column ox = q - first, first =
+       * (kx * dw - pw - phase) / sw (exact) */
+      if (g->stride_w == 1) {
+        phase = 0;
+        first = kx * g->dilation_w - g->pad_w;
+      } else {
+        phase = (kx * g->dilation_w - g->pad_w) % g->stride_w;
+        if (phase < 0) phase += g->stride_w;
+        first = (kx * g->dilation_w - g->pad_w - phase) / g->stride_w;
       }
+      list = row_lists_ky + phase * list_step;
+      executed += walk_channels(list, channel_step, row_step,
+                                acc_ky + bg->lead, bg->acc_row,
+                                rect.oy_hi - rect.oy_lo, w, tau, g->in_c,
+                                input_offset, first, g->out_w);
     }
   }
   return executed;
