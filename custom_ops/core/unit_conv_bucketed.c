@@ -67,8 +67,13 @@ static size_t bucketed_bytes(const unit_conv_params_t *p,
   size_t quotients, acc, lists, list_bytes;
   const size_t sw = os->w > 1 ? (size_t)p->stride_w : 1u;
   if (!bucket_geometry(is, fs, os, p, &bg)) return 0u;
+  /* the quotients of one channel, then the block's peak |x'| per input
+   * channel, each rounded up to 4 bytes */
   quotients = unit_size_mul_add((size_t)fs->h * fs->w * fs->c,
                                 sizeof(int16_t), 3u) & ~(size_t)3u;
+  if (quotients != 0u)
+    quotients = unit_size_mul_add((size_t)is->c, sizeof(int16_t),
+                                  quotients + 3u) & ~(size_t)3u;
   acc = unit_size_mul_add(rows * (size_t)bg.acc_row, sizeof(int32_t), 0u);
   list_bytes = unit_size_mul_add((size_t)bg.capacity * 2u, sw, 0u);
   lists = unit_size_mul_add(block_input_rows(is, fs, os, p, rows) * (size_t)is->c,
@@ -115,14 +120,16 @@ size_t unit_conv_bucketed_min_scratch_bytes(const unit_conv_params_t *params,
  * (((iy - iy0) * in_c + c) * stride_w + phase) * capacity, each entry two
  * bytes (raw x, column / stride_w).  Entries with |x'| <= least are left
  * out; the rest are insertion-sorted by descending |x'| (rows are short),
- * then the sentinel x' = 0. */
+ * then the sentinel x' = 0.  peak[c]: the largest |x'| in channel c's
+ * lists (0 when they are empty). */
 static void build_lists(const unit_conv_geometry_t *g,
                         const bucket_geometry_t *bg, const int8_t *input,
                         ptrdiff_t iy0, ptrdiff_t iy1, int16_t input_offset,
-                        int16_t least, uint8_t *lists) {
+                        int16_t least, uint8_t *lists, int16_t *peak) {
   const int8_t sentinel = (int8_t)(-input_offset); /* x' = 0 */
   const ptrdiff_t sw = g->stride_w;
   ptrdiff_t iy, c, r, ix;
+  for (c = 0; c < g->in_c; ++c) peak[c] = 0;
   for (iy = iy0; iy < iy1; ++iy) {
     const int8_t *row = input + iy * g->in_row;
     for (c = 0; c < g->in_c; ++c) {
@@ -144,6 +151,7 @@ static void build_lists(const unit_conv_geometry_t *g,
           e[2 * k] = (uint8_t)x;
           e[2 * k + 1] = (uint8_t)(ix / sw);
           ++n;
+          if (mag > peak[c]) peak[c] = mag;
         }
         e[2 * n] = (uint8_t)sentinel;
         e[2 * n + 1] = 0u;
@@ -167,13 +175,15 @@ typedef struct {
   uint16_t first, width;  /* the columns [first, first + width) are real */
   uint16_t channels;      /* > 0 */
   int16_t channel_step;   /* bytes from a channel's list to the next's */
+  const int16_t *peak;    /* the channels' largest |x'| in the block */
 } unit_bucket_walk_t;
-typedef char unit_bucket_walk_layout_check[sizeof(unit_bucket_walk_t) == 24 ? 1 : -1];
+typedef char unit_bucket_walk_layout_check[sizeof(unit_bucket_walk_t) == 26 ? 1 : -1];
 void unit_msp430_bucket_walk(unit_bucket_walk_t *walk);
 #endif
 
 /* One kernel position, `channels` input channels: channel c's weight w[c]
- * (quotient tau[c]; skipped outright when it covers every |x'|) over `rows`
+ * (quotient tau[c]; skipped outright when tau[c] >= peak[c], the largest
+ * |x'| of the channel in the block: it multiplies nothing) over `rows`
  * input rows.  In each row's list, while |x'| > tau,
  * acc[column - first] += x' * w for the columns in [first, first + width)
  * (the others map outside the output for this kernel column: not
@@ -184,8 +194,9 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
                               ptrdiff_t row_step, int32_t *acc,
                               ptrdiff_t acc_row, ptrdiff_t rows,
                               const int8_t *w, const int16_t *tau,
-                              ptrdiff_t channels, int16_t input_offset,
-                              ptrdiff_t first, ptrdiff_t width) {
+                              const int16_t *peak, ptrdiff_t channels,
+                              int16_t input_offset, ptrdiff_t first,
+                              ptrdiff_t width) {
   uint64_t executed = 0;
 #if defined(UNIT_PORT_BUCKET_WALK)
   unit_bucket_walk_t walk;
@@ -201,6 +212,7 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
   walk.width = (uint16_t)width;
   walk.channels = (uint16_t)channels;
   walk.channel_step = (int16_t)channel_step;
+  walk.peak = peak;
   unit_msp430_bucket_walk(&walk);
 #else
   ptrdiff_t c, r;
@@ -211,7 +223,7 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
     const uint16_t span = (uint16_t)((uint16_t)t << 1);
     const uint8_t *e = lists;
     int32_t *a = acc;
-    if (UNIT_TAU_SKIPS_ALL(t)) continue; /* never multiplies */
+    if (t >= peak[c]) continue; /* multiplies nothing in this block */
     for (r = rows; r > 0; --r, e += row_step, a += acc_row) {
       const uint8_t *x = e;
       for (;; x += 2) {
@@ -235,6 +247,7 @@ static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
                                  const bucket_geometry_t *bg,
                                  const unit_tap_plan_t *plan,
                                  const uint8_t *lists, ptrdiff_t iy0,
+                                 const int16_t *peak,
                                  const int16_t *tau, const int8_t *w,
                                  int16_t input_offset, int32_t *acc,
                                  ptrdiff_t row0, ptrdiff_t row_end) {
@@ -275,8 +288,8 @@ static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
       list = row_lists_ky + phase * list_step;
       executed += walk_channels(list, channel_step, row_step,
                                 acc_ky + bg->lead, bg->acc_row,
-                                rect.oy_hi - rect.oy_lo, w, tau, g->in_c,
-                                input_offset, first, g->out_w);
+                                rect.oy_hi - rect.oy_lo, w, tau, peak,
+                                g->in_c, input_offset, first, g->out_w);
     }
   }
   return executed;
@@ -296,7 +309,7 @@ unit_status_t unit_conv_2d_bucketed_int8(
   unit_tap_plan_t plan;
   size_t need, quotient_bytes, taps;
   ptrdiff_t block_rows, b, row0, oc, oy, pos;
-  int16_t *tau, least;
+  int16_t *tau, *peak, least;
   int32_t *acc;
   uint8_t *lists;
   int16_t input_offset;
@@ -336,6 +349,8 @@ unit_status_t unit_conv_2d_bucketed_int8(
   taps = (size_t)(g.k_h * g.k_w * g.in_c);
   quotient_bytes = unit_quotient_bytes(taps, 1);
   tau = (int16_t *)scratch;
+  peak = (int16_t *)((uint8_t *)scratch + quotient_bytes);
+  quotient_bytes += unit_quotient_bytes((size_t)g.in_c, 1);
   acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
   lists = (uint8_t *)(acc + block_rows * bg.acc_row);
   input_offset = (int16_t)p->input_offset;
@@ -357,7 +372,7 @@ unit_status_t unit_conv_2d_bucketed_int8(
       const ptrdiff_t iy0 = top > 0 ? top : 0;
       const ptrdiff_t iy1 = bottom < g.in_h ? bottom : g.in_h;
       int8_t *out_block = output + (b * g.out_h + row0) * g.out_w * g.out_c;
-      build_lists(&g, &bg, input, iy0, iy1, input_offset, least, lists);
+      build_lists(&g, &bg, input, iy0, iy1, input_offset, least, lists, peak);
       for (oc = 0; oc < g.out_c; ++oc) {
         const int8_t *filter_oc = filter + (size_t)oc * taps;
         const int32_t bias_oc = bias ? bias[oc] : 0;
@@ -367,7 +382,7 @@ unit_status_t unit_conv_2d_bucketed_int8(
                                 skip->division);
         unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
         for (pos = 0; pos < rows * bg.acc_row; ++pos) acc[pos] = bias_oc;
-        executed = bucketed_channel(&g, &bg, &plan, lists, iy0, tau, filter_oc,
+        executed = bucketed_channel(&g, &bg, &plan, lists, iy0, peak, tau, filter_oc,
                                     input_offset, acc, row0, row_end);
         for (oy = 0; oy < rows; ++oy)
           unit_requantize_run(acc + oy * bg.acc_row + bg.lead, g.out_w,

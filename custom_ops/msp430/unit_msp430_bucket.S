@@ -4,7 +4,7 @@
  * One kernel position of the bucketed CONV_2D kernel on the MSP430 (see
  * walk_channels in ../core/unit_conv_bucketed.c, the portable C version it
  * replaces): for each of `channels` input channels, weight w[c] with
- * quotient tau[c] (a channel with tau >= 255 is skipped outright), over
+ * quotient tau[c] (skipped outright when tau >= peak[c]), over
  * `rows` input rows, the row's list of entries (raw x, column), descending
  * |x + input_offset|, ending in an x' = 0 sentinel, is walked while
  * |x'| > tau:
@@ -22,13 +22,15 @@
  * the struct per call):
  *   0 entries  2 row_step  4 acc  6 acc_step  8 rows (> 0)  10 w  12 tau
  *   14 input_offset  16 first  18 width  20 channels (> 0)  22 channel_step
+ *   24 peak (per channel, the largest |x'| in the block: a channel with
+ *   tau >= peak multiplies nothing and is skipped outright)
  *
  * Hardware multiplier build (UNIT_MSP430_HWMULT=1): w is written to MPYS
  * once per channel, each multiply is one OP2 write and the signed 32-bit
  * product is added straight from RESLO/RESHI.  Software build: each
- * multiply calls __mspabi_mpyi (x' in R12, w in R13) and the 16-bit product
- * is sign-extended into the accumulator.  Not interrupt-safe in the
- * hardware build (see unit_msp430_tap.S).
+ * multiply is unit_msp430_tap.S's quarter-square QSMUL (unit_msp430_asm.h)
+ * and the 16-bit product is sign-extended into the accumulator.  Not
+ * interrupt-safe in the hardware build (see unit_msp430_tap.S).
  */
 #ifndef UNIT_MSP430_HWMULT
 #error "define UNIT_MSP430_HWMULT to 1 (hardware multiplier) or 0 (software)"
@@ -47,6 +49,7 @@
 #define WIDTH    18
 #define CHANNELS 20
 #define CSTEP    22
+#define PEAKPTR  24
 
     .section .text.unit_msp430_bucket_walk,"ax",@progbits
     .global unit_msp430_bucket_walk
@@ -65,8 +68,10 @@ unit_msp430_bucket_walk:
     mov     WPTR(r12), r14
     mov.b   @r14+, r6
     mov     r14, WPTR(r12)
-    cmp     #255, r9
-    jge     6f                  /* tau covers every |x'|: never multiplies */
+    mov     PEAKPTR(r12), r14
+    cmp     @r14+, r9
+    mov     r14, PEAKPTR(r12)
+    jge     6f                  /* tau >= the channel's peak: multiplies nothing */
     sxt     r6
     mov     r6, &MPYS           /* w: operand 1 for the channel */
     mov     OFFSET(r12), r11
@@ -105,10 +110,10 @@ unit_msp430_bucket_walk:
     ret
 #else
     /* R4 walk, R5 w, R6 tau, R7 offset + tau, R8 2 * tau, R9 entry,
-     * R10 row's acc; __mspabi_mpyi clobbers R11-R15, so the row's list
-     * pointer and the rows left are kept on the stack (0(SP), 2(SP)). */
+     * R10 row's acc, R15 row's list, R11 column / &acc[column],
+     * R12-R14 x and QSMUL's; the rows left on the stack (0(SP)). */
     SAVE_R4_R10
-    sub     #4, r1
+    sub     #2, r1
     mov     r12, r4
 5:  mov     TAUPTR(r4), r12
     mov     @r12+, r6           /* tau */
@@ -116,48 +121,48 @@ unit_msp430_bucket_walk:
     mov     WPTR(r4), r12
     mov.b   @r12+, r5
     mov     r12, WPTR(r4)
-    cmp     #255, r6
-    jge     6f                  /* tau covers every |x'|: never multiplies */
+    mov     PEAKPTR(r4), r12
+    cmp     @r12+, r6
+    mov     r12, PEAKPTR(r4)
+    jge     6f                  /* tau >= the channel's peak: multiplies nothing */
     sxt     r5                  /* w */
     mov     OFFSET(r4), r7
     add     r6, r7              /* input_offset + tau */
     mov     r6, r8
     add     r8, r8              /* 2 * tau */
     mov     ACC(r4), r10
-    mov     ENTRIES(r4), 0(r1)
-    mov     ROWS(r4), 2(r1)
-3:  mov     @r1, r9
+    mov     ENTRIES(r4), r15
+    mov     ROWS(r4), 0(r1)
+3:  mov     r15, r9
 1:  mov.b   @r9+, r12
     sxt     r12                 /* x */
     add     r7, r12             /* x + input_offset + tau */
     cmp     r12, r8             /* 2 * tau >= that (unsigned): skipped */
     jhs     2f
-    mov.b   @r9+, r13
-    sub     FIRST(r4), r13      /* output column */
-    cmp     WIDTH(r4), r13      /* >= width (unsigned): outside the output */
+    mov.b   @r9+, r11
+    sub     FIRST(r4), r11      /* output column */
+    cmp     WIDTH(r4), r11      /* >= width (unsigned): outside the output */
     jhs     1b
-    push    r13                 /* __mspabi_mpyi clobbers R11-R15 */
     sub     r6, r12             /* x' */
     mov     r5, r13
-    call    #__mspabi_mpyi      /* R12 = x' * w (16 bits) */
-    pop     r13
-    rla     r13
-    rla     r13
-    add     r10, r13            /* &acc[column] */
+    QSMUL                       /* R12 = x' * w (16 bits) */
+    rla     r11
+    rla     r11
+    add     r10, r11            /* &acc[column] */
     bit     #0x8000, r12
     jz      4f
-    sub     #1, 2(r13)          /* sign-extend a negative product */
-4:  add     r12, 0(r13)
-    adc     2(r13)
+    sub     #1, 2(r11)          /* sign-extend a negative product */
+4:  add     r12, 0(r11)
+    adc     2(r11)
     jmp     1b
-2:  add     ROWSTEP(r4), 0(r1)  /* the next row's list */
+2:  add     ROWSTEP(r4), r15    /* the next row's list */
     add     ACCSTEP(r4), r10    /* and accumulators */
-    dec     2(r1)
+    dec     0(r1)
     jnz     3b
 6:  add     CSTEP(r4), ENTRIES(r4) /* the next channel's lists */
     dec     CHANNELS(r4)
     jnz     5b
-    add     #4, r1
+    add     #2, r1
     RESTORE_R4_R10
     ret
 #endif
