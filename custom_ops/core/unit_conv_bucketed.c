@@ -126,36 +126,39 @@ static void build_lists(const unit_conv_geometry_t *g,
                         const bucket_geometry_t *bg, const int8_t *input,
                         ptrdiff_t iy0, ptrdiff_t iy1, int16_t input_offset,
                         int16_t least, uint8_t *lists, int16_t *peak) {
-  const int8_t sentinel = (int8_t)(-input_offset); /* x' = 0 */
+  const uint8_t sentinel = (uint8_t)(int8_t)(-input_offset); /* x' = 0 */
   const ptrdiff_t sw = g->stride_w;
-  ptrdiff_t iy, c, r, ix;
+  const ptrdiff_t x_step = g->x_step; /* stride_w * in_c */
+  ptrdiff_t iy, c, r, ix, q;
   for (c = 0; c < g->in_c; ++c) peak[c] = 0;
   for (iy = iy0; iy < iy1; ++iy) {
     const int8_t *row = input + iy * g->in_row;
     for (c = 0; c < g->in_c; ++c) {
+      int16_t top = peak[c];
       for (r = 0; r < sw; ++r, lists += 2 * bg->capacity) {
-        uint8_t *e = lists;
-        ptrdiff_t n = 0;
-        for (ix = r; ix < g->in_w; ix += sw) {
-          const int8_t x = row[ix * g->in_c + c];
+        uint8_t *end = lists; /* past the last entry */
+        const int8_t *xp = row + r * g->in_c + c;
+        /* ix = r + q * sw: column q of the phase */
+        for (ix = r, q = 0; ix < g->in_w; ix += sw, xp += x_step, ++q) {
+          const int8_t x = *xp;
           const int16_t mag = unit_abs16((int16_t)(x + input_offset));
-          ptrdiff_t k;
+          uint8_t *at;
           if (mag <= least) continue;
-          for (k = n; k > 0; --k) { /* shift smaller magnitudes up */
-            const int16_t prev = unit_abs16(
-                (int16_t)((int8_t)e[2 * (k - 1)] + input_offset));
-            if (prev >= mag) break;
-            e[2 * k] = e[2 * (k - 1)];
-            e[2 * k + 1] = e[2 * (k - 1) + 1];
+          for (at = end; at != lists; at -= 2) { /* smaller magnitudes up */
+            if (unit_abs16((int16_t)((int8_t)at[-2] + input_offset)) >= mag)
+              break;
+            at[0] = at[-2];
+            at[1] = at[-1];
           }
-          e[2 * k] = (uint8_t)x;
-          e[2 * k + 1] = (uint8_t)(ix / sw);
-          ++n;
-          if (mag > peak[c]) peak[c] = mag;
+          at[0] = (uint8_t)x;
+          at[1] = (uint8_t)q;
+          end += 2;
+          if (mag > top) top = mag;
         }
-        e[2 * n] = (uint8_t)sentinel;
-        e[2 * n + 1] = 0u;
+        end[0] = sentinel;
+        end[1] = 0u;
       }
+      peak[c] = top;
     }
   }
 }
