@@ -34,6 +34,16 @@ typedef struct {
   ptrdiff_t capacity; /* entries per list: ceil(in_w / stride_w) + 1 */
 } bucket_geometry_t;
 
+/* One kernel position (ky, kx) in the current row block, computed once
+ * per block for every output channel: rows == 0 when it reads only
+ * padding. */
+typedef struct {
+  int32_t lists;  /* byte offset of channel 0's list of its first row */
+  int32_t acc;    /* accumulator offset of that row's column 0 */
+  int32_t rows;   /* output rows it reaches in the block */
+  int32_t first;  /* list column q is output column q - first */
+} bucket_position_t;
+
 /* 0 when the columns q = ix / stride_w do not fit a byte. */
 static int bucket_geometry(const unit_shape_t *is, const unit_shape_t *fs,
                            const unit_shape_t *os,
@@ -67,10 +77,13 @@ static size_t bucketed_bytes(const unit_conv_params_t *p,
   size_t quotients, acc, lists, list_bytes;
   const size_t sw = os->w > 1 ? (size_t)p->stride_w : 1u;
   if (!bucket_geometry(is, fs, os, p, &bg)) return 0u;
-  /* the quotients of one channel, then the block's peak |x'| per input
-   * channel, each rounded up to 4 bytes */
+  /* the kernel positions' plan, the quotients of one channel (rounded up
+   * to 4 bytes), then the block's peak |x'| per input channel (as well) */
   quotients = unit_size_mul_add((size_t)fs->h * fs->w * fs->c,
                                 sizeof(int16_t), 3u) & ~(size_t)3u;
+  if (quotients != 0u) /* the kernel positions' plan */
+    quotients = unit_size_mul_add((size_t)fs->h * fs->w,
+                                  sizeof(bucket_position_t), quotients);
   if (quotients != 0u)
     quotients = unit_size_mul_add((size_t)is->c, sizeof(int16_t),
                                   quotients + 3u) & ~(size_t)3u;
@@ -244,56 +257,60 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
   return executed;
 }
 
-/* Output channel oc over the block [row0, row_end) whose input rows
- * [iy0, ...) are in `lists`. */
-static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
-                                 const bucket_geometry_t *bg,
-                                 const unit_tap_plan_t *plan,
-                                 const uint8_t *lists, ptrdiff_t iy0,
-                                 const int16_t *peak,
-                                 const int16_t *tau, const int8_t *w,
-                                 int16_t input_offset, int32_t *acc,
-                                 ptrdiff_t row0, ptrdiff_t row_end) {
-  const ptrdiff_t list_step = 2 * bg->capacity;       /* bytes per list */
-  const ptrdiff_t row_lists = g->in_c * g->stride_w;  /* lists per input row */
-  const ptrdiff_t channel_step = g->stride_w * list_step;
-  const ptrdiff_t row_step = g->stride_h * row_lists * list_step;
-  uint64_t executed = 0;
+/* The plan of every kernel position for the block [row0, row_end) whose
+ * input rows [iy0, ...) are in the lists. */
+static void plan_positions(const unit_conv_geometry_t *g,
+                           const bucket_geometry_t *bg,
+                           const unit_tap_plan_t *plan, ptrdiff_t iy0,
+                           ptrdiff_t row0, ptrdiff_t row_end,
+                           bucket_position_t *pos) {
+  const ptrdiff_t list_step = 2 * bg->capacity;      /* bytes per list */
+  const ptrdiff_t row_lists = g->in_c * g->stride_w; /* lists per input row */
   ptrdiff_t ky, kx;
   for (ky = 0; ky < g->k_h; ++ky) {
     unit_tap_rect_t rect;
-    const uint8_t *row_lists_ky;
-    int32_t *acc_ky;
     unit_tap_rows(g, ky, row0, row_end, &rect);
-    if (rect.oy_lo == rect.oy_hi) { /* reads only padding rows */
-      w += g->k_w * g->in_c, tau += g->k_w * g->in_c;
-      continue;
-    }
-    row_lists_ky = lists + (rect.oy_lo * g->stride_h - g->pad_h +
-                            ky * g->dilation_h - iy0) * row_lists * list_step;
-    acc_ky = acc + (rect.oy_lo - row0) * bg->acc_row;
-    for (kx = 0; kx < g->k_w; ++kx, w += g->in_c, tau += g->in_c) {
+    for (kx = 0; kx < g->k_w; ++kx, ++pos) {
       ptrdiff_t phase, first;
-      const uint8_t *list;
+      pos->rows = 0;
+      if (rect.oy_lo == rect.oy_hi) continue; /* reads only padding rows */
       unit_tap_planned_columns(g, plan, kx, &rect);
       if (unit_tap_rect_empty(&rect)) continue; /* reads only padding */
       /* input columns ix = ox * sw - pw + kx * dw: phase ix mod sw, and
        * q = ix / sw is output column ox = q - first, first =
        * (kx * dw - pw - phase) / sw (exact) */
-      if (g->stride_w == 1) {
-        phase = 0;
-        first = kx * g->dilation_w - g->pad_w;
-      } else {
-        phase = (kx * g->dilation_w - g->pad_w) % g->stride_w;
-        if (phase < 0) phase += g->stride_w;
-        first = (kx * g->dilation_w - g->pad_w - phase) / g->stride_w;
-      }
-      list = row_lists_ky + phase * list_step;
-      executed += walk_channels(list, channel_step, row_step,
-                                acc_ky + bg->lead, bg->acc_row,
-                                rect.oy_hi - rect.oy_lo, w, tau, peak,
-                                g->in_c, input_offset, first, g->out_w);
+      phase = (kx * g->dilation_w - g->pad_w) % g->stride_w;
+      if (phase < 0) phase += g->stride_w;
+      first = (kx * g->dilation_w - g->pad_w - phase) / g->stride_w;
+      pos->lists = (int32_t)(((rect.oy_lo * g->stride_h - g->pad_h +
+                               ky * g->dilation_h - iy0) * row_lists + phase) *
+                             list_step);
+      pos->acc = (int32_t)((rect.oy_lo - row0) * bg->acc_row + bg->lead);
+      pos->rows = (int32_t)(rect.oy_hi - rect.oy_lo);
+      pos->first = (int32_t)first;
     }
+  }
+}
+
+/* Output channel oc over the block whose lists are `lists`: each kernel
+ * position's walk of all input channels. */
+static uint64_t bucketed_channel(const unit_conv_geometry_t *g,
+                                 const bucket_geometry_t *bg,
+                                 const bucket_position_t *pos,
+                                 const uint8_t *lists, const int16_t *peak,
+                                 const int16_t *tau, const int8_t *w,
+                                 int16_t input_offset, int32_t *acc) {
+  const ptrdiff_t list_step = 2 * bg->capacity;
+  const ptrdiff_t channel_step = g->stride_w * list_step;
+  const ptrdiff_t row_step = g->stride_h * g->in_c * channel_step;
+  const bucket_position_t *end = pos + g->k_h * g->k_w;
+  uint64_t executed = 0;
+  for (; pos != end; ++pos, w += g->in_c, tau += g->in_c) {
+    if (pos->rows == 0) continue; /* reads only padding */
+    executed += walk_channels(lists + (ptrdiff_t)pos->lists, channel_step,
+                              row_step, acc + (ptrdiff_t)pos->acc, bg->acc_row,
+                              (ptrdiff_t)pos->rows, w, tau, peak, g->in_c,
+                              input_offset, (ptrdiff_t)pos->first, g->out_w);
   }
   return executed;
 }
@@ -311,8 +328,9 @@ unit_status_t unit_conv_2d_bucketed_int8(
   bucket_geometry_t bg;
   unit_tap_plan_t plan;
   size_t need, quotient_bytes, taps;
-  ptrdiff_t block_rows, b, row0, oc, oy, pos;
+  ptrdiff_t block_rows, b, row0, oc, pos;
   int16_t *tau, *peak, least;
+  bucket_position_t *positions;
   int32_t *acc;
   uint8_t *lists;
   int16_t input_offset;
@@ -350,8 +368,10 @@ unit_status_t unit_conv_2d_bucketed_int8(
   unit_conv_geometry(p, input_shape, filter_shape, output_shape, &g);
   unit_tap_plan(&g, &plan);
   taps = (size_t)(g.k_h * g.k_w * g.in_c);
-  quotient_bytes = unit_quotient_bytes(taps, 1);
-  tau = (int16_t *)scratch;
+  positions = (bucket_position_t *)scratch;
+  tau = (int16_t *)(positions + g.k_h * g.k_w);
+  quotient_bytes = (size_t)(g.k_h * g.k_w) * sizeof(bucket_position_t) +
+                   unit_quotient_bytes(taps, 1);
   peak = (int16_t *)((uint8_t *)scratch + quotient_bytes);
   quotient_bytes += unit_quotient_bytes((size_t)g.in_c, 1);
   acc = (int32_t *)((uint8_t *)scratch + quotient_bytes);
@@ -376,6 +396,7 @@ unit_status_t unit_conv_2d_bucketed_int8(
       const ptrdiff_t iy1 = bottom < g.in_h ? bottom : g.in_h;
       int8_t *out_block = output + (b * g.out_h + row0) * g.out_w * g.out_c;
       build_lists(&g, &bg, input, iy0, iy1, input_offset, least, lists, peak);
+      plan_positions(&g, &bg, &plan, iy0, row0, row_end, positions);
       for (oc = 0; oc < g.out_c; ++oc) {
         const int8_t *filter_oc = filter + (size_t)oc * taps;
         const int32_t bias_oc = bias ? bias[oc] : 0;
@@ -385,12 +406,11 @@ unit_status_t unit_conv_2d_bucketed_int8(
                                 skip->division);
         unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
         for (pos = 0; pos < rows * bg.acc_row; ++pos) acc[pos] = bias_oc;
-        executed = bucketed_channel(&g, &bg, &plan, lists, iy0, peak, tau, filter_oc,
-                                    input_offset, acc, row0, row_end);
-        for (oy = 0; oy < rows; ++oy)
-          unit_requantize_run(acc + oy * bg.acc_row + bg.lead, g.out_w,
-                              out_block + oy * g.out_w * g.out_c + oc, g.out_c,
-                              requant->multiplier[oc], requant->shift[oc], p);
+        executed = bucketed_channel(&g, &bg, positions, lists, peak, tau,
+                                    filter_oc, input_offset, acc);
+        /* acc_row == out_w: the block's accumulators are its outputs' */
+        unit_requantize_run(acc, rows * g.out_w, out_block + oc, g.out_c,
+                            requant->multiplier[oc], requant->shift[oc], p);
         unit_stats_add_channel(stats, oc, executed);
       }
     }
