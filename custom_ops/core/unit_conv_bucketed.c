@@ -364,7 +364,8 @@ unit_status_t unit_conv_2d_bucketed_int8(
                                         output_shape, (size_t)block_rows);
     if (bytes != 0u && bytes <= scratch_bytes) break;
   }
-  (void)bucket_geometry(input_shape, filter_shape, output_shape, p, &bg);
+  if (!bucket_geometry(input_shape, filter_shape, output_shape, p, &bg))
+    return UNIT_ERR_OVERFLOW; /* not reached: need != 0 */
   unit_conv_geometry(p, input_shape, filter_shape, output_shape, &g);
   unit_tap_plan(&g, &plan);
   taps = (size_t)(g.k_h * g.k_w * g.in_c);
@@ -389,6 +390,7 @@ unit_status_t unit_conv_2d_bucketed_int8(
       const ptrdiff_t row_end =
           row0 + block_rows < g.out_h ? row0 + block_rows : g.out_h;
       const ptrdiff_t rows = row_end - row0;
+      const ptrdiff_t positions_in_block = rows * bg.acc_row;
       const ptrdiff_t top = row0 * g.stride_h - g.pad_h;
       const ptrdiff_t bottom =
           (row_end - 1) * g.stride_h - g.pad_h + (g.k_h - 1) * g.dilation_h + 1;
@@ -405,7 +407,7 @@ unit_status_t unit_conv_2d_bucketed_int8(
         unit_divisor_group_init(&group, skip->thresholds[oc / skip->group_size],
                                 skip->division);
         unit_weight_quotients(&group, skip->division, filter_oc, taps, 1, tau);
-        for (pos = 0; pos < rows * bg.acc_row; ++pos) acc[pos] = bias_oc;
+        for (pos = 0; pos < positions_in_block; ++pos) acc[pos] = bias_oc;
         executed = bucketed_channel(&g, &bg, positions, lists, peak, tau,
                                     filter_oc, input_offset, acc);
         /* acc_row == out_w: the block's accumulators are its outputs' */
