@@ -77,22 +77,30 @@ def make_models(args) -> dict:
     return models, info
 
 
-def simulate_all(models: dict, xq_by_model: dict, work: str) -> dict:
-    """{multiplier: {model: {"cycles", "layers": [{name, op, cycles, macs, macs_executed}], "bit_exact"}}}."""
+def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = "compare") -> dict:
+    """{multiplier: {model: {"cycles", "layers": [{name, op, cycles, macs, macs_executed}], "bit_exact"}}};
+    with conv_layout "bucketed" also "unit_bucketed" and "skip_all_bucketed": the
+    same models with their UnIT convs on the bucketed-input kernel (DESIGN.md §9)."""
     from tflm_unit.msp430 import MSP430FR5994, SIMULATOR_LARGE_RAM, BuildOptions, ProgramTooLargeError
     from tflm_unit.msp430.benchmark import simulate_model
 
     out = {}
+    runs = [(key, key, None) for key in models]
+    if conv_layout == "bucketed":
+        runs += [(f"{key}_bucketed", key, "bucketed") for key in models if key != "dense"]
     for multiplier in MULTIPLIERS:
         out[multiplier] = {}
-        for key, model in models.items():
+        for key, source, layout in runs:
+            model = models[source]
             where = (os.path.join(work, f"{multiplier}_{key}"), os.path.join(work, "objects"))
             try:  # the part's own map; the simulator's 24 KiB-RAM map when the activations do not fit
-                sim = simulate_model(model, xq_by_model[key],
-                                     BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), *where)
+                sim = simulate_model(model, xq_by_model[source],
+                                     BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), *where,
+                                     conv_layout=layout)
             except ProgramTooLargeError:
-                sim = simulate_model(model, xq_by_model[key],
-                                     BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where)
+                sim = simulate_model(model, xq_by_model[source],
+                                     BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where,
+                                     conv_layout=layout)
             sizes = sim.firmware.program.sizes
             out[multiplier][key] = {
                 "cycles": sim.cycles, "bit_exact": bool(sim.bit_exact), "sample_cycles": sim.sample_cycles,
@@ -103,7 +111,7 @@ def simulate_all(models: dict, xq_by_model: dict, work: str) -> dict:
                             "macs": sim.macs_total.get(op.op_index, 0.0),
                             "macs_executed": sim.macs_executed.get(op.op_index, 0.0)}
                            for i, op in enumerate(sim.firmware.ops)]}
-            print(f"{multiplier:8s} {key:8s} {sim.cycles:12.0f} cycles bit_exact {sim.bit_exact}", flush=True)
+            print(f"{multiplier:8s} {key:17s} {sim.cycles:12.0f} cycles bit_exact {sim.bit_exact}", flush=True)
     return out
 
 
@@ -176,6 +184,8 @@ def main(argv=None) -> int:
                         help="calibration guarantee: probability that the drop holds on unseen data")
     parser.add_argument("--samples", type=int, default=2, help="test images simulated")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--conv-layout", choices=("compare", "bucketed"), default="compare",
+                        help="bucketed: also run the UnIT models with the bucketed-input CONV_2D kernel")
     args = parser.parse_args(argv)
     from tflm_unit.msp430 import missing_toolchain_message
     from tflm_unit.runtime import Interpreter
@@ -191,7 +201,7 @@ def main(argv=None) -> int:
     images = x_test[args.calib_size:args.calib_size + args.samples].astype(np.float32) / 255.0
     xq = {key: Interpreter(model).quantize_input(images) for key, model in models.items()}
     with tempfile.TemporaryDirectory(prefix="msp430_layer_costs_") as work:
-        run = simulate_all(models, xq, work)
+        run = simulate_all(models, xq, work, args.conv_layout)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     report = {"commit": commit, "samples": args.samples, "models": info,
@@ -219,7 +229,7 @@ def main(argv=None) -> int:
         for m, models in report[key].items():
             for name, r in models.items():
                 layers = "  ".join(f"{layer['name']}={layer['cycles']:.0f}" for layer in r["layers"])
-                print(f"  {m:8s} {name:8s} {r['cycles']:10.0f}  {layers}")
+                print(f"  {m:8s} {name:17s} {r['cycles']:10.0f}  {layers}")
     for key in ("ratios_before", "ratios_after"):
         if key in report:
             print(key, {m: {k: round(v["model"], 3) for k, v in r.items()} for m, r in report[key].items()})

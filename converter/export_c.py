@@ -97,6 +97,7 @@ typedef struct {
   unit_requant_t requant;
   unit_conv_params_t params;
   unit_skip_t skip;
+  int16_t bucketed; /* UnIT CONV_2D: the bucketed-input kernel (DESIGN.md §9) */
 } unit_graph_conv_t;
 
 /* FULLY_CONNECTED (builtin or UnIT): input [batches, input_depth].  With
@@ -342,7 +343,7 @@ class _GraphWriter:
     """Collects the C definitions of one graph."""
 
     def __init__(self, graph: ModelGraph, name: str, scratch_limit: Optional[int] = None,
-                 batches: Optional[Dict[int, int]] = None):
+                 batches: Optional[Dict[int, int]] = None, conv_layout: Optional[str] = None):
         self.graph = graph
         self.batches = batches or {}
         self.ident = c_identifier(name)
@@ -351,6 +352,8 @@ class _GraphWriter:
         self.scratch = 0
         self.scratch_limit = scratch_limit
         self.sorted_fc = False  # a FULLY_CONNECTED with the sorted layout (the runner needs its kernel)
+        self.conv_layout = conv_layout  # "bucketed": every UNIT_CONV_2D the kernel takes uses it
+        self.bucketed_conv = False  # a CONV_2D with the bucketed kernel (the runner needs its code)
 
     def fail(self, op: Operator, why: str) -> None:
         raise ConversionError(f"export-c: operator {op.index} ({op.name}) {why}")
@@ -441,15 +444,25 @@ class _GraphWriter:
         # rule); under a scratch limit they work in output-row blocks.
         kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
         need = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit)
+        least = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit, minimum=True)
+        bucketed = 0
+        if op.is_unit and not depthwise and self.conv_layout == "bucketed":
+            # the bucketed kernel, when its byte column indices reach (else compare per MAC)
+            conv = kernels.ConvParams(int(stride_h), int(stride_w), int(dil_h), int(dil_w),
+                                      kernels.PADDINGS[int(padding)])
+            b_need, b_least = (kernels.conv_bucketed_scratch_bytes(
+                self.shape(op.inputs[0]), filt.shape, out.shape, conv, True, minimum=m) for m in (False, True))
+            if b_least:
+                need, least, bucketed = b_need, b_least, 1
+                self.bucketed_conv = True
         if self.scratch_limit is not None:
-            least = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit, minimum=True)
             need = max(least, min(need, self.scratch_limit))
         self.scratch = max(self.scratch, need)
         struct = (f"static const unit_graph_conv_t {self.ident}_{label} = {{\n"
                   f"  .filter = {weights}, .filter_shape = {_shape_init(filt.shape)},\n"
                   f"  .bias = {self._bias(op, label)}, .requant = {requant},\n"
                   f"  .params = {_struct_init(params)},\n"
-                  f"  .skip = {self._skip(op, label, channels)}}};\n")
+                  f"  .skip = {self._skip(op, label, channels)}, .bucketed = {bucketed}}};\n")
         self.defs.append(struct)
         return f"&{self.ident}_{label}"
 
@@ -706,12 +719,15 @@ class _GraphWriter:
 
 
 def graph_sources(model_bytes: bytes, name: str,
-                  scratch_limit: Optional[int] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
+                  scratch_limit: Optional[int] = None,
+                  conv_layout: Optional[str] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
     """``<name>_graph.h/.c`` and ``unit_graph.h`` for the static runner, and a summary.
 
     ``scratch_limit`` caps the shared kernel scratch (bytes) for RAM-tight
     parts: conv/depthwise then accumulate a block of output rows at a time
-    (never less than one row each)."""
+    (never less than one row each).  ``conv_layout`` "bucketed" runs every
+    UNIT_CONV_2D whose geometry the kernel takes with the bucketed-input
+    kernel (unit_conv_bucketed.c: the same outputs, its own scratch)."""
     from tflm_unit.converter.rewrite import fold_dynamic_reshapes
     from tflm_unit.resources import align_up, plan_greedy_memory
 
@@ -720,7 +736,9 @@ def graph_sources(model_bytes: bytes, name: str,
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ConversionError("export-c: the static graph needs a model with one input and one output")
     live_ops = _live_ops(graph)
-    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops))
+    if conv_layout not in (None, "compare", "bucketed"):
+        raise ConversionError(f"export-c: conv_layout {conv_layout!r}, expected 'compare' or 'bucketed'")
+    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops), conv_layout)
     ops_c: List[Tuple[str, int, int, int, str]] = []
     for step, op in enumerate(live_ops):
         base = _base(op)
@@ -795,7 +813,7 @@ def graph_sources(model_bytes: bytes, name: str,
                               "input": position[graph_input], "output": position[graph_output],
                               "arena_bytes": f"{arena}u", "scratch_bytes": f"{writer.scratch}u"}) + ";\n")
     summary = {"ops": n_steps, "tensors": len(order), "arena_bytes": int(arena), "scratch_bytes": writer.scratch,
-               "sorted_fc": writer.sorted_fc, "kinds": sorted({kind for kind, *_ in ops_c}),
+               "sorted_fc": writer.sorted_fc, "bucketed_conv": writer.bucketed_conv, "kinds": sorted({kind for kind, *_ in ops_c}),
                "dropped_ops": sorted({op.index for op in graph.operators} - {op.index for op in live_ops})}
     return {"unit_graph.h": GRAPH_TYPES_HEADER, f"{name}_graph.h": header, f"{name}_graph.c": source}, summary
 

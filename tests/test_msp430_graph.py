@@ -61,11 +61,12 @@ def objects(tmp_path_factory):
     return tmp_path_factory.mktemp("msp430_graph_objects")
 
 
-def _run_and_compare(model: bytes, xq: np.ndarray, out_dir, multiplier: str, objects):
+def _run_and_compare(model: bytes, xq: np.ndarray, out_dir, multiplier: str, objects, conv_layout=None):
     """(firmware output, host output, host result, op cycles) for one sample."""
     from tflm_unit.runtime import Interpreter
 
-    firmware = build_graph_firmware(model, out_dir, BuildOptions(multiplier=multiplier), objects)
+    firmware = build_graph_firmware(model, out_dir, BuildOptions(multiplier=multiplier), objects,
+                                    conv_layout=conv_layout)
     assert not firmware.program.warnings
     run = run_graph_firmware(firmware, xq[0])
     host = Interpreter(model).run(xq)
@@ -95,6 +96,21 @@ def test_unit_thresholds_bit_exact_in_every_division_mode(paper_net, tmp_path, o
     model = _with_random_thresholds(unit, division)
     out, host_out, host, _ = _run_and_compare(model, xq, tmp_path, multiplier, objects)
     for layer in host.layers:  # the thresholds really skip, but not everything
+        assert 0 < layer.macs_executed < layer.macs_total, layer.output_name
+    np.testing.assert_array_equal(out, host_out)
+
+
+@needs_toolchain
+@pytest.mark.parametrize("multiplier", ["hardware", "software"])
+@pytest.mark.parametrize("division", DIVISION_MODES)
+def test_bucketed_conv_bit_exact_in_every_division_mode(paper_net, tmp_path, objects, multiplier, division):
+    """The bucketed CONV_2D kernel (export-c conv_layout="bucketed", DESIGN.md §9)
+    runs both convs of the paper net and gives the host runtime's outputs."""
+    unit, xq, _ = paper_net
+    model = _with_random_thresholds(unit, division)
+    out, host_out, host, _ = _run_and_compare(model, xq, tmp_path, multiplier, objects, conv_layout="bucketed")
+    assert (tmp_path / "model_graph.c").read_text().count(".bucketed = 1") == 2
+    for layer in host.layers:
         assert 0 < layer.macs_executed < layer.macs_total, layer.output_name
     np.testing.assert_array_equal(out, host_out)
 

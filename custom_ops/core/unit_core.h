@@ -255,6 +255,37 @@ unit_status_t unit_conv_2d_int8(const unit_conv_params_t *params,
                                 void *scratch, size_t scratch_bytes,
                                 unit_stats_t *stats);
 
+/* ---- conv, bucketed inputs (unit_conv_bucketed.c) ----
+ * DESIGN.md §9 "Zero-cost skipping": unit_conv_2d_int8 with the same
+ * arguments, outputs and executed-MAC counts, for every skip setting; each
+ * row block's input is sorted once per call into per-row lists of
+ * descending |x'|, so a weight walks only the inputs it multiplies.  Without
+ * thresholds it is unit_conv_2d_int8 (same scratch).  Scratch: the
+ * quotients of one channel, int32 accumulators for a block of output rows
+ * with guard columns, and two bytes per input element of the rows the
+ * block reads (plus one sentinel per row, channel and column phase);
+ * *_scratch_bytes for the whole image (fastest), *_min_ for one output row.
+ * Both return 0 for invalid arguments, and for rows too wide for byte
+ * column indices (input width + padding over the stride, plus guards, above
+ * 256): the kernel then refuses with UNIT_ERR_OVERFLOW. */
+size_t unit_conv_bucketed_scratch_bytes(const unit_conv_params_t *params,
+                                        const unit_shape_t *input,
+                                        const unit_shape_t *filter,
+                                        const unit_shape_t *output,
+                                        const unit_skip_t *skip);
+size_t unit_conv_bucketed_min_scratch_bytes(const unit_conv_params_t *params,
+                                            const unit_shape_t *input,
+                                            const unit_shape_t *filter,
+                                            const unit_shape_t *output,
+                                            const unit_skip_t *skip);
+unit_status_t unit_conv_2d_bucketed_int8(
+    const unit_conv_params_t *params, const unit_requant_t *requant,
+    const unit_shape_t *input_shape, const int8_t *input,
+    const unit_shape_t *filter_shape, const int8_t *filter,
+    const int32_t *bias, const unit_shape_t *output_shape, int8_t *output,
+    const unit_skip_t *skip, void *scratch, size_t scratch_bytes,
+    unit_stats_t *stats);
+
 /* filter is [1, kh, kw, in_c * depth_multiplier]. */
 unit_status_t unit_depthwise_conv_2d_int8(
     const unit_conv_params_t *params, const unit_requant_t *requant,

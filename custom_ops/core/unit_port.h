@@ -11,6 +11,8 @@
  *   UNIT_PORT_FC_SORTED_WALK  the sorted fully connected layout's segment
  *                         walk (unit_msp430_fc_sorted.S, see walk8 in
  *                         unit_fc_sorted.c).
+ *   UNIT_PORT_BUCKET_WALK the bucketed CONV_2D's walk of one weight over its
+ *                         rows (unit_msp430_bucket.S)
  *   UNIT_PORT_MAX_POOL    MAX_POOL_2D's walk over a row of unclipped
  *                         windows (unit_msp430_pool.S, see
  *                         unit_max_pool_run in ../core/unit_pool.c).
@@ -23,6 +25,7 @@
 #define UNIT_PORT_REQUANTIZE 1
 #define UNIT_PORT_FC_SORTED_WALK 1
 #define UNIT_PORT_MAX_POOL 1
+#define UNIT_PORT_BUCKET_WALK 1
 #endif
 
 #endif /* TFLM_UNIT_PORT_H_ */

@@ -14,6 +14,12 @@
 #define UNIT_GRAPH_SORTED_FC 1
 #endif
 
+/* The bucketed CONV_2D kernel likewise (-DUNIT_GRAPH_BUCKETED_CONV=0 when
+ * no op has `bucketed` set). */
+#ifndef UNIT_GRAPH_BUCKETED_CONV
+#define UNIT_GRAPH_BUCKETED_CONV 1
+#endif
+
 /* Likewise every op kind beyond the MAC layers: the driver passes
  * -DUNIT_GRAPH_WITH_<KIND>=0 for the kinds a model does not use, so their
  * kernels (softmax's exp, the broadcasting binary ops, ...) stay out of
@@ -97,6 +103,13 @@ static unit_status_t run_op(const unit_graph_t *graph,
 #if UNIT_GRAPH_WITH_CONV_2D
     case UNIT_GRAPH_CONV_2D: {
       const unit_graph_conv_t *p = (const unit_graph_conv_t *)op->params;
+#if UNIT_GRAPH_BUCKETED_CONV
+      if (p->bucketed)
+        return unit_conv_2d_bucketed_int8(&p->params, &p->requant, &in->shape, x,
+                                          &p->filter_shape, p->filter, p->bias,
+                                          &out->shape, y, &p->skip, scratch,
+                                          scratch_bytes, NULL);
+#endif
       return unit_conv_2d_int8(&p->params, &p->requant, &in->shape, x,
                                &p->filter_shape, p->filter, p->bias,
                                &out->shape, y, &p->skip, scratch,

@@ -33,31 +33,7 @@
 #endif
 #include "unit_msp430_asm.h"
 
-#if !UNIT_MSP430_HWMULT
-/* Software build: R12 = R12 * R13 for |R12| <= 255, |R13| <= 128 (x' * w),
- * by quarter squares: a * w = floor((a + w)^2 / 4) - floor((a - w)^2 / 4)
- * (exact: a + w and a - w have the same parity), from a table of
- * floor(n^2 / 4) for n = 0..383 (768 bytes of FRAM), about 20 cycles
- * against a shift-add __mspabi_mpyi call.  Clobbers R13, R14. */
-.macro QSMUL
-    mov     r12, r14
-    add     r13, r14            /* s = a + w */
-    sub     r13, r12            /* d = a - w */
-    tst     r14
-    jge     8f
-    inv     r14
-    inc     r14
-8:  tst     r12
-    jge     9f
-    inv     r12
-    inc     r12
-9:  rla     r14
-    rla     r12
-    mov     unit_msp430_quarter_squares(r14), r14
-    sub     unit_msp430_quarter_squares(r12), r14
-    mov     r14, r12            /* the difference mod 2^16 is the int16 product */
-.endm
-#endif
+/* QSMUL (the software build's multiply): unit_msp430_asm.h */
 
 /* unit_tap_walk_t field offsets */
 #define X        0

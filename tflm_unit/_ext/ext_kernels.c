@@ -165,12 +165,13 @@ static void *alloc_call_scratch(call_buffers_t *b, size_t bytes) {
   return scratch;
 }
 
-/* conv_2d_int8 / depthwise_conv_2d_int8(input, input_shape, filter,
+/* conv_2d_int8 / depthwise_conv_2d_int8 / conv_2d_bucketed_int8(input,
+ *   input_shape, filter,
  *   filter_shape, bias, multiplier, shift, (stride_h, stride_w, dilation_h,
  *   dilation_w, pad_h, pad_w, depth_multiplier, input_offset, output_offset,
  *   act_min, act_max), output, output_shape, thresholds, group_size,
  *   division, channel_executed) -> (macs_total, macs_executed) */
-static PyObject *conv_like_int8(PyObject *args, int depthwise) {
+static PyObject *conv_like_int8(PyObject *args, int depthwise, int bucketed) {
   call_buffers_t b;
   PyObject *in_shape, *f_shape, *o_shape;
   unit_shape_t is, fs, os;
@@ -198,14 +199,20 @@ static PyObject *conv_like_int8(PyObject *args, int depthwise) {
   skip.group_size = group_size;
   skip.division = (unit_division_t)division;
   stats.channel_executed = (uint64_t *)b.view[B_CHANNEL].buf;
-  scratch_bytes = depthwise ? unit_depthwise_scratch_bytes(&fs, &os, &skip)
-                            : unit_conv_scratch_bytes(&fs, &os, &skip);
+  scratch_bytes = depthwise  ? unit_depthwise_scratch_bytes(&fs, &os, &skip)
+                  : bucketed ? unit_conv_bucketed_scratch_bytes(&p, &is, &fs, &os, &skip)
+                             : unit_conv_scratch_bytes(&fs, &os, &skip);
   if (!(scratch = alloc_call_scratch(&b, scratch_bytes))) return NULL;
   requant.multiplier = (const int32_t *)b.view[B_MULT].buf;
   requant.shift = (const int32_t *)b.view[B_SHIFT].buf;
   Py_BEGIN_ALLOW_THREADS
   if (depthwise)
     status = unit_depthwise_conv_2d_int8(
+        &p, &requant, &is, b.view[B_INPUT].buf, &fs, b.view[B_FILTER].buf,
+        b.view[B_BIAS].buf, &os, b.view[B_OUTPUT].buf, &skip, scratch,
+        scratch_bytes, &stats);
+  else if (bucketed)
+    status = unit_conv_2d_bucketed_int8(
         &p, &requant, &is, b.view[B_INPUT].buf, &fs, b.view[B_FILTER].buf,
         b.view[B_BIAS].buf, &os, b.view[B_OUTPUT].buf, &skip, scratch,
         scratch_bytes, &stats);
@@ -216,14 +223,46 @@ static PyObject *conv_like_int8(PyObject *args, int depthwise) {
                                scratch_bytes, &stats);
   Py_END_ALLOW_THREADS
   return finish_call(&b, scratch, status, &stats,
-                     depthwise ? "depthwise_conv_2d_int8" : "conv_2d_int8");
+                     depthwise  ? "depthwise_conv_2d_int8"
+                     : bucketed ? "conv_2d_bucketed_int8"
+                                : "conv_2d_int8");
 }
 
 static PyObject *py_conv_2d_int8(PyObject *self, PyObject *args) {
-  return conv_like_int8(args, 0);
+  return conv_like_int8(args, 0, 0);
 }
 static PyObject *py_depthwise_conv_2d_int8(PyObject *self, PyObject *args) {
-  return conv_like_int8(args, 1);
+  return conv_like_int8(args, 1, 0);
+}
+static PyObject *py_conv_2d_bucketed_int8(PyObject *self, PyObject *args) {
+  return conv_like_int8(args, 0, 1);
+}
+
+/* conv_bucketed_scratch_bytes(input_shape, filter_shape, output_shape,
+ *   (stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w), skipping,
+ *   group_size, minimum) -> bytes (0: invalid or too wide) */
+static PyObject *py_conv_bucketed_scratch_bytes(PyObject *self, PyObject *args) {
+  PyObject *i_shape, *f_shape, *o_shape;
+  unit_shape_t is, fs, os;
+  unit_conv_params_t p;
+  int skipping, group_size, minimum;
+  int16_t dummy = 0;
+  unit_skip_t skip;
+  memset(&p, 0, sizeof(p));
+  if (!PyArg_ParseTuple(args, "OOO(iiiiii)pip", &i_shape, &f_shape, &o_shape,
+                        &p.stride_h, &p.stride_w, &p.dilation_h, &p.dilation_w,
+                        &p.pad_h, &p.pad_w, &skipping, &group_size, &minimum))
+    return NULL;
+  if (parse_shape(i_shape, &is, "input_shape") < 0 ||
+      parse_shape(f_shape, &fs, "filter_shape") < 0 ||
+      parse_shape(o_shape, &os, "output_shape") < 0)
+    return NULL;
+  skip.thresholds = skipping ? &dummy : NULL;
+  skip.group_size = group_size > 0 ? group_size : 1;
+  skip.division = UNIT_DIV_EXACT;
+  return PyLong_FromSize_t(
+      minimum ? unit_conv_bucketed_min_scratch_bytes(&p, &is, &fs, &os, &skip)
+              : unit_conv_bucketed_scratch_bytes(&p, &is, &fs, &os, &skip));
 }
 
 /* fully_connected_int8(input, batches, input_depth, output_depth, filter,
@@ -655,6 +694,10 @@ static PyObject *py_activation_range_int8(PyObject *self, PyObject *args) {
 
 PyMethodDef ext_kernel_methods[] = {
     {"conv_2d_int8", py_conv_2d_int8, METH_VARARGS, "int8 CONV_2D (UnIT)."},
+    {"conv_2d_bucketed_int8", py_conv_2d_bucketed_int8, METH_VARARGS,
+     "int8 CONV_2D (UnIT), bucketed inputs."},
+    {"conv_bucketed_scratch_bytes", py_conv_bucketed_scratch_bytes, METH_VARARGS,
+     "Scratch bytes of a bucketed CONV_2D call."},
     {"depthwise_conv_2d_int8", py_depthwise_conv_2d_int8, METH_VARARGS,
      "int8 DEPTHWISE_CONV_2D (UnIT)."},
     {"fully_connected_int8", py_fully_connected_int8, METH_VARARGS,

@@ -339,7 +339,7 @@ def _conv_output_channels(depthwise: bool, x: np.ndarray, w: np.ndarray, params:
 
 
 def _conv_like_int8(depthwise: bool, x, w, bias, multiplier, shift, params: ConvParams,
-                    thresholds, group_size, division) -> KernelResult:
+                    thresholds, group_size, division, bucketed: bool = False) -> KernelResult:
     x = _require(x, np.int8, 4, "input")
     w = _require(w, np.int8, 4, "filter")
     channels = _conv_output_channels(depthwise, x, w, params)
@@ -356,7 +356,8 @@ def _conv_like_int8(depthwise: bool, x, w, bias, multiplier, shift, params: Conv
     per_channel = np.zeros(channels, dtype=np.uint64)
     packed = (int(params.stride_h), int(params.stride_w), int(params.dilation_h), int(params.dilation_w),
               pad_h, pad_w, int(params.depth_multiplier), i_off, o_off, lo, hi)
-    fn = _core.depthwise_conv_2d_int8 if depthwise else _core.conv_2d_int8
+    fn = (_core.depthwise_conv_2d_int8 if depthwise else
+          _core.conv_2d_bucketed_int8 if bucketed else _core.conv_2d_int8)
     total, executed = fn(x, x.shape, w, w.shape, bias_arr, mult, shft, packed, out, out.shape,
                          t, group, div, per_channel)
     return KernelResult(out, int(total), int(executed), per_channel)
@@ -364,11 +365,37 @@ def _conv_like_int8(depthwise: bool, x, w, bias, multiplier, shift, params: Conv
 
 def conv_2d_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray], multiplier, shift,
                  params: ConvParams, thresholds=None, group_size: Optional[int] = None,
-                 division: str = "exact") -> KernelResult:
+                 division: str = "exact", layout: str = "compare") -> KernelResult:
     """int8 CONV_2D. x [N,H,W,Ci], w [Co,kh,kw,Ci], bias int32 [Co] or None,
     multiplier/shift per output channel (or scalars). thresholds: int16 T_q per
-    group (None = the dense builtin kernel); group_size None = one group."""
-    return _conv_like_int8(False, x, w, bias, multiplier, shift, params, thresholds, group_size, division)
+    group (None = the dense builtin kernel); group_size None = one group.
+    ``layout`` "bucketed": the C core's bucketed-input kernel
+    (unit_conv_bucketed.c; the same outputs and counts, DESIGN.md §9)."""
+    if layout not in CONV_LAYOUTS:
+        raise KernelArgumentError(f"conv layout must be one of {CONV_LAYOUTS}, got {layout!r}")
+    return _conv_like_int8(False, x, w, bias, multiplier, shift, params, thresholds, group_size, division,
+                           bucketed=layout == "bucketed")
+
+
+#: CONV_2D kernels: compare-per-MAC (unit_conv.c) and bucketed inputs (unit_conv_bucketed.c).
+CONV_LAYOUTS = ("compare", "bucketed")
+
+
+def conv_bucketed_scratch_bytes(input_shape, filter_shape, output_shape, params: ConvParams,
+                                skipping: bool, group_size: int = 1, minimum: bool = False) -> int:
+    """Scratch of a bucketed CONV_2D call (unit_conv_bucketed_*scratch_bytes):
+    whole image, or ``minimum`` one output row; 0 when the kernel cannot take
+    the geometry (input rows too wide for its byte column indices)."""
+    shapes = [tuple(_int_in(d, "shape entry", 1, INT32_MAX) for d in s)
+              for s in (input_shape, filter_shape, output_shape)]
+    if any(len(s) != 4 for s in shapes):
+        raise KernelArgumentError(f"conv shapes are 4-D, got {shapes}")
+    kh, kw = shapes[1][1], shapes[1][2]
+    _, _, pad_h, pad_w = conv_geometry(shapes[0], kh, kw, params)
+    packed = (int(params.stride_h), int(params.stride_w), int(params.dilation_h), int(params.dilation_w),
+              int(pad_h), int(pad_w))
+    group = _int_in(group_size, "group_size", 1, INT32_MAX)
+    return int(_core.conv_bucketed_scratch_bytes(*shapes, packed, bool(skipping), group, bool(minimum)))
 
 
 def depthwise_conv_2d_int8(x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray], multiplier, shift,

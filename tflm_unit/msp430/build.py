@@ -76,7 +76,7 @@ def runtime_sources(multiplier: Multiplier) -> list[Path]:
              "mspabi_mul.c", "mspabi_div.c", "mspabi_shift.S",
              # the core's hot spots in assembly (custom_ops/core/unit_port.h)
              "unit_msp430_tap.S", "unit_msp430_requant.S", "unit_msp430_pool.S",
-             "unit_msp430_fc_sorted.S"]
+             "unit_msp430_fc_sorted.S", "unit_msp430_bucket.S"]
     if multiplier == "hardware":
         names.append("mspabi_mul_hw.S")  # __mspabi_mpyi / mpyl in assembly
     return [MSP430_SOURCE_DIR / name for name in names]
