@@ -101,7 +101,6 @@ unit_status_t unit_lut_int8(const int8_t table[256], int32_t size,
 #define UNIT_BINARY_MINIMUM 3
 #define UNIT_BINARY_MAXIMUM 4
 #define UNIT_BINARY_PRELU 5 /* input2 = alpha */
-#define UNIT_BINARY_ADD_FLOAT 6 /* float32 ADD only (int8 ADD: unit_ops.h) */
 
 typedef struct {
   int32_t kind; /* UNIT_BINARY_* */
@@ -149,12 +148,6 @@ unit_status_t unit_binary_float(int32_t kind, float act_min, float act_max,
                                 const float *input1, const int32_t *input2_dims,
                                 const float *input2, const int32_t *output_dims,
                                 float *output);
-
-/* float32 SOFTMAX over the last dim of [outer_size, depth], TFLM's reference
- * order: the row's max, then exp((x - max) * beta) (expf) summed in order,
- * then each exp divided by the sum. */
-unit_status_t unit_softmax_float(float beta, int32_t outer_size, int32_t depth,
-                                 const float *input, float *output);
 
 /* ---- broadcasting walk shared by the int8 and float kernels ---- */
 

@@ -3,7 +3,6 @@
  * below -9), tanh from libm, HARD_SWISH as x * min(6, max(0, x + 3)) / 6.
  * Host-only (libm): the MSP430 build leaves this file out (its Makefile's
  * HOST_ONLY, tflm_unit/msp430/build.py). */
-#include <float.h>
 #include <math.h>
 
 #include "unit_activation.h"
@@ -59,7 +58,7 @@ unit_status_t unit_binary_float(int32_t kind, float act_min, float act_max,
   int32_t i;
   unit_status_t status;
   if (input1 == 0 || input2 == 0 || output == 0) return UNIT_ERR_NULL;
-  if (kind < UNIT_BINARY_MUL || kind > UNIT_BINARY_ADD_FLOAT || !(act_min <= act_max))
+  if (kind < UNIT_BINARY_MUL || kind > UNIT_BINARY_PRELU || !(act_min <= act_max))
     return UNIT_ERR_ARG;
   status = unit_broadcast_init(&b, num_dims, input1_dims, input2_dims,
                                output_dims);
@@ -73,9 +72,6 @@ unit_status_t unit_binary_float(int32_t kind, float act_min, float act_max,
         break;
       case UNIT_BINARY_SUB:
         r = clamp_float(x - y, act_min, act_max);
-        break;
-      case UNIT_BINARY_ADD_FLOAT:
-        r = clamp_float(x + y, act_min, act_max);
         break;
       case UNIT_BINARY_SQUARED_DIFFERENCE: {
         const float d = x - y;
@@ -94,25 +90,6 @@ unit_status_t unit_binary_float(int32_t kind, float act_min, float act_max,
     }
     output[i] = r;
     unit_broadcast_next(&b);
-  }
-  return UNIT_OK;
-}
-
-unit_status_t unit_softmax_float(float beta, int32_t outer_size, int32_t depth,
-                                 const float *input, float *output) {
-  int32_t i, c;
-  if (input == 0 || output == 0) return UNIT_ERR_NULL;
-  if (outer_size < 0 || depth <= 0 || !(beta == beta)) return UNIT_ERR_ARG;
-  for (i = 0; i < outer_size; ++i) {
-    const float *x = input + (size_t)i * (size_t)depth;
-    float *y = output + (size_t)i * (size_t)depth;
-    float max = -FLT_MAX, sum = 0.0f; /* std::numeric_limits<float>::lowest() */
-    for (c = 0; c < depth; ++c) max = max < x[c] ? x[c] : max; /* std::max */
-    for (c = 0; c < depth; ++c) {
-      y[c] = expf((x[c] - max) * beta);
-      sum += y[c];
-    }
-    for (c = 0; c < depth; ++c) y[c] = y[c] / sum;
   }
   return UNIT_OK;
 }

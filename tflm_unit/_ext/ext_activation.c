@@ -216,30 +216,6 @@ static PyObject *act_binary_int8(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
-/* softmax_float(beta, depth, input, output): rows of `depth` values */
-static PyObject *act_softmax_float(PyObject *self, PyObject *args) {
-  float beta;
-  int depth;
-  Py_buffer in, out;
-  Py_ssize_t n;
-  unit_status_t status = UNIT_OK;
-  if (!PyArg_ParseTuple(args, "fiy*w*", &beta, &depth, &in, &out)) return NULL;
-  n = in.len / (Py_ssize_t)sizeof(float);
-  if (depth <= 0 || n % depth != 0 || n / depth > INT32_MAX) {
-    PyErr_SetString(ext_argument_error, "softmax_float: the input is not a whole number of rows of depth > 0");
-  } else if (ext_check_buffer(&out, n, sizeof(float), "output") == 0) {
-    Py_BEGIN_ALLOW_THREADS
-    status = unit_softmax_float(beta, (int32_t)(n / depth), (int32_t)depth, (const float *)in.buf,
-                                (float *)out.buf);
-    Py_END_ALLOW_THREADS
-  }
-  PyBuffer_Release(&in);
-  PyBuffer_Release(&out);
-  if (PyErr_Occurred()) return NULL;
-  if (status != UNIT_OK) return ext_status_error(status, "softmax_float");
-  Py_RETURN_NONE;
-}
-
 /* binary_float(kind, act_min, act_max, dims1, in1, dims2, in2, dims_out, out) */
 static PyObject *act_binary_float(PyObject *self, PyObject *args) {
   PyObject *d1, *d2, *d3;
@@ -286,7 +262,6 @@ PyMethodDef ext_activation_methods[] = {
      "binary_prepare(kind, s1, zp1, s2, zp2, so, zpo, activation) -> params"},
     {"binary_int8", act_binary_int8, METH_VARARGS,
      "binary_int8(params, dims1, in1, dims2, in2, dims_out, out)"},
-    {"softmax_float", act_softmax_float, METH_VARARGS, "softmax_float(beta, depth, input, output)"},
     {"binary_float", act_binary_float, METH_VARARGS,
      "binary_float(kind, act_min, act_max, dims1, in1, dims2, in2, dims_out, "
      "out)"},

@@ -26,9 +26,6 @@ UNARY_KINDS = {"LOGISTIC": 0, "TANH": 1, "HARD_SWISH": 2, "LEAKY_RELU": 3, "RELU
 BINARY_KINDS = {"MUL": 0, "SUB": 1, "SQUARED_DIFFERENCE": 2, "MINIMUM": 3, "MAXIMUM": 4, "PRELU": 5}
 #: Binary ops that take a fused activation (TFLM's MulOptions / SubOptions).
 FUSED_BINARY = ("MUL", "SUB")
-#: float32 has ADD here too (int8 ADD is core.ops.add: its own requantisation).
-FLOAT_BINARY_KINDS = {**BINARY_KINDS, "ADD": 6}
-FLOAT_FUSED_BINARY = FUSED_BINARY + ("ADD",)
 
 # which C prepare function: the order of ext_activation.c's enum
 _PREPARE = {"LOGISTIC": 0, "TANH": 1, "HARD_SWISH": 2, "LEAKY_RELU": 3, "RELU": 4, "RELU_N1_TO_1": 4, "RELU6": 4}
@@ -214,26 +211,15 @@ def float_activation_range(activation: Activation) -> Tuple[float, float]:
 
 
 def binary_float(op: str, x1: np.ndarray, x2: np.ndarray, activation: Activation = "NONE") -> np.ndarray:
-    """The float32 binary op with NumPy broadcasting; ADD / MUL / SUB clamp to
-    the fused activation's range."""
-    key = _op(op, FLOAT_BINARY_KINDS, "op")
+    """The float32 binary op with NumPy broadcasting; MUL / SUB clamp to the
+    fused activation's range."""
+    key = _op(op, BINARY_KINDS, "op")
     x1, x2 = _float_array(x1, "x1"), _float_array(x2, "x2")
-    if _activation_index(activation) and key not in FLOAT_FUSED_BINARY:
+    if _activation_index(activation) and key not in FUSED_BINARY:
         raise KernelArgumentError(f"{key} takes no fused activation, got {activation!r}")
     lo, hi = float_activation_range(activation)
     d1, d2, do, shape = broadcast_dims(x1.shape, x2.shape)
     out = np.empty(shape, dtype=np.float32)
-    _call(_core.binary_float, f"{key.lower()}_float", FLOAT_BINARY_KINDS[key], lo, hi, d1, x1.reshape(-1), d2,
+    _call(_core.binary_float, f"{key.lower()}_float", BINARY_KINDS[key], lo, hi, d1, x1.reshape(-1), d2,
           x2.reshape(-1), do, out.reshape(-1))
-    return out
-
-
-def softmax_float(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
-    """float32 SOFTMAX over the last axis in TFLM's reference order (row max,
-    expf summed in order, divide)."""
-    x = _float_array(x, "x")
-    if x.ndim < 1 or x.shape[-1] == 0:
-        raise KernelArgumentError(f"softmax_float: input of shape {x.shape} has no last axis to normalise")
-    out = np.empty(x.shape, dtype=np.float32)
-    _call(_core.softmax_float, "softmax_float", float(beta), int(x.shape[-1]), x.reshape(-1), out.reshape(-1))
     return out

@@ -15,10 +15,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from tflm_unit.core import activation_ops as aops
 from tflm_unit.core import kernels, ops
 from tflm_unit.errors import DataError
-from tflm_unit.runtime import fast, float_ops, operand_counts
+from tflm_unit.runtime import fast, operand_counts
 from tflm_unit.runtime.model import (
     ModelGraph,
     Operator,
@@ -394,7 +393,7 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
     fn_name = ("depthwise_conv_2d" if depthwise else "conv_2d") + ("_float" if float_model else "_int8")
     kernel = getattr(kernels, fn_name)
     if float_model:
-        lo, hi = aops.float_activation_range(activation)  # TFLM's: +-FLT_MAX, so an overflow clamps
+        lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
         params = kernels.ConvParams(opts["stride_h"], opts["stride_w"], opts["dilation_h"], opts["dilation_w"],
                                     padding, depth_multiplier, 0, 0, lo, hi)
         extra: tuple = ()
@@ -464,7 +463,7 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     filter_data = np.ascontiguousarray(filt.data)
     out_shape = out.shape
     if float_model:
-        lo, hi = aops.float_activation_range(activation)  # TFLM's: +-FLT_MAX, so an overflow clamps
+        lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
     else:
         multiplier, shift = requantization_params(op, inp, filt, out, units)
         lo, hi = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
@@ -539,15 +538,6 @@ def _require_int8(op: Operator, *tensors: Tensor) -> None:
         _require_dtype(op, t, (np.int8,), "tensor")
 
 
-def _is_float32(op: Operator, *tensors: Tensor) -> bool:
-    """True when the op's tensors are all float32, False when all int8; a mix
-    (or another dtype) is refused naming the tensor."""
-    wanted = np.float32 if tensors[0].dtype == np.float32 else np.int8
-    for t in tensors:
-        _require_dtype(op, t, (wanted,), "tensor")
-    return wanted == np.float32
-
-
 def _constant_input(interp: Interpreter, op: Operator, position: int, what: str) -> np.ndarray:
     if len(op.inputs) <= position or op.inputs[position] < 0:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}) has no {what} input")
@@ -559,22 +549,15 @@ def _constant_input(interp: Interpreter, op: Operator, position: int, what: str)
 
 def _prepare_pool(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    float_model = _is_float32(op, inp, out)
+    _require_int8(op, inp, out)
     o = op.builtin_options
     pool = ops.max_pool_2d if op.name == "MAX_POOL_2D" else ops.average_pool_2d
     padding = kernels.PADDINGS[int(o.padding)]
     activation = _fused_activation(op, int(o.fusedActivationFunction))
+    scale, zp = out.scalar_scale(), out.scalar_zero_point()
+
     window, strides = (int(o.filterHeight), int(o.filterWidth)), (int(o.strideH), int(o.strideW))
     kind = "max" if op.name == "MAX_POOL_2D" else "average"
-    if float_model:
-        ops.pool_prepare(inp.shape, window, strides, padding, 1.0, 0, "NONE")  # validates the geometry
-
-        def float_step(values):
-            values[op.outputs[0]] = float_ops.pool_2d(kind, values[op.inputs[0]], window, strides, padding,
-                                                      activation)
-
-        return float_step
-    scale, zp = out.scalar_scale(), out.scalar_zero_point()
 
     def step(values):
         x = values[op.inputs[0]]
@@ -592,17 +575,10 @@ def _prepare_pool(interp: Interpreter, op: Operator) -> Step:
 def _prepare_add(interp: Interpreter, op: Operator) -> Step:
     g = interp.graph
     a, b, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    float_model = _is_float32(op, a, b, out)
+    _require_int8(op, a, b, out)
     activation = _fused_activation(op, int(op.builtin_options.fusedActivationFunction)
                                    if op.builtin_options is not None else 0)
     consts = {i: g.tensor(i).data for i in op.inputs[:2] if g.tensor(i).data is not None}
-    if float_model:  # the core's float binary op (broadcasting, fused clamp)
-        def float_step(values):
-            x1 = consts.get(op.inputs[0], values.get(op.inputs[0]))
-            x2 = consts.get(op.inputs[1], values.get(op.inputs[1]))
-            values[op.outputs[0]] = aops.binary_float("ADD", x1, x2, activation)
-
-        return float_step
     # host fast path: same-shape inputs by a table of the core's 65536 results
     try:
         table_add = fast.elementwise(lambda p, q: ops.add(
@@ -627,12 +603,8 @@ def _prepare_add(interp: Interpreter, op: Operator) -> Step:
 
 def _prepare_softmax(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
+    _require_int8(op, inp, out)
     beta = float(op.builtin_options.beta) if op.builtin_options is not None else 1.0
-    if _is_float32(op, inp, out):
-        def float_step(values):
-            values[op.outputs[0]] = aops.softmax_float(values[op.inputs[0]], beta)
-
-        return float_step
     ops.softmax_prepare(inp.scalar_scale(), beta, out.scalar_scale(), out.scalar_zero_point())  # validates
 
     def step(values):
@@ -644,16 +616,11 @@ def _prepare_softmax(interp: Interpreter, op: Operator) -> Step:
 
 def _prepare_mean(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    float_model = _is_float32(op, inp, out)
+    _require_int8(op, inp, out)
     axes = sorted({int(a) % len(inp.shape) for a in np.ravel(_constant_input(interp, op, 1, "axes"))})
     if 0 in axes:
         raise UnsupportedModelError(f"operator {op.index} (MEAN): a mean over the batch axis is not supported")
     keep_dims = bool(op.builtin_options.keepDims) if op.builtin_options is not None else False
-    if float_model:
-        def float_step(values):
-            values[op.outputs[0]] = float_ops.mean(values[op.inputs[0]], axes, keep_dims)
-
-        return float_step
 
     def step(values):
         values[op.outputs[0]] = ops.mean(values[op.inputs[0]], axes, inp.scalar_scale(), inp.scalar_zero_point(),
@@ -664,23 +631,9 @@ def _prepare_mean(interp: Interpreter, op: Operator) -> Step:
 
 def _prepare_pad(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    float_model = _is_float32(op, inp, out)
+    _require_int8(op, inp, out)
     paddings = _constant_input(interp, op, 1, "paddings").reshape(-1, 2).tolist()
-    has_value = op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0
-    if float_model:  # pure data movement: NumPy's pad with TFLM's value (0.0 or the constant)
-        if len(paddings) != len(inp.shape) or any(p < 0 for row in paddings for p in row):
-            raise UnsupportedModelError(f"operator {op.index} ({op.name}): paddings {paddings} do not fit "
-                                        f"a rank-{len(inp.shape)} input")
-        if paddings[0] != [0, 0]:
-            raise UnsupportedModelError(f"operator {op.index} ({op.name}): padding the batch axis is not supported")
-        value = np.float32(np.ravel(_constant_input(interp, op, 2, "constant value"))[0]) if has_value else \
-            np.float32(0.0)
-
-        def float_step(values):
-            values[op.outputs[0]] = np.pad(values[op.inputs[0]], paddings, constant_values=value)
-
-        return float_step
-    if has_value:
+    if op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
         pad_value = int(np.ravel(_constant_input(interp, op, 2, "constant value"))[0])
     else:
         pad_value = out.scalar_zero_point()
@@ -695,18 +648,12 @@ def _prepare_concatenation(interp: Interpreter, op: Operator) -> Step:
     g = interp.graph
     inputs = [g.tensor(i) for i in op.inputs]
     out = g.tensor(op.outputs[0])
-    float_model = _is_float32(op, out, *inputs)
+    _require_int8(op, out, *inputs)
     o = op.builtin_options
     _fused_activation(op, int(o.fusedActivationFunction))
     if int(o.fusedActivationFunction) != 0:
         raise UnsupportedModelError(f"operator {op.index} (CONCATENATION): fused activations are not supported")
     axis = int(o.axis)
-    if float_model:  # data movement only
-        def float_step(values):
-            values[op.outputs[0]] = np.concatenate(
-                [t.data if t.data is not None else values[t.index] for t in inputs], axis=axis)
-
-        return float_step
 
     def step(values):
         arrays = [t.data if t.data is not None else values[t.index] for t in inputs]
