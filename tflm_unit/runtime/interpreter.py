@@ -15,6 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from tflm_unit.core import activation_ops as aops
 from tflm_unit.core import kernels, ops
 from tflm_unit.errors import DataError
 from tflm_unit.runtime import fast, operand_counts
@@ -393,7 +394,7 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
     fn_name = ("depthwise_conv_2d" if depthwise else "conv_2d") + ("_float" if float_model else "_int8")
     kernel = getattr(kernels, fn_name)
     if float_model:
-        lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
+        lo, hi = aops.float_activation_range(activation)  # TFLM's: +-FLT_MAX, so an overflow clamps
         params = kernels.ConvParams(opts["stride_h"], opts["stride_w"], opts["dilation_h"], opts["dilation_w"],
                                     padding, depth_multiplier, 0, 0, lo, hi)
         extra: tuple = ()
@@ -463,7 +464,7 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     filter_data = np.ascontiguousarray(filt.data)
     out_shape = out.shape
     if float_model:
-        lo, hi = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[activation]
+        lo, hi = aops.float_activation_range(activation)  # TFLM's: +-FLT_MAX, so an overflow clamps
     else:
         multiplier, shift = requantization_params(op, inp, filt, out, units)
         lo, hi = kernels.activation_range_int8(activation, float(out.scale[0]), out.scalar_zero_point())
