@@ -1,4 +1,5 @@
-"""Typed NumPy API over the C core's non-UnIT int8 ops (``custom_ops/core/unit_ops.h``).
+"""Typed NumPy API over the C core's non-UnIT int8 ops (``custom_ops/core/unit_ops.h``),
+and their float32 forms (``*_float``: pooling, add, softmax, mean; host-only ``unit_ops_float.c``).
 
 Each op reproduces TFLM's reference kernel bit for bit.  The functions take
 NumPy arrays plus the tensors' scales / zero points and the builtin options,
