@@ -43,12 +43,6 @@ unit_status_t unit_unary_float(int32_t kind, float alpha, float lo, float hi,
   return UNIT_OK;
 }
 
-/* ActivationFunctionWithMinMax: std::min(std::max(x, lo), hi). */
-static float clamp_float(float x, float lo, float hi) {
-  x = x < lo ? lo : x;
-  return hi < x ? hi : x;
-}
-
 unit_status_t unit_binary_float(int32_t kind, float act_min, float act_max,
                                 int32_t num_dims, const int32_t *input1_dims,
                                 const float *input1, const int32_t *input2_dims,
@@ -68,10 +62,10 @@ unit_status_t unit_binary_float(int32_t kind, float act_min, float act_max,
     float r;
     switch (kind) {
       case UNIT_BINARY_MUL:
-        r = clamp_float(x * y, act_min, act_max);
+        r = unit_clamp_float(x * y, act_min, act_max);
         break;
       case UNIT_BINARY_SUB:
-        r = clamp_float(x - y, act_min, act_max);
+        r = unit_clamp_float(x - y, act_min, act_max);
         break;
       case UNIT_BINARY_SQUARED_DIFFERENCE: {
         const float d = x - y;

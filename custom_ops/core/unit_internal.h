@@ -608,4 +608,37 @@ int unit_quantize_multiplier_smaller_than_one(double real_multiplier,
                                               int32_t *multiplier,
                                               int32_t *shift);
 
+/* ---- shared by the int8 and float32 pooling / reduction kernels ---- */
+
+/* Pooling geometry (unit_pool.c): window and strides positive, pad >= 0,
+ * both spatial dims as TFLite computes them (unit_check_spatial) and the
+ * tensors within the int32 / size_t index range. */
+unit_status_t unit_pool_geometry(int32_t filter_h, int32_t filter_w,
+                                 int32_t stride_h, int32_t stride_w,
+                                 int32_t pad_h, int32_t pad_w,
+                                 const unit_shape_t *in,
+                                 const unit_shape_t *out);
+
+/* Walks an odometer one step over the dims listed in `dims_to_walk`;
+ * returns 0 when it wraps around to all zeros. */
+static inline int unit_odometer_step(int32_t count,
+                                     const int32_t *dims_to_walk,
+                                     const int32_t *input_dims,
+                                     int32_t *index) {
+  int32_t k;
+  for (k = count - 1; k >= 0; --k) {
+    const int32_t d = dims_to_walk[k];
+    if (++index[d] < input_dims[d]) return 1;
+    index[d] = 0;
+  }
+  return 0;
+}
+
+/* TFLM's ActivationFunctionWithMinMax for float:
+ * std::min(std::max(x, lo), hi). */
+static inline float unit_clamp_float(float x, float lo, float hi) {
+  x = x < lo ? lo : x;
+  return hi < x ? hi : x;
+}
+
 #endif

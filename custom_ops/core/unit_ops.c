@@ -111,19 +111,6 @@ unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
   return UNIT_OK;
 }
 
-/* Walks an odometer one step over the dims listed in `dims_to_walk`;
- * returns 0 when it wraps around to all zeros. */
-static int unit_odometer_step(int32_t count, const int32_t *dims_to_walk,
-                              const int32_t *input_dims, int32_t *index) {
-  int32_t k;
-  for (k = count - 1; k >= 0; --k) {
-    const int32_t d = dims_to_walk[k];
-    if (++index[d] < input_dims[d]) return 1;
-    index[d] = 0;
-  }
-  return 0;
-}
-
 unit_status_t unit_mean_int8(const unit_mean_params_t *params,
                              int32_t num_dims, const int32_t *input_dims,
                              uint8_t axis_mask, const int8_t *input,

@@ -222,6 +222,50 @@ unit_status_t unit_dequantize_int8(float scale, int32_t zero_point,
                                    int32_t size, const int8_t *input,
                                    float *output);
 
+/* ---- float32 (host only: unit_ops_float.c) ----
+ *
+ * TFLM's float reference kernels, same arithmetic in the same order (sums
+ * accumulate in float in the reference's order, so results are bit-exact).
+ * act_min / act_max are the fused activation's float range (NONE:
+ * +-FLT_MAX, RELU: [0, FLT_MAX], RELU_N1_TO_1: [-1, 1], RELU6: [0, 6]);
+ * the clamp is std::min(std::max(x, act_min), act_max). */
+
+/* MAX_POOL_2D / AVERAGE_POOL_2D: params as unit_pool_prepare_int8 gives
+ * them (its act_min / act_max are ignored).  Max starts from -FLT_MAX; the
+ * average sums the in-bounds taps (rows, then columns) and divides by their
+ * count (UNIT_ERR_SHAPE when a window has none, as TFLM fails). */
+unit_status_t unit_max_pool_2d_float(const unit_pool_params_t *params,
+                                     float act_min, float act_max,
+                                     const unit_shape_t *input_shape,
+                                     const float *input,
+                                     const unit_shape_t *output_shape,
+                                     float *output);
+unit_status_t unit_average_pool_2d_float(const unit_pool_params_t *params,
+                                         float act_min, float act_max,
+                                         const unit_shape_t *input_shape,
+                                         const float *input,
+                                         const unit_shape_t *output_shape,
+                                         float *output);
+
+/* ADD with broadcasting, shapes as unit_add_int8. */
+unit_status_t unit_add_float(float act_min, float act_max, int32_t num_dims,
+                             const int32_t *input1_dims, const float *input1,
+                             const int32_t *input2_dims, const float *input2,
+                             const int32_t *output_dims, float *output);
+
+/* SOFTMAX over rows of `depth`: max, expf((x - max) * beta), their float
+ * sum, each divided by it. */
+unit_status_t unit_softmax_float(float beta, int32_t outer_size,
+                                 int32_t depth, const float *input,
+                                 float *output);
+
+/* MEAN over the dims set in axis_mask (as unit_mean_int8): each output sums
+ * its reduced elements in row-major order in float, then divides by their
+ * count as float. */
+unit_status_t unit_mean_float(int32_t num_dims, const int32_t *input_dims,
+                              uint8_t axis_mask, const float *input,
+                              float *output);
+
 #ifdef __cplusplus
 }
 #endif

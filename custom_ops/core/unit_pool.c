@@ -12,14 +12,12 @@ static int unit_shape_valid(const unit_shape_t *s) {
   return s != 0 && s->n > 0 && s->h > 0 && s->w > 0 && s->c > 0;
 }
 
-/* Geometry of a pooling call: the window and strides positive, pad >= 0,
- * both spatial dims as TFLite computes them (see unit_check_spatial) and
- * the tensors within the int32 / size_t index range. */
-static unit_status_t unit_pool_geometry(int32_t filter_h, int32_t filter_w,
-                                        int32_t stride_h, int32_t stride_w,
-                                        int32_t pad_h, int32_t pad_w,
-                                        const unit_shape_t *in,
-                                        const unit_shape_t *out) {
+/* Geometry of a pooling call (unit_internal.h). */
+unit_status_t unit_pool_geometry(int32_t filter_h, int32_t filter_w,
+                                 int32_t stride_h, int32_t stride_w,
+                                 int32_t pad_h, int32_t pad_w,
+                                 const unit_shape_t *in,
+                                 const unit_shape_t *out) {
   unit_status_t status;
   if (filter_h <= 0 || filter_w <= 0 || stride_h <= 0 || stride_w <= 0 ||
       pad_h < 0 || pad_w < 0)

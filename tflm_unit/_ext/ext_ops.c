@@ -1,5 +1,6 @@
 /* Bindings of the non-UnIT int8 ops (pooling, add, softmax, mean, pad,
- * concatenation, quantize, dequantize) of custom_ops/core/unit_ops.h.
+ * concatenation, quantize, dequantize) of custom_ops/core/unit_ops.h, and
+ * the float32 pooling / add / softmax / mean (unit_ops_float.c).
  *
  * Parameters travel as tuples of ints in the order of the C structs; the
  * typed wrappers in tflm_unit/core/ops.py build them.  Every buffer is checked
@@ -687,6 +688,169 @@ static PyObject *ext_dequantize_int8(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* ---- float32 (unit_ops_float.c) ---- */
+
+/* pool_2d_float(average, params, act_min, act_max, input_shape, input,
+ *   output_shape, output): params as pool_prepare_int8 gives them. */
+static PyObject *ext_pool_2d_float(PyObject *self, PyObject *args) {
+  PyObject *params_obj, *in_shape_obj, *out_shape_obj;
+  Py_buffer in_buf, out_buf;
+  int average;
+  float lo, hi;
+  int32_t values[8];
+  unit_pool_params_t p;
+  unit_shape_t in_shape, out_shape;
+  unit_status_t status;
+  Py_ssize_t in_count, out_count;
+  if (!PyArg_ParseTuple(args, "pOffOy*Ow*", &average, &params_obj, &lo, &hi,
+                        &in_shape_obj, &in_buf, &out_shape_obj, &out_buf))
+    return NULL;
+  if (ext_int32_exact(params_obj, values, 8, "params") < 0 ||
+      ext_shape(in_shape_obj, &in_shape, "input_shape") < 0 ||
+      ext_shape(out_shape_obj, &out_shape, "output_shape") < 0 ||
+      (in_count = ext_shape_count(&in_shape, "input_shape")) < 0 ||
+      (out_count = ext_shape_count(&out_shape, "output_shape")) < 0 ||
+      ext_check_buffer(&in_buf, in_count, sizeof(float), "input") < 0 ||
+      ext_check_buffer(&out_buf, out_count, sizeof(float), "output") < 0) {
+    PyBuffer_Release(&in_buf);
+    PyBuffer_Release(&out_buf);
+    return NULL;
+  }
+  ext_pool_from_array(values, &p);
+  Py_BEGIN_ALLOW_THREADS
+  status = (average ? unit_average_pool_2d_float : unit_max_pool_2d_float)(
+      &p, lo, hi, &in_shape, (const float *)in_buf.buf, &out_shape,
+      (float *)out_buf.buf);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&in_buf);
+  PyBuffer_Release(&out_buf);
+  if (status != UNIT_OK)
+    return ext_status_error(status, average ? "average_pool_2d_float"
+                                            : "max_pool_2d_float");
+  Py_RETURN_NONE;
+}
+
+/* add_float(act_min, act_max, dims1, input1, dims2, input2, output_dims,
+ *   output) */
+static PyObject *ext_add_float(PyObject *self, PyObject *args) {
+  PyObject *dims1_obj, *dims2_obj, *out_dims_obj;
+  Py_buffer in1, in2, out;
+  float lo, hi;
+  int32_t dims1[UNIT_MAX_DIMS], dims2[UNIT_MAX_DIMS], out_dims[UNIT_MAX_DIMS];
+  Py_ssize_t n1, n2, no, c1, c2, co;
+  unit_status_t status;
+  if (!PyArg_ParseTuple(args, "ffOy*Oy*Ow*", &lo, &hi, &dims1_obj, &in1,
+                        &dims2_obj, &in2, &out_dims_obj, &out))
+    return NULL;
+  if ((n1 = ext_int32_sequence(dims1_obj, dims1, UNIT_MAX_DIMS,
+                               "input1_dims")) < 0 ||
+      (n2 = ext_int32_sequence(dims2_obj, dims2, UNIT_MAX_DIMS,
+                               "input2_dims")) < 0 ||
+      (no = ext_int32_sequence(out_dims_obj, out_dims, UNIT_MAX_DIMS,
+                               "output_dims")) < 0)
+    goto fail;
+  if (n1 != no || n2 != no || no < 1) {
+    PyErr_SetString(ext_argument_error,
+                    "add_float: input1_dims, input2_dims and output_dims need "
+                    "the same number (1..6) of dims");
+    goto fail;
+  }
+  if ((c1 = ext_element_count(dims1, n1, "input1_dims")) < 0 ||
+      (c2 = ext_element_count(dims2, n2, "input2_dims")) < 0 ||
+      (co = ext_element_count(out_dims, no, "output_dims")) < 0 ||
+      ext_check_buffer(&in1, c1, sizeof(float), "input1") < 0 ||
+      ext_check_buffer(&in2, c2, sizeof(float), "input2") < 0 ||
+      ext_check_buffer(&out, co, sizeof(float), "output") < 0)
+    goto fail;
+  Py_BEGIN_ALLOW_THREADS
+  status = unit_add_float(lo, hi, (int32_t)no, dims1, (const float *)in1.buf,
+                          dims2, (const float *)in2.buf, out_dims,
+                          (float *)out.buf);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&in1);
+  PyBuffer_Release(&in2);
+  PyBuffer_Release(&out);
+  if (status != UNIT_OK) return ext_status_error(status, "add_float");
+  Py_RETURN_NONE;
+fail:
+  PyBuffer_Release(&in1);
+  PyBuffer_Release(&in2);
+  PyBuffer_Release(&out);
+  return NULL;
+}
+
+/* softmax_float(beta, outer_size, depth, input, output) */
+static PyObject *ext_softmax_float(PyObject *self, PyObject *args) {
+  float beta;
+  int outer_size, depth;
+  Py_buffer in, out;
+  unit_status_t status;
+  if (!PyArg_ParseTuple(args, "fiiy*w*", &beta, &outer_size, &depth, &in, &out))
+    return NULL;
+  if (outer_size <= 0 || depth <= 0 ||
+      (Py_ssize_t)outer_size * depth > INT32_MAX) {
+    PyErr_SetString(ext_argument_error,
+                    "softmax_float: outer_size and depth must be positive");
+    goto fail;
+  }
+  if (ext_check_buffer(&in, (Py_ssize_t)outer_size * depth, sizeof(float),
+                       "input") < 0 ||
+      ext_check_buffer(&out, (Py_ssize_t)outer_size * depth, sizeof(float),
+                       "output") < 0)
+    goto fail;
+  Py_BEGIN_ALLOW_THREADS
+  status = unit_softmax_float(beta, outer_size, depth, (const float *)in.buf,
+                              (float *)out.buf);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&in);
+  PyBuffer_Release(&out);
+  if (status != UNIT_OK) return ext_status_error(status, "softmax_float");
+  Py_RETURN_NONE;
+fail:
+  PyBuffer_Release(&in);
+  PyBuffer_Release(&out);
+  return NULL;
+}
+
+/* mean_float(input_dims, axis_mask, input, output) */
+static PyObject *ext_mean_float(PyObject *self, PyObject *args) {
+  PyObject *dims_obj;
+  Py_buffer in, out;
+  int axis_mask;
+  int32_t dims[UNIT_MAX_DIMS];
+  Py_ssize_t num_dims = -1, in_count = -1, d, kept_count = 1;
+  unit_status_t status;
+  if (!PyArg_ParseTuple(args, "Oiy*w*", &dims_obj, &axis_mask, &in, &out))
+    return NULL;
+  if ((num_dims = ext_int32_sequence(dims_obj, dims, UNIT_MAX_DIMS,
+                                     "input_dims")) < 0 ||
+      (in_count = ext_element_count(dims, num_dims, "input_dims")) < 0)
+    goto fail;
+  if (num_dims < 1 || axis_mask <= 0 || axis_mask >= (1 << num_dims)) {
+    PyErr_SetString(ext_argument_error,
+                    "mean_float: 1..6 dims and a non-empty axis mask within "
+                    "them");
+    goto fail;
+  }
+  for (d = 0; d < num_dims; ++d)
+    if (!(axis_mask & (1 << d))) kept_count *= dims[d];
+  if (ext_check_buffer(&in, in_count, sizeof(float), "input") < 0 ||
+      ext_check_buffer(&out, kept_count, sizeof(float), "output") < 0)
+    goto fail;
+  Py_BEGIN_ALLOW_THREADS
+  status = unit_mean_float((int32_t)num_dims, dims, (uint8_t)axis_mask,
+                           (const float *)in.buf, (float *)out.buf);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&in);
+  PyBuffer_Release(&out);
+  if (status != UNIT_OK) return ext_status_error(status, "mean_float");
+  Py_RETURN_NONE;
+fail:
+  PyBuffer_Release(&in);
+  PyBuffer_Release(&out);
+  return NULL;
+}
+
 PyMethodDef ext_ops_methods[] = {
     {"pool_prepare_int8", ext_pool_prepare_int8, METH_VARARGS,
      "pool_prepare_int8(padding, filter_h, filter_w, stride_h, stride_w, "
@@ -725,4 +889,14 @@ PyMethodDef ext_ops_methods[] = {
      "quantize_float_to_int8(scale, zero_point, input_float32, output_int8)"},
     {"dequantize_int8", ext_dequantize_int8, METH_VARARGS,
      "dequantize_int8(scale, zero_point, input_int8, output_float32)"},
+    {"pool_2d_float", ext_pool_2d_float, METH_VARARGS,
+     "pool_2d_float(average, params, act_min, act_max, input_shape, input, "
+     "output_shape, output)"},
+    {"add_float", ext_add_float, METH_VARARGS,
+     "add_float(act_min, act_max, dims1, input1, dims2, input2, output_dims, "
+     "output)"},
+    {"softmax_float", ext_softmax_float, METH_VARARGS,
+     "softmax_float(beta, outer_size, depth, input, output)"},
+    {"mean_float", ext_mean_float, METH_VARARGS,
+     "mean_float(input_dims, axis_mask, input, output)"},
     {NULL, NULL, 0, NULL}};

@@ -16,7 +16,16 @@ from typing import Tuple
 import numpy as np
 
 from tflm_unit import _core
-from tflm_unit.core.ops import Activation, _activation_index, _int8_array, _scale, _zero_point
+from tflm_unit.core.ops import (  # noqa: F401 (float_activation_range is part of this API)
+    _FLOAT32_MAX,
+    Activation,
+    _activation_index,
+    _float_array,
+    _int8_array,
+    _scale,
+    _zero_point,
+    float_activation_range,
+)
 from tflm_unit.errors import KernelArgumentError
 
 #: Unary ops → the C kernel kind (UNIT_UNARY_*); RELU / RELU_N1_TO_1 share one.
@@ -29,7 +38,6 @@ FUSED_BINARY = ("MUL", "SUB")
 
 # which C prepare function: the order of ext_activation.c's enum
 _PREPARE = {"LOGISTIC": 0, "TANH": 1, "HARD_SWISH": 2, "LEAKY_RELU": 3, "RELU": 4, "RELU_N1_TO_1": 4, "RELU6": 4}
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _call(fn, what: str, *args):
@@ -136,15 +144,6 @@ def lut_int8(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ float unary
 
 
-def _float_array(x, name: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
-        raise KernelArgumentError(f"{name} must be a numpy.ndarray of float32, got "
-                                  f"{getattr(x, 'dtype', type(x).__name__)}")
-    if x.size == 0:
-        raise KernelArgumentError(f"{name} must not be empty (shape {x.shape})")
-    return np.ascontiguousarray(x)
-
-
 def unary_float(op: str, x: np.ndarray, alpha: float = 0.0) -> np.ndarray:
     """float32 LOGISTIC / TANH / HARD_SWISH / LEAKY_RELU / RELU / RELU6 /
     RELU_N1_TO_1 with TFLM's reference expressions."""
@@ -202,12 +201,6 @@ def binary_int8(x1: np.ndarray, x2: np.ndarray, params: BinaryParams) -> np.ndar
     _call(_core.binary_int8, "binary_int8", astuple(params), d1, x1.reshape(-1), d2, x2.reshape(-1), do,
           out.reshape(-1))
     return out
-
-
-def float_activation_range(activation: Activation) -> Tuple[float, float]:
-    """TFLM's CalculateActivationRange for float (NONE: +-FLT_MAX)."""
-    act = _activation_index(activation)
-    return {0: (-_FLOAT32_MAX, _FLOAT32_MAX), 1: (0.0, _FLOAT32_MAX), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[act]
 
 
 def binary_float(op: str, x1: np.ndarray, x2: np.ndarray, activation: Activation = "NONE") -> np.ndarray:

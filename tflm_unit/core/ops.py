@@ -1,4 +1,5 @@
-"""Typed NumPy API over the C core's non-UnIT int8 ops (``custom_ops/core/unit_ops.h``).
+"""Typed NumPy API over the C core's non-UnIT int8 ops (``custom_ops/core/unit_ops.h``),
+and their float32 forms (``*_float``: pooling, add, softmax, mean; host-only ``unit_ops_float.c``).
 
 Each op reproduces TFLM's reference kernel bit for bit.  The functions take
 NumPy arrays plus the tensors' scales / zero points and the builtin options,
@@ -82,6 +83,21 @@ def _int8_array(x, name: str, ndim: Optional[int] = None) -> np.ndarray:
     if x.size == 0:
         raise KernelArgumentError(f"{name} must not be empty (shape {x.shape})")
     return np.ascontiguousarray(x)
+
+
+def _float_array(x, name: str) -> np.ndarray:
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+        raise KernelArgumentError(f"{name} must be a numpy.ndarray of float32, got "
+                                  f"{getattr(x, 'dtype', type(x).__name__)}")
+    if x.size == 0:
+        raise KernelArgumentError(f"{name} must not be empty (shape {x.shape})")
+    return np.ascontiguousarray(x)
+
+
+def float_activation_range(activation: Activation) -> Tuple[float, float]:
+    """TFLM's CalculateActivationRange for float (NONE: +-FLT_MAX)."""
+    act = _activation_index(activation)
+    return {0: (-_FLOAT32_MAX, _FLOAT32_MAX), 1: (0.0, _FLOAT32_MAX), 2: (-1.0, 1.0), 3: (0.0, 6.0)}[act]
 
 
 def _scale(value: float, name: str) -> float:
@@ -383,12 +399,7 @@ def mean(
     x = _int8_array(x, "x")
     if not 1 <= x.ndim <= 6:
         raise KernelArgumentError(f"mean supports 1..6 dims, got shape {x.shape}")
-    axis_list = [axes] if isinstance(axes, (int, np.integer)) else list(np.ravel(axes))
-    if not axis_list or not all(isinstance(a, (int, np.integer)) for a in axis_list):
-        raise KernelArgumentError(f"axes must be a non-empty list of ints, got {axes!r}")
-    if any(not -x.ndim <= int(a) < x.ndim for a in axis_list):
-        raise KernelArgumentError(f"axes {axes!r} out of range for shape {x.shape}")
-    reduced = sorted({int(a) % x.ndim for a in axis_list})
+    reduced = _reduced_axes(x, axes)
     count = int(np.prod([x.shape[d] for d in reduced]))
     params = mean_prepare(input_scale, input_zero_point, output_scale, output_zero_point, count)
     mask = sum(1 << d for d in reduced)
@@ -477,6 +488,89 @@ def concatenation(
     out = np.empty(tuple(out_shape), dtype=np.int8)
     _core.concatenation_int8([a.reshape(-1) for a in arrays], [a.shape for a in arrays], axis, out.reshape(-1))
     return out
+
+
+# ------------------------------------------------------------------ float32
+# TFLM's float reference kernels (host-only unit_ops_float.c); the fused
+# activation clamps to float_activation_range.  PAD / CONCATENATION of float
+# tensors move values only: NumPy's np.pad / np.concatenate are exact.
+
+
+def _float_pool(average: bool, x, pool_size, strides, padding, activation) -> np.ndarray:
+    x = _float_array(x, "x")
+    if x.ndim != 4:
+        raise KernelArgumentError(f"x must be 4-D (NHWC), got shape {x.shape}")
+    params, out_shape = pool_prepare(x.shape, pool_size, strides, padding, 1.0, 0, "NONE")  # geometry only
+    lo, hi = float_activation_range(activation)
+    out = np.empty(out_shape, dtype=np.float32)
+    _core.pool_2d_float(average, astuple(params), lo, hi, x.shape, x.reshape(-1), out_shape, out.reshape(-1))
+    return out
+
+
+def max_pool_2d_float(x: np.ndarray, pool_size: IntPair, strides: IntPair = 1, padding: str = "VALID",
+                      activation: Activation = "NONE") -> np.ndarray:
+    """float32 MAX_POOL_2D on NHWC ``x`` (padding taps ignored)."""
+    return _float_pool(False, x, pool_size, strides, padding, activation)
+
+
+def average_pool_2d_float(x: np.ndarray, pool_size: IntPair, strides: IntPair = 1, padding: str = "VALID",
+                          activation: Activation = "NONE") -> np.ndarray:
+    """float32 AVERAGE_POOL_2D on NHWC ``x``: the in-bounds taps summed in
+    TFLM's order, divided by their count."""
+    return _float_pool(True, x, pool_size, strides, padding, activation)
+
+
+def add_float(x1: np.ndarray, x2: np.ndarray, activation: Activation = "NONE") -> np.ndarray:
+    """float32 ADD with NumPy broadcasting (up to 6 dims), clamped to the
+    fused activation's range."""
+    from tflm_unit.core.activation_ops import broadcast_dims  # the binary ops' shape rule
+
+    x1, x2 = _float_array(x1, "x1"), _float_array(x2, "x2")
+    lo, hi = float_activation_range(activation)
+    d1, d2, do, shape = broadcast_dims(x1.shape, x2.shape)
+    out = np.empty(shape, dtype=np.float32)
+    _core.add_float(lo, hi, d1, x1.reshape(-1), d2, x2.reshape(-1), do, out.reshape(-1))
+    return out
+
+
+def softmax_float(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """float32 SOFTMAX over the last axis (TFLM's reference: max,
+    expf((x - max) * beta), sum, divide)."""
+    x = _float_array(x, "x")
+    if x.ndim < 1:
+        raise KernelArgumentError("softmax needs at least 1 dim")
+    beta_value = float(beta)
+    if not np.isfinite(beta_value) or not 0.0 < beta_value <= _FLOAT32_MAX:
+        raise KernelArgumentError(f"beta must be a positive finite float32, got {beta!r}")
+    depth = int(x.shape[-1])
+    out = np.empty(x.shape, dtype=np.float32)
+    _core.softmax_float(beta_value, int(x.size // depth), depth, x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def _reduced_axes(x: np.ndarray, axes) -> list:
+    """MEAN's axes: ints, negative from the end, duplicates allowed (TFLite)."""
+    axis_list = [axes] if isinstance(axes, (int, np.integer)) else list(np.ravel(axes))
+    if not axis_list or not all(isinstance(a, (int, np.integer)) for a in axis_list):
+        raise KernelArgumentError(f"axes must be a non-empty list of ints, got {axes!r}")
+    if any(not -x.ndim <= int(a) < x.ndim for a in axis_list):
+        raise KernelArgumentError(f"axes {axes!r} out of range for shape {x.shape}")
+    return sorted({int(a) % x.ndim for a in axis_list})
+
+
+def mean_float(x: np.ndarray, axes: Union[int, Sequence[int]], keep_dims: bool = False) -> np.ndarray:
+    """float32 MEAN over ``axes`` (1..6 dims): each output's values summed in
+    row-major order in float, divided by their count (TFLM's reference)."""
+    x = _float_array(x, "x")
+    if not 1 <= x.ndim <= 6:
+        raise KernelArgumentError(f"mean supports 1..6 dims, got shape {x.shape}")
+    reduced = _reduced_axes(x, axes)
+    kept_shape = tuple(1 if d in reduced else n for d, n in enumerate(x.shape))
+    out = np.empty(kept_shape, dtype=np.float32)
+    _core.mean_float(x.shape, sum(1 << d for d in reduced), x.reshape(-1), out.reshape(-1))
+    if keep_dims:
+        return out
+    return out.reshape(tuple(n for d, n in enumerate(x.shape) if d not in reduced))
 
 
 # ------------------------------------------------------------------ quantize / dequantize

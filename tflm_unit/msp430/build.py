@@ -32,7 +32,7 @@ CORE_SOURCE_DIR = _PACKAGE_SOURCES / "core"
 #: a freestanding MSP430 build) and hold only the float kernels and the
 #: host-side prepare code, which the MCU never runs (the exporter writes
 #: the prepared integer parameters into generated C).
-HOST_ONLY_CORE_FILES = ("unit_float.c", "unit_prepare.c", "unit_activation_float.c")
+HOST_ONLY_CORE_FILES = ("unit_float.c", "unit_prepare.c", "unit_activation_float.c", "unit_ops_float.c")
 
 #: Undefined helper names that mean float or double arithmetic reached the
 #: MSP430 build (the integer kernels should not use any).

@@ -539,6 +539,16 @@ def _require_int8(op: Operator, *tensors: Tensor) -> None:
         _require_dtype(op, t, (np.int8,), "tensor")
 
 
+def _int8_or_float32(op: Operator, *tensors: Tensor) -> bool:
+    """The tensors are all int8 or all float32 (the ops that run both);
+    True for float32."""
+    first = tensors[0]
+    _require_dtype(op, first, (np.int8, np.float32), "tensor")
+    for t in tensors[1:]:
+        _require_dtype(op, t, (first.dtype,), "tensor")
+    return first.dtype == np.float32
+
+
 def _constant_input(interp: Interpreter, op: Operator, position: int, what: str) -> np.ndarray:
     if len(op.inputs) <= position or op.inputs[position] < 0:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}) has no {what} input")
@@ -550,15 +560,21 @@ def _constant_input(interp: Interpreter, op: Operator, position: int, what: str)
 
 def _prepare_pool(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    _require_int8(op, inp, out)
+    float_model = _int8_or_float32(op, inp, out)
     o = op.builtin_options
-    pool = ops.max_pool_2d if op.name == "MAX_POOL_2D" else ops.average_pool_2d
     padding = kernels.PADDINGS[int(o.padding)]
     activation = _fused_activation(op, int(o.fusedActivationFunction))
-    scale, zp = out.scalar_scale(), out.scalar_zero_point()
-
     window, strides = (int(o.filterHeight), int(o.filterWidth)), (int(o.strideH), int(o.strideW))
     kind = "max" if op.name == "MAX_POOL_2D" else "average"
+    if float_model:
+        float_pool = ops.max_pool_2d_float if kind == "max" else ops.average_pool_2d_float
+
+        def float_step(values):
+            values[op.outputs[0]] = float_pool(values[op.inputs[0]], window, strides, padding, activation)
+
+        return float_step
+    pool = ops.max_pool_2d if op.name == "MAX_POOL_2D" else ops.average_pool_2d
+    scale, zp = out.scalar_scale(), out.scalar_zero_point()
 
     def step(values):
         x = values[op.inputs[0]]
@@ -576,10 +592,17 @@ def _prepare_pool(interp: Interpreter, op: Operator) -> Step:
 def _prepare_add(interp: Interpreter, op: Operator) -> Step:
     g = interp.graph
     a, b, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    _require_int8(op, a, b, out)
+    float_model = _int8_or_float32(op, a, b, out)
     activation = _fused_activation(op, int(op.builtin_options.fusedActivationFunction)
                                    if op.builtin_options is not None else 0)
     consts = {i: g.tensor(i).data for i in op.inputs[:2] if g.tensor(i).data is not None}
+    if float_model:
+        def float_step(values):
+            x1 = consts.get(op.inputs[0], values.get(op.inputs[0]))
+            x2 = consts.get(op.inputs[1], values.get(op.inputs[1]))
+            values[op.outputs[0]] = ops.add_float(x1, x2, activation)
+
+        return float_step
     # host fast path: same-shape inputs by a table of the core's 65536 results
     try:
         table_add = fast.elementwise(lambda p, q: ops.add(
@@ -604,8 +627,17 @@ def _prepare_add(interp: Interpreter, op: Operator) -> Step:
 
 def _prepare_softmax(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    _require_int8(op, inp, out)
+    float_model = _int8_or_float32(op, inp, out)
     beta = float(op.builtin_options.beta) if op.builtin_options is not None else 1.0
+    if float_model:
+        if not np.isfinite(beta) or beta <= 0.0:
+            raise UnsupportedModelError(f"operator {op.index} (SOFTMAX): float32 beta {beta} is not a positive "
+                                        f"finite number")
+
+        def float_step(values):
+            values[op.outputs[0]] = ops.softmax_float(values[op.inputs[0]], beta)
+
+        return float_step
     ops.softmax_prepare(inp.scalar_scale(), beta, out.scalar_scale(), out.scalar_zero_point())  # validates
 
     def step(values):
@@ -617,11 +649,16 @@ def _prepare_softmax(interp: Interpreter, op: Operator) -> Step:
 
 def _prepare_mean(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    _require_int8(op, inp, out)
+    float_model = _int8_or_float32(op, inp, out)
     axes = sorted({int(a) % len(inp.shape) for a in np.ravel(_constant_input(interp, op, 1, "axes"))})
     if 0 in axes:
         raise UnsupportedModelError(f"operator {op.index} (MEAN): a mean over the batch axis is not supported")
     keep_dims = bool(op.builtin_options.keepDims) if op.builtin_options is not None else False
+    if float_model:
+        def float_step(values):
+            values[op.outputs[0]] = ops.mean_float(values[op.inputs[0]], axes, keep_dims)
+
+        return float_step
 
     def step(values):
         values[op.outputs[0]] = ops.mean(values[op.inputs[0]], axes, inp.scalar_scale(), inp.scalar_zero_point(),
@@ -632,9 +669,21 @@ def _prepare_mean(interp: Interpreter, op: Operator) -> Step:
 
 def _prepare_pad(interp: Interpreter, op: Operator) -> Step:
     inp, out = _single_io(interp, op)
-    _require_int8(op, inp, out)
+    float_model = _int8_or_float32(op, inp, out)
     paddings = _constant_input(interp, op, 1, "paddings").reshape(-1, 2).tolist()
-    if op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+    constant = op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0
+    if float_model:
+        # pure data movement: NumPy's pad is exact (shape rules as the int8 kernel's)
+        if not 1 <= len(inp.shape) <= 5 or len(paddings) != len(inp.shape) or min(map(min, paddings)) < 0:
+            raise UnsupportedModelError(f"operator {op.index} ({op.name}): paddings {paddings} do not fit a "
+                                        f"1..5-D input {inp.shape} (one non-negative pair per dim)")
+        fill = np.float32(np.ravel(_constant_input(interp, op, 2, "constant value"))[0]) if constant else 0.0
+
+        def float_step(values):
+            values[op.outputs[0]] = np.pad(values[op.inputs[0]], paddings, constant_values=fill)
+
+        return float_step
+    if constant:
         pad_value = int(np.ravel(_constant_input(interp, op, 2, "constant value"))[0])
     else:
         pad_value = out.scalar_zero_point()
@@ -649,12 +698,19 @@ def _prepare_concatenation(interp: Interpreter, op: Operator) -> Step:
     g = interp.graph
     inputs = [g.tensor(i) for i in op.inputs]
     out = g.tensor(op.outputs[0])
-    _require_int8(op, out, *inputs)
+    float_model = _int8_or_float32(op, out, *inputs)
     o = op.builtin_options
     _fused_activation(op, int(o.fusedActivationFunction))
     if int(o.fusedActivationFunction) != 0:
         raise UnsupportedModelError(f"operator {op.index} (CONCATENATION): fused activations are not supported")
     axis = int(o.axis)
+    if float_model:
+        # pure data movement: NumPy's concatenate is exact
+        def float_step(values):
+            arrays = [t.data if t.data is not None else values[t.index] for t in inputs]
+            values[op.outputs[0]] = np.concatenate(arrays, axis=axis)
+
+        return float_step
 
     def step(values):
         arrays = [t.data if t.data is not None else values[t.index] for t in inputs]
