@@ -328,3 +328,15 @@ def test_unsupported_dtype_is_one_line_naming_op_and_dtype(models):
             Interpreter(pack_model(model_t))
         message = str(err.value)
         assert "\n" not in message and op_name in message and "INT16" in message, message
+
+
+@pytest.mark.parametrize("name", ["pooled_cnn", "concat_channels", "avg_pool_same_stride", "max_pool_same_stride"])
+def test_overflowing_inputs_clamp_as_tflm(models, data, name):
+    """Inputs at -FLT_MAX overflow the conv sums and the average-pool sums to
+    inf; TFLM clamps them to its float activation range (+-FLT_MAX for NONE),
+    and so must the runtime (its convs once gave inf here)."""
+    x = data.copy()
+    x[2, :3, :3] = -np.finfo(np.float32).max
+    x[3, 2:, 2:, 1:] = np.finfo(np.float32).max
+    got = _assert_bit_exact(models[name], x)
+    assert not np.isinf(got).any()
