@@ -114,6 +114,9 @@ class Search:
     coarse_ratio: float = 8.0  # global-T steps while nothing is lost (then back one and fine steps)
     layer_ratio: float = 2.0 ** 0.5  # per-layer moves of the joint search
     lossless_margin: float = 1e-2  # coarse global steps while the margin loss stays below this
+    # The plain global scan stops at its first changed prediction (the joint
+    # search starts just before it and its raise-every-layer moves walk on).
+    global_until_change: bool = False
     evaluated: List[Point] = field(default_factory=list)
     global_points: List[Tuple[float, Point]] = field(default_factory=list)  # (real T, point)
     _ratios: Optional[Dict[int, np.ndarray]] = None
@@ -191,6 +194,9 @@ class Search:
             reals_used.append(reals[index])
             self.evaluated.append(current)
             if not self.keep_going(path):
+                break
+            if (self.global_until_change and multipliers is None and current.disagreement > 0.0
+                    and (backtracked or index == last_lossless + 1)):
                 break
             lossless = current.margin_loss < self.lossless_margin and current.disagreement == 0.0
             if lossless:
