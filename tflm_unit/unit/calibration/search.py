@@ -1,15 +1,18 @@
 """The threshold search on the search split (DESIGN.md section 3).
 
 Every configuration is run jointly on the whole search batch through the C
-kernels; a candidate re-runs only the ops downstream of the first layer it
-changes (cached activations).  Moves are ranked by *objective saved per
+kernels; a candidate re-runs only the ops from the first MAC layer whose
+threshold prefix no earlier run shares (runner.py's activation cache).  Moves are ranked by *objective saved per
 margin lost*: the margin loss is the mean shrinkage of the dense model's
 top-1 score margin, a smoother signal than accuracy on a few hundred samples.
 
 1. **Global scan.**  One real T for every layer (the UnIT paper's setting),
    raised geometrically from T = 0 (which only skips zero activations / zero
    weights and is bit-exact with the dense model): coarse steps while nothing
-   is lost, fine steps (2^(1/4)) near the accuracy cliff.
+   is lost, fine steps (2^(1/4)) near the accuracy cliff.  Before a
+   per-layer search (steps 2^(1/2)) the scan stops at its first changed
+   prediction: the joint search starts just before it, and its
+   raise-every-layer move walks the same grid on (cached runs).
 2. **Joint per-layer search.**  From the last global point before the first
    changed prediction, each step tries raising each layer's T and raising all
    of them together.  The moves are *ranked* on a sub-batch of the search
