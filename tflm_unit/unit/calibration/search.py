@@ -120,6 +120,7 @@ class Search:
     # The plain global scan stops at its first changed prediction (the joint
     # search starts just before it and its raise-every-layer moves walk on).
     global_until_change: bool = False
+    refresh_every: int = 4  # the joint search runs every move every this many steps (1: always)
     evaluated: List[Point] = field(default_factory=list)
     global_points: List[Tuple[float, Point]] = field(default_factory=list)  # (real T, point)
     _ratios: Optional[Dict[int, np.ndarray]] = None
@@ -255,6 +256,8 @@ class Search:
         self.evaluated.append(current)
         epsilon = 1e-4
         steps = 0
+        keys = [-1] + [op.index for op in ops]  # -1: raise every layer
+        stale: Dict[int, float] = {}  # each move's score when it was last run
         while self.keep_going(path) and steps < MAX_JOINT_STEPS:
             steps += 1
             moves: List[Dict[int, float]] = [{k: v * self.layer_ratio for k, v in t_real.items()}]
@@ -262,15 +265,25 @@ class Search:
                 moves.append({**t_real, op.index: t_real[op.index] * self.layer_ratio})
             best: Optional[Tuple[float, Dict[int, float], Point]] = None
             step_points = []
-            for trial in moves:
+            refresh = self.refresh_every <= 1 or steps % self.refresh_every == 1
+            # Lazy greedy: a move's score rarely grows as the others are taken, so
+            # moves run best-stale-score first and stop once no stale score beats
+            # the best fresh one; every ``refresh_every`` steps all of them run.
+            order = sorted(range(len(moves)), key=lambda i: (-stale.get(keys[i], math.inf), i))
+            for i in order:
+                trial = moves[i]
+                if not refresh and best is not None and stale.get(keys[i], math.inf) <= best[0]:
+                    break
                 config = self.config_for(trial, None)
                 if all(same_thresholds(config[k], current.config[k]) for k in config):
+                    stale[keys[i]] = -math.inf
                     continue  # saturated
                 candidate = ranker.run(config, base=current_rank)
                 step_points.append(candidate)
                 gain = current_rank.cost - candidate.cost
                 loss = max(candidate.margin_loss - current_rank.margin_loss, 0.0)
                 score = gain / (loss + epsilon)
+                stale[keys[i]] = score
                 if best is None or score > best[0]:
                     best = (score, trial, candidate)
             if best is None:
