@@ -198,6 +198,14 @@ class Search:
             reals_used.append(reals[index])
             self.evaluated.append(current)
             if not self.keep_going(path):
+                if not backtracked and index > last_lossless + 1:
+                    # A coarse step landed far outside the budget: walk it again in
+                    # fine steps (it stays a candidate, but not on the path).
+                    backtracked = True
+                    path.pop()
+                    reals_used.pop()
+                    index = last_lossless + 1
+                    continue
                 break
             if (self.global_until_change and multipliers is None and current.disagreement > 0.0
                     and (backtracked or index == last_lossless + 1)):
