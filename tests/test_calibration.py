@@ -263,3 +263,41 @@ def test_rejects_bad_arguments(tiny):
         calibrate(tflite, x, y, strategy="group", progress=False)
     with pytest.raises(ValueError):
         calibrate(tflite, x, y[:-1], progress=False)
+
+
+@pytest.mark.parametrize("group_size", [None, 4])
+def test_activation_cache_gives_the_same_result(tiny, monkeypatch, group_size):
+    """Resuming from cached prefix activations (and evicting them) changes no
+    threshold, path point or confirmation number; the cache is really used."""
+    from tflm_unit.unit.calibration import runner as runner_module
+
+    tflite, x, y = tiny
+    runners = []
+    original_init = runner_module.Runner.__init__
+
+    def recording_init(self, *args, **kwargs):
+        runners.append(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module.Runner, "__init__", recording_init)
+    results = {}
+    for name, limit in (("cached", runner_module.CACHE_BYTES), ("evicting", 1), ("uncached", 0)):
+        monkeypatch.setattr(runner_module, "CACHE_BYTES", limit)
+        runners.clear()
+        results[name] = calibrate(tflite, x, y, 0.03, group_size=group_size, seed=1, progress=False)
+        hits = sum(r.cache_hits for r in runners)
+        if name == "uncached":
+            assert hits == 0
+        else:
+            assert hits > 0, name
+    def without_run_count(result):
+        metadata = result.to_metadata()
+        metadata["calibration"].pop("search_runs")  # the one number the cache changes
+        return metadata
+
+    reference = results["uncached"]
+    for name in ("cached", "evicting"):
+        assert without_run_count(results[name]) == without_run_count(reference), name
+        assert results[name].path == reference.path, name
+        assert results[name].confirmation == reference.confirmation, name
+    assert results["cached"].search_runs < reference.search_runs

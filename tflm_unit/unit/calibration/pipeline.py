@@ -129,6 +129,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         search = Search(search_runner, ranker, threshold_grid(), max_accuracy_drop, bar)
         if strategy != "global":
             search.fine_ratio = 2.0 ** 0.5  # the joint search refines what the global scan finds
+            search.global_until_change = True  # ... and walks on from its first changed prediction
         path, labels_of = _search_paths(search, strategy, final_groups, channels, group_alphas)
         search_runner.group_sizes = final_groups
         ranker.group_sizes = final_groups

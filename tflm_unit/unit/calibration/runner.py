@@ -3,15 +3,22 @@
 A :class:`Runner` owns a batch (the search split, a ranking sub-batch of it,
 or the confirmation split) and runs configurations through the C kernels,
 re-running only the ops from the first layer whose thresholds changed (the
-activations before it are reused).  Large batches are cut in chunks run on
+activations before it are reused).  Besides a point's own activations, the
+runner keeps a cache of recent runs keyed by threshold-configuration prefix:
+the activations entering MAC layer k depend only on the thresholds of the MAC
+layers before it, so a candidate whose thresholds up to layer k were run
+before (by any earlier configuration, e.g. "raise layer 0" and "raise every
+layer" share layer 0's output) starts at layer k.  The cache is bounded in
+bytes (``CACHE_BYTES``, oldest runs evicted first); it never changes a result.  Large batches are cut in chunks run on
 threads: the extension releases the GIL in every kernel, and integer results
 do not depend on how the batch is cut.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,6 +33,8 @@ Config = Dict[int, np.ndarray]
 
 #: Batches below this many samples per thread are not split.
 MIN_CHUNK = 64
+#: Activations a runner keeps for configurations that share a prefix (0: no cache).
+CACHE_BYTES = 256 * 2 ** 20
 
 
 @dataclass
@@ -96,6 +105,13 @@ class Runner:
         chunks = max(1, min(workers, self.batch // MIN_CHUNK))
         bounds = np.linspace(0, self.batch, chunks + 1).astype(int)
         self._chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        # run id -> (activations after the run, stats, bytes it added); keys -> run id
+        self._cache: "OrderedDict[int, Tuple[Dict[int, np.ndarray], Dict[int, LayerStats], int]]" = OrderedDict()
+        self._cache_keys: Dict[tuple, int] = {}
+        self._cache_bytes = 0
+        self._cache_limit = CACHE_BYTES
+        self._cache_next = 0
+        self.cache_hits = 0
         self._nonzero_weights = {op.index: int(np.count_nonzero(interpreter.graph.tensor(op.inputs[1]).data))
                                  for op in self.ops}
         self.dense_pred: Optional[np.ndarray] = None
@@ -143,19 +159,66 @@ class Runner:
         return values, stats
 
     def run(self, config: Config, base: Optional[Point] = None) -> Point:
-        """Measure ``config``; when ``base`` is given, reuse its activations up
-        to the first layer whose thresholds differ."""
+        """Measure ``config``; reuse the activations of ``base`` (when given)
+        or of a cached run up to the first layer whose thresholds differ."""
         start = 0
+        prior_values: Dict[int, np.ndarray] = {}
+        prior_stats: Dict[int, LayerStats] = {}
         if base is not None:
             changed = [op.index for op in self.ops
                        if not same_thresholds(config.get(op.index), base.config.get(op.index))]
             if not changed:
                 return base
-            start = min(changed) if base.values is not None else 0
-        values, stats = self._run_steps(base.values if base is not None and start > 0 else {}, config, start)
-        if base is not None and start > 0:
-            stats = {**{k: v for k, v in base.stats.items() if k < start}, **stats}
+            if base.values is not None:
+                start, prior_values, prior_stats = min(changed), base.values, base.stats
+        keys = self._prefix_keys(config)
+        for op_index, key in reversed(keys):  # the latest layer whose inputs are cached
+            if op_index <= start:
+                break
+            run_id = self._cache_keys.get(key)
+            if run_id is not None:
+                self._cache.move_to_end(run_id)
+                start, (prior_values, prior_stats, _) = op_index, self._cache[run_id]
+                self.cache_hits += 1
+                break
+        if start >= len(self.interp.graph.operators):  # the whole configuration was run before
+            return self._point(config, prior_values, dict(prior_stats))
+        values, stats = self._run_steps(prior_values if start > 0 else {}, config, start)
+        if start > 0:
+            stats = {**{k: v for k, v in prior_stats.items() if k < start}, **stats}
+        self._remember(keys, start, values, stats, prior_values)
         return self._point(config, values, stats)
+
+    def _prefix_keys(self, config: Config) -> List[Tuple[int, tuple]]:
+        """(op index, key) per MAC layer and for the graph's end: the key names
+        the thresholds of every MAC layer before that op (what its input depends on)."""
+        keys, prefix = [], []
+        for op in self.ops:
+            keys.append((op.index, tuple(prefix)))
+            t = config.get(op.index)
+            prefix.append((op.index, self.group_sizes[op.index], None if t is None else (t.dtype.str, t.tobytes())))
+        keys.append((len(self.interp.graph.operators), tuple(prefix)))
+        return [(op_index, (self.interp.count_zero_operands, key)) for op_index, key in keys]
+
+    def _remember(self, keys, start: int, values: Dict[int, np.ndarray], stats: Dict[int, LayerStats],
+                  prior_values: Dict[int, np.ndarray]) -> None:
+        """Cache a run: every layer after ``start`` can later resume from it
+        (the activations of ops before a layer are the same in the final dict)."""
+        if self._cache_limit <= 0:
+            return
+        added = sum(v.nbytes for k, v in values.items() if prior_values.get(k) is not v)
+        run_id = self._cache_next
+        self._cache_next += 1
+        self._cache[run_id] = (values, stats, added)
+        self._cache_bytes += added
+        for op_index, key in keys:
+            if op_index > start:
+                self._cache_keys[key] = run_id
+        while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
+            old_id, (_, _, old_bytes) = self._cache.popitem(last=False)
+            self._cache_bytes -= old_bytes
+            for key in [k for k, v in self._cache_keys.items() if v == old_id]:
+                del self._cache_keys[key]
 
     def _point(self, config: Config, values: Dict[int, np.ndarray], stats: Dict[int, LayerStats]) -> Point:
         output = values[self.interp.graph.outputs[0]]

@@ -1,15 +1,18 @@
 """The threshold search on the search split (DESIGN.md section 3).
 
 Every configuration is run jointly on the whole search batch through the C
-kernels; a candidate re-runs only the ops downstream of the first layer it
-changes (cached activations).  Moves are ranked by *objective saved per
+kernels; a candidate re-runs only the ops from the first MAC layer whose
+threshold prefix no earlier run shares (runner.py's activation cache).  Moves are ranked by *objective saved per
 margin lost*: the margin loss is the mean shrinkage of the dense model's
 top-1 score margin, a smoother signal than accuracy on a few hundred samples.
 
 1. **Global scan.**  One real T for every layer (the UnIT paper's setting),
    raised geometrically from T = 0 (which only skips zero activations / zero
    weights and is bit-exact with the dense model): coarse steps while nothing
-   is lost, fine steps (2^(1/4)) near the accuracy cliff.
+   is lost, fine steps (2^(1/4)) near the accuracy cliff.  Before a
+   per-layer search (steps 2^(1/2)) the scan stops at its first changed
+   prediction: the joint search starts just before it, and its
+   raise-every-layer move walks the same grid on (cached runs).
 2. **Joint per-layer search.**  From the last global point before the first
    changed prediction, each step tries raising each layer's T and raising all
    of them together.  The moves are *ranked* on a sub-batch of the search
@@ -114,6 +117,10 @@ class Search:
     coarse_ratio: float = 8.0  # global-T steps while nothing is lost (then back one and fine steps)
     layer_ratio: float = 2.0 ** 0.5  # per-layer moves of the joint search
     lossless_margin: float = 1e-2  # coarse global steps while the margin loss stays below this
+    # The plain global scan stops at its first changed prediction (the joint
+    # search starts just before it and its raise-every-layer moves walk on).
+    global_until_change: bool = False
+    refresh_every: int = 4  # the joint search runs every move every this many steps (1: always)
     evaluated: List[Point] = field(default_factory=list)
     global_points: List[Tuple[float, Point]] = field(default_factory=list)  # (real T, point)
     _ratios: Optional[Dict[int, np.ndarray]] = None
@@ -191,6 +198,17 @@ class Search:
             reals_used.append(reals[index])
             self.evaluated.append(current)
             if not self.keep_going(path):
+                if not backtracked and index > last_lossless + 1:
+                    # A coarse step landed far outside the budget: walk it again in
+                    # fine steps (it stays a candidate, but not on the path).
+                    backtracked = True
+                    path.pop()
+                    reals_used.pop()
+                    index = last_lossless + 1
+                    continue
+                break
+            if (self.global_until_change and multipliers is None and current.disagreement > 0.0
+                    and (backtracked or index == last_lossless + 1)):
                 break
             lossless = current.margin_loss < self.lossless_margin and current.disagreement == 0.0
             if lossless:
@@ -246,6 +264,8 @@ class Search:
         self.evaluated.append(current)
         epsilon = 1e-4
         steps = 0
+        keys = [-1] + [op.index for op in ops]  # -1: raise every layer
+        stale: Dict[int, float] = {}  # each move's score when it was last run
         while self.keep_going(path) and steps < MAX_JOINT_STEPS:
             steps += 1
             moves: List[Dict[int, float]] = [{k: v * self.layer_ratio for k, v in t_real.items()}]
@@ -253,15 +273,25 @@ class Search:
                 moves.append({**t_real, op.index: t_real[op.index] * self.layer_ratio})
             best: Optional[Tuple[float, Dict[int, float], Point]] = None
             step_points = []
-            for trial in moves:
+            refresh = self.refresh_every <= 1 or steps % self.refresh_every == 1
+            # Lazy greedy: a move's score rarely grows as the others are taken, so
+            # moves run best-stale-score first and stop once no stale score beats
+            # the best fresh one; every ``refresh_every`` steps all of them run.
+            order = sorted(range(len(moves)), key=lambda i: (-stale.get(keys[i], math.inf), i))
+            for i in order:
+                trial = moves[i]
+                if not refresh and best is not None and stale.get(keys[i], math.inf) <= best[0]:
+                    break
                 config = self.config_for(trial, None)
                 if all(same_thresholds(config[k], current.config[k]) for k in config):
+                    stale[keys[i]] = -math.inf
                     continue  # saturated
                 candidate = ranker.run(config, base=current_rank)
                 step_points.append(candidate)
                 gain = current_rank.cost - candidate.cost
                 loss = max(candidate.margin_loss - current_rank.margin_loss, 0.0)
                 score = gain / (loss + epsilon)
+                stale[keys[i]] = score
                 if best is None or score > best[0]:
                     best = (score, trial, candidate)
             if best is None:
