@@ -11,7 +11,7 @@ ops on the MSP430 graph runner == the host; bad models are clear errors."""
 import numpy as np
 import pytest
 
-from tflite_oracle import convert_float, run_tflm
+from tflite_oracle import convert_float, run_tflite_reference, run_tflm
 
 from tflm_unit.core import activation_ops as aops
 from tflm_unit.errors import KernelArgumentError, UnsupportedModelError
@@ -167,22 +167,8 @@ def built(data):
     return out
 
 
-def _run_tflite_reference(model_bytes, xq):
-    tf = _tf()
-    interp = tf.lite.Interpreter(model_content=model_bytes,
-                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-    outs = []
-    for i in range(len(xq)):
-        interp.set_tensor(inp, xq[i:i + 1])
-        interp.invoke()
-        outs.append(interp.get_tensor(out))
-    return [np.concatenate(outs)]
-
-
 def _oracle(model_bytes, xq, ops):
-    return (_run_tflite_reference if ops & _TFLITE_ORACLE else run_tflm)(model_bytes, xq)
+    return (run_tflite_reference if ops & _TFLITE_ORACLE else run_tflm)(model_bytes, xq)
 
 
 def _ops(model_bytes):

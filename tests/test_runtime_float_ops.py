@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from tflite_oracle import convert_float, keras, run_tflm
+from tflite_oracle import convert_float, keras, run_tflite_reference, run_tflm
 
 from tflm_unit.errors import UnsupportedModelError
 from tflm_unit.runtime import Interpreter
@@ -201,19 +201,6 @@ def _edit(model_bytes: bytes, code: int, **fields) -> bytes:
     return pack_model(model_t)
 
 
-def _run_tflite_ref(model_bytes, x):
-    tf = _tf()
-    interp = tf.lite.Interpreter(model_content=model_bytes,
-                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-    outs = []
-    for i in range(len(x)):
-        interp.set_tensor(inp, x[i:i + 1])
-        interp.invoke()
-        outs.append(interp.get_tensor(out).copy())
-    return np.concatenate(outs)
-
 
 def _ops(model_bytes):
     return {op.name for op in Interpreter(model_bytes).graph.operators}
@@ -223,7 +210,7 @@ def _assert_bit_exact(model_bytes, x):
     got = Interpreter(model_bytes).run(x).outputs[0]
     assert got.dtype == np.float32
     tflm = run_tflm(model_bytes, x)[0]
-    ref = _run_tflite_ref(model_bytes, x)
+    ref = run_tflite_reference(model_bytes, x)[0]
     assert tflm.shape == ref.shape == got.shape
     np.testing.assert_array_equal(got, tflm)  # tolerance 0 (NaN == NaN position-wise)
     np.testing.assert_array_equal(got, ref)

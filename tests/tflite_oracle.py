@@ -65,6 +65,24 @@ def run_tflm(model_bytes: bytes, x: np.ndarray) -> List[np.ndarray]:
     return [np.concatenate(o) for o in outs]
 
 
+def run_tflite_reference(model_bytes: bytes, x: np.ndarray) -> List[np.ndarray]:
+    """Run each sample of x through TensorFlow Lite's reference kernels
+    (BUILTIN_REF, the oracle where TFLM lacks an op); returns the first
+    output stacked over the batch, in a list like run_tflm."""
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_content=model_bytes,
+                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    outs = []
+    for i in range(len(x)):
+        interp.set_tensor(inp, x[i : i + 1])
+        interp.invoke()
+        outs.append(interp.get_tensor(out).copy())
+    return [np.concatenate(outs)]
+
+
 def quantize_like_input(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """Float data → the model's int8 input (TFLite rounding)."""
     from tflm_unit.runtime import Interpreter
