@@ -634,6 +634,66 @@ static inline int unit_odometer_step(int32_t count,
   return 0;
 }
 
+/* The walk of a reduction over the axes set in axis_mask (MEAN, int8 and
+ * float32): row-major strides, the kept and reduced dims, and the reduced
+ * element count.  Each output is an odometer step over `kept`; its elements
+ * one over `reduced`, at unit_reduce_offset from unit_reduce_base. */
+#define UNIT_REDUCE_MAX_DIMS 6 /* UNIT_MAX_DIMS of unit_ops.h (checked there) */
+typedef struct {
+  int32_t stride[UNIT_REDUCE_MAX_DIMS], index[UNIT_REDUCE_MAX_DIMS];
+  int32_t kept[UNIT_REDUCE_MAX_DIMS], reduced[UNIT_REDUCE_MAX_DIMS];
+  int32_t num_kept, num_reduced, count;
+} unit_reduce_t;
+
+/* UNIT_ERR_ARG (rank outside 1..UNIT_REDUCE_MAX_DIMS, no axis or one past
+ * the rank, a dim <= 0), UNIT_ERR_OVERFLOW (more elements than the index
+ * type holds) or UNIT_ERR_SHAPE (more than max_count reduced elements per
+ * output). */
+static inline unit_status_t unit_reduce_init(unit_reduce_t *r, int32_t num_dims,
+                                             const int32_t *input_dims,
+                                             uint8_t axis_mask,
+                                             int32_t max_count) {
+  int32_t d, s = 1;
+  if (num_dims < 1 || num_dims > UNIT_REDUCE_MAX_DIMS ||
+      (axis_mask >> num_dims) != 0 || axis_mask == 0)
+    return UNIT_ERR_ARG;
+  for (d = num_dims - 1; d >= 0; --d) {
+    if (input_dims[d] <= 0) return UNIT_ERR_ARG;
+    r->stride[d] = s;
+    s = unit_mul_limit(s, input_dims[d], UNIT_COUNT_MAX);
+    if (s < 0) return UNIT_ERR_OVERFLOW;
+    r->index[d] = 0;
+  }
+  r->num_kept = r->num_reduced = 0;
+  r->count = 1;
+  for (d = 0; d < num_dims; ++d) {
+    if (axis_mask & (1u << d)) {
+      r->reduced[r->num_reduced++] = d;
+      if (r->count > max_count / input_dims[d]) return UNIT_ERR_SHAPE;
+      r->count *= input_dims[d];
+    } else {
+      r->kept[r->num_kept++] = d;
+    }
+  }
+  return UNIT_OK;
+}
+
+/* The offset of the current output's first element (its kept indexes). */
+static inline int32_t unit_reduce_base(const unit_reduce_t *r) {
+  int32_t base = 0, k;
+  for (k = 0; k < r->num_kept; ++k)
+    base += r->index[r->kept[k]] * r->stride[r->kept[k]];
+  return base;
+}
+
+/* The offset of the current element: base plus its reduced indexes. */
+static inline int32_t unit_reduce_offset(const unit_reduce_t *r, int32_t base) {
+  int32_t k;
+  for (k = 0; k < r->num_reduced; ++k)
+    base += r->index[r->reduced[k]] * r->stride[r->reduced[k]];
+  return base;
+}
+
 /* TFLM's ActivationFunctionWithMinMax for float:
  * std::min(std::max(x, lo), hi). */
 static inline float unit_clamp_float(float x, float lo, float hi) {

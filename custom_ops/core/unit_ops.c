@@ -111,13 +111,14 @@ unit_status_t unit_mean_hw_int8(const unit_mean_params_t *params,
   return UNIT_OK;
 }
 
+/* unit_reduce_t (unit_internal.h) holds UNIT_MAX_DIMS dims */
+typedef char unit_reduce_dims_check[UNIT_REDUCE_MAX_DIMS == UNIT_MAX_DIMS ? 1 : -1];
+
 unit_status_t unit_mean_int8(const unit_mean_params_t *params,
                              int32_t num_dims, const int32_t *input_dims,
                              uint8_t axis_mask, const int8_t *input,
                              int8_t *output) {
-  int32_t stride[UNIT_MAX_DIMS], index[UNIT_MAX_DIMS];
-  int32_t kept[UNIT_MAX_DIMS], reduced[UNIT_MAX_DIMS];
-  int32_t num_kept = 0, num_reduced = 0, count = 1, d, s = 1;
+  unit_reduce_t r;
   int8_t *out = output;
   unit_status_t status;
   if (params == 0 || input_dims == 0 || input == 0 || output == 0)
@@ -127,40 +128,24 @@ unit_status_t unit_mean_int8(const unit_mean_params_t *params,
     return UNIT_ERR_ARG;
   status = unit_check_mean_params(params);
   if (status != UNIT_OK) return status;
-  for (d = num_dims - 1; d >= 0; --d) {
-    if (input_dims[d] <= 0) return UNIT_ERR_ARG;
-    stride[d] = s;
-    s = unit_mul_limit(s, input_dims[d], UNIT_COUNT_MAX);
-    if (s < 0) return UNIT_ERR_OVERFLOW;
-    index[d] = 0;
-  }
-  for (d = 0; d < num_dims; ++d) {
-    if (axis_mask & (1u << d)) {
-      reduced[num_reduced++] = d;
-      if (count > UNIT_MEAN_MAX_COUNT / input_dims[d]) return UNIT_ERR_SHAPE;
-      count *= input_dims[d];
-    } else {
-      kept[num_kept++] = d;
-    }
-  }
-  if (count != params->count) return UNIT_ERR_SHAPE;
+  status = unit_reduce_init(&r, num_dims, input_dims, axis_mask,
+                            UNIT_MEAN_MAX_COUNT);
+  if (status != UNIT_OK) return status;
+  if (r.count != params->count) return UNIT_ERR_SHAPE;
   /* For each output (odometer over the kept dims), sum its reduced window
    * (odometer over the reduced dims), then requantise as mean_hw does. */
   do {
-    int32_t base = 0, sum = 0, value, k;
-    for (k = 0; k < num_kept; ++k) base += index[kept[k]] * stride[kept[k]];
+    const int32_t base = unit_reduce_base(&r);
+    int32_t sum = 0, value;
     do {
-      int32_t offset = base;
-      for (k = 0; k < num_reduced; ++k)
-        offset += index[reduced[k]] * stride[reduced[k]];
-      sum += input[offset];
-    } while (unit_odometer_step(num_reduced, reduced, input_dims, index));
-    sum -= params->input_zero_point * count;
+      sum += input[unit_reduce_offset(&r, base)];
+    } while (unit_odometer_step(r.num_reduced, r.reduced, input_dims, r.index));
+    sum -= params->input_zero_point * r.count;
     value = unit_multiply_by_quantized_multiplier(sum, params->multiplier,
                                                   params->shift) +
             params->output_zero_point;
     *out++ = (int8_t)unit_clamp_int8(value);
-  } while (unit_odometer_step(num_kept, kept, input_dims, index));
+  } while (unit_odometer_step(r.num_kept, r.kept, input_dims, r.index));
   return UNIT_OK;
 }
 

@@ -163,43 +163,23 @@ unit_status_t unit_softmax_float(float beta, int32_t outer_size,
 unit_status_t unit_mean_float(int32_t num_dims, const int32_t *input_dims,
                               uint8_t axis_mask, const float *input,
                               float *output) {
-  int32_t stride[UNIT_MAX_DIMS], index[UNIT_MAX_DIMS];
-  int32_t kept[UNIT_MAX_DIMS], reduced[UNIT_MAX_DIMS];
-  int32_t num_kept = 0, num_reduced = 0, count = 1, d, s = 1;
+  unit_reduce_t r;
   float *out = output;
+  unit_status_t status;
   if (input_dims == 0 || input == 0 || output == 0) return UNIT_ERR_NULL;
-  if (num_dims < 1 || num_dims > UNIT_MAX_DIMS ||
-      (axis_mask >> num_dims) != 0 || axis_mask == 0)
-    return UNIT_ERR_ARG;
-  for (d = num_dims - 1; d >= 0; --d) {
-    if (input_dims[d] <= 0) return UNIT_ERR_ARG;
-    stride[d] = s;
-    s = unit_mul_limit(s, input_dims[d], UNIT_COUNT_MAX);
-    if (s < 0) return UNIT_ERR_OVERFLOW;
-    index[d] = 0;
-  }
-  for (d = 0; d < num_dims; ++d) {
-    if (axis_mask & (1u << d)) {
-      reduced[num_reduced++] = d;
-      count *= input_dims[d]; /* <= the element count, checked above */
-    } else {
-      kept[num_kept++] = d;
-    }
-  }
+  /* the reduced count never exceeds the element count, which init bounds */
+  status = unit_reduce_init(&r, num_dims, input_dims, axis_mask, UNIT_COUNT_MAX);
+  if (status != UNIT_OK) return status;
   /* For each output (odometer over the kept dims) its reduced elements
    * (odometer over the reduced dims) in row-major order: the order TFLM's
    * Reduce adds them in, walking the whole input row-major. */
   do {
-    int32_t base = 0, k;
+    const int32_t base = unit_reduce_base(&r);
     float sum = 0.0f;
-    for (k = 0; k < num_kept; ++k) base += index[kept[k]] * stride[kept[k]];
     do {
-      int32_t offset = base;
-      for (k = 0; k < num_reduced; ++k)
-        offset += index[reduced[k]] * stride[reduced[k]];
-      sum += input[offset];
-    } while (unit_odometer_step(num_reduced, reduced, input_dims, index));
-    *out++ = sum / (float)count;
-  } while (unit_odometer_step(num_kept, kept, input_dims, index));
+      sum += input[unit_reduce_offset(&r, base)];
+    } while (unit_odometer_step(r.num_reduced, r.reduced, input_dims, r.index));
+    *out++ = sum / (float)r.count;
+  } while (unit_odometer_step(r.num_kept, r.kept, input_dims, r.index));
   return UNIT_OK;
 }
