@@ -42,7 +42,7 @@ class Point:
     """One configuration run on a runner's batch."""
 
     config: Config
-    values: Optional[Dict[int, np.ndarray]]  # every activation (None once released)
+    values: Optional[List[Dict[int, np.ndarray]]]  # every activation, per batch chunk (None once released)
     stats: Dict[int, LayerStats]
     accuracy: float
     disagreement: float  # fraction of top-1 predictions that differ from the dense model
@@ -106,7 +106,7 @@ class Runner:
         bounds = np.linspace(0, self.batch, chunks + 1).astype(int)
         self._chunks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         # run id -> (activations after the run, stats, bytes it added); keys -> run id
-        self._cache: "OrderedDict[int, Tuple[Dict[int, np.ndarray], Dict[int, LayerStats], int]]" = OrderedDict()
+        self._cache: "OrderedDict[int, Tuple[List[Dict[int, np.ndarray]], Dict[int, LayerStats], int]]" = OrderedDict()
         self._cache_keys: Dict[tuple, int] = {}
         self._cache_bytes = 0
         self._cache_limit = CACHE_BYTES
@@ -117,8 +117,8 @@ class Runner:
         self.dense_pred: Optional[np.ndarray] = None
         self.dense: Optional[Point] = None
         if dense:  # the reference every point is compared with (skipped for a one-off measurement)
-            dense_values, dense_stats = self._run_steps({}, None, 0)
-            dense_output = dense_values[interpreter.graph.outputs[0]]
+            dense_values, dense_stats = self._run_steps([], None, 0)
+            dense_output = self.output(dense_values)
             self.dense_pred = predictions(dense_output)
             self.dense_margins = self._margins(dense_output)
             self.margin_scale = max(float(np.mean(self.dense_margins)), 1e-9)
@@ -138,31 +138,38 @@ class Runner:
             else:
                 self.interp.set_skip(op.index, t, self.group_sizes[op.index], self.division)
 
-    def _run_steps(self, values: Dict[int, np.ndarray], config: Optional[Config], start: int):
+    def _run_steps(self, values: List[Dict[int, np.ndarray]], config: Optional[Config], start: int):
+        """Run ops ``start``.. on every chunk of the batch (on the pool's threads).
+        ``values`` / the result: one activation dict per chunk (tensor index ->
+        that chunk's rows), never concatenated: a run copies no activation
+        it did not compute."""
         interp = self.interp
         self._set(config)
-        values = dict(values) if start > 0 else {interp.graph.inputs[0]: self.x_q}
-        # Activations are kept (not freed) so later candidates can start mid-graph.
-        if len(self._chunks) == 1:
-            stats = {layer.op_index: layer for layer in interp.run_from(values, start)}
+        if start > 0:
+            parts = [dict(part) for part in values]
         else:
-            parts = [{k: v[chunk] for k, v in values.items()} for chunk in self._chunks]
+            parts = [{interp.graph.inputs[0]: self.x_q[chunk]} for chunk in self._chunks]
+        # Activations are kept (not freed) so later candidates can start mid-graph.
+        if len(parts) == 1:
+            layer_lists = [interp.run_from(parts[0], start)]
+        else:
             layer_lists = list(self.pool.map(lambda part: interp.run_from(part, start), parts))
-            for op in interp.graph.operators[start:]:
-                for key in op.outputs:
-                    if key in parts[0]:
-                        values[key] = np.concatenate([part[key] for part in parts])
-            stats = _merge_stats(layer_lists)
+        stats = _merge_stats(layer_lists)
         self.runs += 1
         if self.on_run is not None:
             self.on_run(self.batch * (len(interp.graph.operators) - start) / len(interp.graph.operators))
-        return values, stats
+        return parts, stats
+
+    def output(self, values: List[Dict[int, np.ndarray]]) -> np.ndarray:
+        """The graph output of a run, for the whole batch."""
+        key = self.interp.graph.outputs[0]
+        return values[0][key] if len(values) == 1 else np.concatenate([part[key] for part in values])
 
     def run(self, config: Config, base: Optional[Point] = None) -> Point:
         """Measure ``config``; reuse the activations of ``base`` (when given)
         or of a cached run up to the first layer whose thresholds differ."""
         start = 0
-        prior_values: Dict[int, np.ndarray] = {}
+        prior_values: List[Dict[int, np.ndarray]] = []
         prior_stats: Dict[int, LayerStats] = {}
         if base is not None:
             changed = [op.index for op in self.ops
@@ -183,7 +190,7 @@ class Runner:
                 break
         if start >= len(self.interp.graph.operators):  # the whole configuration was run before
             return self._point(config, prior_values, dict(prior_stats))
-        values, stats = self._run_steps(prior_values if start > 0 else {}, config, start)
+        values, stats = self._run_steps(prior_values if start > 0 else [], config, start)
         if start > 0:
             stats = {**{k: v for k, v in prior_stats.items() if k < start}, **stats}
         self._remember(keys, start, values, stats, prior_values)
@@ -200,13 +207,15 @@ class Runner:
         keys.append((len(self.interp.graph.operators), tuple(prefix)))
         return [(op_index, (self.interp.count_zero_operands, key)) for op_index, key in keys]
 
-    def _remember(self, keys, start: int, values: Dict[int, np.ndarray], stats: Dict[int, LayerStats],
-                  prior_values: Dict[int, np.ndarray]) -> None:
+    def _remember(self, keys, start: int, values: List[Dict[int, np.ndarray]], stats: Dict[int, LayerStats],
+                  prior_values: List[Dict[int, np.ndarray]]) -> None:
         """Cache a run: every layer after ``start`` can later resume from it
-        (the activations of ops before a layer are the same in the final dict)."""
+        (the activations of ops before a layer are the same in the final dicts)."""
         if self._cache_limit <= 0:
             return
-        added = sum(v.nbytes for k, v in values.items() if prior_values.get(k) is not v)
+        prior = prior_values or [{} for _ in values]
+        added = sum(v.nbytes for part, before in zip(values, prior) for k, v in part.items()
+                    if before.get(k) is not v)
         run_id = self._cache_next
         self._cache_next += 1
         self._cache[run_id] = (values, stats, added)
@@ -220,8 +229,8 @@ class Runner:
             for key in [k for k, v in self._cache_keys.items() if v == old_id]:
                 del self._cache_keys[key]
 
-    def _point(self, config: Config, values: Dict[int, np.ndarray], stats: Dict[int, LayerStats]) -> Point:
-        output = values[self.interp.graph.outputs[0]]
+    def _point(self, config: Config, values: List[Dict[int, np.ndarray]], stats: Dict[int, LayerStats]) -> Point:
+        output = self.output(values)
         pred = predictions(output)
         correct = pred == self.labels
         disagreement = margin_loss = 0.0

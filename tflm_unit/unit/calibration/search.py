@@ -17,7 +17,11 @@ top-1 score margin, a smoother signal than accuracy on a few hundred samples.
    changed prediction, each step tries raising each layer's T and raising all
    of them together.  The moves are *ranked* on a sub-batch of the search
    split (the ranker) and only the best one is run on the whole split, so a
-   step costs about (layers + 1) * sub-batch + 1 partial runs.
+   step costs about (layers + 1) * sub-batch + 1 partial runs.  Each move has
+   its own step ratio, sqrt(2) at first, squared (up to 16) while the move
+   costs little margin per doubling of T and square-rooted back near the
+   cliff: a deep net whose first global T already flips a prediction (so the
+   search starts at T_q ~ 1) reaches its useful thresholds in a few steps.
 3. **Per-group profiles** (``group_size`` given).  Each group of output
    channels is probed alone (on the ranker) at a per-layer probe threshold;
    its sensitivity (margin lost per MAC saved) gives a multiplier
@@ -115,7 +119,10 @@ class Search:
     patience: int = 3
     fine_ratio: float = 2.0 ** 0.25  # global-T steps near the accuracy cliff
     coarse_ratio: float = 8.0  # global-T steps while nothing is lost (then back one and fine steps)
-    layer_ratio: float = 2.0 ** 0.5  # per-layer moves of the joint search
+    layer_ratio: float = 2.0 ** 0.5  # per-layer moves of the joint search: the first and smallest ratio
+    max_layer_ratio: float = 16.0  # ... grown (squared) up to this while a move costs little margin
+    accelerate_damage: float = 0.005  # margin loss per doubling of T below which a move's ratio grows
+    brake_damage: float = 0.02  # ... and above which it shrinks back (square root)
     lossless_margin: float = 1e-2  # coarse global steps while the margin loss stays below this
     # The plain global scan stops at its first changed prediction (the joint
     # search starts just before it and its raise-every-layer moves walk on).
@@ -149,10 +156,35 @@ class Search:
     def real_grid(self) -> List[float]:
         """0, then real T from the smallest layer's T_q = 1 up to the largest
         layer's T_q = T_Q_MAX, in steps of ``fine_ratio``."""
-        units = [self._scales(op)[0] * float(np.mean(self._scales(op)[1])) for op in self.runner.ops]
+        units = [self.unit_threshold(op) for op in self.runner.ops]
         low, high = min(units), max(units) * T_Q_MAX
         steps = int(math.ceil(math.log(high / low) / math.log(self.fine_ratio))) + 1
         return [0.0] + [low * self.fine_ratio ** k for k in range(steps)]
+
+    def unit_threshold(self, op: Operator) -> float:
+        """The real T that is about T_q = 1 for this layer (input scale x mean weight scale)."""
+        s_x, s_w, _ = self._scales(op)
+        return s_x * float(np.mean(s_w))
+
+    def raised(self, op: Operator, t: float, ratio: float) -> float:
+        """A per-layer move: T times ``ratio``; from T = 0 (the joint search
+        starts there when the first global T already changes a prediction)
+        the layer's own T_q = 1."""
+        return t * ratio if t > 0.0 else self.unit_threshold(op)
+
+    def adapted_ratio(self, ratio: float, margin_loss_added: float) -> float:
+        """The next step ratio of a move that just cost ``margin_loss_added``:
+        squared (up to ``max_layer_ratio``) while the damage per doubling of T
+        is small, square-rooted (down to ``layer_ratio``) when it is large.
+        Far below a layer's accuracy cliff the search then takes a few long
+        steps instead of many sqrt(2) ones; near it, sqrt(2) steps again.
+        Budget independent: only the measured margin loss decides."""
+        damage = max(margin_loss_added, 0.0) / math.log2(ratio)
+        if damage < self.accelerate_damage:
+            return min(ratio * ratio, self.max_layer_ratio)
+        if damage > self.brake_damage:
+            return max(math.sqrt(ratio), self.layer_ratio)
+        return ratio
 
     def _scales(self, op: Operator) -> Tuple[float, np.ndarray, int]:
         graph = self.runner.interp.graph
@@ -266,34 +298,47 @@ class Search:
         steps = 0
         keys = [-1] + [op.index for op in ops]  # -1: raise every layer
         stale: Dict[int, float] = {}  # each move's score when it was last run
-        while self.keep_going(path) and steps < MAX_JOINT_STEPS:
-            steps += 1
-            moves: List[Dict[int, float]] = [{k: v * self.layer_ratio for k, v in t_real.items()}]
+        ratios = {key: self.layer_ratio for key in keys}  # each move's step (adapted_ratio)
+        def rank(refresh: bool):
+            """Run the moves (all of them, or lazily by stale score) on the
+            ranker; the best (score, T, point, key, ratio it used) and every point run."""
+            moves = {-1: {op.index: self.raised(op, t_real[op.index], ratios[-1]) for op in ops}}
             for op in ops:
-                moves.append({**t_real, op.index: t_real[op.index] * self.layer_ratio})
-            best: Optional[Tuple[float, Dict[int, float], Point]] = None
+                moves[op.index] = {**t_real, op.index: self.raised(op, t_real[op.index], ratios[op.index])}
+            best = None
             step_points = []
-            refresh = self.refresh_every <= 1 or steps % self.refresh_every == 1
             # Lazy greedy: a move's score rarely grows as the others are taken, so
             # moves run best-stale-score first and stop once no stale score beats
             # the best fresh one; every ``refresh_every`` steps all of them run.
-            order = sorted(range(len(moves)), key=lambda i: (-stale.get(keys[i], math.inf), i))
-            for i in order:
-                trial = moves[i]
-                if not refresh and best is not None and stale.get(keys[i], math.inf) <= best[0]:
+            for key in sorted(keys, key=lambda k: (-stale.get(k, math.inf), keys.index(k))):
+                trial = moves[key]
+                if not refresh and best is not None and stale.get(key, math.inf) <= best[0]:
                     break
                 config = self.config_for(trial, None)
                 if all(same_thresholds(config[k], current.config[k]) for k in config):
-                    stale[keys[i]] = -math.inf
+                    stale[key] = -math.inf
                     continue  # saturated
                 candidate = ranker.run(config, base=current_rank)
                 step_points.append(candidate)
                 gain = current_rank.cost - candidate.cost
                 loss = max(candidate.margin_loss - current_rank.margin_loss, 0.0)
                 score = gain / (loss + epsilon)
-                stale[keys[i]] = score
+                stale[key] = score
+                used = ratios[key]
+                ratios[key] = self.adapted_ratio(used, loss)
                 if best is None or score > best[0]:
-                    best = (score, trial, candidate)
+                    best = (score, trial, candidate, key, used)
+            return best, step_points
+
+        while self.keep_going(path) and steps < MAX_JOINT_STEPS:
+            steps += 1
+            best, step_points = rank(self.refresh_every <= 1 or steps % self.refresh_every == 1)
+            # A long step that costs much margin is not taken: its ratio has just
+            # shrunk (adapted_ratio), so the step is ranked again, down to sqrt(2) steps.
+            while best is not None and best[4] > self.layer_ratio and ratios[best[3]] < best[4]:
+                for candidate in step_points:
+                    candidate.release()
+                best, step_points = rank(False)
             if best is None:
                 break
             for candidate in step_points:
