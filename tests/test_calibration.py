@@ -301,3 +301,33 @@ def test_activation_cache_gives_the_same_result(tiny, monkeypatch, group_size):
         assert results[name].path == reference.path, name
         assert results[name].confirmation == reference.confirmation, name
     assert results["cached"].search_runs < reference.search_runs
+
+
+def test_joint_search_walks_on_when_the_first_global_threshold_flips_a_prediction(tiny, monkeypatch):
+    """Deep nets (a CIFAR ResNet-8) flip a prediction at the smallest global T,
+    so the joint search starts at T = 0; its moves must still raise each layer
+    (they used to multiply 0 by the step ratio and stop with no threshold skips)."""
+    from tflm_unit.unit.calibration import search as search_module
+
+    tflite, x, y = tiny
+    original_global, original_joint = search_module.Search.global_path, search_module.Search.joint_path
+    paths = []
+
+    def global_path_flipping_at_once(self, multipliers=None):
+        path = original_global(self, multipliers)
+        if multipliers is None:  # as if the first non-zero global T changed a prediction
+            self.global_points = self.global_points[:2]
+            self.global_points[1][1].disagreement = 0.5
+        return path
+
+    def recording_joint(self):
+        path = original_joint(self)
+        paths.append(path)
+        return path
+
+    monkeypatch.setattr(search_module.Search, "global_path", global_path_flipping_at_once)
+    monkeypatch.setattr(search_module.Search, "joint_path", recording_joint)
+    result = calibrate(tflite, x, y, max_accuracy_drop=0.1, progress=False, confirm_fraction=0)
+    (joint,) = paths
+    assert len(joint) > 3 and joint[-1].macs_executed < 0.9 * joint[0].macs_executed
+    assert result.macs_skipped_threshold > 0
