@@ -15,7 +15,15 @@ pytestmark = pytest.mark.skipif(not fast.available(), reason="tflm_unit._fast is
 
 DIVISIONS = kernels.DIVISION_MODES
 #: the portable C tiles, and the AVX-512 ones (BW; VNNI) where this CPU has them
-SIMD_LEVELS = list(range(fast.simd_level() + 1))  # 2 (VNNI): dense as uint8 x int8 tiles
+SIMD_LEVELS = list(range(fast.simd_level() + 1))  # 2 (VNNI): dense and UnIT as uint8 x int8 tiles
+if fast.simd_level() >= 2:
+    SIMD_LEVELS.append("2-int16")  # VNNI with UnIT on the int16 tiles (fast.UNIT_U8 off)
+
+
+def _simd_form(simd, monkeypatch) -> int:
+    """The FastLayer simd level of a SIMD_LEVELS entry (setting fast.UNIT_U8)."""
+    monkeypatch.setattr(fast, "UNIT_U8", simd != "2-int16")
+    return 2 if simd == "2-int16" else simd
 
 
 def _requant(rng, channels):
@@ -56,7 +64,8 @@ CONV_CASES = [
 @pytest.mark.parametrize("division", DIVISIONS)
 @pytest.mark.parametrize("simd", SIMD_LEVELS)
 @pytest.mark.parametrize("zero_share", [0.3, 0.85])  # 0.85: ReLU-like, the UnIT tiles walk nonzero pairs only
-def test_conv_matches_core(case, division, simd, zero_share):
+def test_conv_matches_core(case, division, simd, zero_share, monkeypatch):
+    simd = _simd_form(simd, monkeypatch)
     n, h, w, ci, co, kh, kw, stride, dilation, padding = case
     rng = np.random.default_rng(zlib.crc32(repr((case, division, zero_share)).encode()))
     sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
@@ -113,7 +122,8 @@ def test_depthwise_matches_core(case, division):
 @pytest.mark.parametrize("rows,depth,units", [(1, 30, 10), (7, 64, 12), (33, 200, 5), (2, 1, 1)])
 @pytest.mark.parametrize("division", DIVISIONS)
 @pytest.mark.parametrize("simd", SIMD_LEVELS)
-def test_fully_connected_matches_core(rows, depth, units, division, simd):
+def test_fully_connected_matches_core(rows, depth, units, division, simd, monkeypatch):
+    simd = _simd_form(simd, monkeypatch)
     rng = np.random.default_rng(zlib.crc32(repr((rows, depth, units, division)).encode()))
     x = rng.integers(-128, 128, (rows, depth), dtype=np.int8)
     x[rng.random(x.shape) < 0.3] = 12

@@ -202,7 +202,7 @@ static inline void zero_run(int16_t *dst, ptrdiff_t n) {
 static inline void emit_run(int simd, void *tile, ptrdiff_t at, const int8_t *src,
                             ptrdiff_t n, int16_t offset) {
   if (n <= 0) return;
-  if (simd == FAST_SIMD_U8)
+  if (FAST_U8_TILE(simd))
     fast_simd_flip_run(src, (uint8_t *)tile + at, n);
   else
     convert_run(simd, src, (int16_t *)tile + at, n, offset);
@@ -211,7 +211,7 @@ static inline void emit_run(int simd, void *tile, ptrdiff_t at, const int8_t *sr
 static inline void pad_run(int simd, void *tile, ptrdiff_t at, ptrdiff_t n,
                            int16_t offset) {
   if (n <= 0) return;
-  if (simd == FAST_SIMD_U8)
+  if (FAST_U8_TILE(simd))
     memset((uint8_t *)tile + at, 128 - offset, (size_t)n);
   else
     zero_run((int16_t *)tile + at, n);
@@ -226,7 +226,7 @@ static inline void pad_run(int simd, void *tile, ptrdiff_t at, ptrdiff_t n,
 static inline void copy_run(int simd, void *tile, ptrdiff_t at, const int8_t *src,
                             ptrdiff_t n, int16_t offset, const int8_t *src_end) {
   const ptrdiff_t words = (n + 7) / 8;
-  if (simd == FAST_SIMD_U8 && n <= 64 && src + words * 8 <= src_end) {
+  if (FAST_U8_TILE(simd) && n <= 64 && src + words * 8 <= src_end) {
     const uint64_t sign = 0x8080808080808080ull;
     uint8_t *dst = (uint8_t *)tile + at;
     ptrdiff_t i;
@@ -236,7 +236,7 @@ static inline void copy_run(int simd, void *tile, ptrdiff_t at, const int8_t *sr
       w ^= sign;
       memcpy(dst + i * 8, &w, 8);
     }
-  } else if (simd != FAST_SIMD_U8 && n < 16) {
+  } else if (!FAST_U8_TILE(simd) && n < 16) {
     int16_t *dst = (int16_t *)tile + at;
     ptrdiff_t i;
     for (i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] + offset);
@@ -545,6 +545,16 @@ static void conv_job(void *arg) {
       fast_simd_tile_u8((const uint8_t *)j->tile, n, j->kp, (const int8_t *)j->w16,
                         padded_channels(j->g->out_c) / 16, j->acc);
       requantize_rows(j, r0, n);
+    } else if (j->simd == FAST_SIMD_UNIT_U8) {
+      /* magnitudes in the tile buffer's second half (it is sized for int16) */
+      const uint8_t *u = (const uint8_t *)j->tile;
+      uint8_t *mag = (uint8_t *)j->tile + (size_t)FAST_TILE * j->kp;
+      const int32_t c = 128 - j->g->input_offset;
+      fast_simd_magnitude_u8(u, mag, (ptrdiff_t)n * j->kp, (uint8_t)c);
+      fast_simd_tile_unit_u8(u, mag, (const uint8_t *)j->zero_row, n, j->kp, (const int8_t *)j->w16,
+                             (const uint8_t *)j->s, padded_channels(j->g->out_c) / 16, c, j->acc,
+                             j->counts);
+      requantize_rows(j, r0, n);
     } else if (j->simd) {
       const int32_t blocks = padded_channels(j->g->out_c) / 16;
       if (!(j->sparse && fast_simd_tile_unit_sparse(j->simd, j->tile, n, j->kp, j->w16, j->s, blocks,
@@ -582,7 +592,7 @@ uint64_t fast_conv_int8(const fast_conv_t *g, int32_t kp, int simd,
   int n, i, sparse = 0;
   int32_t oc;
   n = thread_count(threads, work, tiles);
-  if (s && simd && simd != FAST_SIMD_U8) { /* zero pairs skippable: no bound < 0 */
+  if (s && simd && !FAST_U8_TILE(simd)) { /* zero pairs skippable: no bound < 0 */
     const size_t count = (size_t)ocp * (size_t)kp;
     size_t k;
     sparse = 1;

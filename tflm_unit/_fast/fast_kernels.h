@@ -103,6 +103,19 @@ void fast_simd_tile_u8(const uint8_t *tile, int32_t n, int32_t kp,
                        const int8_t *wp, int32_t oc_blocks, int32_t *acc);
 void fast_simd_flip_run(const int8_t *src, uint8_t *dst, ptrdiff_t n);
 
+/* Level FAST_SIMD_UNIT_U8 (UnIT conv / FC on VNNI CPUs, every bound >= 0):
+ * the tile is uint8 x + 128 as for FAST_SIMD_U8, w16 is really int8 and s
+ * really uint8 min(s, 255), both [out_c / 16][kp / 4][16][4]; bias is the
+ * plain bias.  fast_simd_tile_unit_u8 reads the tile u and its magnitudes
+ * |x'| = |u - c| (c = 128 - input_offset, the padding value) from mag; rows
+ * past n read zero_row as magnitudes (nothing executes there). */
+#define FAST_SIMD_UNIT_U8 4
+#define FAST_U8_TILE(simd) ((simd) == FAST_SIMD_U8 || (simd) == FAST_SIMD_UNIT_U8)
+void fast_simd_magnitude_u8(const uint8_t *tile, uint8_t *mag, ptrdiff_t n, uint8_t c);
+void fast_simd_tile_unit_u8(const uint8_t *tile, const uint8_t *mag, const uint8_t *zero_row,
+                            int32_t n, int32_t kp, const int8_t *wp, const uint8_t *sp,
+                            int32_t oc_blocks, int32_t c, int32_t *acc, uint64_t *counts);
+
 /* dst[i] = src[i] + offset for i < n (n > 0), AVX-512BW (level >= 1). */
 void fast_simd_convert_run(const int8_t *src, int16_t *dst, ptrdiff_t n,
                            int16_t offset);

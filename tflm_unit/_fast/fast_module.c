@@ -172,13 +172,17 @@ static PyObject *run(PyObject *args, int depthwise) {
       PyErr_SetString(PyExc_ValueError, "conv: the uint8 tiles need VNNI and run dense only");
       return NULL;
     }
-    if (simd != 0 && (simd < 0 || (simd > fast_simd_level() && simd != FAST_SIMD_U8) || kp > 16383)) {
+    if (simd == FAST_SIMD_UNIT_U8 && (fast_simd_level() < 2 || obj[2] == Py_None)) {
+      PyErr_SetString(PyExc_ValueError, "conv: the uint8 UnIT tiles need VNNI and skip bounds");
+      return NULL;
+    }
+    if (simd != 0 && (simd < 0 || (simd > fast_simd_level() && !FAST_U8_TILE(simd)) || kp > 16383)) {
       PyErr_SetString(PyExc_ValueError, "conv: simd level not available here (or depth above 16383)");
       return NULL;
     }
     /* packed layout: channels padded to 16 */
     w_count = (Py_ssize_t)(simd ? (g.out_c + 15) / 16 * 16 : g.out_c) * kp;
-    if (simd == FAST_SIMD_U8) w_count /= 2; /* int8 weights in a buffer counted as int16 */
+    if (FAST_U8_TILE(simd)) w_count /= 2; /* int8 weights (uint8 bounds) in buffers counted as int16 */
     scratch_count = (Py_ssize_t)fast_conv_thread_scratch(&g, kp) * threads;
   }
   in_count = (Py_ssize_t)g.batches * g.in_h * g.in_w * g.in_c;

@@ -25,6 +25,8 @@ except ImportError:  # pragma: no cover - a build without the fast extension
 
 #: Threads per MAC call (the core splits positions / batches between them).
 THREADS = max(1, min(2, os.cpu_count() or 1))
+#: UnIT conv / FC on VNNI CPUs as uint8 x int8 tiles (False: the int16 tiles; for tests).
+UNIT_U8 = True
 
 _KIND_CONV, _KIND_DEPTHWISE, _KIND_FC = 0, 1, 2
 #: Deepest im2col row the fast conv takes (its per-position counts are 16 bits).
@@ -33,6 +35,8 @@ _MAX_DEPTH = 65504
 _MAX_SIMD_DEPTH = 16352
 #: The dense tiles as uint8 x int8 (VNNI; fast_kernels.h FAST_SIMD_U8).
 _SIMD_U8 = 3
+#: The UnIT tiles as uint8 x int8 (VNNI, every skip bound >= 0; FAST_SIMD_UNIT_U8).
+_SIMD_UNIT_U8 = 4
 
 
 def simd_level() -> int:
@@ -100,6 +104,9 @@ class FastLayer:
         self.multiplier = _per_channel(multiplier, np.int32, self.channels)
         self.shift = _per_channel(shift, np.int32, self.channels)
         self._dense_u8 = self._prepare_dense_u8() if self.simd >= 2 else None
+        # int8 weights in the uint8 tiles' layout, for the UnIT form of them
+        self._unit_u8_w = self._pack_quads(self._filter_rows, 0) if self.simd >= 2 else None
+        self._skip_u8: Optional[np.ndarray] = None
         self._geometry: dict = {}
         self._scratch: Optional[np.ndarray] = None
         self._skip_key: Optional[tuple] = None
@@ -114,10 +121,14 @@ class FastLayer:
             (int(self.params.input_offset) - 128) * w.sum(axis=1)
         if np.abs(folded).max() >= 2**31:
             return None
-        padded = np.zeros(((self.channels + 15) // 16 * 16, self.kp), np.int8)
-        padded[: self.channels, : self.depth] = self._filter_rows
-        packed = np.ascontiguousarray(padded.reshape(-1, 16, self.kp // 4, 4).transpose(0, 2, 1, 3))
-        return packed, folded.astype(np.int32)
+        return self._pack_quads(self._filter_rows, 0), folded.astype(np.int32)
+
+    def _pack_quads(self, rows: np.ndarray, fill: int) -> np.ndarray:
+        """[out_c][depth <= kp] bytes -> the uint8 tiles' layout [out_c/16][kp/4][16][4]
+        (channels padded to 16 and the depth to kp with `fill`), same dtype."""
+        padded = np.full(((self.channels + 15) // 16 * 16, self.kp), fill, rows.dtype)
+        padded[: self.channels, : rows.shape[1]] = rows
+        return np.ascontiguousarray(padded.reshape(-1, 16, self.kp // 4, 4).transpose(0, 2, 1, 3))
 
     def _geometry_for(self, shape: Tuple[int, ...]) -> tuple:
         """The C geometry tuple (batch filled in per call) and macs per image."""
@@ -151,6 +162,11 @@ class FastLayer:
             table = np.empty(shape, np.int16)
             ok = _fast.skip_table(self.kind, self._filter_rows, self.channels, self.depth, self.kp, t,
                                   int(group_size), kernels.division_index(division), table)
+            # With every bound >= 0 (zero inputs never execute), the VNNI uint8 tiles
+            # take min(s, 255): |x'| <= 255, so larger bounds never execute either.
+            self._skip_u8 = None
+            if ok and UNIT_U8 and self._unit_u8_w is not None and int(table.min()) >= 0:
+                self._skip_u8 = self._pack_quads(np.minimum(table, 255).astype(np.uint8), 255)
             if ok and self.simd:
                 table = _pack(table, np.iinfo(np.int16).max)
             self._skip_key, self._skip_table = key, (table if ok else None)
@@ -181,6 +197,8 @@ class FastLayer:
         per_channel = np.zeros(self.channels, np.uint64)
         if s is None and self._dense_u8 is not None:
             w, bias, simd = self._dense_u8[0], self._dense_u8[1], _SIMD_U8
+        elif s is not None and self._skip_u8 is not None:
+            w, s, bias, simd = self._unit_u8_w, self._skip_u8, self.bias, _SIMD_UNIT_U8
         else:
             w, bias, simd = self.w16, self.bias, self.simd
         fn = _fast.depthwise_int8 if self.kind == _KIND_DEPTHWISE else _fast.conv_int8
