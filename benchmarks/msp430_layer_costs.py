@@ -80,27 +80,25 @@ def make_models(args) -> dict:
 def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = "compare") -> dict:
     """{multiplier: {model: {"cycles", "layers": [{name, op, cycles, macs, macs_executed}], "bit_exact"}}};
     with conv_layout "bucketed" also "unit_bucketed" and "skip_all_bucketed": the
-    same models with their UnIT convs on the bucketed-input kernel (DESIGN.md §9)."""
+    same models with the bucketed layout on their UnIT convs (DESIGN.md §9)."""
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.msp430 import MSP430FR5994, SIMULATOR_LARGE_RAM, BuildOptions, ProgramTooLargeError
     from tflm_unit.msp430.benchmark import simulate_model
 
     out = {}
-    runs = [(key, key, None) for key in models]
+    runs = [(key, key, models[key]) for key in models]
     if conv_layout == "bucketed":
-        runs += [(f"{key}_bucketed", key, "bucketed") for key in models if key != "dense"]
+        runs += [(f"{key}_bucketed", key, set_layouts(models[key], "bucketed")) for key in models if key != "dense"]
     for multiplier in MULTIPLIERS:
         out[multiplier] = {}
-        for key, source, layout in runs:
-            model = models[source]
+        for key, source, model in runs:
             where = (os.path.join(work, f"{multiplier}_{key}"), os.path.join(work, "objects"))
             try:  # the part's own map; the simulator's 24 KiB-RAM map when the activations do not fit
                 sim = simulate_model(model, xq_by_model[source],
-                                     BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), *where,
-                                     conv_layout=layout)
+                                     BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), *where)
             except ProgramTooLargeError:
                 sim = simulate_model(model, xq_by_model[source],
-                                     BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where,
-                                     conv_layout=layout)
+                                     BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where)
             sizes = sim.firmware.program.sizes
             out[multiplier][key] = {
                 "cycles": sim.cycles, "bit_exact": bool(sim.bit_exact), "sample_cycles": sim.sample_cycles,

@@ -343,7 +343,7 @@ class _GraphWriter:
     """Collects the C definitions of one graph."""
 
     def __init__(self, graph: ModelGraph, name: str, scratch_limit: Optional[int] = None,
-                 batches: Optional[Dict[int, int]] = None, conv_layout: Optional[str] = None):
+                 batches: Optional[Dict[int, int]] = None):
         self.graph = graph
         self.batches = batches or {}
         self.ident = c_identifier(name)
@@ -352,7 +352,6 @@ class _GraphWriter:
         self.scratch = 0
         self.scratch_limit = scratch_limit
         self.sorted_fc = False  # a FULLY_CONNECTED with the sorted layout (the runner needs its kernel)
-        self.conv_layout = conv_layout  # "bucketed": every UNIT_CONV_2D the kernel takes uses it
         self.bucketed_conv = False  # a CONV_2D with the bucketed kernel (the runner needs its code)
 
     def fail(self, op: Operator, why: str) -> None:
@@ -446,15 +445,14 @@ class _GraphWriter:
         need = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit)
         least = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit, minimum=True)
         bucketed = 0
-        if op.is_unit and not depthwise and self.conv_layout == "bucketed":
-            # the bucketed kernel, when its byte column indices reach (else compare per MAC)
-            conv = kernels.ConvParams(int(stride_h), int(stride_w), int(dil_h), int(dil_w),
-                                      kernels.PADDINGS[int(padding)])
+        if op.is_unit and op.custom_options.get("layout") == "bucketed":
+            # the model's layout (DESIGN.md §9): the bucketed-input kernel and its scratch
             b_need, b_least = (kernels.conv_bucketed_scratch_bytes(
-                self.shape(op.inputs[0]), filt.shape, out.shape, conv, True, minimum=m) for m in (False, True))
-            if b_least:
-                need, least, bucketed = b_need, b_least, 1
-                self.bucketed_conv = True
+                self.shape(op.inputs[0]), filt.shape, out.shape, geometry, True, minimum=m) for m in (False, True))
+            if not b_least:  # set_layouts and the runtime refuse such a model: a hand-made file
+                self.fail(op, "has the bucketed layout on a geometry its kernel cannot take")
+            need, least, bucketed = b_need, b_least, 1
+            self.bucketed_conv = True
         if self.scratch_limit is not None:
             need = max(least, min(need, self.scratch_limit))
         self.scratch = max(self.scratch, need)
@@ -719,15 +717,15 @@ class _GraphWriter:
 
 
 def graph_sources(model_bytes: bytes, name: str,
-                  scratch_limit: Optional[int] = None,
-                  conv_layout: Optional[str] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
+                  scratch_limit: Optional[int] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
     """``<name>_graph.h/.c`` and ``unit_graph.h`` for the static runner, and a summary.
 
     ``scratch_limit`` caps the shared kernel scratch (bytes) for RAM-tight
     parts: conv/depthwise then accumulate a block of output rows at a time
-    (never less than one row each).  ``conv_layout`` "bucketed" runs every
-    UNIT_CONV_2D whose geometry the kernel takes with the bucketed-input
-    kernel (unit_conv_bucketed.c: the same outputs, its own scratch)."""
+    (never less than one row each).  Each UnIT op runs the kernel of its
+    ``layout`` option (DESIGN.md §9): a ``bucketed`` UNIT_CONV_2D the
+    bucketed-input kernel (unit_conv_bucketed.c: the same outputs, its own
+    scratch), a ``sorted`` UNIT_FULLY_CONNECTED the sorted layout."""
     from tflm_unit.converter.rewrite import fold_dynamic_reshapes
     from tflm_unit.resources import align_up, plan_greedy_memory
 
@@ -736,9 +734,7 @@ def graph_sources(model_bytes: bytes, name: str,
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ConversionError("export-c: the static graph needs a model with one input and one output")
     live_ops = _live_ops(graph)
-    if conv_layout not in (None, "compare", "bucketed"):
-        raise ConversionError(f"export-c: conv_layout {conv_layout!r}, expected 'compare' or 'bucketed'")
-    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops), conv_layout)
+    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops))
     ops_c: List[Tuple[str, int, int, int, str]] = []
     for step, op in enumerate(live_ops):
         base = _base(op)

@@ -38,8 +38,8 @@ def inspect_model(model: Union[bytes, str, os.PathLike]) -> Dict[str, Any]:
             "output_shape": list(graph.tensor(op.outputs[0]).shape) if op.outputs else [],
             "macs": int(layer.macs), "flash_bytes": int(layer.flash_bytes),
         }
-        if op.is_unit and op.custom_options.get("layout") == "sorted":
-            entry.update(layout="sorted", layout_bytes=int(layer.layout_bytes))
+        if op.is_unit and "layout" in op.custom_options:
+            entry.update(layout=op.custom_options["layout"], layout_bytes=int(layer.layout_bytes))
         if op.is_custom:
             entry["options"] = op.custom_options
         elif op.builtin_options is not None:

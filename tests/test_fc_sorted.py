@@ -126,25 +126,25 @@ def _fc_op(model: bytes):
 
 
 def test_layout_option_round_trip(paper_unit):
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
 
     unit, _ = paper_unit
     assert "layout" not in _fc_op(unit).custom_options and _fc_op(unit).custom_options["format_version"] == 1
-    sorted_model = set_fc_layout(unit, "sorted")
+    sorted_model = set_layouts(unit, "sorted")
     options = _fc_op(sorted_model).custom_options
     assert options["layout"] == "sorted" and options["format_version"] == 2
     assert options["group_size"] == 5 and options["division"] == "shift"
-    back = _fc_op(set_fc_layout(sorted_model, "compare")).custom_options
+    back = _fc_op(set_layouts(sorted_model, "compare")).custom_options
     assert "layout" not in back and back["format_version"] == 1
 
 
 def test_runtime_sorted_layout_is_bit_exact(paper_unit):
     from tflm_unit.converter import apply_thresholds
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.runtime import Interpreter
 
     unit, xq = paper_unit
-    sorted_model = set_fc_layout(unit, "sorted")
+    sorted_model = set_layouts(unit, "sorted")
     compare, sorted_ = Interpreter(unit).run(xq), Interpreter(sorted_model).run(xq)
     np.testing.assert_array_equal(compare.outputs[0], sorted_.outputs[0])
     fc_compare, fc_sorted = compare.layers[-2], sorted_.layers[-2]
@@ -154,24 +154,24 @@ def test_runtime_sorted_layout_is_bit_exact(paper_unit):
     again = apply_thresholds(sorted_model, {"fc": [0.002, 0.003]}, "shift", group_size={"fc": 5})
     assert _fc_op(again).custom_options["layout"] == "sorted"
     np.testing.assert_array_equal(Interpreter(again).run(xq).outputs[0],
-                                  Interpreter(set_fc_layout(again, "compare")).run(xq).outputs[0])
+                                  Interpreter(set_layouts(again, "compare")).run(xq).outputs[0])
 
 
 def test_bad_layouts_are_refused(paper_unit):
     from tflm_unit.converter.errors import ConversionError
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.errors import ModelFormatError
     from tflm_unit.runtime.model import _unit_options
 
     unit, _ = paper_unit
     with pytest.raises(ConversionError, match="layout 'diagonal'"):
-        set_fc_layout(unit, "diagonal")
-    with pytest.raises(ConversionError, match="operator 0 is not a UNIT_FULLY_CONNECTED"):
-        set_fc_layout(unit, {0: "sorted"})
+        set_layouts(unit, "diagonal")
+    with pytest.raises(ConversionError, match=r"operator 0 \(UNIT_CONV_2D\): layout 'sorted'"):
+        set_layouts(unit, {0: "sorted"})
     base = {"fused_activation_function": 0, "group_size": 10, "division": "shift"}
     with pytest.raises(ModelFormatError, match="needs format_version 2"):
         _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted", format_version=1))
-    with pytest.raises(ModelFormatError, match="only UNIT_FULLY_CONNECTED"):
+    with pytest.raises(ModelFormatError, match=r"'rows': expected one of \('compare', 'sorted'\)"):
         _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="rows", format_version=2))
     assert _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted",
                                                               format_version=2))["layout"] == "sorted"
@@ -179,10 +179,10 @@ def test_bad_layouts_are_refused(paper_unit):
 
 def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
     from tflm_unit.converter import export_c
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
 
     unit, _ = paper_unit
-    export_c(set_fc_layout(unit, "sorted"), tmp_path, name="model")
+    export_c(set_layouts(unit, "sorted"), tmp_path, name="model")
     text = (tmp_path / "model_graph.c").read_text()
     fc = _fc_op(unit)
     label = f"op{fc.index}"
@@ -194,11 +194,11 @@ def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
 def test_resources_and_inspect_count_the_layout(paper_unit):
     from tflm_unit.cli import text_inspect
     from tflm_unit.converter.report import inspect_model
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.resources import tflite_resources
 
     unit, _ = paper_unit
-    sorted_model = set_fc_layout(unit, "sorted")
+    sorted_model = set_layouts(unit, "sorted")
     before, after = tflite_resources(unit), tflite_resources(sorted_model)
     layout_bytes = 256 * (10 + 2) * 2  # weights + uint8 indices, 2 groups of 5
     assert [layer.layout_bytes for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED"] == [layout_bytes]
@@ -216,7 +216,7 @@ def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
     from tflm_unit.runtime import Interpreter
 
     unit, xq = paper_unit
-    sorted_model = apply_thresholds(unit, None, fc_layout="sorted")
+    sorted_model = apply_thresholds(unit, None, layout="sorted")
     assert _fc_op(sorted_model).custom_options["layout"] == "sorted"
     np.testing.assert_array_equal(Interpreter(sorted_model).run(xq).outputs[0], Interpreter(unit).run(xq).outputs[0])
     source, out = tmp_path / "unit.tflite", tmp_path / "sorted.tflite"
