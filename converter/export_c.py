@@ -27,6 +27,7 @@ import numpy as np
 from tflm_unit.converter.errors import ConversionError
 from tflm_unit.converter.files import write_file_atomic
 from tflm_unit.core import kernels
+from tflm_unit.resources.tflite_model import unit_kernel_scratch_bytes
 from tflm_unit.runtime.model import ModelGraph, Operator, Tensor, load_graph, read_model_bytes
 
 GRAPH_FORMAT_VERSION = 1
@@ -440,18 +441,15 @@ class _GraphWriter:
                   "act_min": act_min, "act_max": act_max}
         weights = self.const_array("int8_t", f"{label}_filter", filt.data)
         # conv/depthwise need accumulators even when dense (the C core's own
-        # rule); under a scratch limit they work in output-row blocks.
-        kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
-        need = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit)
-        least = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit, minimum=True)
-        bucketed = 0
-        if op.is_unit and op.custom_options.get("layout") == "bucketed":
-            # the model's layout (DESIGN.md §9): the bucketed-input kernel and its scratch
-            b_need, b_least = (kernels.conv_bucketed_scratch_bytes(
-                self.shape(op.inputs[0]), filt.shape, out.shape, geometry, True, minimum=m) for m in (False, True))
-            if not b_least:  # set_layouts and the runtime refuse such a model: a hand-made file
+        # rule, for the kernel of the op's layout: the resource model's);
+        # under a scratch limit they work in output-row blocks.
+        need, least = (unit_kernel_scratch_bytes(op.name, op.custom_options if op.is_unit else {},
+                                                 self.shape(op.inputs[0]), filt.shape, out.shape, minimum=m)
+                       for m in (False, True))
+        bucketed = int(op.is_unit and op.custom_options.get("layout") == "bucketed")
+        if bucketed:  # the model's layout (DESIGN.md §9): the bucketed-input kernel
+            if not least:  # set_layouts and the runtime refuse such a model: a hand-made file
                 self.fail(op, "has the bucketed layout on a geometry its kernel cannot take")
-            need, least, bucketed = b_need, b_least, 1
             self.bucketed_conv = True
         if self.scratch_limit is not None:
             need = max(least, min(need, self.scratch_limit))
@@ -490,13 +488,11 @@ class _GraphWriter:
                                 "group_size": group}) + ";\n")
             sorted_ref = f"&{self.ident}_{label}_sorted"
             self.sorted_fc = True
-            self.scratch = max(self.scratch, kernels.scratch_bytes(
-                "FULLY_CONNECTED_SORTED", filt.shape, (1, units), True, group))
         else:
             weights = self.const_array("int8_t", f"{label}_filter", filt.data)
-        if op.is_unit:
-            self.scratch = max(self.scratch, kernels.scratch_bytes(
-                "FULLY_CONNECTED", filt.shape, (1, units), True, int(op.custom_options["group_size"])))
+        if op.is_unit:  # the kernel of the op's layout (the resource model's rule)
+            self.scratch = max(self.scratch, unit_kernel_scratch_bytes(
+                op.name, op.custom_options, self.shape(op.inputs[0]), filt.shape, (1, units)))
         struct = (f"static const unit_graph_fc_t {self.ident}_{label} = {{\n"
                   f"  .filter = {weights}, .sorted = {sorted_ref}, .bias = {self._bias(op, label)},\n"
                   f"  .input_depth = {depth}, .output_depth = {units}, .requant = {requant},\n"

@@ -179,3 +179,42 @@ def test_export_c_takes_the_conv_layout_from_the_model(conv_net):
     assert bucketed_files["m_graph.c"].count(".bucketed = 1") == 1  # the conv, not the depthwise
     assert compare_files["m_graph.c"].count(".bucketed = 1") == 0
     assert bucketed["scratch_bytes"] > compare["scratch_bytes"]
+
+
+def test_resource_model_counts_the_layouts_scratch(conv_net):
+    """The bucketed conv adds RAM (its per-row lists), no flash: the resource
+    model's per-op scratch is the C core's rule for the kernel of each op's
+    layout, and its largest is what export-c's static graph reserves."""
+    from tflm_unit.cli import text_inspect
+    from tflm_unit.converter.export_c import graph_sources
+    from tflm_unit.converter.report import inspect_model
+    from tflm_unit.converter.rewrite import set_layouts
+    from tflm_unit.resources import tflite_resources
+    from tflm_unit.runtime.model import load_graph
+
+    unit, _ = conv_net
+    bucketed = set_layouts(unit, "bucketed")
+    graph = load_graph(bucketed)
+    conv = next(op for op in graph.operators if op.name == "UNIT_CONV_2D")
+    shapes = [graph.tensor(i).shape for i in (conv.inputs[0], conv.inputs[1], conv.outputs[0])]
+    o = conv.custom_options
+    geometry = ConvParams(o["stride_h"], o["stride_w"], o["dilation_h_factor"], o["dilation_w_factor"],
+                          PADDINGS[o["padding"]])
+    group = o["group_size"]
+    before, after = tflite_resources(unit), tflite_resources(bucketed)
+    conv_before, conv_after = before.layers[conv.index], after.layers[conv.index]
+    assert conv_before.scratch_bytes == kernels.scratch_bytes("CONV_2D", shapes[1], shapes[2], True, group)
+    assert conv_before.min_scratch_bytes == kernels.scratch_bytes("CONV_2D", shapes[1], shapes[2], True, group,
+                                                                  minimum=True)
+    assert conv_after.scratch_bytes == kernels.conv_bucketed_scratch_bytes(*shapes, geometry, True, group)
+    assert conv_after.min_scratch_bytes == kernels.conv_bucketed_scratch_bytes(*shapes, geometry, True, group,
+                                                                               minimum=True)
+    assert conv_after.scratch_bytes > conv_before.scratch_bytes > 0
+    assert 0 < conv_after.min_scratch_bytes < conv_after.scratch_bytes
+    assert (after.flash_bytes, after.peak_ram_bytes) == (before.flash_bytes, before.peak_ram_bytes)
+    assert after.layers[1].scratch_bytes == before.layers[1].scratch_bytes > 0  # the depthwise: unchanged
+    for model, report in ((unit, before), (bucketed, after)):
+        assert report.unit_scratch_bytes == graph_sources(model, "m")[1]["scratch_bytes"]
+    text = text_inspect(inspect_model(bucketed))
+    assert f"layout bucketed scratch {conv_after.scratch_bytes} bytes" in text
+    assert f"UnIT kernel scratch {after.unit_scratch_bytes} bytes" in text

@@ -207,7 +207,15 @@ def test_resources_and_inspect_count_the_layout(paper_unit):
     report = inspect_model(sorted_model)
     fc = next(op for op in report["ops"] if op["op"] == "UNIT_FULLY_CONNECTED")
     assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes
-    assert f"layout sorted ({layout_bytes} bytes)" in text_inspect(report)
+    assert f"layout sorted ({layout_bytes} bytes) scratch" in text_inspect(report)
+    # the sorted kernel's scratch (int32 accumulators), as export-c's static graph reserves it
+    from tflm_unit.converter.export_c import graph_sources
+    from tflm_unit.core import kernels
+
+    fc_layer = next(layer for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED")
+    assert fc_layer.scratch_bytes == kernels.scratch_bytes("FULLY_CONNECTED_SORTED", (10, 256), (1, 10), True, 5) > 0
+    for model, resources in ((unit, before), (sorted_model, after)):
+        assert resources.unit_scratch_bytes == graph_sources(model, "m")[1]["scratch_bytes"]
 
 
 def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
