@@ -121,6 +121,7 @@ def cycle_model_check(models: dict, run: dict, division: str) -> dict:
     from tflm_unit.msp430.cycle_model import load_cycle_model
     from tflm_unit.runtime import Interpreter
     from tflm_unit.unit.calibration import LayerWork
+    from tflm_unit.unit.calibration.cycle_model import walked_weights
 
     out = {}
     for multiplier in run:
@@ -141,10 +142,18 @@ def cycle_model_check(models: dict, run: dict, division: str) -> dict:
                 num_groups = groups.get(op.index, 1)
                 divisions = (float(weights.shape[1] * num_groups) if name == "FULLY_CONNECTED"
                              else float(np.count_nonzero(weights)))
+                walked = 0.0
+                if unit and name == "CONV_2D":
+                    walked = float(walked_weights(weights, graph.tensor(op.inputs[3]).data, channels // num_groups,
+                                                  division))
                 work = LayerWork(op_name=name, unit=unit, division=division, macs_total=layer["macs"],
                                  macs_executed=layer["macs_executed"], divisions=divisions if unit else 0.0,
                                  outputs=int(np.prod(out_shape[1:])), group_size=channels // num_groups,
-                                 num_groups=num_groups)
+                                 num_groups=num_groups,
+                                 layout=op.custom_options.get("layout", "compare") if unit else "compare",
+                                 input_elements=int(np.prod(graph.tensor(op.inputs[0]).shape[1:])),
+                                 output_rows=int(out_shape[1]) if len(out_shape) == 4 else 1,
+                                 walked_weights=walked)
                 predicted = cycle_model.layer_cycles(work)
                 rows.append({"name": layer["name"], "predicted": predicted, "measured": layer["cycles"],
                              "relative_error": predicted / layer["cycles"] - 1.0})

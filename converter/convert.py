@@ -445,7 +445,7 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
                      layer_names: Sequence[str] = (), calibration: Optional[Dict[str, Any]] = None,
                      resources: Optional[Dict[str, Any]] = None, allow_float: bool = False,
                      check_runtime: bool = True, input_scaling: Optional[Dict[str, Any]] = None,
-                     layout: Layouts = None) -> bytes:
+                     layout: Layouts = None, layout_data: Any = None) -> bytes:
     """Rewrite an int8 ``.tflite`` (builtin or already UnIT) into UnIT form.
 
     thresholds: a real T for every MAC layer, a dict {layer name or op index
@@ -459,7 +459,10 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
     Re-running on a UnIT model replaces its thresholds in place.  layout
     (DESIGN.md §9; None keeps each op's) sets the ops' ``layout`` option as
     :func:`tflm_unit.converter.rewrite.set_layouts` does (one value or
-    {op index: layout}); the outputs do not change.
+    {op index: layout}), or ``"auto"``: per layer the layout with the fewer
+    modelled MSP430 cycles (hardware multiplier) for the MACs the thresholds
+    execute on ``layout_data`` (:func:`tflm_unit.converter.layouts.choose_layouts`);
+    the outputs do not change.
     """
     data = fold_dynamic_reshapes(read_model_bytes(tflite))
     graph = load_graph(data)
@@ -516,7 +519,11 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
         raise ConversionError(f"cannot record the metadata: {exc}") from None
     set_metadata(model_t, UNIT_METADATA_NAME, encode_unit_config(config))
     result = pack_model(model_t)
-    if layout is not None:
+    if layout == "auto":
+        from tflm_unit.converter.layouts import auto_layouts
+
+        result = auto_layouts(result, layout_data)
+    elif layout is not None:
         from tflm_unit.converter.rewrite import set_layouts
 
         result = set_layouts(result, layout)
@@ -550,7 +557,8 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
     ``input_range`` says ("raw", "0,1", (-1, 1), ...); the inference is
     recorded in the metadata under ``input_scaling``.  A ``.tflite`` is
     rewritten as it is.  See :func:`apply_thresholds` for thresholds,
-    division, group_size and layout.  Writes ``out_path`` atomically when given.
+    division, group_size and layout (``"auto"`` prices the layouts on
+    ``representative_data``).  Writes ``out_path`` atomically when given.
     """
     int8_bytes, keras_model, scaling = model_to_int8(model, representative_data, num_calibration_samples,
                                                      input_range)
@@ -559,6 +567,7 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
     result = apply_thresholds(source, thresholds, division, group_size, layer_names=layers,
                               calibration=calibration, resources=resources, allow_float=allow_float,
                               check_runtime=check_runtime, layout=layout,
+                              layout_data=representative_data if layout == "auto" else None,
                               input_scaling=None if scaling is None else scaling.to_dict())
     if out_path is not None:
         write_file_atomic(out_path, result)

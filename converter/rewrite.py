@@ -378,6 +378,9 @@ def set_layouts(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes
     graph = load_graph(data)
     laid_out = [op for op in graph.operators if op.name in UNIT_LAYOUTS]
     if isinstance(layout, str):
+        if layout == "auto":
+            raise ConversionError("layout 'auto' needs data to price the layouts: use "
+                                  "tflm_unit.converter.layouts.auto_layouts(model, x) or convert(..., layout='auto')")
         if layout not in LAYOUT_CHOICES:
             raise ConversionError(f"layout {layout!r}: expected one of {LAYOUT_CHOICES}")
         wanted = {op.index: UNIT_LAYOUTS[op.name][1] if layout == "fast" else layout

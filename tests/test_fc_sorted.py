@@ -232,3 +232,87 @@ def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
     assert main(["convert", str(source), "--out", str(out), "--fc-layout", "sorted"]) == 0
     assert _fc_op(out.read_bytes()).custom_options["layout"] == "sorted"
     assert main(["inspect", str(out)]) == 0
+
+
+class _ScaledCycles:
+    """A cycle model pricing each layout at a fixed multiple of the executed MACs."""
+
+    def __init__(self, factors):
+        self.factors = factors
+
+    def layer_cycles(self, work):
+        return self.factors[work.layout] * work.macs_executed + 1000.0
+
+
+def test_auto_layout_picks_the_fewer_modelled_cycles(paper_unit):
+    """layout "auto" (DESIGN.md §9): per conv / FC op the layout with the
+    fewer modelled cycles for the MACs its thresholds execute; compare on a
+    tie; a user option forces either."""
+    from tflm_unit.converter import apply_thresholds, auto_layouts, choose_layouts
+    from tflm_unit.converter.layouts import layout_cycles
+    from tflm_unit.errors import ConversionError
+    from tflm_unit.msp430.cycle_model import load_cycle_model
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.runtime.model import UNIT_LAYOUTS, load_graph
+
+    unit, xq = paper_unit
+    kinds = {op.index: op.name for op in load_graph(unit).operators if op.name in UNIT_LAYOUTS}
+    assert sorted(kinds.values()) == ["UNIT_CONV_2D", "UNIT_CONV_2D", "UNIT_FULLY_CONNECTED"]
+    fast = {index: UNIT_LAYOUTS[name][1] for index, name in kinds.items()}
+    assert choose_layouts(unit, xq, cycle_model=_ScaledCycles({"compare": 2, "sorted": 1, "bucketed": 1})) == fast
+    compare = {index: "compare" for index in kinds}
+    assert choose_layouts(unit, xq, cycle_model=_ScaledCycles({"compare": 1, "sorted": 2, "bucketed": 2})) == compare
+    assert choose_layouts(unit, xq, cycle_model=_ScaledCycles({"compare": 1, "sorted": 1, "bucketed": 1})) == compare
+    mixed = _ScaledCycles({"compare": 1, "sorted": 0.5, "bucketed": 3})
+    assert choose_layouts(unit, xq, cycle_model=mixed) == {index: "sorted" if name == "UNIT_FULLY_CONNECTED"
+                                                           else "compare" for index, name in kinds.items()}
+    # The shipped MSP430 model: the argmin of its figures for this layer's executed MACs.
+    fc_index = next(index for index, name in kinds.items() if name == "UNIT_FULLY_CONNECTED")
+    fc_stats = next(layer for layer in Interpreter(unit).run(xq).layers if layer.op_index == fc_index)
+    for multiplier in ("hardware", "software"):
+        cycles, chosen = layout_cycles(unit, xq, multiplier), choose_layouts(unit, xq, multiplier)
+        assert set(cycles) == set(kinds)
+        for index, costs in cycles.items():
+            assert set(costs) == set(UNIT_LAYOUTS[kinds[index]])
+            assert chosen[index] == min(costs, key=costs.get)
+        sorted_fc = load_cycle_model(multiplier).ops["FULLY_CONNECTED/sorted"]
+        executed, total = fc_stats.macs_executed / len(xq), fc_stats.macs_total / len(xq)
+        assert cycles[fc_index]["sorted"] == pytest.approx(
+            sorted_fc.mac * executed + sorted_fc.skip * (total - executed) + sorted_fc.division["shift"] * 256 * 2
+            + sorted_fc.output * 10)
+    chosen = choose_layouts(unit, xq)
+    model = auto_layouts(unit, xq)
+    assert {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
+            if op.index in kinds} == chosen
+    assert apply_thresholds(unit, None, layout="auto", layout_data=xq) == model
+    np.testing.assert_array_equal(Interpreter(model).run(xq).outputs[0], Interpreter(unit).run(xq).outputs[0])
+    with pytest.raises(ConversionError, match="layout 'auto' needs data"):
+        apply_thresholds(unit, None, layout="auto")
+    # the user forces either layout
+    for forced, want in (("fast", fast), ("compare", compare)):
+        model = apply_thresholds(unit, None, layout=forced)
+        assert {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
+                if op.index in kinds} == want
+
+
+def test_cli_layout_auto(paper_unit, tmp_path):
+    from tflm_unit.cli import main
+    from tflm_unit.converter import choose_layouts
+    from tflm_unit.runtime.model import load_graph
+
+    from tflm_unit.datasets import load_default_digits
+
+    unit, _ = paper_unit
+    source, out, data = tmp_path / "unit.tflite", tmp_path / "auto.tflite", tmp_path / "data.npz"
+    source.write_bytes(unit)
+    digits = load_default_digits()
+    x = digits.x_test[:16, ..., None]
+    np.savez(data, x_train=x, y_train=digits.y_test[:16])
+    assert main(["convert", str(source), "--out", str(out), "--layout", "auto"]) == 2  # no data to price them
+    assert not out.exists()
+    assert main(["convert", str(source), "--out", str(out), "--layout", "auto", "--calib-data", str(data),
+                 "--threshold", "0.006"]) == 0
+    model = out.read_bytes()
+    layouts = {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
+               if op.name in ("UNIT_CONV_2D", "UNIT_FULLY_CONNECTED")}
+    assert layouts == choose_layouts(model, x)  # priced on the data, with the model's thresholds

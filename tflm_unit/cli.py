@@ -99,15 +99,16 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                         help="division approximation (default: the model's, else shift)")
     parser.add_argument("--group-size", type=int, default=None, metavar="G",
                         help="output channels per threshold group (default: one group per layer)")
-    # converter.rewrite.LAYOUT_CHOICES (not imported here: the CLI starts without the converter)
-    parser.add_argument("--layout", "--fc-layout", dest="layout", choices=("compare", "sorted", "bucketed", "fast"),
-                        default=None,
+    # converter.rewrite.LAYOUT_CHOICES + auto (not imported here: the CLI starts without the converter)
+    parser.add_argument("--layout", "--fc-layout", dest="layout",
+                        choices=("compare", "sorted", "bucketed", "fast", "auto"), default=None,
                         help="kernel layout of the UnIT conv / fully connected ops (DESIGN.md §9): compare "
                              "(a compare per MAC, what every runner reads), sorted (fully connected: weights "
                              "in descending |w| per input), bucketed (conv: inputs bucketed by |x'|), fast "
-                             "(each op its zero-cost layout); skipped MACs then cost nothing. Zero-cost "
-                             "layouts: host runtime and MSP430 graph, format_version 2. Default: each op's. "
-                             "--fc-layout is the older name")
+                             "(each op its zero-cost layout; skipped MACs then cost nothing), auto (per layer "
+                             "the fewer MSP430 cycles by the fitted cycle model, priced on --calib-data). "
+                             "Zero-cost layouts: host runtime and MSP430 graph, format_version 2. Default: "
+                             "each op's. --fc-layout is the older name")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")
     parser.add_argument("--thresholds-json", metavar="FILE",
@@ -205,7 +206,13 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
                      num_calibration_samples=args.num_calibration_samples, **_input_range_kwargs(args))
     if args.max_accuracy_drop is not None:
         result = apply_thresholds(result, **calibrate_for_convert(result, data, args))
-    if args.layout is not None:
+    if args.layout == "auto":
+        from tflm_unit.converter.layouts import AUTO_LAYOUT_SAMPLES, auto_layouts
+
+        if data is None:
+            raise CliError("--layout auto needs --calib-data (the layouts are priced on the MACs it executes)")
+        result = auto_layouts(result, data.x_train[:AUTO_LAYOUT_SAMPLES], input_range=args.input_range)
+    elif args.layout is not None:
         from tflm_unit.converter.rewrite import set_layouts
 
         result = set_layouts(result, args.layout)

@@ -340,12 +340,13 @@ class Interpreter:
                     depth_multiplier=int(getattr(o, "depthMultiplier", 0)))
 
 
-def layout_problem(graph: ModelGraph, op: Operator) -> Optional[str]:
-    """Why the kernel of a UnIT op's ``layout`` option (DESIGN.md §9) cannot
-    run the op, or None (also for an op without the option): the zero-cost
-    layouts are int8 only, and the bucketed CONV_2D kernel takes input rows
-    of at most 256 byte columns (its scratch rule is 0 otherwise)."""
-    layout = op.custom_options.get("layout", "compare") if op.is_unit else "compare"
+def layout_problem(graph: ModelGraph, op: Operator, layout: Optional[str] = None) -> Optional[str]:
+    """Why the kernel of a UnIT op's ``layout`` option (DESIGN.md §9; or of
+    ``layout``) cannot run the op, or None (also for an op without one): the
+    zero-cost layouts are int8 only, and the bucketed CONV_2D kernel takes
+    input rows of at most 256 byte columns (its scratch rule is 0 otherwise)."""
+    if layout is None:
+        layout = op.custom_options.get("layout", "compare") if op.is_unit else "compare"
     if layout == "compare":
         return None
     inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
