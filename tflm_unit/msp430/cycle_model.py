@@ -167,6 +167,9 @@ def fit_layers(seed: int = 0) -> list[tuple]:
         # second conv: ReLU + pooling leave about half of them at zero)
         ("conv_2d", _sparse(rng, _relu_activations(rng, (1, 12, 12, 6)), 0.3), _int8_weights(rng, (8, 5, 5, 6), 0.05),
          valid),
+        # 5x5 over a mostly-background image (as an MNIST net's first conv)
+        ("conv_2d", _sparse(rng, _relu_activations(rng, (1, 28, 28, 1)), 0.6), _int8_weights(rng, (4, 5, 5, 1), 0.0),
+         valid),
         ("depthwise_conv_2d", _relu_activations(rng, (1, 10, 10, 8)), _int8_weights(rng, (1, 3, 3, 8), 0.05),
          dataclasses.replace(same, depth_multiplier=1)),
         ("depthwise_conv_2d", _relu_activations(rng, (1, 8, 8, 4)), _int8_weights(rng, (1, 5, 5, 8), 0.1),
