@@ -389,26 +389,23 @@ def set_layouts(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes
         wanted = dict(layout)
     kinds = " or ".join(UNIT_LAYOUTS)
     for index, value in wanted.items():
-        op = graph.operators[index] if isinstance(index, int) and 0 <= index < len(graph.operators) else None
+        known = isinstance(index, (int, np.integer)) and not isinstance(index, bool)
+        op = graph.operators[int(index)] if known and 0 <= index < len(graph.operators) else None
         if op is None or op.name not in UNIT_LAYOUTS:
             raise ConversionError(f"operator {index} is not a {kinds} op (the ops that have layouts)")
         if value not in UNIT_LAYOUTS[op.name]:
             raise ConversionError(f"operator {index} ({op.name}): layout {value!r}, expected one of "
                                   f"{UNIT_LAYOUTS[op.name]}")
+        problem = layout_problem(graph, op, value)
+        if problem is not None:
+            raise ConversionError(f"operator {index} ({op.name}): {problem}")
     model_t = graph.model
     for index, value in wanted.items():
-        op = graph.operators[index]
-        o = op.custom_options
+        o = graph.operators[int(index)].custom_options
         options = {k: v for k, v in o.items() if k not in UNIT_OPTION_KEYS}
         encoded = encode_custom_options(options, o.get("division", "exact"), int(o["group_size"]), value)
-        model_t.subgraphs[0].operators[index].customOptions = np.frombuffer(encoded, dtype=np.uint8)
-    result = pack_model(model_t)
-    checked = load_graph(result)
-    for index in wanted:
-        problem = layout_problem(checked, checked.operators[index])
-        if problem is not None:
-            raise ConversionError(f"operator {index} ({checked.operators[index].name}): {problem}")
-    return result
+        model_t.subgraphs[0].operators[int(index)].customOptions = np.frombuffer(encoded, dtype=np.uint8)
+    return pack_model(model_t)
 
 
 __all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "FC_LAYOUTS", "CONV_LAYOUTS", "LAYOUT_CHOICES", "set_layouts", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
