@@ -77,10 +77,13 @@ def make_models(args) -> dict:
     return models, info
 
 
-def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = "compare") -> dict:
+def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = "compare",
+                 layouts: tuple = (), pricing=None) -> dict:
     """{multiplier: {model: {"cycles", "layers": [{name, op, cycles, macs, macs_executed}], "bit_exact"}}};
     with conv_layout "bucketed" also "unit_bucketed" and "skip_all_bucketed": the
-    same models with the bucketed layout on their UnIT convs (DESIGN.md §9)."""
+    same models with the bucketed layout on their UnIT convs (DESIGN.md §9);
+    each of `layouts` ("fast", "auto": chosen by the cycle model of each
+    build, priced on `pricing`) adds "unit_<layout>"."""
     from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.msp430 import MSP430FR5994, SIMULATOR_LARGE_RAM, BuildOptions, ProgramTooLargeError
     from tflm_unit.msp430.benchmark import simulate_model
@@ -91,7 +94,16 @@ def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = 
         runs += [(f"{key}_bucketed", key, set_layouts(models[key], "bucketed")) for key in models if key != "dense"]
     for multiplier in MULTIPLIERS:
         out[multiplier] = {}
-        for key, source, model in runs:
+        extra, chosen = [], {}
+        for layout in layouts:
+            if layout == "auto":
+                from tflm_unit.converter import choose_layouts
+
+                chosen = choose_layouts(models["unit"], pricing, multiplier)
+                extra.append(("unit_auto", "unit", set_layouts(models["unit"], chosen)))
+            else:
+                extra.append((f"unit_{layout}", "unit", set_layouts(models["unit"], layout)))
+        for key, source, model in runs + extra:
             where = (os.path.join(work, f"{multiplier}_{key}"), os.path.join(work, "objects"))
             try:  # the part's own map; the simulator's 24 KiB-RAM map when the activations do not fit
                 sim = simulate_model(model, xq_by_model[source],
@@ -109,6 +121,8 @@ def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = 
                             "macs": sim.macs_total.get(op.op_index, 0.0),
                             "macs_executed": sim.macs_executed.get(op.op_index, 0.0)}
                            for i, op in enumerate(sim.firmware.ops)]}
+            if key == "unit_auto":
+                out[multiplier][key]["layouts"] = {str(index): layout for index, layout in chosen.items()}
             print(f"{multiplier:8s} {key:17s} {sim.cycles:12.0f} cycles bit_exact {sim.bit_exact}", flush=True)
     return out
 
@@ -193,6 +207,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--conv-layout", choices=("compare", "bucketed"), default="compare",
                         help="bucketed: also run the UnIT models with the bucketed-input CONV_2D kernel")
+    parser.add_argument("--layouts", nargs="*", choices=("fast", "auto"), default=(),
+                        help="also run the UnIT model with these layouts (auto: chosen per layer by each "
+                             "build's cycle model, priced on the calibration images)")
     args = parser.parse_args(argv)
     from tflm_unit.msp430 import missing_toolchain_message
     from tflm_unit.runtime import Interpreter
@@ -208,7 +225,8 @@ def main(argv=None) -> int:
     images = x_test[args.calib_size:args.calib_size + args.samples].astype(np.float32) / 255.0
     xq = {key: Interpreter(model).quantize_input(images) for key, model in models.items()}
     with tempfile.TemporaryDirectory(prefix="msp430_layer_costs_") as work:
-        run = simulate_all(models, xq, work, args.conv_layout)
+        pricing = x_test[:min(args.calib_size, 64)].astype(np.float32) / 255.0  # the calibration head
+        run = simulate_all(models, xq, work, args.conv_layout, tuple(args.layouts), pricing)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     report = {"commit": commit, "samples": args.samples, "models": info,
