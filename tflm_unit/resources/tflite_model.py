@@ -77,8 +77,10 @@ def unit_kernel_scratch_bytes(op_name: str, options: dict, input_shape: Sequence
 
     skipping = op_name.startswith("UNIT_")
     base = op_name[len("UNIT_"):] if skipping else op_name
-    if base not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+    if base not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or not output_shape:
         return 0
+    if base != "FULLY_CONNECTED" and not len(input_shape) == len(filter_shape) == len(output_shape) == 4:
+        return 0  # not a conv the kernels take (the runtime refuses it)
     layout = options.get("layout", "compare") if skipping else "compare"
     channels = int(output_shape[-1])
     group = int(options.get("group_size") or channels) if skipping else channels
@@ -101,8 +103,10 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once).
     Only the first subgraph is planned (models with control flow are not supported).
     """
-    from tflm_unit.runtime.model import (UNIT_CUSTOM_OPS, ModelFormatError, _to_str, check_model_structure,
-                                         decode_custom_options, read_model_bytes, unpack_model)
+    from tflm_unit.errors import KernelArgumentError
+    from tflm_unit.runtime.model import (UNIT_CUSTOM_OPS, ModelFormatError, _to_str, _unit_options,
+                                         check_model_structure, decode_custom_options, read_model_bytes,
+                                         unpack_model)
 
     if not isinstance(model, (bytes, bytearray, memoryview, str, os.PathLike)):
         raise TypeError(f"tflite_resources expects .tflite bytes or a file path, got {type(model).__name__}")
@@ -160,9 +164,13 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
             flash += layout - int(np.prod(tensors[inputs[1]].shape))
         scratch = (0, 0)
         if name in UNIT_CUSTOM_OPS and len(inputs) >= 2 and outputs:
-            options = decode_custom_options(op.customOptions, f"operator {op_index} ({name}) custom options")
+            where = f"operator {op_index} ({name})"
+            options = _unit_options(where, name, decode_custom_options(op.customOptions, f"{where} custom options"))
             shapes = [[max(1, d) for d in shape(i)] for i in (inputs[0], inputs[1], outputs[0])]
-            scratch = tuple(unit_kernel_scratch_bytes(name, options, *shapes, minimum=m) for m in (False, True))
+            try:
+                scratch = tuple(unit_kernel_scratch_bytes(name, options, *shapes, minimum=m) for m in (False, True))
+            except (KernelArgumentError, OverflowError, IndexError, KeyError) as exc:
+                raise ModelFormatError(f"{where}: shapes {shapes} the UnIT kernels cannot take ({exc})") from None
         tensor_name = _to_str(tensors[outputs[0]].name) if outputs else ""
         layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash,
                                      layout_bytes=layout, scratch_bytes=scratch[0], min_scratch_bytes=scratch[1]))
