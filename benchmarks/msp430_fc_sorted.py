@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from tflm_unit.converter import int8_model
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.msp430 import missing_toolchain_message
     from tflm_unit.runtime import Interpreter
     from tflm_unit.unit.calibration.guarantee import DEFAULT_CONFIDENCE
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     dense = int8_model(base, x_fit[:200].astype(np.float32) / 255.0)
     unit, calibration = calibrated(dense, x_calib, y_calib, args.budget, args.division, "mnist",
                                    confidence=DEFAULT_CONFIDENCE)
-    models = {"dense": dense, "unit_compare": unit, "unit_sorted": set_fc_layout(unit, "sorted")}
+    models = {"dense": dense, "unit_compare": unit, "unit_sorted": set_layouts(unit, "sorted")}
     results = {label: {"test": accuracy(model, x_test, y_test)} for label, model in models.items()}
     results["unit_compare"]["calibration"] = calibration
     for label in models:

@@ -77,30 +77,40 @@ def make_models(args) -> dict:
     return models, info
 
 
-def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = "compare") -> dict:
+def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = "compare",
+                 layouts: tuple = (), pricing=None) -> dict:
     """{multiplier: {model: {"cycles", "layers": [{name, op, cycles, macs, macs_executed}], "bit_exact"}}};
     with conv_layout "bucketed" also "unit_bucketed" and "skip_all_bucketed": the
-    same models with their UnIT convs on the bucketed-input kernel (DESIGN.md §9)."""
+    same models with the bucketed layout on their UnIT convs (DESIGN.md §9);
+    each of `layouts` ("fast", "auto": chosen by the cycle model of each
+    build, priced on `pricing`) adds "unit_<layout>"."""
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.msp430 import MSP430FR5994, SIMULATOR_LARGE_RAM, BuildOptions, ProgramTooLargeError
     from tflm_unit.msp430.benchmark import simulate_model
 
     out = {}
-    runs = [(key, key, None) for key in models]
+    runs = [(key, key, models[key]) for key in models]
     if conv_layout == "bucketed":
-        runs += [(f"{key}_bucketed", key, "bucketed") for key in models if key != "dense"]
+        runs += [(f"{key}_bucketed", key, set_layouts(models[key], "bucketed")) for key in models if key != "dense"]
     for multiplier in MULTIPLIERS:
         out[multiplier] = {}
-        for key, source, layout in runs:
-            model = models[source]
+        extra, chosen = [], {}
+        for layout in layouts:
+            if layout == "auto":
+                from tflm_unit.converter import choose_layouts
+
+                chosen = choose_layouts(models["unit"], pricing, multiplier)
+                extra.append(("unit_auto", "unit", set_layouts(models["unit"], chosen)))
+            else:
+                extra.append((f"unit_{layout}", "unit", set_layouts(models["unit"], layout)))
+        for key, source, model in runs + extra:
             where = (os.path.join(work, f"{multiplier}_{key}"), os.path.join(work, "objects"))
             try:  # the part's own map; the simulator's 24 KiB-RAM map when the activations do not fit
                 sim = simulate_model(model, xq_by_model[source],
-                                     BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), *where,
-                                     conv_layout=layout)
+                                     BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), *where)
             except ProgramTooLargeError:
                 sim = simulate_model(model, xq_by_model[source],
-                                     BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where,
-                                     conv_layout=layout)
+                                     BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM), *where)
             sizes = sim.firmware.program.sizes
             out[multiplier][key] = {
                 "cycles": sim.cycles, "bit_exact": bool(sim.bit_exact), "sample_cycles": sim.sample_cycles,
@@ -111,6 +121,8 @@ def simulate_all(models: dict, xq_by_model: dict, work: str, conv_layout: str = 
                             "macs": sim.macs_total.get(op.op_index, 0.0),
                             "macs_executed": sim.macs_executed.get(op.op_index, 0.0)}
                            for i, op in enumerate(sim.firmware.ops)]}
+            if key == "unit_auto":
+                out[multiplier][key]["layouts"] = {str(index): layout for index, layout in chosen.items()}
             print(f"{multiplier:8s} {key:17s} {sim.cycles:12.0f} cycles bit_exact {sim.bit_exact}", flush=True)
     return out
 
@@ -123,6 +135,7 @@ def cycle_model_check(models: dict, run: dict, division: str) -> dict:
     from tflm_unit.msp430.cycle_model import load_cycle_model
     from tflm_unit.runtime import Interpreter
     from tflm_unit.unit.calibration import LayerWork
+    from tflm_unit.unit.calibration.cycle_model import walked_weights
 
     out = {}
     for multiplier in run:
@@ -143,10 +156,18 @@ def cycle_model_check(models: dict, run: dict, division: str) -> dict:
                 num_groups = groups.get(op.index, 1)
                 divisions = (float(weights.shape[1] * num_groups) if name == "FULLY_CONNECTED"
                              else float(np.count_nonzero(weights)))
+                walked = 0.0
+                if unit and name == "CONV_2D":
+                    walked = float(walked_weights(weights, graph.tensor(op.inputs[3]).data, channels // num_groups,
+                                                  division))
                 work = LayerWork(op_name=name, unit=unit, division=division, macs_total=layer["macs"],
                                  macs_executed=layer["macs_executed"], divisions=divisions if unit else 0.0,
                                  outputs=int(np.prod(out_shape[1:])), group_size=channels // num_groups,
-                                 num_groups=num_groups)
+                                 num_groups=num_groups,
+                                 layout=op.custom_options.get("layout", "compare") if unit else "compare",
+                                 input_elements=int(np.prod(graph.tensor(op.inputs[0]).shape[1:])),
+                                 output_rows=int(out_shape[1]) if len(out_shape) == 4 else 1,
+                                 walked_weights=walked)
                 predicted = cycle_model.layer_cycles(work)
                 rows.append({"name": layer["name"], "predicted": predicted, "measured": layer["cycles"],
                              "relative_error": predicted / layer["cycles"] - 1.0})
@@ -186,6 +207,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--conv-layout", choices=("compare", "bucketed"), default="compare",
                         help="bucketed: also run the UnIT models with the bucketed-input CONV_2D kernel")
+    parser.add_argument("--layouts", nargs="*", choices=("fast", "auto"), default=(),
+                        help="also run the UnIT model with these layouts (auto: chosen per layer by each "
+                             "build's cycle model, priced on the calibration images)")
     args = parser.parse_args(argv)
     from tflm_unit.msp430 import missing_toolchain_message
     from tflm_unit.runtime import Interpreter
@@ -201,7 +225,8 @@ def main(argv=None) -> int:
     images = x_test[args.calib_size:args.calib_size + args.samples].astype(np.float32) / 255.0
     xq = {key: Interpreter(model).quantize_input(images) for key, model in models.items()}
     with tempfile.TemporaryDirectory(prefix="msp430_layer_costs_") as work:
-        run = simulate_all(models, xq, work, args.conv_layout)
+        pricing = x_test[:min(args.calib_size, 64)].astype(np.float32) / 255.0  # the calibration head
+        run = simulate_all(models, xq, work, args.conv_layout, tuple(args.layouts), pricing)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     report = {"commit": commit, "samples": args.samples, "models": info,

@@ -42,6 +42,8 @@ from tflm_unit.unit.thresholds import dequantize_thresholds, quantize_thresholds
 ThresholdValue = Union[float, Sequence[float], np.ndarray]
 Thresholds = Union[None, float, Mapping[Union[str, int], ThresholdValue]]
 GroupSize = Union[None, int, Mapping[Union[str, int], Optional[int]]]
+#: A layout for every op that has it, or {op index: layout} (rewrite.set_layouts).
+Layouts = Union[None, str, Mapping[int, str]]
 
 DEFAULT_DIVISION = "shift"
 DEFAULT_FLOAT_DIVISION = "bitmask"
@@ -443,7 +445,7 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
                      layer_names: Sequence[str] = (), calibration: Optional[Dict[str, Any]] = None,
                      resources: Optional[Dict[str, Any]] = None, allow_float: bool = False,
                      check_runtime: bool = True, input_scaling: Optional[Dict[str, Any]] = None,
-                     fc_layout: Optional[str] = None) -> bytes:
+                     layout: Layouts = None, layout_data: Any = None) -> bytes:
     """Rewrite an int8 ``.tflite`` (builtin or already UnIT) into UnIT form.
 
     thresholds: a real T for every MAC layer, a dict {layer name or op index
@@ -454,9 +456,13 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
     resources / input_scaling: dicts recorded in the metadata (None keeps
     what is there).  layer_names: the Keras model's MAC layers
     (:func:`keras_mac_layers`, or just their names) to label the ops with.
-    Re-running on a UnIT model replaces its thresholds in place.  fc_layout
-    ("compare" / "sorted", DESIGN.md §9) sets every UNIT_FULLY_CONNECTED's
-    weight layout (None keeps each op's); the outputs do not change.
+    Re-running on a UnIT model replaces its thresholds in place.  layout
+    (DESIGN.md §9; None keeps each op's) sets the ops' ``layout`` option as
+    :func:`tflm_unit.converter.rewrite.set_layouts` does (one value or
+    {op index: layout}), or ``"auto"``: per layer the layout with the fewer
+    modelled MSP430 cycles (hardware multiplier) for the MACs the thresholds
+    execute on ``layout_data`` (:func:`tflm_unit.converter.layouts.choose_layouts`);
+    the outputs do not change.
     """
     data = fold_dynamic_reshapes(read_model_bytes(tflite))
     graph = load_graph(data)
@@ -513,10 +519,14 @@ def apply_thresholds(tflite: Union[bytes, str, os.PathLike], thresholds: Thresho
         raise ConversionError(f"cannot record the metadata: {exc}") from None
     set_metadata(model_t, UNIT_METADATA_NAME, encode_unit_config(config))
     result = pack_model(model_t)
-    if fc_layout is not None:
-        from tflm_unit.converter.rewrite import set_fc_layout
+    if layout == "auto":
+        from tflm_unit.converter.layouts import auto_layouts
 
-        result = set_fc_layout(result, fc_layout)
+        result = auto_layouts(result, layout_data)
+    elif layout is not None:
+        from tflm_unit.converter.rewrite import set_layouts
+
+        result = set_layouts(result, layout)
     if check_runtime:
         from tflm_unit.runtime import Interpreter
 
@@ -536,7 +546,7 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
             out_path: Optional[Union[str, os.PathLike]] = None, *,
             calibration: Optional[Dict[str, Any]] = None, resources: Optional[Dict[str, Any]] = None,
             num_calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES, allow_float: bool = False,
-            check_runtime: bool = True, input_range: InputRange = None, fc_layout: Optional[str] = None) -> bytes:
+            check_runtime: bool = True, input_range: InputRange = None, layout: Layouts = None) -> bytes:
     """Keras model (tf_keras or Keras 3), ``.keras``/``.h5`` file, SavedModel
     directory or int8 ``.tflite`` (bytes or path) → UnIT int8 ``.tflite`` bytes.
 
@@ -547,7 +557,8 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
     ``input_range`` says ("raw", "0,1", (-1, 1), ...); the inference is
     recorded in the metadata under ``input_scaling``.  A ``.tflite`` is
     rewritten as it is.  See :func:`apply_thresholds` for thresholds,
-    division, group_size and fc_layout.  Writes ``out_path`` atomically when given.
+    division, group_size and layout (``"auto"`` prices the layouts on
+    ``representative_data``).  Writes ``out_path`` atomically when given.
     """
     int8_bytes, keras_model, scaling = model_to_int8(model, representative_data, num_calibration_samples,
                                                      input_range)
@@ -555,7 +566,8 @@ def convert(model: Any, representative_data: Any = None, thresholds: Thresholds 
     layers = keras_layer_names(keras_model) if keras_model is not None else ()
     result = apply_thresholds(source, thresholds, division, group_size, layer_names=layers,
                               calibration=calibration, resources=resources, allow_float=allow_float,
-                              check_runtime=check_runtime, fc_layout=fc_layout,
+                              check_runtime=check_runtime, layout=layout,
+                              layout_data=representative_data if layout == "auto" else None,
                               input_scaling=None if scaling is None else scaling.to_dict())
     if out_path is not None:
         write_file_atomic(out_path, result)

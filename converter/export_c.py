@@ -27,6 +27,7 @@ import numpy as np
 from tflm_unit.converter.errors import ConversionError
 from tflm_unit.converter.files import write_file_atomic
 from tflm_unit.core import kernels
+from tflm_unit.resources.tflite_model import unit_kernel_scratch_bytes
 from tflm_unit.runtime.model import ModelGraph, Operator, Tensor, load_graph, read_model_bytes
 
 GRAPH_FORMAT_VERSION = 1
@@ -343,7 +344,7 @@ class _GraphWriter:
     """Collects the C definitions of one graph."""
 
     def __init__(self, graph: ModelGraph, name: str, scratch_limit: Optional[int] = None,
-                 batches: Optional[Dict[int, int]] = None, conv_layout: Optional[str] = None):
+                 batches: Optional[Dict[int, int]] = None):
         self.graph = graph
         self.batches = batches or {}
         self.ident = c_identifier(name)
@@ -352,7 +353,6 @@ class _GraphWriter:
         self.scratch = 0
         self.scratch_limit = scratch_limit
         self.sorted_fc = False  # a FULLY_CONNECTED with the sorted layout (the runner needs its kernel)
-        self.conv_layout = conv_layout  # "bucketed": every UNIT_CONV_2D the kernel takes uses it
         self.bucketed_conv = False  # a CONV_2D with the bucketed kernel (the runner needs its code)
 
     def fail(self, op: Operator, why: str) -> None:
@@ -441,20 +441,16 @@ class _GraphWriter:
                   "act_min": act_min, "act_max": act_max}
         weights = self.const_array("int8_t", f"{label}_filter", filt.data)
         # conv/depthwise need accumulators even when dense (the C core's own
-        # rule); under a scratch limit they work in output-row blocks.
-        kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
-        need = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit)
-        least = kernels.scratch_bytes(kind, filt.shape, out.shape, op.is_unit, minimum=True)
-        bucketed = 0
-        if op.is_unit and not depthwise and self.conv_layout == "bucketed":
-            # the bucketed kernel, when its byte column indices reach (else compare per MAC)
-            conv = kernels.ConvParams(int(stride_h), int(stride_w), int(dil_h), int(dil_w),
-                                      kernels.PADDINGS[int(padding)])
-            b_need, b_least = (kernels.conv_bucketed_scratch_bytes(
-                self.shape(op.inputs[0]), filt.shape, out.shape, conv, True, minimum=m) for m in (False, True))
-            if b_least:
-                need, least, bucketed = b_need, b_least, 1
-                self.bucketed_conv = True
+        # rule, for the kernel of the op's layout: the resource model's);
+        # under a scratch limit they work in output-row blocks.
+        need, least = (unit_kernel_scratch_bytes(op.name, op.custom_options if op.is_unit else {},
+                                                 self.shape(op.inputs[0]), filt.shape, out.shape, minimum=m)
+                       for m in (False, True))
+        bucketed = int(op.is_unit and op.custom_options.get("layout") == "bucketed")
+        if bucketed:  # the model's layout (DESIGN.md §9): the bucketed-input kernel
+            if not least:  # set_layouts and the runtime refuse such a model: a hand-made file
+                self.fail(op, "has the bucketed layout on a geometry its kernel cannot take")
+            self.bucketed_conv = True
         if self.scratch_limit is not None:
             need = max(least, min(need, self.scratch_limit))
         self.scratch = max(self.scratch, need)
@@ -492,13 +488,11 @@ class _GraphWriter:
                                 "group_size": group}) + ";\n")
             sorted_ref = f"&{self.ident}_{label}_sorted"
             self.sorted_fc = True
-            self.scratch = max(self.scratch, kernels.scratch_bytes(
-                "FULLY_CONNECTED_SORTED", filt.shape, (1, units), True, group))
         else:
             weights = self.const_array("int8_t", f"{label}_filter", filt.data)
-        if op.is_unit:
-            self.scratch = max(self.scratch, kernels.scratch_bytes(
-                "FULLY_CONNECTED", filt.shape, (1, units), True, int(op.custom_options["group_size"])))
+        if op.is_unit:  # the kernel of the op's layout (the resource model's rule)
+            self.scratch = max(self.scratch, unit_kernel_scratch_bytes(
+                op.name, op.custom_options, self.shape(op.inputs[0]), filt.shape, (1, units)))
         struct = (f"static const unit_graph_fc_t {self.ident}_{label} = {{\n"
                   f"  .filter = {weights}, .sorted = {sorted_ref}, .bias = {self._bias(op, label)},\n"
                   f"  .input_depth = {depth}, .output_depth = {units}, .requant = {requant},\n"
@@ -719,15 +713,15 @@ class _GraphWriter:
 
 
 def graph_sources(model_bytes: bytes, name: str,
-                  scratch_limit: Optional[int] = None,
-                  conv_layout: Optional[str] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
+                  scratch_limit: Optional[int] = None) -> Tuple[Dict[str, str], Dict[str, Any]]:
     """``<name>_graph.h/.c`` and ``unit_graph.h`` for the static runner, and a summary.
 
     ``scratch_limit`` caps the shared kernel scratch (bytes) for RAM-tight
     parts: conv/depthwise then accumulate a block of output rows at a time
-    (never less than one row each).  ``conv_layout`` "bucketed" runs every
-    UNIT_CONV_2D whose geometry the kernel takes with the bucketed-input
-    kernel (unit_conv_bucketed.c: the same outputs, its own scratch)."""
+    (never less than one row each).  Each UnIT op runs the kernel of its
+    ``layout`` option (DESIGN.md §9): a ``bucketed`` UNIT_CONV_2D the
+    bucketed-input kernel (unit_conv_bucketed.c: the same outputs, its own
+    scratch), a ``sorted`` UNIT_FULLY_CONNECTED the sorted layout."""
     from tflm_unit.converter.rewrite import fold_dynamic_reshapes
     from tflm_unit.resources import align_up, plan_greedy_memory
 
@@ -736,9 +730,7 @@ def graph_sources(model_bytes: bytes, name: str,
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ConversionError("export-c: the static graph needs a model with one input and one output")
     live_ops = _live_ops(graph)
-    if conv_layout not in (None, "compare", "bucketed"):
-        raise ConversionError(f"export-c: conv_layout {conv_layout!r}, expected 'compare' or 'bucketed'")
-    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops), conv_layout)
+    writer = _GraphWriter(graph, name, scratch_limit, _batches(graph, live_ops))
     ops_c: List[Tuple[str, int, int, int, str]] = []
     for step, op in enumerate(live_ops):
         base = _base(op)

@@ -38,8 +38,9 @@ def inspect_model(model: Union[bytes, str, os.PathLike]) -> Dict[str, Any]:
             "output_shape": list(graph.tensor(op.outputs[0]).shape) if op.outputs else [],
             "macs": int(layer.macs), "flash_bytes": int(layer.flash_bytes),
         }
-        if op.is_unit and op.custom_options.get("layout") == "sorted":
-            entry.update(layout="sorted", layout_bytes=int(layer.layout_bytes))
+        if op.is_unit:
+            entry.update(layout=op.custom_options.get("layout", "compare"), layout_bytes=int(layer.layout_bytes),
+                         scratch_bytes=int(layer.scratch_bytes), min_scratch_bytes=int(layer.min_scratch_bytes))
         if op.is_custom:
             entry["options"] = op.custom_options
         elif op.builtin_options is not None:
@@ -80,6 +81,7 @@ def inspect_model(model: Union[bytes, str, os.PathLike]) -> Dict[str, Any]:
         "peak_ram_bytes": int(resources.peak_ram_bytes),
         "peak_ram_note": "activation arena planned like TFLM's greedy planner (batch 1, 16-byte aligned); "
                          "excludes TFLM's persistent allocations and UnIT scratch",
+        "unit_scratch_bytes": int(resources.unit_scratch_bytes),
         "unit_metadata": config,
         "other_metadata": metadata,
     })

@@ -18,6 +18,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 from tflm_unit.converter.errors import ConversionError
 from tflm_unit.runtime.model import (
     UNIT_CUSTOM_OPS,
+    UNIT_LAYOUTS,
     ModelGraph,
     Operator,
     UnsupportedModelError,
@@ -32,9 +33,13 @@ FORMAT_VERSION = 1
 #: The custom-options version of an op with a ``layout`` option (unit_core.h's
 #: UNIT_LAYOUT_FORMAT_VERSION): readers that predate layouts refuse it.
 LAYOUT_FORMAT_VERSION = 2
-#: Weight layouts of UNIT_FULLY_CONNECTED (DESIGN.md §9): ``compare`` (the
-#: filter, a compare per MAC) or ``sorted`` (per input and group, descending |w|).
-FC_LAYOUTS = ("compare", "sorted")
+#: Layouts of UNIT_FULLY_CONNECTED (DESIGN.md §9): ``compare`` (the filter, a
+#: compare per MAC) or ``sorted`` (per input and group, descending |w|); of
+#: UNIT_CONV_2D: ``compare`` or ``bucketed`` (inputs bucketed by |x'| per call).
+FC_LAYOUTS = UNIT_LAYOUTS["UNIT_FULLY_CONNECTED"]
+CONV_LAYOUTS = UNIT_LAYOUTS["UNIT_CONV_2D"]
+#: Every value of the option, and ``fast``: each op's zero-cost layout.
+LAYOUT_CHOICES = ("compare", "sorted", "bucketed", "fast")
 #: Keys of the custom options map that are not builtin options.
 UNIT_OPTION_KEYS = ("division", "group_size", "format_version", "layout")
 UNIT_NAME_OF = {"CONV_2D": "UNIT_CONV_2D", "DEPTHWISE_CONV_2D": "UNIT_DEPTHWISE_CONV_2D",
@@ -93,9 +98,9 @@ def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_
     """The flexbuffer map of a UNIT_* op: every builtin option + division,
     group_size, format_version, and ``layout`` when it is not the default
     ``compare`` (then format_version is LAYOUT_FORMAT_VERSION)."""
-    if layout is not None and layout not in FC_LAYOUTS:
-        raise ConversionError(f"layout {layout!r}: expected one of {FC_LAYOUTS}")
-    sorted_layout = layout == "sorted"
+    if layout is not None and layout not in FC_LAYOUTS + CONV_LAYOUTS:
+        raise ConversionError(f"layout {layout!r}: expected one of {FC_LAYOUTS + CONV_LAYOUTS[1:]}")
+    written = layout not in (None, "compare")  # a zero-cost layout: the option, version 2
     builder = flexbuffers.Builder()
     with builder.Map():
         for key, value in builtin_options.items():
@@ -108,11 +113,11 @@ def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_
         builder.String(str(division))
         builder.Key("group_size")
         builder.Int(int(group_size))
-        if sorted_layout:
+        if written:
             builder.Key("layout")
             builder.String(layout)
         builder.Key("format_version")
-        builder.Int(LAYOUT_FORMAT_VERSION if sorted_layout else FORMAT_VERSION)
+        builder.Int(LAYOUT_FORMAT_VERSION if written else FORMAT_VERSION)
     return bytes(builder.Finish())
 
 
@@ -356,38 +361,53 @@ def to_builtin(unit_tflite: bytes, versions: Optional[Dict[int, int]] = None) ->
     return pack_model(model_t)
 
 
-def set_fc_layout(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes:
-    """The same UnIT ``.tflite`` with its UNIT_FULLY_CONNECTED ops' weight
-    ``layout`` option set (DESIGN.md §9): one of FC_LAYOUTS for every such
-    op, or {op index: layout}.  ``sorted`` ops get format_version
-    LAYOUT_FORMAT_VERSION; ``compare`` removes the option (version 1, the
-    file any reader takes).  Outputs do not change (the kernels are
-    bit-exact); readers build the sorted arrays from the filter."""
+def set_layouts(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes:
+    """The same UnIT ``.tflite`` with the ``layout`` option (DESIGN.md §9)
+    of its UNIT_CONV_2D / UNIT_FULLY_CONNECTED ops set: {op index: layout},
+    or one value for every op whose kind has it (``compare`` for both,
+    ``sorted`` for the fully connected ops, ``bucketed`` for the convs,
+    ``fast`` each op's zero-cost layout).  Zero-cost layouts get
+    format_version LAYOUT_FORMAT_VERSION; ``compare`` removes the option
+    (version 1, the file any reader takes).  Outputs and MAC counts do not
+    change (the kernels are bit-exact); readers build what a layout needs
+    from the filter.  An op whose kernel cannot take its geometry or dtype
+    is refused (:func:`tflm_unit.runtime.interpreter.layout_problem`)."""
+    from tflm_unit.runtime.interpreter import layout_problem
+
     data = bytes(unit_tflite)
     graph = load_graph(data)
-    fc_ops = [op for op in graph.operators if op.name == "UNIT_FULLY_CONNECTED"]
-    wanted = {op.index: layout for op in fc_ops} if isinstance(layout, str) else dict(layout)
-    known = {op.index for op in fc_ops}
+    laid_out = [op for op in graph.operators if op.name in UNIT_LAYOUTS]
+    if isinstance(layout, str):
+        if layout == "auto":
+            raise ConversionError("layout 'auto' needs data to price the layouts: use "
+                                  "tflm_unit.converter.layouts.auto_layouts(model, x) or convert(..., layout='auto')")
+        if layout not in LAYOUT_CHOICES:
+            raise ConversionError(f"layout {layout!r}: expected one of {LAYOUT_CHOICES}")
+        wanted = {op.index: UNIT_LAYOUTS[op.name][1] if layout == "fast" else layout
+                  for op in laid_out if layout in UNIT_LAYOUTS[op.name] + ("fast",)}
+    else:
+        wanted = dict(layout)
+    kinds = " or ".join(UNIT_LAYOUTS)
     for index, value in wanted.items():
-        if index not in known:
-            raise ConversionError(f"operator {index} is not a UNIT_FULLY_CONNECTED op (layouts are per FC op)")
-        if value not in FC_LAYOUTS:
-            raise ConversionError(f"operator {index}: layout {value!r}, expected one of {FC_LAYOUTS}")
-        if value == "sorted" and graph.tensor(graph.operators[index].inputs[1]).dtype != np.int8:
-            raise ConversionError(f"operator {index}: the sorted layout exists for int8 filters only")
+        known = isinstance(index, (int, np.integer)) and not isinstance(index, bool)
+        op = graph.operators[int(index)] if known and 0 <= index < len(graph.operators) else None
+        if op is None or op.name not in UNIT_LAYOUTS:
+            raise ConversionError(f"operator {index} is not a {kinds} op (the ops that have layouts)")
+        if value not in UNIT_LAYOUTS[op.name]:
+            raise ConversionError(f"operator {index} ({op.name}): layout {value!r}, expected one of "
+                                  f"{UNIT_LAYOUTS[op.name]}")
+        problem = layout_problem(graph, op, value)
+        if problem is not None:
+            raise ConversionError(f"operator {index} ({op.name}): {problem}")
     model_t = graph.model
-    for op in fc_ops:
-        if op.index not in wanted:
-            continue
-        o = op.custom_options
+    for index, value in wanted.items():
+        o = graph.operators[int(index)].custom_options
         options = {k: v for k, v in o.items() if k not in UNIT_OPTION_KEYS}
-        op_t = model_t.subgraphs[0].operators[op.index]
-        encoded = encode_custom_options(options, o.get("division", "exact"), int(o["group_size"]),
-                                        wanted[op.index])
-        op_t.customOptions = np.frombuffer(encoded, dtype=np.uint8)
+        encoded = encode_custom_options(options, o.get("division", "exact"), int(o["group_size"]), value)
+        model_t.subgraphs[0].operators[int(index)].customOptions = np.frombuffer(encoded, dtype=np.uint8)
     return pack_model(model_t)
 
 
-__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "FC_LAYOUTS", "set_fc_layout", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
+__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "FC_LAYOUTS", "CONV_LAYOUTS", "LAYOUT_CHOICES", "set_layouts", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
            "builtin_options_object", "encode_custom_options", "decode_custom_options", "make_unit_op",
            "make_builtin_op", "remove_unused", "set_metadata", "to_builtin", "unpack_model"]

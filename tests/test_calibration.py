@@ -211,8 +211,23 @@ def test_cycles_objective_with_the_msp430_cycle_model(tiny):
         expected += model.layer_cycles(LayerWork(
             op_name=name, unit=True, division="shift", macs_total=layer.macs_dense,
             macs_executed=layer.macs_executed, divisions=divisions, outputs=int(np.prod(out_shape[1:])),
-            group_size=layer.group_size, num_groups=groups))
+            group_size=layer.group_size, num_groups=groups,
+            input_elements=int(np.prod(graph.tensor(op.inputs[0]).shape[1:])),
+            output_rows=int(out_shape[1]) if len(out_shape) == 4 else 1,
+            walked_weights=_walked_conv_weights(weights, layer) if name == "CONV_2D" else 0.0))
     assert result.cycles_unit == pytest.approx(expected)
+
+
+def _walked_conv_weights(weights, layer, division="shift") -> float:
+    """Non-zero conv weights whose quotient T_q / |w| is below 255 (the ones the kernels walk)."""
+    from tflm_unit.core.kernels import divide
+
+    walked = 0
+    for channel, row in enumerate(np.abs(weights.reshape(weights.shape[0], -1).astype(np.int32))):
+        d = row[row > 0]
+        t = np.full(d.shape, int(layer.thresholds_int[channel // layer.group_size]))
+        walked += int(np.count_nonzero(divide(t, d, division) < 255))
+    return float(walked)
 
 
 def test_metadata_and_converter_round_trip(tiny):

@@ -144,10 +144,10 @@ def _run_graph(tmp_path: Path, model: bytes, xq: np.ndarray) -> np.ndarray:
 ])
 @pytest.mark.parametrize("layout", ["compare", "sorted"])
 def test_static_graph_runs_bit_exact_with_the_host_runtime(tmp_path, name, thresholds, division, layout):
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
 
     _, x, base, unit = _converted("tf_keras", name)
-    model = set_fc_layout(apply_thresholds(unit, thresholds, division), layout)
+    model = set_layouts(apply_thresholds(unit, thresholds, division), layout)
     interp = Interpreter(model)
     xq = interp.quantize_input(x[:8])
     result = interp.run(xq)

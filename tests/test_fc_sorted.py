@@ -126,25 +126,25 @@ def _fc_op(model: bytes):
 
 
 def test_layout_option_round_trip(paper_unit):
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
 
     unit, _ = paper_unit
     assert "layout" not in _fc_op(unit).custom_options and _fc_op(unit).custom_options["format_version"] == 1
-    sorted_model = set_fc_layout(unit, "sorted")
+    sorted_model = set_layouts(unit, "sorted")
     options = _fc_op(sorted_model).custom_options
     assert options["layout"] == "sorted" and options["format_version"] == 2
     assert options["group_size"] == 5 and options["division"] == "shift"
-    back = _fc_op(set_fc_layout(sorted_model, "compare")).custom_options
+    back = _fc_op(set_layouts(sorted_model, "compare")).custom_options
     assert "layout" not in back and back["format_version"] == 1
 
 
 def test_runtime_sorted_layout_is_bit_exact(paper_unit):
     from tflm_unit.converter import apply_thresholds
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.runtime import Interpreter
 
     unit, xq = paper_unit
-    sorted_model = set_fc_layout(unit, "sorted")
+    sorted_model = set_layouts(unit, "sorted")
     compare, sorted_ = Interpreter(unit).run(xq), Interpreter(sorted_model).run(xq)
     np.testing.assert_array_equal(compare.outputs[0], sorted_.outputs[0])
     fc_compare, fc_sorted = compare.layers[-2], sorted_.layers[-2]
@@ -154,24 +154,24 @@ def test_runtime_sorted_layout_is_bit_exact(paper_unit):
     again = apply_thresholds(sorted_model, {"fc": [0.002, 0.003]}, "shift", group_size={"fc": 5})
     assert _fc_op(again).custom_options["layout"] == "sorted"
     np.testing.assert_array_equal(Interpreter(again).run(xq).outputs[0],
-                                  Interpreter(set_fc_layout(again, "compare")).run(xq).outputs[0])
+                                  Interpreter(set_layouts(again, "compare")).run(xq).outputs[0])
 
 
 def test_bad_layouts_are_refused(paper_unit):
     from tflm_unit.converter.errors import ConversionError
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.errors import ModelFormatError
     from tflm_unit.runtime.model import _unit_options
 
     unit, _ = paper_unit
     with pytest.raises(ConversionError, match="layout 'diagonal'"):
-        set_fc_layout(unit, "diagonal")
-    with pytest.raises(ConversionError, match="operator 0 is not a UNIT_FULLY_CONNECTED"):
-        set_fc_layout(unit, {0: "sorted"})
+        set_layouts(unit, "diagonal")
+    with pytest.raises(ConversionError, match=r"operator 0 \(UNIT_CONV_2D\): layout 'sorted'"):
+        set_layouts(unit, {0: "sorted"})
     base = {"fused_activation_function": 0, "group_size": 10, "division": "shift"}
     with pytest.raises(ModelFormatError, match="needs format_version 2"):
         _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted", format_version=1))
-    with pytest.raises(ModelFormatError, match="only UNIT_FULLY_CONNECTED"):
+    with pytest.raises(ModelFormatError, match=r"'rows': expected one of \('compare', 'sorted'\)"):
         _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="rows", format_version=2))
     assert _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted",
                                                               format_version=2))["layout"] == "sorted"
@@ -179,10 +179,10 @@ def test_bad_layouts_are_refused(paper_unit):
 
 def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
     from tflm_unit.converter import export_c
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
 
     unit, _ = paper_unit
-    export_c(set_fc_layout(unit, "sorted"), tmp_path, name="model")
+    export_c(set_layouts(unit, "sorted"), tmp_path, name="model")
     text = (tmp_path / "model_graph.c").read_text()
     fc = _fc_op(unit)
     label = f"op{fc.index}"
@@ -194,11 +194,11 @@ def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
 def test_resources_and_inspect_count_the_layout(paper_unit):
     from tflm_unit.cli import text_inspect
     from tflm_unit.converter.report import inspect_model
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.resources import tflite_resources
 
     unit, _ = paper_unit
-    sorted_model = set_fc_layout(unit, "sorted")
+    sorted_model = set_layouts(unit, "sorted")
     before, after = tflite_resources(unit), tflite_resources(sorted_model)
     layout_bytes = 256 * (10 + 2) * 2  # weights + uint8 indices, 2 groups of 5
     assert [layer.layout_bytes for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED"] == [layout_bytes]
@@ -207,7 +207,15 @@ def test_resources_and_inspect_count_the_layout(paper_unit):
     report = inspect_model(sorted_model)
     fc = next(op for op in report["ops"] if op["op"] == "UNIT_FULLY_CONNECTED")
     assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes
-    assert f"layout sorted ({layout_bytes} bytes)" in text_inspect(report)
+    assert f"layout sorted ({layout_bytes} bytes) scratch" in text_inspect(report)
+    # the sorted kernel's scratch (int32 accumulators), as export-c's static graph reserves it
+    from tflm_unit.converter.export_c import graph_sources
+    from tflm_unit.core import kernels
+
+    fc_layer = next(layer for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED")
+    assert fc_layer.scratch_bytes == kernels.scratch_bytes("FULLY_CONNECTED_SORTED", (10, 256), (1, 10), True, 5) > 0
+    for model, resources in ((unit, before), (sorted_model, after)):
+        assert resources.unit_scratch_bytes == graph_sources(model, "m")[1]["scratch_bytes"]
 
 
 def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
@@ -216,7 +224,7 @@ def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
     from tflm_unit.runtime import Interpreter
 
     unit, xq = paper_unit
-    sorted_model = apply_thresholds(unit, None, fc_layout="sorted")
+    sorted_model = apply_thresholds(unit, None, layout="sorted")
     assert _fc_op(sorted_model).custom_options["layout"] == "sorted"
     np.testing.assert_array_equal(Interpreter(sorted_model).run(xq).outputs[0], Interpreter(unit).run(xq).outputs[0])
     source, out = tmp_path / "unit.tflite", tmp_path / "sorted.tflite"
@@ -224,3 +232,87 @@ def test_converter_and_cli_set_the_layout(paper_unit, tmp_path):
     assert main(["convert", str(source), "--out", str(out), "--fc-layout", "sorted"]) == 0
     assert _fc_op(out.read_bytes()).custom_options["layout"] == "sorted"
     assert main(["inspect", str(out)]) == 0
+
+
+class _ScaledCycles:
+    """A cycle model pricing each layout at a fixed multiple of the executed MACs."""
+
+    def __init__(self, factors):
+        self.factors = factors
+
+    def layer_cycles(self, work):
+        return self.factors[work.layout] * work.macs_executed + 1000.0
+
+
+def test_auto_layout_picks_the_fewer_modelled_cycles(paper_unit):
+    """layout "auto" (DESIGN.md §9): per conv / FC op the layout with the
+    fewer modelled cycles for the MACs its thresholds execute; compare on a
+    tie; a user option forces either."""
+    from tflm_unit.converter import apply_thresholds, auto_layouts, choose_layouts
+    from tflm_unit.converter.layouts import layout_cycles
+    from tflm_unit.errors import ConversionError
+    from tflm_unit.msp430.cycle_model import load_cycle_model
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.runtime.model import UNIT_LAYOUTS, load_graph
+
+    unit, xq = paper_unit
+    kinds = {op.index: op.name for op in load_graph(unit).operators if op.name in UNIT_LAYOUTS}
+    assert sorted(kinds.values()) == ["UNIT_CONV_2D", "UNIT_CONV_2D", "UNIT_FULLY_CONNECTED"]
+    fast = {index: UNIT_LAYOUTS[name][1] for index, name in kinds.items()}
+    assert choose_layouts(unit, xq, cycle_model=_ScaledCycles({"compare": 2, "sorted": 1, "bucketed": 1})) == fast
+    compare = {index: "compare" for index in kinds}
+    assert choose_layouts(unit, xq, cycle_model=_ScaledCycles({"compare": 1, "sorted": 2, "bucketed": 2})) == compare
+    assert choose_layouts(unit, xq, cycle_model=_ScaledCycles({"compare": 1, "sorted": 1, "bucketed": 1})) == compare
+    mixed = _ScaledCycles({"compare": 1, "sorted": 0.5, "bucketed": 3})
+    assert choose_layouts(unit, xq, cycle_model=mixed) == {index: "sorted" if name == "UNIT_FULLY_CONNECTED"
+                                                           else "compare" for index, name in kinds.items()}
+    # The shipped MSP430 model: the argmin of its figures for this layer's executed MACs.
+    fc_index = next(index for index, name in kinds.items() if name == "UNIT_FULLY_CONNECTED")
+    fc_stats = next(layer for layer in Interpreter(unit).run(xq).layers if layer.op_index == fc_index)
+    for multiplier in ("hardware", "software"):
+        cycles, chosen = layout_cycles(unit, xq, multiplier), choose_layouts(unit, xq, multiplier)
+        assert set(cycles) == set(kinds)
+        for index, costs in cycles.items():
+            assert set(costs) == set(UNIT_LAYOUTS[kinds[index]])
+            assert chosen[index] == min(costs, key=costs.get)
+        sorted_fc = load_cycle_model(multiplier).ops["FULLY_CONNECTED/sorted"]
+        executed, total = fc_stats.macs_executed / len(xq), fc_stats.macs_total / len(xq)
+        assert cycles[fc_index]["sorted"] == pytest.approx(
+            sorted_fc.mac * executed + sorted_fc.skip * (total - executed) + sorted_fc.division["shift"] * 256 * 2
+            + sorted_fc.output * 10)
+    chosen = choose_layouts(unit, xq)
+    model = auto_layouts(unit, xq)
+    assert {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
+            if op.index in kinds} == chosen
+    assert apply_thresholds(unit, None, layout="auto", layout_data=xq) == model
+    np.testing.assert_array_equal(Interpreter(model).run(xq).outputs[0], Interpreter(unit).run(xq).outputs[0])
+    with pytest.raises(ConversionError, match="layout 'auto' needs data"):
+        apply_thresholds(unit, None, layout="auto")
+    # the user forces either layout
+    for forced, want in (("fast", fast), ("compare", compare)):
+        model = apply_thresholds(unit, None, layout=forced)
+        assert {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
+                if op.index in kinds} == want
+
+
+def test_cli_layout_auto(paper_unit, tmp_path):
+    from tflm_unit.cli import main
+    from tflm_unit.converter import choose_layouts
+    from tflm_unit.runtime.model import load_graph
+
+    from tflm_unit.datasets import load_default_digits
+
+    unit, _ = paper_unit
+    source, out, data = tmp_path / "unit.tflite", tmp_path / "auto.tflite", tmp_path / "data.npz"
+    source.write_bytes(unit)
+    digits = load_default_digits()
+    x = digits.x_test[:16, ..., None]
+    np.savez(data, x_train=x, y_train=digits.y_test[:16])
+    assert main(["convert", str(source), "--out", str(out), "--layout", "auto"]) == 2  # no data to price them
+    assert not out.exists()
+    assert main(["convert", str(source), "--out", str(out), "--layout", "auto", "--calib-data", str(data),
+                 "--threshold", "0.006"]) == 0
+    model = out.read_bytes()
+    layouts = {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
+               if op.name in ("UNIT_CONV_2D", "UNIT_FULLY_CONNECTED")}
+    assert layouts == choose_layouts(model, x)  # priced on the data, with the model's thresholds

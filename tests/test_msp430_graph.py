@@ -61,12 +61,11 @@ def objects(tmp_path_factory):
     return tmp_path_factory.mktemp("msp430_graph_objects")
 
 
-def _run_and_compare(model: bytes, xq: np.ndarray, out_dir, multiplier: str, objects, conv_layout=None):
+def _run_and_compare(model: bytes, xq: np.ndarray, out_dir, multiplier: str, objects):
     """(firmware output, host output, host result, op cycles) for one sample."""
     from tflm_unit.runtime import Interpreter
 
-    firmware = build_graph_firmware(model, out_dir, BuildOptions(multiplier=multiplier), objects,
-                                    conv_layout=conv_layout)
+    firmware = build_graph_firmware(model, out_dir, BuildOptions(multiplier=multiplier), objects)
     assert not firmware.program.warnings
     run = run_graph_firmware(firmware, xq[0])
     host = Interpreter(model).run(xq)
@@ -103,12 +102,15 @@ def test_unit_thresholds_bit_exact_in_every_division_mode(paper_net, tmp_path, o
 @needs_toolchain
 @pytest.mark.parametrize("multiplier", ["hardware", "software"])
 @pytest.mark.parametrize("division", DIVISION_MODES)
-def test_bucketed_conv_bit_exact_in_every_division_mode(paper_net, tmp_path, objects, multiplier, division):
-    """The bucketed CONV_2D kernel (export-c conv_layout="bucketed", DESIGN.md §9)
-    runs both convs of the paper net and gives the host runtime's outputs."""
+def test_bucketed_conv_layout_bit_exact_in_every_division_mode(paper_net, tmp_path, objects, multiplier, division):
+    """The model's `bucketed` layout (DESIGN.md §9): the bucketed CONV_2D
+    kernel runs both convs of the paper net and gives the host runtime's
+    outputs."""
+    from tflm_unit.converter.rewrite import set_layouts
+
     unit, xq, _ = paper_net
-    model = _with_random_thresholds(unit, division)
-    out, host_out, host, _ = _run_and_compare(model, xq, tmp_path, multiplier, objects, conv_layout="bucketed")
+    model = set_layouts(_with_random_thresholds(unit, division), "bucketed")
+    out, host_out, host, _ = _run_and_compare(model, xq, tmp_path, multiplier, objects)
     assert (tmp_path / "model_graph.c").read_text().count(".bucketed = 1") == 2
     for layer in host.layers:
         assert 0 < layer.macs_executed < layer.macs_total, layer.output_name
@@ -186,11 +188,11 @@ def test_sorted_fc_layout_bit_exact_and_faster(paper_net, tmp_path, objects, mul
     """The sorted FULLY_CONNECTED layout (DESIGN.md §9) gives the compare kernel's
     outputs on the MCU and takes fewer FC cycles at thresholds that skip most MACs."""
     from tflm_unit.converter import apply_thresholds
-    from tflm_unit.converter.rewrite import set_fc_layout
+    from tflm_unit.converter.rewrite import set_layouts
 
     unit, xq, _ = paper_net
     compare = apply_thresholds(unit, {"fc": [0.02, 0.03]}, "shift", group_size=_GROUP_SIZES)
-    sorted_model = set_fc_layout(compare, "sorted")
+    sorted_model = set_layouts(compare, "sorted")
     out_c, host_c, host, run_c = _run_and_compare(compare, xq, tmp_path / "compare", multiplier, objects)
     out_s, host_s, _, run_s = _run_and_compare(sorted_model, xq, tmp_path / "sorted", multiplier, objects)
     np.testing.assert_array_equal(out_s, host_s)

@@ -104,6 +104,11 @@ def make_cases():
                 cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
                                         group_size, mode, f"{op} sorted T={thresholds.tolist()} {mode}",
                                         layout="sorted"))
+            if op == "conv_2d" and (ws is w or min_scratch and ws is ws5):
+                # the bucketed-input kernel (DESIGN.md §9), whole image and row blocks
+                cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, thresholds,
+                                        group_size, mode, f"{op} bucketed T={thresholds.tolist()} {mode}",
+                                        layout="bucketed", min_scratch=min_scratch))
         if op == "fully_connected":
             cases.append(KernelCase(op, xs, ws, bias, multiplier, shift, params, name=f"{op} sorted dense",
                                     layout="sorted"))

@@ -99,10 +99,16 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                         help="division approximation (default: the model's, else shift)")
     parser.add_argument("--group-size", type=int, default=None, metavar="G",
                         help="output channels per threshold group (default: one group per layer)")
-    parser.add_argument("--fc-layout", choices=("compare", "sorted"), default=None,
-                        help="weight layout of the UnIT fully connected ops: compare (a compare per MAC, "
-                             "what every runner reads) or sorted (descending |w| per input: skipped MACs cost "
-                             "nothing; host runtime and MSP430 graph only, format_version 2)")
+    # converter.rewrite.LAYOUT_CHOICES + auto (not imported here: the CLI starts without the converter)
+    parser.add_argument("--layout", "--fc-layout", dest="layout",
+                        choices=("compare", "sorted", "bucketed", "fast", "auto"), default=None,
+                        help="kernel layout of the UnIT conv / fully connected ops (DESIGN.md §9): compare "
+                             "(a compare per MAC, what every runner reads), sorted (fully connected: weights "
+                             "in descending |w| per input), bucketed (conv: inputs bucketed by |x'|), fast "
+                             "(each op its zero-cost layout; skipped MACs then cost nothing), auto (per layer "
+                             "the fewer MSP430 cycles by the fitted cycle model, priced on --calib-data). "
+                             "Zero-cost layouts: host runtime and MSP430 graph, format_version 2. Default: "
+                             "each op's. --fc-layout is the older name")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")
     parser.add_argument("--thresholds-json", metavar="FILE",
@@ -200,10 +206,16 @@ def run_convert(args: argparse.Namespace) -> Dict[str, Any]:
                      num_calibration_samples=args.num_calibration_samples, **_input_range_kwargs(args))
     if args.max_accuracy_drop is not None:
         result = apply_thresholds(result, **calibrate_for_convert(result, data, args))
-    if args.fc_layout is not None:
-        from tflm_unit.converter.rewrite import set_fc_layout
+    if args.layout == "auto":
+        from tflm_unit.converter.layouts import AUTO_LAYOUT_SAMPLES, auto_layouts
 
-        result = set_fc_layout(result, args.fc_layout)
+        if data is None:
+            raise CliError("--layout auto needs --calib-data (the layouts are priced on the MACs it executes)")
+        result = auto_layouts(result, data.x_train[:AUTO_LAYOUT_SAMPLES], input_range=args.input_range)
+    elif args.layout is not None:
+        from tflm_unit.converter.rewrite import set_layouts
+
+        result = set_layouts(result, args.layout)
     config = read_unit_config(result)
     scaling = config.get("input_scaling")
     if scaling is None and data is not None:  # a .tflite: how its data are mapped, for the record
@@ -292,10 +304,13 @@ def text_inspect(result: Dict[str, Any]) -> str:
             thresholds = (f"T_q={op.get('thresholds_int')} T={[round(t, 6) for t in op['thresholds_real']]} "
                           f"group {op.get('group_size')} {op.get('division')}")
         if op.get("layout"):
-            thresholds += f" layout {op['layout']} ({op['layout_bytes']} bytes)"
+            thresholds += (f" layout {op['layout']}" + (f" ({op['layout_bytes']} bytes)" if op["layout_bytes"] else "")
+                           + f" scratch {op['scratch_bytes']} bytes")
         lines.append(f"{op['index']:>4} {op['op']:24s} {str(op['output_shape']):18s} {op['macs']:>10}  {thresholds}")
     lines.append(f"MACs {result['macs_total']}, flash {result['flash_bytes']} bytes (constant tensors), "
                  f"peak RAM ~{result['peak_ram_bytes']} bytes ({result['peak_ram_note']})")
+    if result.get("unit_scratch_bytes"):
+        lines.append(f"UnIT kernel scratch {result['unit_scratch_bytes']} bytes (largest op, whole image)")
     config = result.get("unit_metadata")
     if config:
         lines.append(f"UNIT_METADATA: tflm-unit {config.get('package_version')}, division {config.get('division')}, "

@@ -18,6 +18,11 @@ static unit_status_t run_case(const unit_harness_case_t *c) {
                                &c->output_shape, unit_harness_output, &c->skip,
                                unit_harness_scratch, scratch_bytes,
                                NULL);
+    case UNIT_HARNESS_CONV_2D_BUCKETED:
+      return unit_conv_2d_bucketed_int8(
+          &c->conv, &c->requant, &c->input_shape, c->input, &c->filter_shape,
+          c->filter, c->bias, &c->output_shape, unit_harness_output, &c->skip,
+          unit_harness_scratch, scratch_bytes, NULL);
     case UNIT_HARNESS_DEPTHWISE_CONV_2D:
       return unit_depthwise_conv_2d_int8(
           &c->conv, &c->requant, &c->input_shape, c->input, &c->filter_shape,

@@ -18,7 +18,8 @@ typedef enum {
   UNIT_HARNESS_CONV_2D = 0,
   UNIT_HARNESS_DEPTHWISE_CONV_2D = 1,
   UNIT_HARNESS_FULLY_CONNECTED = 2,
-  UNIT_HARNESS_FULLY_CONNECTED_SORTED = 3 /* the sorted layout (`sorted`) */
+  UNIT_HARNESS_FULLY_CONNECTED_SORTED = 3, /* the sorted layout (`sorted`) */
+  UNIT_HARNESS_CONV_2D_BUCKETED = 4 /* the bucketed-input conv (`bucketed`) */
 } unit_harness_op_t;
 
 /* One kernel call.  Conv and depthwise use `conv` and the three shapes;

@@ -183,13 +183,11 @@ class SimulatedModel:
 
 
 def simulate_model(model_bytes: bytes, xq: np.ndarray, options: BuildOptions, out_dir: Union[str, Path],
-                   object_dir: Optional[Union[str, Path]] = None,
-                   conv_layout: Optional[str] = None) -> SimulatedModel:
-    """Build the firmware of one model (its own thresholds, or dense for a
-    builtin model), run the int8 batch `xq` one sample per simulation and
-    compare every output with tflm_unit.runtime.  ``conv_layout``
-    "bucketed": UnIT convs run the bucketed-input kernel (export-c)."""
-    firmware = build_graph_firmware(model_bytes, Path(out_dir), options, object_dir, conv_layout=conv_layout)
+                   object_dir: Optional[Union[str, Path]] = None) -> SimulatedModel:
+    """Build the firmware of one model (its own thresholds and layouts, or
+    dense for a builtin model), run the int8 batch `xq` one sample per
+    simulation and compare every output with tflm_unit.runtime."""
+    firmware = build_graph_firmware(model_bytes, Path(out_dir), options, object_dir)
     runs, reference, exact = _run_and_check(model_bytes, firmware, xq)
     return SimulatedModel(firmware, _mean_op_cycles(runs), [run.cycles for run in runs],
                           {layer.op_index: layer.macs_total / len(xq) for layer in reference.layers},

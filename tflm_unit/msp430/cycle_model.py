@@ -12,8 +12,14 @@ UnIT at several thresholds in every division mode, gives
 
 with "divisions" counted as calibration counts them (conv / depthwise: the
 layer's non-zero weights; fully connected: input depth * groups) and the
-per-output cost shared by both (the same requantisation).  The
-coefficients are non-negative (NNLS).  The fitted figures ship as
+per-output cost shared by both (the same requantisation).  UnIT CONV_2D
+adds ``walk * walked weights * output rows``: a weight whose quotient is
+below 255 is walked row by row, one with a larger quotient is passed over
+(calibration.LayerWork.walked_weights).  The zero-cost layouts (DESIGN.md
+§9) have UnIT figures of their own, under ``FULLY_CONNECTED/sorted`` (the
+same terms) and ``CONV_2D/bucketed`` (also ``input * input elements``, the
+bucketing of each call; its quotients cost what the compare kernel's do).
+The coefficients are non-negative (NNLS).  The fitted figures ship as
 ``cycle_model.json`` next to this module; refit after changing the core:
 
     python -m tflm_unit.msp430.cycle_model --fit [--out FILE]
@@ -52,16 +58,23 @@ class OpCycles:
     skip: float
     output: float
     division: dict[str, float]
+    walk: float = 0.0   # conv: per walked weight and output row
+    input: float = 0.0  # bucketed conv: per input element
 
     def dense_cycles(self, macs: float, outputs: float) -> float:
         return self.dense_mac * macs + self.dense_output * outputs
 
     def unit_cycles(self, executed: float, skipped: float, divisions: float, outputs: float,
-                    division: str) -> float:
+                    division: str, walks: float = 0.0, inputs: float = 0.0) -> float:
         if division not in self.division:
             raise ValueError(f"no cycle figure for division {division!r} (have {sorted(self.division)})")
         return (self.mac * executed + self.skip * skipped + self.division[division] * divisions
-                + self.output * outputs)
+                + self.output * outputs + self.walk * walks + self.input * inputs)
+
+
+def layout_key(op_name: str, layout: str) -> str:
+    """The ``ops`` key of an op kind's layout: CONV_2D, CONV_2D/bucketed, ..."""
+    return op_name if layout == "compare" else f"{op_name}/{layout}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,14 +88,17 @@ class MSP430CycleModel:
 
     def layer_cycles(self, work: Any) -> float:
         """work: calibration.LayerWork (op_name, unit, division, macs_total,
-        macs_executed, divisions, outputs)."""
-        if work.op_name not in self.ops:
-            raise ValueError(f"no cycle figures for {work.op_name} (have {sorted(self.ops)})")
-        op = self.ops[work.op_name]
+        macs_executed, divisions, outputs, layout, input_elements, output_rows)."""
+        key = layout_key(work.op_name, work.layout) if work.unit else work.op_name
+        if key not in self.ops:
+            raise ValueError(f"no cycle figures for {key} (have {sorted(self.ops)}); refit with "
+                             "python -m tflm_unit.msp430.cycle_model --fit")
+        op = self.ops[key]
         if not work.unit:
             return op.dense_cycles(work.macs_total, work.outputs)
         return op.unit_cycles(work.macs_executed, work.macs_total - work.macs_executed, work.divisions,
-                              work.outputs, work.division)
+                              work.outputs, work.division, work.walked_weights * work.output_rows,
+                              work.input_elements)
 
     def to_dict(self) -> dict:
         return {"multiplier": self.multiplier, "ops": {k: dataclasses.asdict(v) for k, v in self.ops.items()},
@@ -122,6 +138,13 @@ def _relu_activations(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nd
     return np.clip(np.round(rng.normal(-90, 80, shape)), -128, 127).astype(np.int8)
 
 
+def _sparse(rng: np.random.Generator, x: np.ndarray, fraction: float) -> np.ndarray:
+    """x with about `fraction` more of its values at the zero point (-128)."""
+    x = x.copy()
+    x[rng.uniform(size=x.shape) < fraction] = -128
+    return x
+
+
 def fit_layers(seed: int = 0) -> list[tuple]:
     """Layer configurations of the fit: (op, input, filter, params), small
     enough to simulate quickly, with different channel depths and kernels."""
@@ -134,6 +157,19 @@ def fit_layers(seed: int = 0) -> list[tuple]:
         ("conv_2d", _relu_activations(rng, (1, 12, 12, 1)), _int8_weights(rng, (4, 5, 5, 1), 0.05), valid),
         ("conv_2d", _relu_activations(rng, (1, 8, 8, 6)), _int8_weights(rng, (8, 3, 3, 6), 0.1), valid),
         ("conv_2d", _relu_activations(rng, (1, 6, 6, 16)), _int8_weights(rng, (6, 1, 1, 16), 0.0), same),
+        ("conv_2d", _relu_activations(rng, (1, 11, 11, 3)), _int8_weights(rng, (5, 3, 3, 3), 0.1),
+         dataclasses.replace(same, stride_h=2, stride_w=2)),
+        ("conv_2d", _relu_activations(rng, (1, 14, 14, 4)), _int8_weights(rng, (8, 3, 3, 4), 0.05), valid),
+        # many positions per weight (as an MNIST net's first conv): separates the
+        # per-MAC costs from the per-weight ones
+        ("conv_2d", _relu_activations(rng, (1, 26, 26, 1)), _int8_weights(rng, (4, 3, 3, 1), 0.0), valid),
+        # 5x5 over several input channels with sparse inputs (as an MNIST net's
+        # second conv: ReLU + pooling leave about half of them at zero)
+        ("conv_2d", _sparse(rng, _relu_activations(rng, (1, 12, 12, 6)), 0.3), _int8_weights(rng, (8, 5, 5, 6), 0.05),
+         valid),
+        # 5x5 over a mostly-background image (as an MNIST net's first conv)
+        ("conv_2d", _sparse(rng, _relu_activations(rng, (1, 28, 28, 1)), 0.6), _int8_weights(rng, (4, 5, 5, 1), 0.0),
+         valid),
         ("depthwise_conv_2d", _relu_activations(rng, (1, 10, 10, 8)), _int8_weights(rng, (1, 3, 3, 8), 0.05),
          dataclasses.replace(same, depth_multiplier=1)),
         ("depthwise_conv_2d", _relu_activations(rng, (1, 8, 8, 4)), _int8_weights(rng, (1, 5, 5, 8), 0.1),
@@ -161,10 +197,25 @@ def _outputs(op: str, x: np.ndarray, w: np.ndarray, params: Any) -> int:
     return int(x.shape[0] * out_h * out_w * channels)
 
 
+#: The zero-cost layout each harness op also runs (DESIGN.md §9).
+FIT_LAYOUTS = {"conv_2d": "bucketed", "fully_connected": "sorted"}
+
+
+def _output_rows(op: str, x: np.ndarray, w: np.ndarray, params: Any) -> int:
+    from tflm_unit.core import kernels
+
+    if op == "fully_connected":
+        return 1
+    return int(kernels.compute_out_size(params.padding, x.shape[1], w.shape[1], params.stride_h, params.dilation_h))
+
+
 def fit_cases(layers: Sequence[tuple], quantiles: Sequence[float] = (0.0, 0.3, 0.6, 0.9),
-              modes: Sequence[str] = DIVISION_MODES, seed: int = 0):
+              modes: Sequence[str] = DIVISION_MODES, seed: int = 0,
+              layouts: Sequence[str] = ("compare", "bucketed", "sorted")):
     """Kernel-harness cases: per layer dense, and UnIT per threshold
-    (quantiles of the non-zero |x'w| products; 0 = T_q 0) and mode."""
+    (quantiles of the non-zero |x'w| products; 0 = T_q 0), mode and layout
+    (compare, and the op's zero-cost layout when listed).  Case names are
+    ``layer|T_q or dense|mode|layout``."""
     from tflm_unit.core.kernels import quantize_multiplier
     from tflm_unit.msp430.harness import KernelCase
 
@@ -179,13 +230,15 @@ def fit_cases(layers: Sequence[tuple], quantiles: Sequence[float] = (0.0, 0.3, 0
                                    w.astype(np.int32).reshape(-1)[:256])).reshape(-1)
         products = products[products > 0]
         group_size = channels // 2 if channels % 2 == 0 else channels
-        cases.append(KernelCase(op, x, w, bias, multiplier, shift, params, name=f"{index}|dense|-"))
+        cases.append(KernelCase(op, x, w, bias, multiplier, shift, params, name=f"{index}|dense|-|compare"))
+        mine = [layout for layout in ("compare", FIT_LAYOUTS.get(op)) if layout in layouts]
         for q in quantiles:
             t = 0 if q == 0 else int(min(np.quantile(products, q), 32767))
             thresholds = np.full(channels // group_size, t, np.int16)
             for mode in modes:
-                cases.append(KernelCase(op, x, w, bias, multiplier, shift, params, thresholds, group_size, mode,
-                                        name=f"{index}|{t}|{mode}"))
+                for layout in mine:
+                    cases.append(KernelCase(op, x, w, bias, multiplier, shift, params, thresholds, group_size,
+                                            mode, name=f"{index}|{t}|{mode}|{layout}", layout=layout))
     return cases
 
 
@@ -206,12 +259,17 @@ def fit_from_rows(rows: Sequence[dict], multiplier: str) -> MSP430CycleModel:
     """Least squares per op kind.  rows: op, unit, division, macs_total,
     macs_executed, divisions, outputs, cycles (one kernel call each)."""
     ops, residuals = {}, {}
-    for op_name in MAC_OPS:
-        mine = [r for r in rows if r["op"] == op_name]
-        if not mine:
+    kinds = sorted({layout_key(r["op"], r.get("layout", "compare")) for r in rows},
+                   key=lambda k: (MAC_OPS.index(k.split("/")[0]), k))
+    for key in kinds:
+        op_name = key.split("/")[0]
+        bucketed = key.endswith("/bucketed")
+        # a layout has no dense kernel of its own: the op's dense rows
+        dense = [r for r in rows if r["op"] == op_name and not r["unit"]]
+        unit = [r for r in rows if r["unit"] and layout_key(r["op"], r.get("layout", "compare")) == key]
+        mine = dense + unit
+        if not dense or not unit:
             continue
-        dense = [r for r in mine if not r["unit"]]
-        unit = [r for r in mine if r["unit"]]
         dense_x = np.array([[r["macs_total"], r["outputs"]] for r in dense], np.float64)
         dense_y = np.array([r["cycles"] for r in dense], np.float64)
         dense_coef = _nnls(dense_x, dense_y)
@@ -222,17 +280,36 @@ def fit_from_rows(rows: Sequence[dict], multiplier: str) -> MSP430CycleModel:
         # slower than dense on layers with few MACs per output.)
         modes = sorted({r["division"] for r in unit})
         outputs = np.array([r["outputs"] for r in unit], np.float64)
-        unit_x = np.array([[r["macs_executed"], r["macs_total"] - r["macs_executed"]]
-                           + [r["divisions"] if r["division"] == m else 0.0 for m in modes] for r in unit])
+        fixed = dense_coef[1] * outputs
+        walks = [[r.get("walked_weights", 0.0) * r.get("output_rows", 1)] if op_name == "CONV_2D" else []
+                 for r in unit]
+        if bucketed and op_name in ops:
+            # The bucketed kernel computes unit_conv.c's quotients (the same
+            # code and count): their cost is the compare kernel's, and the
+            # fit attributes the rest to MACs, walks and the bucketing (left
+            # free, the per-layer constants of so few layers are ambiguous).
+            division = dict(ops[op_name].division)
+            fixed = fixed + np.array([division[r["division"]] * r["divisions"] for r in unit])
+            unit_x = np.array([[r["macs_executed"], r["macs_total"] - r["macs_executed"]] + walk
+                               + [r["input_elements"]] for r, walk in zip(unit, walks)])
+        else:
+            unit_x = np.array([[r["macs_executed"], r["macs_total"] - r["macs_executed"]]
+                               + [r["divisions"] if r["division"] == m else 0.0 for m in modes] + walk
+                               for r, walk in zip(unit, walks)])
         unit_y = np.array([r["cycles"] for r in unit], np.float64)
-        unit_coef = _nnls(unit_x, unit_y - dense_coef[1] * outputs, total=unit_y)
-        ops[op_name] = OpCycles(dense_mac=float(dense_coef[0]), dense_output=float(dense_coef[1]),
-                                mac=float(unit_coef[0]), skip=float(unit_coef[1]), output=float(dense_coef[1]),
-                                division={m: float(c) for m, c in zip(modes, unit_coef[2:])})
-        predicted = np.concatenate([dense_x @ dense_coef, unit_x @ unit_coef + dense_coef[1] * outputs])
+        unit_coef = _nnls(unit_x, unit_y - fixed, total=unit_y)
+        if bucketed and op_name in ops:
+            extra = dict(walk=float(unit_coef[2]), input=float(unit_coef[3]))
+        else:
+            division = {m: float(c) for m, c in zip(modes, unit_coef[2:2 + len(modes)])}
+            extra = dict(walk=float(unit_coef[-1])) if op_name == "CONV_2D" else {}
+        ops[key] = OpCycles(dense_mac=float(dense_coef[0]), dense_output=float(dense_coef[1]),
+                            mac=float(unit_coef[0]), skip=float(unit_coef[1]), output=float(dense_coef[1]),
+                            division=division, **extra)
+        predicted = np.concatenate([dense_x @ dense_coef, unit_x @ unit_coef + fixed])
         measured = np.concatenate([dense_y, unit_y])
         relative = np.abs(predicted - measured) / measured
-        residuals[op_name] = {"calls": len(mine), "mean_abs_relative_error": float(relative.mean()),
+        residuals[key] = {"calls": len(mine), "mean_abs_relative_error": float(relative.mean()),
                               "max_abs_relative_error": float(relative.max())}
     return MSP430CycleModel(multiplier, ops, {"residuals": residuals})
 
@@ -241,28 +318,36 @@ def measure_rows(multiplier: str, work_dir: Path, object_dir: Optional[Path] = N
     """Run the fit cases in the simulator; one row per kernel call, bit-exact
     with the host core (else RuntimeError)."""
     from tflm_unit.msp430.harness import run_kernel_cases
+    from tflm_unit.unit.calibration.cycle_model import walked_weights
 
     layers = fit_layers()
     cases = fit_cases(layers)
     runs = []
-    for index in range(len(layers)):  # one program per layer: all the cases' data do not fit FRAM at once
-        mine = [case for case in cases if case.name.split("|")[0] == str(index)]
-        runs += run_kernel_cases(mine, work_dir / multiplier / str(index), multiplier,  # type: ignore[arg-type]
+    # one program per layer and layout: all the cases' data do not fit FRAM at once
+    programs = sorted({(int(case.name.split("|")[0]), case.layout) for case in cases})
+    for index, layout in programs:
+        mine = [case for case in cases if case.name.split("|")[0] == str(index) and case.layout == layout]
+        runs += run_kernel_cases(mine, work_dir / multiplier / f"{index}_{layout}", multiplier,  # type: ignore[arg-type]
                                  timeout_s=3600, object_dir=object_dir or work_dir / "objects")
     rows = []
     for run in runs:
         host = run.case.run_on_host()
         if run.status != 0 or not np.array_equal(run.output, host.output):
             raise RuntimeError(f"kernel case {run.case.name} is not bit-exact on the MSP430")
-        layer, threshold, mode = run.case.name.split("|")
+        layer, threshold, mode, layout = run.case.name.split("|")
         op, x, w, params = layers[int(layer)]
         group = 1 if run.case.group_size is None else run.case.group_size
+        outputs = _outputs(op, x, w, params)
         rows.append({"op": _HARNESS_OPS[op], "layer": int(layer), "unit": threshold != "dense",
-                     "threshold": None if threshold == "dense" else int(threshold),
+                     "layout": layout, "threshold": None if threshold == "dense" else int(threshold),
                      "division": None if mode == "-" else mode, "macs_total": float(host.macs_total),
                      "macs_executed": float(host.macs_executed),
                      "divisions": _divisions(op, w, group) if threshold != "dense" else 0.0,
-                     "outputs": _outputs(op, x, w, params), "cycles": float(run.cycles)})
+                     "outputs": outputs, "input_elements": int(x.size),
+                     "walked_weights": float(walked_weights(w, run.case.thresholds, group, mode))
+                     if op == "conv_2d" and threshold != "dense" else 0.0,
+                     "output_rows": _output_rows(op, x, w, params),
+                     "cycles": float(run.cycles)})
     return rows
 
 
@@ -286,7 +371,8 @@ def fit_cycle_models(multipliers: Sequence[str] = ("hardware", "software"),
             model = fit_from_rows(rows, multiplier)
             fit = dict(model.fit, kernel_calls=len(rows), core_revision=_core_revision(),
                        method="NNLS on relative error over tflm_unit.msp430.cycle_model.fit_layers() "
-                              "(dense + UnIT at T quantiles 0/0.3/0.6/0.9 of |x'w|, all division modes)")
+                              "(dense + UnIT at T quantiles 0/0.3/0.6/0.9 of |x'w|, all division modes; "
+                              "compare, bucketed conv and sorted fully connected layouts)")
             models[multiplier] = dataclasses.replace(model, fit=fit).to_dict()
     return {"format_version": 1, "clock": "MCLK cycles of mspdebug's simulator", "models": models}
 

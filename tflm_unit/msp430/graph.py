@@ -112,13 +112,12 @@ def graph_ops(model_bytes: bytes, dropped_ops: Sequence[int] = ()) -> tuple[Grap
 _RUNNER_RAM_RESERVE = 128
 
 
-def write_graph_sources(model_bytes: bytes, out_dir: Path | str, scratch_limit: int | None = None,
-                        conv_layout: str | None = None) -> dict:
+def write_graph_sources(model_bytes: bytes, out_dir: Path | str, scratch_limit: int | None = None) -> dict:
     """Write unit_graph.h and model_graph.h/.c (export_c's static graph) into
     `out_dir`; returns export_c's summary plus the input / output placement."""
     from tflm_unit.converter.export_c import graph_sources
 
-    files, summary = graph_sources(model_bytes, GRAPH_NAME, scratch_limit=scratch_limit, conv_layout=conv_layout)
+    files, summary = graph_sources(model_bytes, GRAPH_NAME, scratch_limit=scratch_limit)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for file_name, text in files.items():
@@ -145,22 +144,21 @@ _OPTIONAL_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_
 
 def build_graph_firmware(model_bytes: bytes, out_dir: Path | str,
                          options: BuildOptions = BuildOptions(),
-                         object_dir: Path | str | None = None,
-                         conv_layout: str | None = None) -> GraphFirmware:
+                         object_dir: Path | str | None = None) -> GraphFirmware:
     """Generate the graph C for `model_bytes` and build the firmware.
 
     Raises ProgramTooLargeError (which region, which part, by how much) if
     the model does not fit ``options.memory_map``, ConversionError if the
     model has ops the static graph does not support."""
     out_dir = Path(out_dir)
-    summary = write_graph_sources(model_bytes, out_dir, conv_layout=conv_layout)
+    summary = write_graph_sources(model_bytes, out_dir)
     ram = options.memory_map
     ram_left = ram.ram_size - ram.stack_size - summary["arena_bytes"] - _RUNNER_RAM_RESERVE
     if summary["scratch_bytes"] > ram_left:
         # Accumulators for whole images do not fit: let conv/depthwise work in
         # output-row blocks in the RAM that is left (fit errors still say by
         # how much when even one row per block does not fit).
-        summary = write_graph_sources(model_bytes, out_dir, scratch_limit=max(ram_left, 0), conv_layout=conv_layout)
+        summary = write_graph_sources(model_bytes, out_dir, scratch_limit=max(ram_left, 0))
     # Leave out the code of what the model does not use (unit_msp430_graph.c).
     unused = {f"UNIT_GRAPH_WITH_{kind}": "0" for kind in _OPTIONAL_KINDS
               if f"UNIT_GRAPH_{kind}" not in summary["kinds"]}

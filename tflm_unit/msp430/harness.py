@@ -22,6 +22,8 @@ from tflm_unit.msp430.simulator import run_program
 KernelOp = Literal["conv_2d", "depthwise_conv_2d", "fully_connected"]
 _OP_ENUM = {"conv_2d": "UNIT_HARNESS_CONV_2D", "depthwise_conv_2d": "UNIT_HARNESS_DEPTHWISE_CONV_2D",
             "fully_connected": "UNIT_HARNESS_FULLY_CONNECTED"}
+_LAYOUTS = {"conv_2d": ("compare", "bucketed"), "depthwise_conv_2d": ("compare",),
+            "fully_connected": ("compare", "sorted")}
 _DIVISION_ENUM = {"exact": "UNIT_DIV_EXACT", "shift": "UNIT_DIV_SHIFT", "tree": "UNIT_DIV_TREE",
                   "clz": "UNIT_DIV_CLZ"}
 
@@ -44,8 +46,9 @@ class KernelCase:
     group_size: Optional[int] = None
     division: str = "exact"
     name: str = ""
-    #: fully connected only: "sorted" runs the sorted-layout kernel
-    #: (unit_fully_connected_sorted_int8), "compare" the compare-per-MAC one.
+    #: The kernel (DESIGN.md §9): "compare" the compare-per-MAC one; fully
+    #: connected "sorted" the sorted layout (unit_fully_connected_sorted_int8),
+    #: conv_2d "bucketed" the bucketed-input kernel (unit_conv_2d_bucketed_int8).
     layout: str = "compare"
     #: conv / depthwise: give the kernel only its minimum scratch (one output
     #: row of accumulators), so it works in row blocks
@@ -54,8 +57,8 @@ class KernelCase:
     def __post_init__(self) -> None:
         if self.op not in _OP_ENUM:
             raise ValueError(f"op must be one of {sorted(_OP_ENUM)}, not {self.op!r}")
-        if self.layout not in ("compare", "sorted") or (self.layout == "sorted" and self.op != "fully_connected"):
-            raise ValueError(f"layout {self.layout!r}: 'sorted' exists for fully_connected only")
+        if self.layout not in _LAYOUTS[self.op]:
+            raise ValueError(f"layout {self.layout!r}: {self.op} has {_LAYOUTS[self.op]}")
         if self.division not in _DIVISION_ENUM:
             raise ValueError(f"division must be one of {sorted(_DIVISION_ENUM)}, not {self.division!r}")
 
@@ -80,9 +83,11 @@ class KernelCase:
                 self.input, self.filter, self.bias, self.multiplier, self.shift, p.input_offset,
                 p.output_offset, int(p.act_min), int(p.act_max), self.thresholds, self.group_size,
                 self.division)
-        function = kernels.conv_2d_int8 if self.op == "conv_2d" else kernels.depthwise_conv_2d_int8
-        return function(self.input, self.filter, self.bias, self.multiplier, self.shift, p,
-                        self.thresholds, self.group_size, self.division)
+        if self.op == "conv_2d":
+            return kernels.conv_2d_int8(self.input, self.filter, self.bias, self.multiplier, self.shift, p,
+                                        self.thresholds, self.group_size, self.division, layout=self.layout)
+        return kernels.depthwise_conv_2d_int8(self.input, self.filter, self.bias, self.multiplier, self.shift, p,
+                                              self.thresholds, self.group_size, self.division)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +147,9 @@ def _scratch_bytes(case: KernelCase, out_shape, minimum: bool = False) -> int:
         op = "FULLY_CONNECTED_SORTED"
     skipping = case.thresholds is not None
     groups = len(np.asarray(case.thresholds).reshape(-1)) if skipping else 1
+    if case.layout == "bucketed":
+        return kernels.conv_bucketed_scratch_bytes(case.input.shape, case.filter.shape, out_shape, case.params,
+                                                   skipping, case.channels // groups, minimum=minimum)
     return kernels.scratch_bytes(op, case.filter.shape, out_shape, skipping, case.channels // groups,
                                  minimum=minimum)
 
@@ -187,6 +195,8 @@ def generate_harness_c(cases: Sequence[KernelCase]) -> str:
                            f"{index if index_type == 'uint8_t' else 'NULL'}, "
                            f"{index if index_type == 'uint16_t' else 'NULL'}, {layout.group_size}}},\n")
             op_enum = "UNIT_HARNESS_FULLY_CONNECTED_SORTED"
+        elif case.layout == "bucketed":
+            op_enum = "UNIT_HARNESS_CONV_2D_BUCKETED"
         entries.append(
             f"  {{ /* {case.name or case.op} */\n"
             f"    .op = {op_enum},\n"

@@ -20,11 +20,19 @@ Formulas (int8 model, batch 1; ``Ho, Wo`` output spatial size, ``kh, kw`` kernel
 * Flash — the bytes the constant tensors occupy in the ``.tflite``: int8 weights (1 byte each) plus
   int32 biases (4 bytes per output channel); a UNIT_FULLY_CONNECTED with the sorted layout
   (DESIGN.md §9) stores ``Ci·(Co + groups)`` weights plus as many uint8/uint16 output indices
-  instead of its ``Ci·Co`` filter. TFLite's full-int8 conversion always gives Conv2D,
+  instead of its ``Ci·Co`` filter (a ``bucketed`` UNIT_CONV_2D stores nothing extra: its lists are built
+  in RAM on every call). TFLite's full-int8 conversion always gives Conv2D,
   DepthwiseConv2D and Dense an int32 bias (BatchNorm folds into it), so the Keras model counts one
   even for ``use_bias=False``. A BatchNorm that cannot be folded becomes MUL+ADD with two int8
   per-channel constants (2·C bytes). Quantisation parameters (per-channel scales) and the
   flatbuffer's own structure are not counted.
+* UnIT kernel scratch — ``unit_kernel_scratch_bytes``: per UNIT_* op the C core's scratch rule for the
+  kernel its ``layout`` selects (conv / depthwise int32 accumulators for the whole image, or one output
+  row per block at the least, plus one channel's quotients; the bucketed conv also two bytes per input
+  element of the rows a block reads and one sentinel per row, channel and stride phase; fully connected
+  the groups' quotients, or the sorted layout's accumulators); the report's ``unit_scratch_bytes`` is the
+  largest (one buffer serves every op), the figure export-c's static graph reserves. It is RAM besides
+  the activation arena below.
 * Peak RAM — every non-constant tensor is a buffer of ``align16(elements)`` bytes that lives from the
   op that writes it to the last op that reads it (graph inputs from time 0, graph outputs to the
   end). Buffers are placed the way TFLM's ``GreedyMemoryPlanner`` places them: in decreasing size
@@ -67,7 +75,8 @@ from tflm_unit.resources.keras_graph import (
 from tflm_unit.resources.keras_model import KerasResourceModel, keras_resources
 from tflm_unit.resources.memory_plan import ARENA_ALIGNMENT, align_up, plan_greedy_memory
 from tflm_unit.resources.report import LayerResources, ResourceReport
-from tflm_unit.resources.tflite_model import reference_kernel_scratch_bytes, sorted_fc_layout_bytes, tflite_resources
+from tflm_unit.resources.tflite_model import (reference_kernel_scratch_bytes, sorted_fc_layout_bytes, tflite_resources,
+                                              unit_kernel_scratch_bytes)
 from tflm_unit.resources.tflm_arena import capture_c_output, tflm_arena_report
 
 __all__ = [
@@ -76,5 +85,5 @@ __all__ = [
     "RESOURCE_NAMES", "ResourceReport", "SEPARABLE_LAYERS", "SUPPORTED_LAYERS", "TRANSPOSED_CONV_LAYERS",
     "UnsupportedLayerError", "align_up", "capture_c_output", "get_board", "keras_resources", "model_inputs",
     "plan_greedy_memory", "reference_kernel_scratch_bytes", "sorted_fc_layout_bytes", "tflite_resources",
-    "tflm_arena_report", "topological_layers",
+    "tflm_arena_report", "topological_layers", "unit_kernel_scratch_bytes",
 ]

@@ -20,6 +20,10 @@ class LayerResources:
     #: Bytes of a sorted FULLY_CONNECTED layout (DESIGN.md §9) inside ``flash_bytes``: the
     #: weights and output indices the runners build from the filter and store instead of it.
     layout_bytes: int = 0
+    #: RAM scratch of a UNIT_* op's C-core kernel with its layout (unit_kernel_scratch_bytes):
+    #: for a whole image, and the least (conv / depthwise: one output row per block).
+    scratch_bytes: int = 0
+    min_scratch_bytes: int = 0
 
 
 @dataclasses.dataclass
@@ -34,6 +38,9 @@ class ResourceReport:
     #: tensors alive then: the ones that pruning must shrink to lower the peak.
     peak_step: int
     peak_tensors: list[str]
+    #: The largest UnIT kernel scratch of one op (whole image; ops run one at a time, so one
+    #: buffer of this size serves them all): RAM besides the activation arena.
+    unit_scratch_bytes: int = 0
 
     def value(self, resource: str) -> int:
         return int(getattr(self, resource))

@@ -60,6 +60,42 @@ def sorted_fc_layout_bytes(op_name: str, custom_options, filter_shape: Sequence[
     return depth * (outputs + outputs // group) * (1 + (1 if outputs <= 256 else 2))
 
 
+def unit_kernel_scratch_bytes(op_name: str, options: dict, input_shape: Sequence[int], filter_shape: Sequence[int],
+                              output_shape: Sequence[int], minimum: bool = False) -> int:
+    """Scratch (bytes) the C core's kernel of a MAC op needs, for the kernel
+    its ``layout`` option selects (DESIGN.md §9): the core's
+    unit_*_scratch_bytes rules.  ``op_name`` is the UNIT_* (skipping) or
+    builtin (dense, as export-c's static graph runs it) name; ``options`` the
+    UNIT op's custom options (layout, group_size, conv geometry).  Conv /
+    depthwise: int32 accumulators for the whole image (``minimum``: one
+    output row, the least a row-block walk needs) plus, when skipping, the
+    quotients of one channel; a ``bucketed`` conv also the per-row lists of
+    the input rows a block reads; fully connected: the groups' quotients, or
+    the sorted layout's int32 accumulators.  0 for other ops, and for a
+    geometry the bucketed kernel cannot take."""
+    from tflm_unit.core import kernels
+
+    skipping = op_name.startswith("UNIT_")
+    base = op_name[len("UNIT_"):] if skipping else op_name
+    if base not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or not output_shape:
+        return 0
+    if base != "FULLY_CONNECTED" and not len(input_shape) == len(filter_shape) == len(output_shape) == 4:
+        return 0  # not a conv the kernels take (the runtime refuses it)
+    layout = options.get("layout", "compare") if skipping else "compare"
+    channels = int(output_shape[-1])
+    group = int(options.get("group_size") or channels) if skipping else channels
+    if base == "FULLY_CONNECTED":
+        kind = "FULLY_CONNECTED_SORTED" if layout == "sorted" else "FULLY_CONNECTED"
+        return kernels.scratch_bytes(kind, filter_shape, (1, channels), skipping, group)
+    if layout == "bucketed":
+        params = kernels.ConvParams(int(options["stride_h"]), int(options["stride_w"]),
+                                    int(options.get("dilation_h_factor", 1)), int(options.get("dilation_w_factor", 1)),
+                                    kernels.PADDINGS[int(options["padding"])])
+        return kernels.conv_bucketed_scratch_bytes(input_shape, filter_shape, output_shape, params, True, group,
+                                                   minimum=minimum)
+    return kernels.scratch_bytes(base, filter_shape, output_shape, skipping, group, minimum=minimum)
+
+
 def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> ResourceReport:
     """MACs per op, flash (constant tensor bytes) and TFLM-planned peak RAM of a ``.tflite``.
 
@@ -67,7 +103,9 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once).
     Only the first subgraph is planned (models with control flow are not supported).
     """
-    from tflm_unit.runtime.model import (ModelFormatError, _to_str, check_model_structure, read_model_bytes,
+    from tflm_unit.errors import KernelArgumentError
+    from tflm_unit.runtime.model import (UNIT_CUSTOM_OPS, ModelFormatError, _to_str, _unit_options,
+                                         check_model_structure, decode_custom_options, read_model_bytes,
                                          unpack_model)
 
     if not isinstance(model, (bytes, bytearray, memoryview, str, os.PathLike)):
@@ -124,9 +162,18 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
             if name == "UNIT_FULLY_CONNECTED" and len(inputs) >= 2 else 0
         if layout:  # the layout replaces the int8 filter
             flash += layout - int(np.prod(tensors[inputs[1]].shape))
+        scratch = (0, 0)
+        if name in UNIT_CUSTOM_OPS and len(inputs) >= 2 and outputs:
+            where = f"operator {op_index} ({name})"
+            options = _unit_options(where, name, decode_custom_options(op.customOptions, f"{where} custom options"))
+            shapes = [[max(1, d) for d in shape(i)] for i in (inputs[0], inputs[1], outputs[0])]
+            try:
+                scratch = tuple(unit_kernel_scratch_bytes(name, options, *shapes, minimum=m) for m in (False, True))
+            except (KernelArgumentError, OverflowError, IndexError, KeyError) as exc:
+                raise ModelFormatError(f"{where}: shapes {shapes} the UnIT kernels cannot take ({exc})") from None
         tensor_name = _to_str(tensors[outputs[0]].name) if outputs else ""
         layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash,
-                                     layout_bytes=layout))
+                                     layout_bytes=layout, scratch_bytes=scratch[0], min_scratch_bytes=scratch[1]))
 
     # Lifetimes exactly as TFLM's allocation-info builder marks them.
     first = {}
@@ -176,4 +223,5 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     return ResourceReport(layers=layers, macs=sum(layer.macs for layer in layers),
                           flash_bytes=sum(layer.flash_bytes for layer in layers),
                           peak_ram_bytes=arena, peak_step=peak_step,
-                          peak_tensors=[names[i] for i in alive])
+                          peak_tensors=[names[i] for i in alive],
+                          unit_scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0))

@@ -340,6 +340,31 @@ class Interpreter:
                     depth_multiplier=int(getattr(o, "depthMultiplier", 0)))
 
 
+def layout_problem(graph: ModelGraph, op: Operator, layout: Optional[str] = None) -> Optional[str]:
+    """Why the kernel of a UnIT op's ``layout`` option (DESIGN.md §9; or of
+    ``layout``) cannot run the op, or None (also for an op without one): the
+    zero-cost layouts are int8 only, and the bucketed CONV_2D kernel takes
+    input rows of at most 256 byte columns (its scratch rule is 0 otherwise)."""
+    if layout is None:
+        layout = op.custom_options.get("layout", "compare") if op.is_unit else "compare"
+    if layout == "compare":
+        return None
+    inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    if filt.dtype != np.int8 or inp.dtype != np.int8:
+        return f"the {layout} layout exists for int8 ops only"
+    if layout == "bucketed":
+        if len(inp.shape) != 4 or len(filt.shape) != 4 or len(out.shape) != 4:
+            return "the bucketed layout needs 4-D input, filter and output"
+        o = op.custom_options
+        params = kernels.ConvParams(int(o["stride_h"]), int(o["stride_w"]), int(o["dilation_h_factor"]),
+                                    int(o["dilation_w_factor"]), kernels.PADDINGS[int(o["padding"])])
+        shapes = [tuple(max(1, int(d)) for d in t.shape) for t in (inp, filt, out)]
+        if kernels.conv_bucketed_scratch_bytes(*shapes, params, True, minimum=True) == 0:
+            return (f"the bucketed layout cannot take input rows of width {shapes[0][2]} (the kernel's byte "
+                    f"column indices reach 256 padded columns per stride phase)")
+    return None
+
+
 def requantization_params(op: Operator, inp: Tensor, filt: Tensor, out: Tensor, channels: int):
     """Per-channel (multiplier, shift) as TFLM's Prepare computes them:
     double(s_in) * double(s_w[c]) / double(s_out), then QuantizeMultiplier."""
@@ -406,6 +431,14 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
                                     act_min, act_max)
         extra = (multiplier, shift)
     filter_data = np.ascontiguousarray(filt.data)
+    # The model's layout (DESIGN.md §9): `bucketed` is what the MCU runs.  Its
+    # outputs and executed-MAC counts are bit-identical to the compare
+    # kernel's (int32 sums do not depend on their order), so the host keeps
+    # its fast path and runs the C core's bucketed kernel only without it.
+    problem = layout_problem(g, op)
+    if problem is not None:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): {problem}")
+    layout_kw = {"layout": op.custom_options["layout"]} if op.is_unit and "layout" in op.custom_options else {}
     # host fast path (tflm_unit._fast): same results, tiled and threaded
     fast_layer = None if float_model else fast.conv_like_layer(depthwise, filter_data, bias_data, *extra, params)
     zero_value = 0.0 if float_model else inp.scalar_zero_point()
@@ -417,9 +450,10 @@ def _prepare_conv_like(interp: Interpreter, op: Operator) -> Step:
         if fast_layer is not None and fast_layer.supports(skip):
             result = fast_layer.run(x, skip)
         elif skip is None:
-            result = kernel(*args)
+            result = kernel(*args, **layout_kw)
         else:
-            result = kernel(*args, thresholds=skip.thresholds, group_size=skip.group_size, division=skip.division)
+            result = kernel(*args, thresholds=skip.thresholds, group_size=skip.group_size, division=skip.division,
+                            **layout_kw)
         values[op.outputs[0]] = result.output
         nonzero = None
         if interp.count_zero_operands:
@@ -474,7 +508,10 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
                                                                      in_offset, out_offset, lo, hi)
     # The model's weight layout (DESIGN.md §9): `sorted` runs the kernel the
     # MCU runs, on arrays built once per threshold group size.
-    sorted_layout = op.is_unit and not float_model and opts.get("layout") == "sorted"
+    problem = layout_problem(g, op)
+    if problem is not None:
+        raise UnsupportedModelError(f"operator {op.index} ({op.name}): {problem}")
+    sorted_layout = op.is_unit and opts.get("layout") == "sorted"
     layouts: Dict[int, kernels.FcSortedLayout] = {}
 
     def step(values: Dict[int, np.ndarray]) -> LayerStats:

@@ -25,6 +25,11 @@ from tflm_unit.errors import ModelFormatError, UnsupportedModelError
 TFLITE_FILE_IDENTIFIER = b"TFL3"
 UNIT_CUSTOM_OPS = ("UNIT_CONV_2D", "UNIT_DEPTHWISE_CONV_2D", "UNIT_FULLY_CONNECTED")
 UNIT_METADATA_NAME = "UNIT_METADATA"
+#: The ``layout`` option's values per op (DESIGN.md §9 "Zero-cost skipping"):
+#: ``compare`` (the filter, a compare per MAC; the default, never written)
+#: or the op's zero-cost kernel.  A file that has the option has
+#: format_version 2; version-1 files carry none.
+UNIT_LAYOUTS = {"UNIT_CONV_2D": ("compare", "bucketed"), "UNIT_FULLY_CONNECTED": ("compare", "sorted")}
 
 _TENSOR_DTYPES = {
     schema.TensorType.FLOAT32: np.float32,
@@ -399,9 +404,11 @@ def _unit_options(where: str, name: str, options: Dict[str, Any]) -> Dict[str, A
         _check_int_option(where, "quantized_bias_type", result["quantized_bias_type"], 0, max(TYPE_BYTES))
     _check_int_option(where, "format_version", result["format_version"], 1)
     if "layout" in result:
-        if name != "UNIT_FULLY_CONNECTED" or result["layout"] not in ("compare", "sorted"):
-            raise _fail(where, f"option 'layout' = {result['layout']!r}: only UNIT_FULLY_CONNECTED has layouts "
-                               f"('compare', 'sorted')")
+        if name not in UNIT_LAYOUTS:
+            raise _fail(where, f"option 'layout' = {result['layout']!r}: {name} has no layouts (only "
+                               + ", ".join(f"{op} {'/'.join(v)}" for op, v in UNIT_LAYOUTS.items()) + ")")
+        if result["layout"] not in UNIT_LAYOUTS[name]:
+            raise _fail(where, f"option 'layout' = {result['layout']!r}: expected one of {UNIT_LAYOUTS[name]}")
         if result["format_version"] < 2:
             raise _fail(where, "option 'layout' needs format_version 2")
     if "group_size" in result:

@@ -21,14 +21,14 @@ The parts:
 """
 from tflm_unit.inputs import (  # noqa: F401  (re-exported: the calibration API's inputs)
     ModelLike, float_inputs, load_interpreter, predictions, prepare_inputs, prepare_labels)
-from tflm_unit.unit.calibration.cycle_model import CycleModel, LayerWork, LinearCycleModel
+from tflm_unit.unit.calibration.cycle_model import CycleModel, LayerWork, LinearCycleModel, layer_work
 from tflm_unit.unit.calibration.guarantee import (DEFAULT_CONFIDENCE, DEFAULT_CONFIRM_FRACTION, CalibrationWarning,
                                                   DropBound, paired_drop_bound)
 from tflm_unit.unit.calibration.pipeline import OBJECTIVES, STRATEGIES, calibrate
 from tflm_unit.unit.calibration.result import CalibrationResult, LayerThresholds, base_op_name
 from tflm_unit.unit.calibration.search import threshold_grid
 
-__all__ = ["calibrate", "CalibrationResult", "LayerThresholds", "LayerWork", "CycleModel", "LinearCycleModel",
+__all__ = ["calibrate", "CalibrationResult", "LayerThresholds", "LayerWork", "layer_work", "CycleModel", "LinearCycleModel",
            "CalibrationWarning", "DropBound", "paired_drop_bound", "threshold_grid", "prepare_inputs",
            "load_interpreter", "prepare_labels", "predictions", "float_inputs", "DEFAULT_CONFIDENCE",
            "DEFAULT_CONFIRM_FRACTION", "STRATEGIES", "OBJECTIVES", "base_op_name"]

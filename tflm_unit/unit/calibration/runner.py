@@ -25,8 +25,7 @@ import numpy as np
 from tflm_unit.inputs import predictions
 from tflm_unit.runtime import Interpreter, LayerStats
 from tflm_unit.runtime.model import Operator
-from tflm_unit.unit.calibration.cycle_model import CycleModel, LayerWork
-from tflm_unit.unit.calibration.result import base_op_name
+from tflm_unit.unit.calibration.cycle_model import CycleModel, LayerWork, layer_work
 
 # op_index -> int16 T_q [groups]; a missing op runs dense (builtin kernel).
 Config = Dict[int, np.ndarray]
@@ -253,20 +252,8 @@ class Runner:
 
     def layer_work(self, op: Operator, config: Config, stats: LayerStats) -> LayerWork:
         t = config.get(op.index)
-        channels = len(stats.channel_executed)
-        group = self.group_sizes[op.index]
-        name = base_op_name(op)
-        if t is None:
-            divisions = 0.0
-        elif name == "FULLY_CONNECTED":
-            depth = int(self.interp.graph.tensor(op.inputs[1]).shape[1])
-            divisions = float(depth * (channels // group))
-        else:
-            divisions = float(self._nonzero_weights[op.index])
-        outputs = int(np.prod(self.interp.graph.tensor(op.outputs[0]).shape[1:]))
-        return LayerWork(op_name=name, unit=t is not None, division=self.division,
-                         macs_total=stats.macs_total / self.batch, macs_executed=stats.macs_executed / self.batch,
-                         divisions=divisions, outputs=outputs, group_size=group, num_groups=channels // group)
+        return layer_work(self.interp.graph, op, stats, self.batch, t is not None, self.division,
+                          self.group_sizes[op.index], nonzero_weights=self._nonzero_weights[op.index], thresholds=t)
 
     def cost(self, config: Config, stats: Dict[int, LayerStats]) -> float:
         if self.cycle_model is None:
