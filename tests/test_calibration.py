@@ -331,8 +331,8 @@ def test_joint_search_walks_on_when_the_first_global_threshold_flips_a_predictio
     def global_path_flipping_at_once(self, multipliers=None):
         path = original_global(self, multipliers)
         if multipliers is None:  # as if the first non-zero global T changed a prediction
-            self.global_points = self.global_points[:2]
-            self.global_points[1][1].disagreement = 0.5
+            self.global_points = self.global_points[:1]
+            self.global_points[0][1].disagreement = 0.5
         return path
 
     def recording_joint(self):
@@ -344,5 +344,35 @@ def test_joint_search_walks_on_when_the_first_global_threshold_flips_a_predictio
     monkeypatch.setattr(search_module.Search, "joint_path", recording_joint)
     result = calibrate(tflite, x, y, max_accuracy_drop=0.1, progress=False, confirm_fraction=0)
     (joint,) = paths
+    assert all(not np.any(t) for t in joint[0].config.values())  # it starts at T = 0
     assert len(joint) > 3 and joint[-1].macs_executed < 0.9 * joint[0].macs_executed
     assert result.macs_skipped_threshold > 0
+
+
+def test_search_stops_where_the_confirmation_would_reject():
+    """With a confirmation split, a path ends after ``patience`` points whose
+    paired upper bound on the search split exceeds the budget, even when their
+    point estimates are within it: 4 of 500 predictions worse is a 0.8 pp drop
+    but bounded at 1.35 pp (confidence 0.9), which the confirmation rejects."""
+    from types import SimpleNamespace
+
+    from tflm_unit.unit.calibration.runner import Point
+    from tflm_unit.unit.calibration.search import Progress, Search
+
+    n = 500
+    dense_correct = np.ones(n, dtype=bool)
+    runner = SimpleNamespace(dense=SimpleNamespace(correct=dense_correct, accuracy=1.0))
+
+    def point(worse: int) -> Point:
+        correct = dense_correct.copy()
+        correct[:worse] = False
+        return Point({}, None, {}, float(correct.mean()), worse / n, 0.0, 0.0, 0.0, correct)
+
+    unconfirmed = Search(runner, runner, threshold_grid(), 0.01, Progress(False))
+    confirmed = Search(runner, runner, threshold_grid(), 0.01, Progress(False), stop_confidence=0.9)
+    risky = [point(4)] * 3
+    assert all(unconfirmed.within_budget(p) and confirmed.within_budget(p) for p in risky)
+    assert unconfirmed.keep_going(risky)
+    assert not confirmed.keep_going(risky)
+    assert confirmed.keep_going(risky[:2] + [point(1)])  # 1 of 500: bounded at 0.56 pp
+    assert not confirmed.keep_going([point(6)] * 3) and not unconfirmed.keep_going([point(6)] * 3)

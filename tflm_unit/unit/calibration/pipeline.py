@@ -126,7 +126,8 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
         search_runner = runner(search_idx)
         rank_count = max(RANK_MIN, int(RANK_FRACTION * len(search_idx)))
         ranker = search_runner if rank_count >= 0.8 * len(search_idx) else runner(search_idx[:rank_count])
-        search = Search(search_runner, ranker, threshold_grid(), max_accuracy_drop, bar)
+        search = Search(search_runner, ranker, threshold_grid(), max_accuracy_drop, bar,
+                        stop_confidence=confidence if len(confirm_idx) else None)
         if strategy != "global":
             search.fine_ratio = 2.0 ** 0.5  # the joint search refines what the global scan finds
             search.global_until_change = True  # ... and walks on from its first changed prediction

@@ -10,14 +10,17 @@ top-1 score margin, a smoother signal than accuracy on a few hundred samples.
    raised geometrically from T = 0 (which only skips zero activations / zero
    weights and is bit-exact with the dense model): coarse steps while nothing
    is lost, fine steps (2^(1/4)) near the accuracy cliff.  Before a
-   per-layer search (steps 2^(1/2)) the scan stops at its first changed
-   prediction: the joint search starts just before it, and its
+   per-layer search (steps 2^(1/2)) the scan skips T = 0 and stops at its
+   first changed prediction: the joint search starts just before it, and its
    raise-every-layer move walks the same grid on (cached runs).
 2. **Joint per-layer search.**  From the last global point before the first
    changed prediction, each step tries raising each layer's T and raising all
    of them together.  The moves are *ranked* on a sub-batch of the search
    split (the ranker) and only the best one is run on the whole split, so a
-   step costs about (layers + 1) * sub-batch + 1 partial runs.  Each move has
+   step costs about (layers + 1) * sub-batch + 1 partial runs.  With a
+   confirmation split the path stops after ``patience`` points whose paired
+   upper bound on the search split exceeds the budget (the confirmation, on a
+   split of the same size, would reject them).  Each move has
    its own step ratio, sqrt(2) at first, squared (up to 16) while the move
    costs little margin per doubling of T and square-rooted back near the
    cliff: a deep net whose first global T already flips a prediction (so the
@@ -49,6 +52,7 @@ import numpy as np
 
 from tflm_unit.errors import OptionError
 from tflm_unit.runtime.model import Operator
+from tflm_unit.unit.calibration.guarantee import paired_drop_bound
 from tflm_unit.unit.calibration.runner import Config, Point, Runner, same_thresholds
 from tflm_unit.unit.thresholds import T_Q_MAX, quantize_thresholds
 
@@ -128,6 +132,10 @@ class Search:
     # search starts just before it and its raise-every-layer moves walk on).
     global_until_change: bool = False
     refresh_every: int = 4  # the joint search runs every move every this many steps (1: always)
+    # With a confirmation split: a path also stops after ``patience`` points in a
+    # row whose paired upper bound of the drop on the search split (at the
+    # guarantee's confidence) exceeds the budget: the confirmation would reject them.
+    stop_confidence: Optional[float] = None
     evaluated: List[Point] = field(default_factory=list)
     global_points: List[Tuple[float, Point]] = field(default_factory=list)  # (real T, point)
     _ratios: Optional[Dict[int, np.ndarray]] = None
@@ -139,17 +147,28 @@ class Search:
     def within_budget(self, point: Point) -> bool:
         return point.accuracy >= self.accuracy_floor - 1e-12
 
+    def confirmable(self, point: Point) -> bool:
+        """Within the budget by the paired upper bound of the drop on the search
+        split (``stop_confidence``; the point estimate when it is None)."""
+        if self.stop_confidence is None:
+            return self.within_budget(point)
+        bound = paired_drop_bound(self.runner.dense.correct, point.correct, self.stop_confidence)
+        return bound.upper <= self.budget + 1e-12
+
     def keep_going(self, recent: Sequence[Point]) -> bool:
         """Whether a path continues: calibration accuracy is noisy, so a path
         stops only after ``patience`` points in a row outside the budget, or
-        one far outside it.  Both limits grow with the budget, so a larger
-        budget's path extends a smaller one's (never fewer MACs skipped)."""
+        one far outside it.  With a confirmation split, "outside" is judged by
+        the upper bound the confirmation will use (a split of the same size):
+        walking on through points it would reject only costs time.  Both
+        limits grow with the budget, so a larger budget's path extends a
+        smaller one's (never fewer MACs skipped)."""
         if not recent:
             return True
         if recent[-1].accuracy < self.accuracy_floor - (self.budget + 0.02):
             return False
         tail = recent[-self.patience:]
-        return len(tail) < self.patience or any(self.within_budget(p) for p in tail)
+        return len(tail) < self.patience or any(self.confirmable(p) for p in tail)
 
     # ---- real thresholds -> integer configurations
 
@@ -219,7 +238,11 @@ class Search:
         path: List[Point] = []
         reals_used: List[float] = []
         current: Optional[Point] = None
-        index = 0
+        # T = 0 is bit-exact with the dense model: before a joint search it is
+        # never the best candidate (select() and the confirmation have it anyway)
+        # and the joint search starts from it without this run, so the scan starts
+        # at the smallest nonzero T.
+        index = 1 if self.global_until_change and multipliers is None else 0
         while index < len(reals):
             config = self.config_for({op.index: reals[index] for op in runner.ops}, multipliers)
             previous = current
@@ -282,7 +305,7 @@ class Search:
         # Start where the global scan first changes a prediction: every scan,
         # whatever its budget, gets past that point, so the start (and the
         # whole path) does not depend on the budget.
-        start_t = self.real_grid()[1]
+        start_t = 0.0
         for t, point in self.global_points:
             if point.disagreement > 0.0:
                 break
