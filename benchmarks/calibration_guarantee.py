@@ -109,11 +109,27 @@ def run_model(name: str, args) -> dict:
     from tflm_unit.converter import int8_model
 
     build, x_fit, y_fit, x_pool, y_pool, scale = load_model_data(name, args.quick)
-    t0 = time.time()
     epochs = args.epochs or (1 if args.quick else {"cifar10": 15, "har": 20}.get(name, 5))
-    model = train(build, x_fit, y_fit, scale, epochs, args.seed)
-    tflite = int8_model(model, x_fit[:200].astype(np.float32) / scale)
-    train_seconds = time.time() - t0
+    cached = None
+    if args.model_cache:  # the trained int8 model of this (model, epochs, seed, quick), if kept
+        os.makedirs(args.model_cache, exist_ok=True)
+        cached = os.path.join(args.model_cache, f"{name}_e{epochs}_s{args.seed}{'_quick' if args.quick else ''}")
+    if cached and os.path.exists(cached + ".tflite"):
+        with open(cached + ".tflite", "rb") as f:
+            tflite = f.read()
+        with open(cached + ".json") as f:
+            train_seconds = json.load(f)["train_seconds"]
+        print(f"[{name}] trained model from {cached}.tflite", flush=True)
+    else:
+        t0 = time.time()
+        model = train(build, x_fit, y_fit, scale, epochs, args.seed)
+        tflite = int8_model(model, x_fit[:200].astype(np.float32) / scale)
+        train_seconds = time.time() - t0
+        if cached:
+            with open(cached + ".tflite", "wb") as f:
+                f.write(tflite)
+            with open(cached + ".json", "w") as f:
+                json.dump(dict(model=name, epochs=epochs, seed=args.seed, train_seconds=train_seconds), f)
     calib_size = min(args.calib_size, len(x_pool) // 2)
     test_size = min(args.test_size, len(x_pool) - calib_size)
     runs = []
@@ -207,6 +223,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--confidence", type=float, nargs="+", default=[DEFAULT_CONFIDENCE],
                         help="calibrate each split at each of these confidences (default: the library's)")
+    parser.add_argument("--model-cache", help="keep each trained int8 model here and reuse it on the next run "
+                        "(training is the slow part; the calibrations are what is measured)")
     parser.add_argument("--quick", action="store_true", help="fewer training samples/epochs, 3000 test samples")
     args = parser.parse_args(argv)
     if args.quick:

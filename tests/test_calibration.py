@@ -376,3 +376,24 @@ def test_search_stops_where_the_confirmation_would_reject():
     assert not confirmed.keep_going(risky)
     assert confirmed.keep_going(risky[:2] + [point(1)])  # 1 of 500: bounded at 0.56 pp
     assert not confirmed.keep_going([point(6)] * 3) and not unconfirmed.keep_going([point(6)] * 3)
+
+
+def test_confirmation_chain_never_puts_a_riskier_point_before_a_cheaper_safer_one():
+    """The walk stops at its first rejected point, so a costly point with more
+    changed predictions on the search split than a cheaper one is left out."""
+    from tflm_unit.unit.calibration.pipeline import _least_risk_front
+    from tflm_unit.unit.calibration.runner import Point
+
+    n = 500
+    dense_correct = np.ones(n, dtype=bool)
+
+    def point(cost: float, worse: int) -> Point:
+        correct = dense_correct.copy()
+        correct[:worse] = False
+        return Point({}, None, {}, float(correct.mean()), worse / n, 0.0, cost, cost, correct)
+
+    by_cost = [point(10, 2), point(9, 3), point(8, 1), point(7, 4)]  # descending cost
+    front = _least_risk_front(by_cost, dense_correct, 0.9)
+    assert [p.cost for p in front] == [8, 7]
+    safe_first = [point(10, 0), point(9, 1), point(8, 2)]
+    assert _least_risk_front(safe_first, dense_correct, 0.9) == safe_first
