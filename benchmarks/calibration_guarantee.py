@@ -18,6 +18,9 @@ by subject: subjects 2, 4, 9, 10 train, the rest form the pool).
 
     python benchmarks/calibration_guarantee.py --quick --models mnist
     python benchmarks/calibration_guarantee.py --out benchmarks/results/calibration_guarantee
+    # the reported run (models trained once into the cache, calibrations measured on an idle machine):
+    python benchmarks/calibration_guarantee.py --confidence 0.9 0.95 --model-cache benchmarks/results/models \
+        --out benchmarks/reported/calibration_guarantee
 """
 from __future__ import annotations
 
