@@ -11,7 +11,8 @@ For each (dataset, model family, MAC budget, seed) every method trains for the s
 * **D tfmot** — ``prune_low_magnitude`` (unstructured) to the sparsity that matches B's weight
   count; it zeroes weights but shrinks neither MACs nor the TFLM arena.
 * **E MCT** — Sony's ``model-compression-toolkit`` structured pruning at B's weights-memory
-  budget. MCT pins matplotlib < 3.10, so it runs in its own virtual environment: pass
+  budget, lowered by bisection (at most 4 pruning calls) until the MAC budget holds too, if it can. MCT
+  pins matplotlib < 3.10, so it runs in its own virtual environment: pass
   ``--mct-python VENV/bin/python`` (a venv with ``model-compression-toolkit`` and
   ``tensorflow==2.15.*``: MCT's Keras pruning refuses newer TensorFlow);
   without it E is recorded as not run, with the reason. MCT's default target platform (IMX500)
@@ -266,10 +267,42 @@ base_config, mixed_precision, default_config = imx500.get_op_quantization_config
 single = lambda config: config.clone_and_edit(simd_size=1)
 platform = imx500.generate_tpc(default_config=single(default_config), base_config=single(base_config),
                                mixed_precision_cfg_list=[single(c) for c in mixed_precision], name="imx500_simd1")
-target = mct.core.ResourceUtilization(weights_memory=spec["weights_memory"])
-pruned, info = mct.pruning.keras_pruning_experimental(model=model, target_resource_utilization=target,
-                                                      representative_data_gen=representative,
-                                                      target_platform_capabilities=platform)
+def macs(keras_model):
+    # MACs of the Conv2D / Dense layers (all these families have), as the int8 file counts them
+    total = 0
+    for layer in keras_model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            total += int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, tf.keras.layers.Dense):
+            total += int(np.prod(layer.kernel.shape))
+    return total
+def prune(weights_memory):
+    target = mct.core.ResourceUtilization(weights_memory=weights_memory)
+    return mct.pruning.keras_pruning_experimental(model=model, target_resource_utilization=target,
+                                                  representative_data_gen=representative,
+                                                  target_platform_capabilities=platform)[0]
+# MCT limits weights memory only: start at B's; if the result is over the MAC budget, bisect the
+# weights memory in [high / 2, high] for the largest whose pruned model meets it (a target below what
+# MCT can reach raises: too low), so E meets both of B's budgets; else keep the first result.
+high = spec["weights_memory"]
+pruned, calls = prune(high), 1
+if macs(pruned) > spec["budget_macs"]:
+    low = high / 2
+    while calls < spec["max_prune_calls"]:
+        middle, calls = (low + high) / 2, calls + 1
+        try:
+            candidate = prune(middle)
+        except Exception as error:  # MCT: "Insufficient memory for the target resource utilization"
+            print(f"MCT at weights memory {middle:.0f}: {error}", file=sys.stderr)
+            low = middle
+            continue
+        if macs(candidate) <= spec["budget_macs"]:
+            low, spec["weights_memory"], pruned = middle, middle, candidate
+        else:
+            high = middle
+json.dump({"weights_memory": spec["weights_memory"], "mct_prune_calls": calls, "mct_macs": macs(pruned)},
+          open(spec["out"] + ".json", "w"))
+tf.keras.utils.set_random_seed(spec["seed"])
 pruned.compile(optimizer=tf.keras.optimizers.Adam(2e-3),
                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 pruned.fit(data["x_train"], data["y_train"], epochs=spec["epochs"], batch_size=spec["batch_size"], verbose=0)
@@ -277,9 +310,10 @@ open(spec["out"], "wb").write(convert_int8(pruned, data["x_train"][:100]))
 """
 
 
-def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
-    """E: MCT's structured pruning of the trained unpruned model A, fine-tuning and int8 conversion,
-    in MCT's own venv (TensorFlow 2.15); returns the int8 ``.tflite``."""
+def run_mct(family_name, base, data, args, weights_memory, budget_macs, seed, fine_tune_epochs):
+    """E: MCT's structured pruning of the trained unpruned model A to B's weights memory (lowered
+    by bisection until the MAC budget holds too), fine-tuning and int8 conversion, in MCT's own
+    venv (TensorFlow 2.15); returns the int8 ``.tflite``."""
     if not args.mct_python:
         return None, {"not_run": "no --mct-python given (MCT needs its own venv with TensorFlow 2.15)"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -289,7 +323,8 @@ def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
         np.savez(data_path, x_train=data[0], y_train=data[1])
         spec = {"family": family_name, "input_shape": list(data[0].shape[1:]),
                 "classes": int(max(data[1].max(), data[3].max()) + 1), "weights": weights, "out": out,
-                "data": data_path, "weights_memory": weights_memory, "epochs": fine_tune_epochs,
+                "data": data_path, "weights_memory": weights_memory, "budget_macs": budget_macs, "seed": seed,
+                "max_prune_calls": 4, "epochs": fine_tune_epochs,
                 "batch_size": args.batch_size, "benchmarks_dir": os.path.dirname(os.path.abspath(__file__))}
         with open(os.path.join(tmp, "spec.json"), "w") as handle:
             json.dump(spec, handle)
@@ -302,8 +337,8 @@ def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
                               text=True, timeout=3600, env=env)
         if done.returncode != 0:
             return None, {"not_run": "MCT failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
-        with open(out, "rb") as handle:
-            return handle.read(), {"weights_memory": weights_memory}
+        with open(out, "rb") as handle, open(out + ".json") as info:
+            return handle.read(), json.load(info)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,13 +522,13 @@ def run_all(args, path: str, dataset: str, results: list[dict], save_results) ->
                     base = family(K, shape, classes)
                     if os.path.exists(weights_path):
                         base.load_weights(weights_path)
-                        return base, None
+                        return base, {"reloaded": weights_path}
                     compile_model(K, base)
                     seconds = fit(base, data, args.epochs, args.batch_size)
                     os.makedirs(os.path.dirname(weights_path), exist_ok=True)
                     base.save_weights(weights_path)
                     return base, {"train_seconds": seconds}
-                return base, None
+                return base, {}
 
             def record(method, label, model, extra, budget_macs=None):
                 row = {**common, "method": method, "budget": label, **extra}
@@ -541,7 +576,7 @@ def run_all(args, path: str, dataset: str, results: list[dict], save_results) ->
                                                         1 - weights / a_row["weights"]))
                 if pending("E_mct"):
                     # MCT counts weights memory in bytes of the float32 model
-                    model, extra = run_mct(family_name, unpruned()[0], data, args, 4.0 * weights,
+                    model, extra = run_mct(family_name, unpruned()[0], data, args, 4.0 * weights, budget_macs, seed,
                                            max(1, args.epochs // 2))
                     record("E_mct", label, model, extra, budget_macs)
     progress.close()
