@@ -11,16 +11,24 @@ For each (dataset, model family, MAC budget, seed) every method trains for the s
 * **D tfmot** — ``prune_low_magnitude`` (unstructured) to the sparsity that matches B's weight
   count; it zeroes weights but shrinks neither MACs nor the TFLM arena.
 * **E MCT** — Sony's ``model-compression-toolkit`` structured pruning at B's weights-memory
-  budget. MCT pins matplotlib < 3.10, so it runs in its own virtual environment: pass
+  budget, lowered by bisection (at most 4 pruning calls) until the MAC budget holds too, if it can. MCT
+  pins matplotlib < 3.10, so it runs in its own virtual environment: pass
   ``--mct-python VENV/bin/python`` (a venv with ``model-compression-toolkit`` and
   ``tensorflow==2.15.*``: MCT's Keras pruning refuses newer TensorFlow);
-  without it E is recorded as not run, with the reason. MCT prunes a trained model, so it
-  starts from A (``--epochs``) and fine-tunes ``--epochs``/2: it gets more epochs than the others.
+  without it E is recorded as not run, with the reason. MCT's default target platform (IMX500)
+  prunes whole SIMD groups of 32 channels, which cannot reach a ¼-MAC budget on these 32/64-channel
+  nets, so E uses the same IMX500 platform rebuilt with ``simd_size=1`` (single-channel pruning;
+  MCT 2.6's ``imx500_tpc.v1_0.generate_tpc`` with every op config ``clone_and_edit(simd_size=1)``).
+  MCT prunes a trained model, so it starts from A (``--epochs``) and fine-tunes ``--epochs``/2:
+  it gets more epochs than the others.
 
 Every model is converted full-int8 with ``tf.lite.TFLiteConverter``; accuracy is measured on the
 int8 file (TFLite interpreter) on the test split, and the MAC budget is checked on the int8 file
-with ``tflm_unit.resources.tflite_resources``. Writes ``results.json`` (every run) and
-``summary.json`` (mean ± sd per method, B − C per seed) and ``pruning.png`` into ``--out``.
+with ``tflm_unit.resources.tflite_resources`` (``budget_met_int8`` on every B, C and E row; D is
+unstructured and has no MAC budget). ``results.json`` and ``summary.json`` (mean ± sd per method,
+B − C and B − E per seed) are rewritten atomically after every run, so a long benchmark that
+stops is continued with ``--resume`` (it skips the (model, seed, method, budget) rows it has);
+``pruning.png`` is drawn at the end (``--summary-only`` redraws it from the results file).
 
     python benchmarks/pruning_benchmark.py --dataset fashion_mnist --models cnn4_bn --seeds 3
     python benchmarks/pruning_benchmark.py --dataset cifar10 --models cnn4_bn,resnet8 --train-limit 20000
@@ -252,9 +260,49 @@ model.load_weights(spec["weights"])  # the trained unpruned model A
 def representative():
     for i in range(0, 256, 32):
         yield [data["x_train"][i:i + 32]]
-target = mct.core.ResourceUtilization(weights_memory=spec["weights_memory"])
-pruned, info = mct.pruning.keras_pruning_experimental(model=model, target_resource_utilization=target,
-                                                      representative_data_gen=representative)
+# MCT's default target platform (IMX500) prunes in SIMD groups of 32 channels, too coarse to reach a
+# 1/4-MAC budget on 32/64-channel layers: the same platform with simd_size 1 prunes single channels.
+from model_compression_toolkit.target_platform_capabilities.tpc_models.imx500_tpc.v1_0 import tpc as imx500
+base_config, mixed_precision, default_config = imx500.get_op_quantization_configs()
+single = lambda config: config.clone_and_edit(simd_size=1)
+platform = imx500.generate_tpc(default_config=single(default_config), base_config=single(base_config),
+                               mixed_precision_cfg_list=[single(c) for c in mixed_precision], name="imx500_simd1")
+def macs(keras_model):
+    # MACs of the Conv2D / Dense layers (all these families have), as the int8 file counts them
+    total = 0
+    for layer in keras_model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            total += int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, tf.keras.layers.Dense):
+            total += int(np.prod(layer.kernel.shape))
+    return total
+def prune(weights_memory):
+    target = mct.core.ResourceUtilization(weights_memory=weights_memory)
+    return mct.pruning.keras_pruning_experimental(model=model, target_resource_utilization=target,
+                                                  representative_data_gen=representative,
+                                                  target_platform_capabilities=platform)[0]
+# MCT limits weights memory only: start at B's; if the result is over the MAC budget, bisect the
+# weights memory in [high / 2, high] for the largest whose pruned model meets it (a target below what
+# MCT can reach raises: too low), so E meets both of B's budgets; else keep the first result.
+high = spec["weights_memory"]
+pruned, calls = prune(high), 1
+if macs(pruned) > spec["budget_macs"]:
+    low = high / 2
+    while calls < spec["max_prune_calls"]:
+        middle, calls = (low + high) / 2, calls + 1
+        try:
+            candidate = prune(middle)
+        except Exception as error:  # MCT: "Insufficient memory for the target resource utilization"
+            print(f"MCT at weights memory {middle:.0f}: {error}", file=sys.stderr)
+            low = middle
+            continue
+        if macs(candidate) <= spec["budget_macs"]:
+            low, spec["weights_memory"], pruned = middle, middle, candidate
+        else:
+            high = middle
+json.dump({"weights_memory": spec["weights_memory"], "mct_prune_calls": calls, "mct_macs": macs(pruned)},
+          open(spec["out"] + ".json", "w"))
+tf.keras.utils.set_random_seed(spec["seed"])
 pruned.compile(optimizer=tf.keras.optimizers.Adam(2e-3),
                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 pruned.fit(data["x_train"], data["y_train"], epochs=spec["epochs"], batch_size=spec["batch_size"], verbose=0)
@@ -262,9 +310,10 @@ open(spec["out"], "wb").write(convert_int8(pruned, data["x_train"][:100]))
 """
 
 
-def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
-    """E: MCT's structured pruning of the trained unpruned model A, fine-tuning and int8 conversion,
-    in MCT's own venv (TensorFlow 2.15); returns the int8 ``.tflite``."""
+def run_mct(family_name, base, data, args, weights_memory, budget_macs, seed, fine_tune_epochs):
+    """E: MCT's structured pruning of the trained unpruned model A to B's weights memory (lowered
+    by bisection until the MAC budget holds too), fine-tuning and int8 conversion, in MCT's own
+    venv (TensorFlow 2.15); returns the int8 ``.tflite``."""
     if not args.mct_python:
         return None, {"not_run": "no --mct-python given (MCT needs its own venv with TensorFlow 2.15)"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -274,7 +323,8 @@ def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
         np.savez(data_path, x_train=data[0], y_train=data[1])
         spec = {"family": family_name, "input_shape": list(data[0].shape[1:]),
                 "classes": int(max(data[1].max(), data[3].max()) + 1), "weights": weights, "out": out,
-                "data": data_path, "weights_memory": weights_memory, "epochs": fine_tune_epochs,
+                "data": data_path, "weights_memory": weights_memory, "budget_macs": budget_macs, "seed": seed,
+                "max_prune_calls": 4, "epochs": fine_tune_epochs,
                 "batch_size": args.batch_size, "benchmarks_dir": os.path.dirname(os.path.abspath(__file__))}
         with open(os.path.join(tmp, "spec.json"), "w") as handle:
             json.dump(spec, handle)
@@ -287,38 +337,68 @@ def run_mct(family_name, base, data, args, weights_memory, fine_tune_epochs):
                               text=True, timeout=3600, env=env)
         if done.returncode != 0:
             return None, {"not_run": "MCT failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
-        with open(out, "rb") as handle:
-            return handle.read(), {"weights_memory": weights_memory}
+        with open(out, "rb") as handle, open(out + ".json") as info:
+            return handle.read(), json.load(info)
 
 
 # ---------------------------------------------------------------------------------------------
-# Summary and plot
+# Results file (atomic, resumable), summary and plot
 # ---------------------------------------------------------------------------------------------
+
+METHODS = ("A_unpruned", "B_ours", "C_uniform", "D_tfmot", "E_mct")
+
+
+def row_key(row: dict) -> tuple:
+    """What identifies a run: a resumed benchmark skips the keys already in the results file."""
+    return row["model"], row["seed"], row["method"], row["budget"]
+
+
+def write_json(path: str, value) -> None:
+    """Write via a temporary file and rename, so a crash never leaves a half-written file."""
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(value, handle, indent=1)
+    os.replace(temporary, path)
+
+
+def _mean_sd(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def _difference(by_seed: dict, first: str, second: str) -> dict:
+    """first − second in percentage points, per seed (seed -> pp) and mean ± sd."""
+    per_seed = {seed: 100 * (v[first] - v[second]) for seed, v in sorted(by_seed.items())
+                if first in v and second in v}
+    return {"per_seed": per_seed, **(_mean_sd(list(per_seed.values())) if per_seed else {})}
 
 
 def summarise(results: list[dict]) -> dict:
-    """Mean ± sd of int8 accuracy per (model, budget, method), and B − C per seed."""
+    """Per (model, budget): mean ± sd of int8 accuracy and mean resources per method, whether every
+    MAC budget was met on the int8 file, and B − C and B − E per seed."""
     summary: dict = {}
-    keys = sorted({(row["model"], row["budget"]) for row in results})
-    for model, budget in keys:
-        rows = [row for row in results if row["model"] == model and row["budget"] == budget and "int8_accuracy" in row]
-        entry = {}
-        for method in ("A_unpruned", "B_ours", "C_uniform", "D_tfmot", "E_mct"):
-            accuracies = [row["int8_accuracy"] for row in rows if row["method"] == method]
-            if accuracies:
-                entry[method] = {"mean": float(np.mean(accuracies)), "sd": float(np.std(accuracies, ddof=1))
-                                 if len(accuracies) > 1 else 0.0, "n": len(accuracies),
-                                 "macs": int(np.mean([row["macs"] for row in rows if row["method"] == method])),
-                                 "flash_bytes": int(np.mean([row["flash_bytes"] for row in rows
-                                                             if row["method"] == method])),
-                                 "peak_ram_bytes": int(np.mean([row["peak_ram_bytes"] for row in rows
-                                                                if row["method"] == method]))}
-        by_seed = {}
+    for model, budget in sorted({(row["model"], row["budget"]) for row in results}):
+        rows = [row for row in results if row["model"] == model and row["budget"] == budget]
+        entry: dict = {}
+        for method in METHODS:
+            measured = [row for row in rows if row["method"] == method and "int8_accuracy" in row]
+            if measured:
+                entry[method] = {**_mean_sd([row["int8_accuracy"] for row in measured]),
+                                 **{key: int(np.mean([row[key] for row in measured]))
+                                    for key in ("macs", "flash_bytes", "peak_ram_bytes")}}
+                met = [row["budget_met_int8"] for row in measured if "budget_met_int8" in row]
+                if met:
+                    entry[method]["budget_met_int8"] = f"{sum(met)}/{len(met)}"
+            not_run = [row["not_run"] for row in rows if row["method"] == method and "not_run" in row]
+            if not_run:
+                entry.setdefault(method, {})["not_run"] = not_run
+        by_seed: dict = {}
         for row in rows:
-            by_seed.setdefault(row["seed"], {})[row["method"]] = row["int8_accuracy"]
-        diffs = [100 * (v["B_ours"] - v["C_uniform"]) for v in by_seed.values() if "B_ours" in v and "C_uniform" in v]
-        entry["B_minus_C_pp"] = {"per_seed": diffs, "mean": float(np.mean(diffs)) if diffs else None}
-        entry["budget_met_on_int8_file"] = all(row.get("budget_met_int8", True) for row in rows)
+            if "int8_accuracy" in row:
+                by_seed.setdefault(row["seed"], {})[row["method"]] = row["int8_accuracy"]
+        entry["B_minus_C_pp"] = _difference(by_seed, "B_ours", "C_uniform")
+        entry["B_minus_E_pp"] = _difference(by_seed, "B_ours", "E_mct")
+        entry["every_mac_budget_met_int8"] = all(row["budget_met_int8"] for row in rows if "budget_met_int8" in row)
         summary[f"{model} {budget}"] = entry
     return summary
 
@@ -372,77 +452,134 @@ def main() -> None:
     parser.add_argument("--methods", default="A,B,C,D,E")
     parser.add_argument("--mct-python", help="python of a venv with model-compression-toolkit (method E)")
     parser.add_argument("--out", default="benchmarks/results/pruning")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows of --out's results file and skip the (model, seed, method, budget) "
+                             "runs it already has; A's trained weights are reloaded from --out for E")
+    parser.add_argument("--summary-only", action="store_true", help="only rewrite summary and plot from the results")
     args = parser.parse_args()
-
-    import tf_keras as K
 
     path = args.data or os.path.join(args.data_dir, f"{args.dataset}.npz")
     dataset = os.path.splitext(os.path.basename(path))[0]
     os.makedirs(args.out, exist_ok=True)
+    results_path = os.path.join(args.out, f"results_{dataset}.json")
+    summary_path = os.path.join(args.out, f"summary_{dataset}.json")
+    results: list[dict] = []
+    if (args.resume or args.summary_only) and os.path.exists(results_path):
+        with open(results_path) as handle:  # a run that did not happen (E failed) is tried again
+            results = [row for row in json.load(handle) if args.summary_only or "not_run" not in row]
+
+    def save_results() -> dict:
+        write_json(results_path, results)
+        summary = summarise(results)
+        write_json(summary_path, {"dataset": dataset, "args": vars(args), "summary": summary})
+        return summary
+
+    if not args.summary_only:
+        run_all(args, path, dataset, results, save_results)
+    summary = save_results()
+    seeds = sorted({row["seed"] for row in results})
+    plot(summary, os.path.join(args.out, f"pruning_{dataset}.png"),
+         f"{dataset}: {args.epochs} epochs each, seeds {seeds}, int8 accuracy on the test split")
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {results_path}, {summary_path}, pruning_{dataset}.png")
+
+
+def run_all(args, path: str, dataset: str, results: list[dict], save_results) -> None:
+    """Every (model, seed, budget, method) run not yet in ``results``; the results file is
+    rewritten after each run, so an interrupted benchmark continues with ``--resume``."""
+    import tf_keras as K
+
     methods = set(args.methods.split(","))
     fractions = [float(f) for f in args.fractions.split(",") if f]
-    results: list[dict] = []
-    runs = [(family, seed) for family in args.models.split(",") for seed in range(args.seeds)]
-    progress = tqdm(total=len(runs) * (1 + 4 * len(fractions)), desc=f"{dataset} pruning benchmark")
-    for family_name, seed in runs:
+    labels = {fraction: f"1/{round(1 / fraction)} MACs" for fraction in fractions}
+    wanted = [(family, seed, method, labels[fraction]) for family in args.models.split(",")
+              for seed in range(args.seeds) for fraction in fractions
+              for method in METHODS if method == "A_unpruned" or method[0] in methods]
+    done = {row_key(row) for row in results}
+    progress = tqdm(total=len(wanted), initial=sum(key in done for key in wanted),
+                    desc=f"{dataset} pruning benchmark")
+
+    def find(*key) -> dict | None:
+        return next((row for row in results if row_key(row) == key), None)
+
+    for family_name in args.models.split(","):
         family = MODEL_FAMILIES[family_name]
-        data = load_dataset(path, args.train_limit, args.test_limit, seed)
-        shape, classes = data[0].shape[1:], int(max(data[1].max(), data[3].max()) + 1)
-        common = {"dataset": dataset, "model": family_name, "seed": seed, "epochs": args.epochs,
-                  "train_samples": len(data[0]), "test_samples": len(data[2])}
+        for seed in range(args.seeds):
+            if all(key in done for key in wanted if key[:2] == (family_name, seed)):
+                continue
+            data = load_dataset(path, args.train_limit, args.test_limit, seed)
+            shape, classes = data[0].shape[1:], int(max(data[1].max(), data[3].max()) + 1)
+            common = {"dataset": dataset, "model": family_name, "seed": seed, "epochs": args.epochs,
+                      "train_samples": len(data[0]), "test_samples": len(data[2])}
+            weights_path = os.path.join(args.out, "models", f"{family_name}_seed{seed}_A.weights.h5")
+            base = None
 
-        def record(method, budget, model, extra, budget_macs=None):
-            row = {**common, "method": method, "budget": budget, **extra}
-            if model is not None:
-                row = measure(model, data, row)
-                if budget_macs is not None:
-                    row["budget_met_int8"] = bool(row["macs"] <= budget_macs)
-            results.append(row)
-            progress.update(1)
-            progress.write(json.dumps({k: v for k, v in row.items() if k != "channels"}))
-            return row
+            def unpruned():
+                """A trained (or reloaded from ``weights_path``: E needs it after a resume)."""
+                nonlocal base
+                if base is None:
+                    K.utils.set_random_seed(seed)
+                    base = family(K, shape, classes)
+                    if os.path.exists(weights_path):
+                        base.load_weights(weights_path)
+                        return base, {"reloaded": weights_path}
+                    compile_model(K, base)
+                    seconds = fit(base, data, args.epochs, args.batch_size)
+                    os.makedirs(os.path.dirname(weights_path), exist_ok=True)
+                    base.save_weights(weights_path)
+                    return base, {"train_seconds": seconds}
+                return base, {}
 
-        K.utils.set_random_seed(seed)
-        base, extra = run_unpruned(K, family, data, args, shape, classes)
-        unpruned = None
-        for fraction in fractions:
-            label = f"1/{round(1 / fraction)} MACs"
-            if unpruned is None:
-                unpruned = record("A_unpruned", label, base, extra)
-            else:
-                results.append({**unpruned, "budget": label})
+            def record(method, label, model, extra, budget_macs=None):
+                row = {**common, "method": method, "budget": label, **extra}
+                if model is not None:
+                    row = measure(model, data, row)
+                    if budget_macs is not None:
+                        row.update(budget_macs=budget_macs, budget_met_int8=bool(row["macs"] <= budget_macs))
+                results.append(row)
+                done.add(row_key(row))
+                save_results()
                 progress.update(1)
-            full_macs = unpruned["macs"]
-            budget_macs = int(fraction * full_macs)
-            ours = None
-            if "B" in methods:
-                K.utils.set_random_seed(seed)
-                model, extra = run_ours(K, family, data, args, shape, classes, fraction)
-                ours = record("B_ours", label, model, extra, budget_macs)
-            if "C" in methods:
-                K.utils.set_random_seed(seed)
-                model, extra = run_uniform(K, family, data, args, shape, classes, budget_macs)
-                record("C_uniform", label, model, extra, budget_macs)
-            if "D" in methods:
-                weights = ours["weights"] if ours else fraction * unpruned["weights"]
-                K.utils.set_random_seed(seed)
-                model, extra = run_tfmot(K, family, data, args, shape, classes, 1 - weights / unpruned["weights"])
-                record("D_tfmot", label, model, extra)
-            if "E" in methods:
-                weights = ours["weights"] if ours else fraction * unpruned["weights"]
-                # MCT counts weights memory in bytes of the float32 model
-                model, extra = run_mct(family_name, base, data, args, 4.0 * weights, max(1, args.epochs // 2))
-                record("E_mct", label, model, extra, budget_macs)
-        with open(os.path.join(args.out, f"results_{dataset}.json"), "w") as handle:
-            json.dump(results, handle, indent=1)
+                progress.write(json.dumps({k: v for k, v in row.items() if k != "channels"}))
+                return row
+
+            for fraction in fractions:
+                label = labels[fraction]
+                a_row = find(family_name, seed, "A_unpruned", label)
+                if a_row is None:
+                    earlier = next((row for row in results if row["model"] == family_name and row["seed"] == seed
+                                    and row["method"] == "A_unpruned"), None)
+                    if earlier is not None:
+                        a_row = record("A_unpruned", label, None, {k: v for k, v in earlier.items()
+                                                                    if k not in common and k not in ("method", "budget")})
+                    else:
+                        model, extra = unpruned()
+                        a_row = record("A_unpruned", label, model, extra)
+                budget_macs = int(fraction * a_row["macs"])
+
+                def pending(method: str) -> bool:
+                    return method[0] in methods and (family_name, seed, method, label) not in done
+
+                if pending("B_ours"):
+                    K.utils.set_random_seed(seed)
+                    record("B_ours", label, *run_ours(K, family, data, args, shape, classes, fraction), budget_macs)
+                if pending("C_uniform"):
+                    K.utils.set_random_seed(seed)
+                    record("C_uniform", label, *run_uniform(K, family, data, args, shape, classes, budget_macs),
+                           budget_macs)
+                ours = find(family_name, seed, "B_ours", label)
+                weights = ours["weights"] if ours and "weights" in ours else fraction * a_row["weights"]
+                if pending("D_tfmot"):
+                    # unstructured: matched sparsity, no MAC budget (it zeroes weights, MACs stay)
+                    K.utils.set_random_seed(seed)
+                    record("D_tfmot", label, *run_tfmot(K, family, data, args, shape, classes,
+                                                        1 - weights / a_row["weights"]))
+                if pending("E_mct"):
+                    # MCT counts weights memory in bytes of the float32 model
+                    model, extra = run_mct(family_name, unpruned()[0], data, args, 4.0 * weights, budget_macs, seed,
+                                           max(1, args.epochs // 2))
+                    record("E_mct", label, model, extra, budget_macs)
     progress.close()
-    summary = summarise(results)
-    with open(os.path.join(args.out, f"summary_{dataset}.json"), "w") as handle:
-        json.dump({"dataset": dataset, "args": vars(args), "summary": summary}, handle, indent=1)
-    plot(summary, os.path.join(args.out, f"pruning_{dataset}.png"),
-         f"{dataset}: {args.epochs} epochs each, {args.seeds} seeds, int8 accuracy on the test split")
-    print(json.dumps(summary, indent=1))
-    print(f"wrote {args.out}/results_{dataset}.json, summary_{dataset}.json, pruning_{dataset}.png")
 
 
 if __name__ == "__main__":
