@@ -150,10 +150,14 @@ def int8_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return correct / len(y)
 
 
+def mac_kernels(model):
+    """The kernels (multiplicative weights, no biases) of the model's MAC layers."""
+    return [w for layer in model.layers for w in layer.get_weights()
+            if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and w.ndim > 1]
+
+
 def weight_count(model) -> int:
-    """Multiplicative weights (kernels only) of the MAC layers."""
-    return int(sum(np.prod(w.shape) for layer in model.layers for w in layer.get_weights()
-                   if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and w.ndim > 1))
+    return int(sum(w.size for w in mac_kernels(model)))
 
 
 def measure(model, data, extra: dict) -> dict:
@@ -172,8 +176,7 @@ def measure(model, data, extra: dict) -> dict:
 
 
 def nonzero_weights(model) -> int:
-    return int(sum(np.count_nonzero(w) for layer in model.layers for w in layer.get_weights()
-                   if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and w.ndim > 1))
+    return int(sum(np.count_nonzero(w) for w in mac_kernels(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,15 +522,14 @@ def run_all(args, path: str, dataset: str, results: list[dict], save_results) ->
                 nonlocal base
                 if base is None:
                     K.utils.set_random_seed(seed)
-                    base = family(K, shape, classes)
                     if os.path.exists(weights_path):
+                        base = family(K, shape, classes)
                         base.load_weights(weights_path)
                         return base, {"reloaded": weights_path}
-                    compile_model(K, base)
-                    seconds = fit(base, data, args.epochs, args.batch_size)
+                    base, extra = run_unpruned(K, family, data, args, shape, classes)
                     os.makedirs(os.path.dirname(weights_path), exist_ok=True)
                     base.save_weights(weights_path)
-                    return base, {"train_seconds": seconds}
+                    return base, extra
                 return base, {}
 
             def record(method, label, model, extra, budget_macs=None):

@@ -381,11 +381,16 @@ def test_search_stops_where_the_confirmation_would_reject():
 def test_confirmation_chain_never_puts_a_riskier_point_before_a_cheaper_safer_one():
     """The walk stops at its first rejected point, so a costly point with more
     changed predictions on the search split than a cheaper one is left out."""
+    from types import SimpleNamespace
+
     from tflm_unit.unit.calibration.pipeline import _least_risk_front
     from tflm_unit.unit.calibration.runner import Point
+    from tflm_unit.unit.calibration.search import Progress, Search
 
     n = 500
     dense_correct = np.ones(n, dtype=bool)
+    runner = SimpleNamespace(dense=SimpleNamespace(correct=dense_correct, accuracy=1.0))
+    search = Search(runner, runner, threshold_grid(), 0.01, Progress(False), stop_confidence=0.9)
 
     def point(cost: float, worse: int) -> Point:
         correct = dense_correct.copy()
@@ -393,7 +398,7 @@ def test_confirmation_chain_never_puts_a_riskier_point_before_a_cheaper_safer_on
         return Point({}, None, {}, float(correct.mean()), worse / n, 0.0, cost, cost, correct)
 
     by_cost = [point(10, 2), point(9, 3), point(8, 1), point(7, 4)]  # descending cost
-    front = _least_risk_front(by_cost, dense_correct, 0.9)
+    front = _least_risk_front(by_cost, search.risk)
     assert [p.cost for p in front] == [8, 7]
     safe_first = [point(10, 0), point(9, 1), point(8, 2)]
-    assert _least_risk_front(safe_first, dense_correct, 0.9) == safe_first
+    assert _least_risk_front(safe_first, search.risk) == safe_first

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -146,7 +146,7 @@ def calibrate(model_or_tflite: ModelLike, x_calib: np.ndarray, y_calib: np.ndarr
             confirm_runner.group_sizes = final_groups
             exact = regroup(search_runner.dense, final_groups, channels)
             exact.config = search_runner.uniform(0)
-            chain = _chain(candidates, searched, search, exact, confidence)
+            chain = _chain(candidates, searched, search, exact)
             bar.plan(len(chain) * len(confirm_idx))
             result_config, confirmed, confirmation = _confirm(chain, confirm_runner, max_accuracy_drop, confidence)
             runs += confirm_runner.runs
@@ -229,11 +229,10 @@ def _is_exact(config: Dict[int, np.ndarray]) -> bool:
     return all(not np.any(t) for t in config.values())
 
 
-def _chain(candidates: List[Point], searched: Point, search: Search, exact: Point,
-           confidence: float) -> List[Point]:
+def _chain(candidates: List[Point], searched: Point, search: Search, exact: Point) -> List[Point]:
     """The fixed sequence to confirm: points within the budget on the search
     split, from the most expensive to the searched choice, that no cheaper one
-    beats on risk (_least_risk_front), at most guarantee.CONFIRM_STEPS of them
+    beats on ``search.risk`` (_least_risk_front), at most guarantee.CONFIRM_STEPS of them
     (spread evenly in cost), after T_q = 0."""
     feasible = [p for p in candidates if search.within_budget(p) and p.cost >= searched.cost - 1e-9
                 and not _is_exact(p.config)]
@@ -245,19 +244,19 @@ def _chain(candidates: List[Point], searched: Point, search: Search, exact: Poin
         unique.append(p)
     if not unique or unique[-1] is not searched and not _is_exact(searched.config):
         unique = [p for p in unique if p is not searched] + ([] if _is_exact(searched.config) else [searched])
-    unique = _least_risk_front(unique, search.runner.dense.correct, confidence)
+    unique = _least_risk_front(unique, search.risk)
     return [exact] + guarantee.fixed_sequence(unique, [p.cost for p in unique]) if unique else [exact]
 
 
-def _least_risk_front(points: List[Point], dense_correct: np.ndarray, confidence: float) -> List[Point]:
+def _least_risk_front(points: List[Point], risk_of: Callable[[Point], float]) -> List[Point]:
     """The points (sorted by descending cost) that no cheaper point beats on
-    risk, the paired upper bound of the drop on the search split: along the
+    risk (the paired upper bound of the drop on the search split): along the
     chain the risk then only grows, so the walk does not stop at a costly,
     risky point before a cheaper, safer one."""
     kept: List[Point] = []
     least = np.inf
     for point in reversed(points):  # cheapest first
-        risk = guarantee.paired_drop_bound(dense_correct, point.correct, confidence).upper
+        risk = risk_of(point)
         if risk < least - 1e-12:
             kept.append(point)
             least = risk

@@ -147,13 +147,16 @@ class Search:
     def within_budget(self, point: Point) -> bool:
         return point.accuracy >= self.accuracy_floor - 1e-12
 
+    def risk(self, point: Point) -> float:
+        """The paired upper bound of the point's drop on the search split at
+        ``stop_confidence``: what the confirmation will judge on a split of the same size."""
+        return paired_drop_bound(self.runner.dense.correct, point.correct, self.stop_confidence).upper
+
     def confirmable(self, point: Point) -> bool:
-        """Within the budget by the paired upper bound of the drop on the search
-        split (``stop_confidence``; the point estimate when it is None)."""
+        """Within the budget by ``risk`` (by the point estimate without ``stop_confidence``)."""
         if self.stop_confidence is None:
             return self.within_budget(point)
-        bound = paired_drop_bound(self.runner.dense.correct, point.correct, self.stop_confidence)
-        return bound.upper <= self.budget + 1e-12
+        return self.risk(point) <= self.budget + 1e-12
 
     def keep_going(self, recent: Sequence[Point]) -> bool:
         """Whether a path continues: calibration accuracy is noisy, so a path
