@@ -184,6 +184,15 @@ def nonzero_weights(model) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def learning_rate_schedule(K, args, samples: int, peak: float = 2e-3):
+    """Adam's learning rate: constant, or cosine-decayed to 0 over the run's steps (``--lr-schedule``);
+    every method gets the same rule over its own epochs."""
+    if args.lr_schedule == "constant":
+        return peak
+    steps = args.epochs * int(np.ceil(samples / args.batch_size))
+    return K.optimizers.schedules.CosineDecay(peak, decay_steps=steps)
+
+
 def compile_model(K, model, learning_rate=2e-3):
     model.compile(optimizer=K.optimizers.Adam(learning_rate),
                   loss=K.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -197,7 +206,7 @@ def fit(model, data, epochs, batch_size, callbacks=()) -> float:
 
 def run_unpruned(K, family, data, args, shape, classes):
     model = family(K, shape, classes)
-    compile_model(K, model)
+    compile_model(K, model, learning_rate_schedule(K, args, len(data[0])))
     return model, {"train_seconds": fit(model, data, args.epochs, args.batch_size)}
 
 
@@ -205,7 +214,7 @@ def run_ours(K, family, data, args, shape, classes, fraction):
     from tflm_unit.pruning import Budget, DifferentiablePruning, prepare, strip
 
     gated = prepare(family(K, shape, classes))
-    compile_model(K, gated)
+    compile_model(K, gated, learning_rate_schedule(K, args, len(data[0])))
     callback = DifferentiablePruning(Budget.fraction(macs=fraction), verbose=0)
     seconds = fit(gated, data, args.epochs, args.batch_size, [callback])
     return strip(gated), {"train_seconds": seconds, "budget_met_in_training": callback.budget_met,
@@ -230,7 +239,7 @@ def uniform_alpha(K, family, shape, classes, budget_macs: int) -> float:
 def run_uniform(K, family, data, args, shape, classes, budget_macs):
     alpha = uniform_alpha(K, family, shape, classes, budget_macs)
     model = family(K, shape, classes, alpha=alpha)
-    compile_model(K, model)
+    compile_model(K, model, learning_rate_schedule(K, args, len(data[0])))
     return model, {"alpha": alpha, "train_seconds": fit(model, data, args.epochs, args.batch_size)}
 
 
@@ -241,7 +250,7 @@ def run_tfmot(K, family, data, args, shape, classes, sparsity):
     schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=int(0.1 * steps),
                                                     end_step=int(0.6 * steps), frequency=50)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(family(K, shape, classes), pruning_schedule=schedule)
-    compile_model(K, pruned)
+    compile_model(K, pruned, learning_rate_schedule(K, args, len(data[0])))
     seconds = fit(pruned, data, args.epochs, args.batch_size, [tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     clone = K.models.clone_model(stripped)
@@ -306,7 +315,9 @@ if macs(pruned) > spec["budget_macs"]:
 json.dump({"weights_memory": spec["weights_memory"], "mct_prune_calls": calls, "mct_macs": macs(pruned)},
           open(spec["out"] + ".json", "w"))
 tf.keras.utils.set_random_seed(spec["seed"])
-pruned.compile(optimizer=tf.keras.optimizers.Adam(2e-3),
+steps = spec["epochs"] * -(-len(data["x_train"]) // spec["batch_size"])
+rate = 2e-3 if spec["lr_schedule"] == "constant" else tf.keras.optimizers.schedules.CosineDecay(2e-3, steps)
+pruned.compile(optimizer=tf.keras.optimizers.Adam(rate),
                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 pruned.fit(data["x_train"], data["y_train"], epochs=spec["epochs"], batch_size=spec["batch_size"], verbose=0)
 open(spec["out"], "wb").write(convert_int8(pruned, data["x_train"][:100]))
@@ -327,7 +338,7 @@ def run_mct(family_name, base, data, args, weights_memory, budget_macs, seed, fi
         spec = {"family": family_name, "input_shape": list(data[0].shape[1:]),
                 "classes": int(max(data[1].max(), data[3].max()) + 1), "weights": weights, "out": out,
                 "data": data_path, "weights_memory": weights_memory, "budget_macs": budget_macs, "seed": seed,
-                "max_prune_calls": 4, "epochs": fine_tune_epochs,
+                "max_prune_calls": 4, "epochs": fine_tune_epochs, "lr_schedule": args.lr_schedule,
                 "batch_size": args.batch_size, "benchmarks_dir": os.path.dirname(os.path.abspath(__file__))}
         with open(os.path.join(tmp, "spec.json"), "w") as handle:
             json.dump(spec, handle)
@@ -449,6 +460,9 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.25,0.125", help="MAC budgets as fractions of the unpruned model")
     parser.add_argument("--epochs", type=int, default=8, help="total training epochs of every method")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                        help="Adam at 2e-3, cosine-decayed to 0 over each method's epochs, or constant "
+                             "(the protocol of the reported cnn4_bn runs)")
     parser.add_argument("--train-limit", type=int, default=20000, help="random training subset size")
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=3)
@@ -513,6 +527,7 @@ def run_all(args, path: str, dataset: str, results: list[dict], save_results) ->
             data = load_dataset(path, args.train_limit, args.test_limit, seed)
             shape, classes = data[0].shape[1:], int(max(data[1].max(), data[3].max()) + 1)
             common = {"dataset": dataset, "model": family_name, "seed": seed, "epochs": args.epochs,
+                      "lr_schedule": args.lr_schedule,
                       "train_samples": len(data[0]), "test_samples": len(data[2])}
             weights_path = os.path.join(args.out, "models", f"{family_name}_seed{seed}_A.weights.h5")
             base = None
