@@ -496,7 +496,8 @@ def main() -> None:
     summary = save_results()
     seeds = sorted({row["seed"] for row in results})
     plot(summary, os.path.join(args.out, f"pruning_{dataset}.png"),
-         f"{dataset}: {args.epochs} epochs each, seeds {seeds}, int8 accuracy on the test split")
+         f"{dataset}: {args.epochs} epochs each ({args.lr_schedule} learning rate), seeds {seeds}, "
+         "int8 accuracy on the test split")
     print(json.dumps(summary, indent=1))
     print(f"wrote {results_path}, {summary_path}, pruning_{dataset}.png")
 
