@@ -5,8 +5,11 @@
  * its rectangle and pays one compare per skipped MAC.  Here the input is
  * sorted instead, once per row block: for every input row, channel and
  * column phase (input column mod stride_w) a list of the row's entries
- * (raw x, column / stride_w) in descending |x'| order, ending in an entry
- * with x' = 0 (a sentinel: |0| <= tau for every tau >= 0).  The MACs a
+ * (key, column / stride_w) in descending |x'| order, ending in an entry
+ * with x' = 0 (a sentinel: |0| <= tau for every tau >= 0).  The key is
+ * x + 128 as an unsigned byte (x' = key + input_offset - 128): with the
+ * usual input_offset 128 (zero point -128) it is x' itself, which the
+ * MSP430 walk compares with tau directly.  The MACs a
  * weight executes in one input row, |x'| > tau_w, are then a prefix of the
  * list, and the walk ends at the first |x'| <= tau_w: a skipped MAC costs
  * nothing beyond the one compare that ends each row's walk.
@@ -131,7 +134,7 @@ size_t unit_conv_bucketed_min_scratch_bytes(const unit_conv_params_t *params,
 
 /* The lists of input rows [iy0, iy1): list (iy, c, phase) at entry
  * (((iy - iy0) * in_c + c) * stride_w + phase) * capacity, each entry two
- * bytes (raw x, column / stride_w).  Entries with |x'| <= least are left
+ * bytes (key x + 128, column / stride_w).  Entries with |x'| <= least are left
  * out; the rest are insertion-sorted by descending |x'| (rows are short),
  * then the sentinel x' = 0.  peak[c]: the largest |x'| in channel c's
  * lists (0 when they are empty). */
@@ -139,7 +142,9 @@ static void build_lists(const unit_conv_geometry_t *g,
                         const bucket_geometry_t *bg, const int8_t *input,
                         ptrdiff_t iy0, ptrdiff_t iy1, int16_t input_offset,
                         int16_t least, uint8_t *lists, int16_t *peak) {
-  const uint8_t sentinel = (uint8_t)(int8_t)(-input_offset); /* x' = 0 */
+  /* x' = 0: x = -input_offset, key x + 128 */
+  const uint8_t sentinel = (uint8_t)((uint8_t)(int8_t)(-input_offset) ^ 0x80u);
+  const int16_t key_offset = (int16_t)(input_offset - 128); /* x' - key */
   const ptrdiff_t sw = g->stride_w;
   const ptrdiff_t x_step = g->x_step; /* stride_w * in_c */
   ptrdiff_t iy, c, r, ix, q;
@@ -158,12 +163,12 @@ static void build_lists(const unit_conv_geometry_t *g,
           uint8_t *at;
           if (mag <= least) continue;
           for (at = end; at != lists; at -= 2) { /* smaller magnitudes up */
-            if (unit_abs16((int16_t)((int8_t)at[-2] + input_offset)) >= mag)
+            if (unit_abs16((int16_t)((int16_t)at[-2] + key_offset)) >= mag)
               break;
             at[0] = at[-2];
             at[1] = at[-1];
           }
-          at[0] = (uint8_t)x;
+          at[0] = (uint8_t)((uint8_t)x ^ 0x80u); /* x + 128 */
           at[1] = (uint8_t)q;
           end += 2;
           if (mag > top) top = mag;
@@ -235,7 +240,9 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
   for (c = 0; c < channels; ++c, lists += channel_step) {
     const int16_t t = tau[c];
     const int16_t wc = w[c];
-    const uint16_t shifted = (uint16_t)((uint16_t)input_offset + (uint16_t)t);
+    /* key + shifted = x' + tau */
+    const uint16_t shifted =
+        (uint16_t)((uint16_t)input_offset - 128u + (uint16_t)t);
     const uint16_t span = (uint16_t)((uint16_t)t << 1);
     const uint8_t *e = lists;
     int32_t *a = acc;
@@ -243,12 +250,13 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
     for (r = rows; r > 0; --r, e += row_step, a += acc_row) {
       const uint8_t *x = e;
       for (;; x += 2) {
-        const int8_t xv = (int8_t)x[0];
+        const uint16_t key = x[0];
         const uint16_t column = (uint16_t)((uint16_t)x[1] - (uint16_t)first);
-        if ((uint16_t)((uint16_t)xv + shifted) <= span) break; /* |x'| <= tau */
+        if ((uint16_t)(key + shifted) <= span) break; /* |x'| <= tau */
         if (column >= (uint16_t)width) continue; /* outside the output */
         a[column] = unit_wrap_add32(
-            a[column], (int16_t)((int16_t)(xv + input_offset) * wc));
+            a[column],
+            (int16_t)((int16_t)((int16_t)key + input_offset - 128) * wc));
         UNIT_COUNT_ADD(executed, 1);
       }
     }

@@ -5,15 +5,18 @@
  * walk_channels in ../core/unit_conv_bucketed.c, the portable C version it
  * replaces): for each of `channels` input channels, weight w[c] with
  * quotient tau[c] (skipped outright when tau >= peak[c]), over
- * `rows` input rows, the row's list of entries (raw x, column), descending
- * |x + input_offset|, ending in an x' = 0 sentinel, is walked while
- * |x'| > tau:
+ * `rows` input rows, the row's list of entries (key, column), descending
+ * |x'|, key = x + 128 as an unsigned byte (x' = key + input_offset - 128),
+ * ending in an x' = 0 sentinel, is walked while |x'| > tau:
  *   acc[column - first] += x' * w   if column - first < width (unsigned)
  * (the other columns map outside the output for this kernel column); the
  * list pointer then moves on by row_step bytes and the accumulator row by
  * acc_step bytes; the next channel's lists start channel_step bytes on.
  * The skip test is unit_tap_skipped's:
- * |x'| <= tau  <=>  (uint16_t)(x + input_offset + tau) <= 2 * tau.
+ * |x'| <= tau  <=>  (uint16_t)(key + input_offset - 128 + tau) <= 2 * tau;
+ * with input_offset 128 (zero point -128, the usual case) the key is x'
+ * (>= 0) and the hardware build's walk compares it with tau directly,
+ * holding row_step and acc_step in registers (tau >= 0: quotients are).
  * Products fit 16 bits (|x'| <= 255, |w| <= 128) and are added to 32-bit
  * accumulators.
  *
@@ -56,9 +59,10 @@
     .type unit_msp430_bucket_walk,@function
 unit_msp430_bucket_walk:
 #if UNIT_MSP430_HWMULT
-    /* R12 walk, R15 row's list, R13 row's acc, R11 offset + tau,
-     * R10 2 * tau, R9 tau, R8 entry, R7 rows left, R6 column / &acc[column],
-     * R5 first, R4 width, R14 x */
+    /* R12 walk, R15 row's list, R13 row's acc, R11 offset - 128 + tau
+     * (acc_step when the offset is 128), R10 2 * tau (row_step), R9 tau,
+     * R8 entry, R7 rows left, R6 column / &acc[column], R5 first, R4 width,
+     * R14 key */
     SAVE_R4_R10
     mov     FIRST(r12), r5
     mov     WIDTH(r12), r4
@@ -74,17 +78,19 @@ unit_msp430_bucket_walk:
     jge     6f                  /* tau >= the channel's peak: multiplies nothing */
     sxt     r6
     mov     r6, &MPYS           /* w: operand 1 for the channel */
-    mov     OFFSET(r12), r11
-    add     r9, r11             /* input_offset + tau */
-    mov     r9, r10
-    add     r10, r10            /* 2 * tau */
     mov     ENTRIES(r12), r15
     mov     ACC(r12), r13
     mov     ROWS(r12), r7
+    mov     OFFSET(r12), r11
+    cmp     #128, r11
+    jeq     7f                  /* input_offset 128: the key is x' */
+    sub     #128, r11
+    add     r9, r11             /* input_offset - 128 + tau */
+    mov     r9, r10
+    add     r10, r10            /* 2 * tau */
 3:  mov     r15, r8
-1:  mov.b   @r8+, r14
-    sxt     r14                 /* x */
-    add     r11, r14            /* x + input_offset + tau */
+1:  mov.b   @r8+, r14           /* key */
+    add     r11, r14            /* x' + tau */
     cmp     r14, r10            /* 2 * tau >= that (unsigned): skipped */
     jhs     2f                  /* the first skipped entry ends the row */
     mov.b   @r8+, r6
@@ -108,10 +114,33 @@ unit_msp430_bucket_walk:
     jnz     5b
     RESTORE_R4_R10
     ret
+    /* input_offset 128: R14 x' = key, R10 row_step, R11 acc_step */
+7:  mov     ROWSTEP(r12), r10
+    mov     ACCSTEP(r12), r11
+8:  mov     r15, r8
+9:  mov.b   @r8+, r14           /* x' (>= 0) */
+    cmp     r14, r9             /* tau >= x' (unsigned): skipped */
+    jhs     10f                 /* the first skipped entry ends the row */
+    mov.b   @r8+, r6
+    sub     r5, r6              /* output column */
+    cmp     r4, r6              /* >= width (unsigned): outside the output */
+    jhs     9b
+    mov     r14, &OP2           /* x' * w -> RESHI:RESLO */
+    rla     r6
+    rla     r6
+    add     r13, r6             /* &acc[column] */
+    add     &RESLO, 0(r6)
+    addc    &RESHI, 2(r6)
+    jmp     9b
+10: add     r10, r15            /* the next row's list */
+    add     r11, r13            /* and accumulators */
+    dec     r7
+    jnz     8b
+    jmp     6b
 #else
-    /* R4 walk, R5 w, R6 tau, R7 offset + tau, R8 2 * tau, R9 entry,
+    /* R4 walk, R5 w, R6 tau, R7 offset - 128 + tau, R8 2 * tau, R9 entry,
      * R10 row's acc, R15 row's list, R11 column / &acc[column],
-     * R12-R14 x and QSMUL's; the rows left on the stack (0(SP)). */
+     * R12-R14 key / x' and QSMUL's; the rows left on the stack (0(SP)). */
     SAVE_R4_R10
     sub     #2, r1
     mov     r12, r4
@@ -127,16 +156,16 @@ unit_msp430_bucket_walk:
     jge     6f                  /* tau >= the channel's peak: multiplies nothing */
     sxt     r5                  /* w */
     mov     OFFSET(r4), r7
-    add     r6, r7              /* input_offset + tau */
+    sub     #128, r7
+    add     r6, r7              /* input_offset - 128 + tau */
     mov     r6, r8
     add     r8, r8              /* 2 * tau */
     mov     ACC(r4), r10
     mov     ENTRIES(r4), r15
     mov     ROWS(r4), 0(r1)
 3:  mov     r15, r9
-1:  mov.b   @r9+, r12
-    sxt     r12                 /* x */
-    add     r7, r12             /* x + input_offset + tau */
+1:  mov.b   @r9+, r12           /* key */
+    add     r7, r12             /* x' + tau */
     cmp     r12, r8             /* 2 * tau >= that (unsigned): skipped */
     jhs     2f
     mov.b   @r9+, r11
