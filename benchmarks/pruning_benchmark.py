@@ -184,17 +184,18 @@ def nonzero_weights(model) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def learning_rate_schedule(K, args, samples: int, peak: float = 2e-3):
+def learning_rate_schedule(K, schedule: str, epochs: int, samples: int, batch_size: int, peak: float = 2e-3):
     """Adam's learning rate: constant, or cosine-decayed to 0 over the run's steps (``--lr-schedule``);
-    every method gets the same rule over its own epochs."""
-    if args.lr_schedule == "constant":
+    every method, MCT's fine-tune included, gets this rule over its own epochs."""
+    if schedule == "constant":
         return peak
-    steps = args.epochs * int(np.ceil(samples / args.batch_size))
+    steps = epochs * int(np.ceil(samples / batch_size))
     return K.optimizers.schedules.CosineDecay(peak, decay_steps=steps)
 
 
-def compile_model(K, model, learning_rate=2e-3):
-    model.compile(optimizer=K.optimizers.Adam(learning_rate),
+def compile_model(K, model, args, samples: int):
+    rate = learning_rate_schedule(K, args.lr_schedule, args.epochs, samples, args.batch_size)
+    model.compile(optimizer=K.optimizers.Adam(rate),
                   loss=K.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
 
 
@@ -206,7 +207,7 @@ def fit(model, data, epochs, batch_size, callbacks=()) -> float:
 
 def run_unpruned(K, family, data, args, shape, classes):
     model = family(K, shape, classes)
-    compile_model(K, model, learning_rate_schedule(K, args, len(data[0])))
+    compile_model(K, model, args, len(data[0]))
     return model, {"train_seconds": fit(model, data, args.epochs, args.batch_size)}
 
 
@@ -214,7 +215,7 @@ def run_ours(K, family, data, args, shape, classes, fraction):
     from tflm_unit.pruning import Budget, DifferentiablePruning, prepare, strip
 
     gated = prepare(family(K, shape, classes))
-    compile_model(K, gated, learning_rate_schedule(K, args, len(data[0])))
+    compile_model(K, gated, args, len(data[0]))
     callback = DifferentiablePruning(Budget.fraction(macs=fraction), verbose=0)
     seconds = fit(gated, data, args.epochs, args.batch_size, [callback])
     return strip(gated), {"train_seconds": seconds, "budget_met_in_training": callback.budget_met,
@@ -239,7 +240,7 @@ def uniform_alpha(K, family, shape, classes, budget_macs: int) -> float:
 def run_uniform(K, family, data, args, shape, classes, budget_macs):
     alpha = uniform_alpha(K, family, shape, classes, budget_macs)
     model = family(K, shape, classes, alpha=alpha)
-    compile_model(K, model, learning_rate_schedule(K, args, len(data[0])))
+    compile_model(K, model, args, len(data[0]))
     return model, {"alpha": alpha, "train_seconds": fit(model, data, args.epochs, args.batch_size)}
 
 
@@ -250,7 +251,7 @@ def run_tfmot(K, family, data, args, shape, classes, sparsity):
     schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=int(0.1 * steps),
                                                     end_step=int(0.6 * steps), frequency=50)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(family(K, shape, classes), pruning_schedule=schedule)
-    compile_model(K, pruned, learning_rate_schedule(K, args, len(data[0])))
+    compile_model(K, pruned, args, len(data[0]))
     seconds = fit(pruned, data, args.epochs, args.batch_size, [tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     clone = K.models.clone_model(stripped)
@@ -265,7 +266,7 @@ import tensorflow as tf
 import model_compression_toolkit as mct
 spec = json.load(open(sys.argv[1]))
 sys.path.insert(0, spec["benchmarks_dir"])
-from pruning_benchmark import MODEL_FAMILIES, convert_int8
+from pruning_benchmark import MODEL_FAMILIES, convert_int8, learning_rate_schedule
 data = np.load(spec["data"])
 model = MODEL_FAMILIES[spec["family"]](tf.keras, tuple(spec["input_shape"]), spec["classes"])
 model.load_weights(spec["weights"])  # the trained unpruned model A
@@ -315,8 +316,7 @@ if macs(pruned) > spec["budget_macs"]:
 json.dump({"weights_memory": spec["weights_memory"], "mct_prune_calls": calls, "mct_macs": macs(pruned)},
           open(spec["out"] + ".json", "w"))
 tf.keras.utils.set_random_seed(spec["seed"])
-steps = spec["epochs"] * -(-len(data["x_train"]) // spec["batch_size"])
-rate = 2e-3 if spec["lr_schedule"] == "constant" else tf.keras.optimizers.schedules.CosineDecay(2e-3, steps)
+rate = learning_rate_schedule(tf.keras, spec["lr_schedule"], spec["epochs"], len(data["x_train"]), spec["batch_size"])
 pruned.compile(optimizer=tf.keras.optimizers.Adam(rate),
                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 pruned.fit(data["x_train"], data["y_train"], epochs=spec["epochs"], batch_size=spec["batch_size"], verbose=0)
