@@ -219,7 +219,7 @@ def run_ours(K, family, data, args, shape, classes, fraction):
     callback = DifferentiablePruning(Budget.fraction(macs=fraction), verbose=0)
     seconds = fit(gated, data, args.epochs, args.batch_size, [callback])
     return strip(gated), {"train_seconds": seconds, "budget_met_in_training": callback.budget_met,
-                          "budget_macs": callback.resolved_budget.macs,
+                          "budget_macs": callback.resolved_budget.macs, "salience": callback.salience,
                           "channels": callback.history[-1]["channels"] if callback.history else {}}
 
 

@@ -154,11 +154,49 @@ def test_least_salient_channels_are_pruned(K):
                   loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
     full = resources.keras_resources(model).macs  # c1 6*6*9*8 + out 288*2; one c1 channel = 324 + 72
     assert full == 3168
-    callback = DifferentiablePruning(Budget(macs=full - 3 * 396), pruning_events=1, verbose=0)
+    callback = DifferentiablePruning(Budget(macs=full - 3 * 396), pruning_events=1, salience="magnitude", verbose=0)
     x, y = np.random.default_rng(0).random((32, 8, 8, 1)).astype(np.float32), np.zeros(32, dtype=int)
     gated.fit(x, y, epochs=2, batch_size=8, callbacks=[callback], verbose=0)
     np.testing.assert_array_equal(gate.mask.numpy(), [1, 0, 1, 1, 0, 1, 0, 1])
     assert callback.budget_met
+
+
+def test_taylor_importance_matches_gradient_tape_and_drives_cuts(K):
+    """The gates accumulate (Σ y·∂L/∂y)² per channel, as a GradientTape computes it; the cut removes
+    the channels the classifier ignores (zero importance) although their gates and filters are large."""
+    import tensorflow as tf
+
+    L = K.layers
+    model = K.Sequential([L.Input((8, 8, 1)), L.Conv2D(8, 3, name="c1"), L.ReLU(), L.Flatten(),
+                          L.Dense(2, name="out")])
+    gated = prepare(model)
+    gate = gate_layers(gated)[0]
+    kernel, bias = gated.get_layer("out").get_weights()
+    ignored = [1, 4, 6]
+    kernel.reshape(36, 8, 2)[:, ignored, :] = 0  # Flatten order: position-major, channel-minor
+    gated.get_layer("out").set_weights([kernel, bias])
+    loss = K.losses.SparseCategoricalCrossentropy(from_logits=True)
+    gated.compile(optimizer=K.optimizers.SGD(learning_rate=0.0), loss=loss)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 8, 8, 1)).astype(np.float32), rng.integers(0, 2, 16)
+
+    c1 = gated.get_layer("c1")
+    with tf.GradientTape() as tape:
+        pre = c1(x)
+        tape.watch(pre)
+        gated_out = pre * gate.gate * gate.mask
+        logits = gated.get_layer("out")(tf.reshape(tf.nn.relu(gated_out), (16, -1)))
+        value = loss(y, logits)
+    expected = np.sum((gated_out * tape.gradient(value, gated_out)).numpy(), axis=(0, 1, 2)) ** 2
+    gated.fit(x, y, epochs=1, batch_size=16, verbose=0)  # one step, no callback: nothing resets
+    np.testing.assert_allclose(gate.taylor.numpy(), expected, rtol=1e-4, atol=1e-9)
+    assert np.all(expected[ignored] == 0) and np.all(np.delete(expected, ignored) > 0)
+
+    full = resources.keras_resources(model).macs
+    callback = DifferentiablePruning(Budget(macs=full - 3 * 396), pruning_events=1, verbose=0)
+    gated.fit(x, y, epochs=2, batch_size=4, callbacks=[callback], verbose=0)
+    np.testing.assert_array_equal(np.flatnonzero(gate.mask.numpy() == 0), ignored)
+    assert callback.budget_met and callback.salience == "taylor"
 
 
 def test_unmeetable_budget_is_a_clear_error(K):
@@ -274,3 +312,29 @@ def test_mirrored_strategy_two_logical_cpus():
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert "OK tf_keras" in result.stdout and "OK keras" in result.stdout
+
+
+def test_cut_gives_back_what_fits(K):
+    """One cut event ends at the target without waste: every channel it removed, put back alone,
+    would exceed the target (greedy one-at-a-time cuts of dear channels otherwise overshoot:
+    without the give-back, 'expand' has room for a channel at both targets here)."""
+    K.utils.set_random_seed(4)
+    gated = prepare(residual_model(K))
+    for fraction in (0.7, 0.5):
+        for gate in gate_layers(gated):
+            gate.mask.assign(np.ones(gate.mask.shape, dtype=np.float32))
+        callback = DifferentiablePruning(Budget.fraction(macs=0.3), start_step=0, end_step=10,
+                                         salience="magnitude", verbose=0)
+        callback.set_model(gated)
+        callback.set_params({})
+        callback._begin()
+        model = callback.resource_model
+        target = {"macs": fraction * callback._initial["macs"]}
+        assert callback._prune_to(target) > 0
+        counts = callback.current_counts()
+        assert model.totals(counts)["macs"] <= target["macs"]
+        for group in callback._group_gates:
+            if counts[group] < model.full_counts()[group]:
+                grown = counts.copy()
+                grown[group] += 1
+                assert model.totals(grown)["macs"] > target["macs"], (fraction, model.groups[group].name)

@@ -35,19 +35,27 @@ the schedule needs (a fixed or ever-growing λ makes the L1 term dominate and dr
 0, collapsing the network). Once every budget holds λ_r ← λ_r · decay at each refresh, so the
 rest of training fine-tunes without pressure.
 
-**Salience and schedule.** Channel salience is ``s_c = |g_c| · w_c`` (mean over the group's gate
-layers), where ``w_c`` is the channel's weight scale normalised to mean 1 within its layer —
-BatchNorm ``|γ_c|`` when the gate follows a BatchNorm, else the L2 norm of the channel's filter.
-Both factors are the channel's output scale: the task loss defends the gate of a channel it
-needs while the cost-weighted penalty erodes it, so unneeded channels in expensive layers end up
-small (as in network slimming / MorphNet); the weight factor makes the ranking meaningful from
-the first step on a pre-trained model (magnitude-based filter pruning). Pruning happens at ``pruning_events`` evenly spaced
-steps between ``start_step`` and ``end_step``; at event j of J the target is the geometric path
-``T_r = R_r(0) · (B_r / R_r(0))^(j/J)``, and channels are removed one at a time, each time the one
-with the least ``s_c · (N_k / n_k) / Σ_{r over target} (c_rk / B_r)`` — least salience per unit
-of cost that still matters, where the width ratio N_k / n_k (full over current channels) makes the
-last channels of a thinned layer dearer so that no layer collapses to a 1-channel bottleneck
-while others stay wide — until every resource is at its target — so at the last event the budget holds.
+**Salience and schedule.** Pruning happens at ``pruning_events`` evenly spaced steps between
+``start_step`` and ``end_step``; at event j of J the target is the geometric path
+``T_r = R_r(0) · (B_r / R_r(0))^(j/J)``, and channels are removed one at a time until every
+resource is at its target (so at the last event the budget holds), each time the channel with the
+least **loss per unit of cost that still matters**: ``s_c / Σ_{r over target} (c_rk / B_r)``;
+then the event's removed channels are given back, highest score first, while every target still
+holds (one-at-a-time cuts of dear channels would otherwise overshoot the target, wasting budget).
+The default salience (``salience="taylor"``) is in loss units: the first-order estimate of the
+loss change the channel's removal would cause, ``s_c = mean over the steps since the last cut of
+(Σ_{batch, positions} y_c · ∂L/∂y_c)²`` at the gate's output y (Molchanov et al., "Importance
+Estimation for Neural Network Pruning", CVPR 2019), summed over the group's gate layers because a
+coupled channel leaves all of them at once. It sees what the classifier actually uses (a large
+filter whose output nothing downstream reads scores 0), and it needs no per-layer normalisation,
+so a channel of a layer that is already thin is dear because the loss depends on it, not by rule.
+``salience="magnitude"`` ranks by ``|g_c| · w_c`` (mean over the group's gate layers), ``w_c`` the
+channel's weight scale normalised to mean 1 within its layer — BatchNorm ``|γ_c|`` when the gate
+follows a BatchNorm, else the filter's L2 norm (network slimming / magnitude filter pruning) —
+times the width ratio N_k / n_k (full over current channels), which makes the last channels of a
+thinned layer dearer so that no layer collapses to a 1-channel bottleneck. Either way the
+cost-weighted penalty first erodes the gates of channels the task loss does not defend in
+expensive layers, so the cut removes what the soft phase already made small.
 Pruning stops as soon as the whole budget holds. No group is cut below its **floor**:
 ``min_channels`` (default 1), and for a coupled group (several gated layers share its channels —
 the residual stream of a ResNet, a depthwise chain) also ``ceil(coupled_floor · N_k)`` (default

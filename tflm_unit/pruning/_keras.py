@@ -37,9 +37,11 @@ def gate_class(keras_module: types.ModuleType) -> type:
         ``gate`` (trainable, starts at 1) is what the resource penalty pushes towards 0;
         ``mask`` (0/1, not trainable) removes pruned channels; ``penalty_coefficient`` (set by the
         ``DifferentiablePruning`` callback) scales the penalty ``coefficient · Σ|gate · mask|``
-        that the layer adds to the training loss. ``fold_into`` names the layer (the conv/dense
-        itself or the BatchNormalization after it) whose output channels ``strip`` scales by
-        ``gate · mask``.
+        that the layer adds to the training loss. ``taylor`` (not trainable) accumulates, at every
+        training step, each channel's squared first-order estimate of the loss change its removal
+        would cause, ``(Σ_batch,positions y · ∂L/∂y)²`` (Molchanov et al. 2019); the callback reads
+        and resets it at each cut. ``fold_into`` names the layer (the conv/dense itself or the
+        BatchNormalization after it) whose output channels ``strip`` scales by ``gate · mask``.
         """
 
         def __init__(self, fold_into: str | None = None, **kwargs):
@@ -52,6 +54,10 @@ def gate_class(keras_module: types.ModuleType) -> type:
             self.mask = self.add_weight(name="mask", shape=(channels,), initializer="ones", trainable=False)
             self.penalty_coefficient = self.add_weight(name="penalty_coefficient", shape=(),
                                                        initializer="zeros", trainable=False)
+            # Replicas of a tf.distribute strategy each add their batch's estimate: keep the mean.
+            mean = tf.VariableAggregation.MEAN if keras_module.__name__ == "tf_keras" else "mean"
+            self.taylor = self.add_weight(name="taylor", shape=(channels,), initializer="zeros",
+                                          trainable=False, aggregation=mean)
             super().build(input_shape)
 
         def call(self, inputs, training=None):
@@ -59,7 +65,25 @@ def gate_class(keras_module: types.ModuleType) -> type:
             if training:
                 self.add_loss(tf.cast(self.penalty_coefficient, tf.float32)
                               * tf.reduce_sum(tf.abs(tf.cast(scale, tf.float32))))
+                return self._record_taylor(inputs * scale)
             return inputs * scale
+
+        def _record_taylor(self, outputs):
+            """Identity whose gradient adds (Σ y · dy)² per channel to ``taylor``."""
+            taylor = self.taylor
+
+            @tf.custom_gradient
+            def record(y):
+                def grad(dy):
+                    axes = list(range(len(y.shape) - 1))
+                    contribution = tf.reduce_sum(tf.cast(y, tf.float32) * tf.cast(dy, tf.float32), axis=axes)
+                    update = taylor.assign_add(tf.square(contribution))
+                    with tf.control_dependencies([update]):
+                        return tf.identity(dy)
+
+                return tf.identity(y), grad
+
+            return record(outputs)
 
         def compute_output_shape(self, input_shape):
             return input_shape

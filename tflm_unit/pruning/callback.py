@@ -18,6 +18,10 @@ except ImportError:  # pragma: no cover - Keras 3 only installs
     from keras.callbacks import Callback as _CallbackBase
 
 
+#: Channel rankings a cut can use (see the package docstring).
+SALIENCES = ("taylor", "magnitude")
+
+
 class DifferentiablePruning(_CallbackBase):
     """Prune gated channels during ``model.fit`` until every limit of ``budget`` holds.
 
@@ -38,6 +42,9 @@ class DifferentiablePruning(_CallbackBase):
     * ``coupled_floor`` — a coupled group (several layers share its channels: residual adds,
       depthwise chains) keeps at least this fraction of its full width (and ``min_channels``):
       the residual stream carries every stage, so a 1-channel stream cannot be trained back.
+    * ``salience`` — how a cut ranks channels: ``"taylor"`` (default; the loss change a
+      channel's removal would cause, first-order, averaged over the steps since the last cut) or
+      ``"magnitude"`` (|gate| × normalised weight scale, with the width ratio).
     * ``verbose`` — 1 prints one line per cut event (layers, channels before → after, resources
       vs budget) and one per epoch.
     """
@@ -46,7 +53,7 @@ class DifferentiablePruning(_CallbackBase):
                  pruning_events: int = 10, refresh_every: int = 20, initial_penalty: float = 0.01,
                  penalty_growth: float = 1.2, penalty_decay: float = 0.8, max_penalty: float = 1.0,
                  min_penalty: float = 1e-4, min_channels: int = 1, coupled_floor: float = 0.25,
-                 stop_training_when_met: bool = False, verbose: int = 1) -> None:
+                 salience: str = "taylor", stop_training_when_met: bool = False, verbose: int = 1) -> None:
         super().__init__()
         if not isinstance(budget, Budget):
             raise TypeError(f"budget must be a tflm_unit.resources.Budget, got {type(budget).__name__}")
@@ -56,6 +63,8 @@ class DifferentiablePruning(_CallbackBase):
             raise ValueError(f"min_channels must be at least 1, got {min_channels}")
         if not 0.0 <= float(coupled_floor) <= 1.0:
             raise ValueError(f"coupled_floor is a fraction of the full width in [0, 1], got {coupled_floor}")
+        if salience not in SALIENCES:
+            raise ValueError(f"salience must be one of {', '.join(SALIENCES)}, got {salience!r}")
         if start_step is not None and end_step is not None and end_step <= start_step:
             raise ValueError(f"end_step ({end_step}) must be after start_step ({start_step})")
         self.budget = budget
@@ -70,6 +79,7 @@ class DifferentiablePruning(_CallbackBase):
         self.min_penalty = float(min_penalty)
         self.min_channels = int(min_channels)
         self.coupled_floor = float(coupled_floor)
+        self.salience = salience
         self.stop_training_when_met = stop_training_when_met
         self.verbose = verbose
         self.history: list[dict[str, Any]] = []
@@ -124,6 +134,7 @@ class DifferentiablePruning(_CallbackBase):
             start = min(int(0.1 * total_steps), end - 1) if total_steps else 0
         start = max(0, min(start, end - 1))
         self._start, self._end = start, end
+        self._reset_taylor()
         self._event_steps = sorted({start + max(1, round((end - start) * (j + 1) / self.pruning_events))
                                     for j in range(self.pruning_events)})
         self._refresh()
@@ -184,6 +195,17 @@ class DifferentiablePruning(_CallbackBase):
         values = [np.abs(variable_value(gate.gate)) * self._weight_scale(gate) for gate in self._group_gates[group]]
         return np.mean(values, axis=0)
 
+    def _group_taylor(self, group: int) -> np.ndarray:
+        """Loss change a channel's removal would cause (first order, mean over the steps since the
+        last reset), summed over the group's gates: removing it removes it from all of them."""
+        return np.sum([variable_value(gate.taylor) for gate in self._group_gates[group]], axis=0) \
+            / max(1, self._taylor_steps)
+
+    def _reset_taylor(self) -> None:
+        for gate in self._gates:
+            gate.taylor.assign(np.zeros(gate.taylor.shape, dtype=np.float32))
+        self._taylor_steps = 0
+
     # -- penalty -----------------------------------------------------------------------------------
 
     def expected_counts(self) -> np.ndarray:
@@ -238,12 +260,17 @@ class DifferentiablePruning(_CallbackBase):
         return targets
 
     def _prune_to(self, targets: dict[str, float]) -> int:
-        """Remove the channels with least salience per unit of over-target cost until targets hold."""
+        """Remove the channels with least salience per unit of over-target cost until targets hold,
+        then give back the removed channels that fit (returns how many stay removed)."""
         model = self.resource_model
         counts = self.current_counts()
         masks = {group: self._group_mask(group) for group in self._group_gates}
-        salience = {group: self._group_salience(group) for group in self._group_gates}
-        removed = 0
+        taylor = self.salience == "taylor" and self._taylor_steps > 0
+        if taylor:
+            salience = {group: self._group_taylor(group) for group in self._group_gates}
+        else:  # magnitude, or no training step has been seen yet
+            salience = {group: self._group_salience(group) for group in self._group_gates}
+        removed: list[tuple[float, int, int]] = []
         while True:
             usage = model.totals(counts)
             over = [name for name in targets if usage[name] > targets[name]]
@@ -259,9 +286,10 @@ class DifferentiablePruning(_CallbackBase):
                     continue
                 alive = np.flatnonzero(masks[group])
                 channel = alive[np.argmin(salience[group][alive])]
-                # A channel of a thin layer carries a larger share of that layer's information:
-                # scaling by full/current width keeps greedy cuts from collapsing one layer.
-                thinness = model.groups[group].full_size / counts[group]
+                # Magnitudes are not in loss units: a channel of a thin layer carries a larger share of
+                # that layer's information, so full/current width keeps greedy cuts from collapsing one
+                # layer. The Taylor estimate already is the loss change: loss per unit of cost.
+                thinness = 1.0 if taylor else model.groups[group].full_size / counts[group]
                 score = salience[group][channel] * thinness / weight
                 if best is None or score < best[0]:
                     best = (score, group, channel)
@@ -270,11 +298,21 @@ class DifferentiablePruning(_CallbackBase):
             _, group, channel = best
             masks[group][channel] = False
             counts[group] -= 1
-            removed += 1
+            removed.append(best)
+        # One at a time, the last cut can overshoot the target by several channels' cost (a
+        # coupled channel is dear): give back, most salient per cost first, what still fits.
+        for _, group, channel in sorted(removed, reverse=True):
+            counts[group] += 1
+            usage = model.totals(counts)
+            if all(usage[name] <= targets[name] for name in targets):
+                masks[group][channel] = True
+            else:
+                counts[group] -= 1
         for group, gates in self._group_gates.items():
             for gate in gates:
                 gate.mask.assign(masks[group].astype(np.float32))
-        return removed
+        self._reset_taylor()
+        return int(sum(1 for _, group, channel in removed if not masks[group][channel]))
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         started = time.perf_counter()
@@ -283,6 +321,7 @@ class DifferentiablePruning(_CallbackBase):
 
     def _step_end(self) -> None:
         self._step += 1
+        self._taylor_steps += 1
         if not self._done and self._events_done < len(self._event_steps) \
                 and self._step >= self._event_steps[self._events_done]:
             self._events_done += 1
