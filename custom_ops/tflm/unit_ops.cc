@@ -1,11 +1,17 @@
 // tflm-unit: TFLM adapters for UNIT_CONV_2D, UNIT_DEPTHWISE_CONV_2D and
 // UNIT_FULLY_CONNECTED.
 //
-// Init  parses the flexbuffer custom_options into a persistent OpData.
+// Init  parses the flexbuffer custom_options into a persistent OpData
+//       (format_version 1, or 2 with a `layout` option: DESIGN.md section 9).
 // Prepare validates every input (types, shapes, quantisation, thresholds),
 //       computes the per-channel requantisation with the core's
-//       unit_quantize_multiplier and requests the core's scratch buffer.
-// Eval  calls the kernel core (custom_ops/core/unit_core.h).
+//       unit_quantize_multiplier and requests the core's scratch buffer; a
+//       fully connected op with the `sorted` layout builds it from the
+//       filter (unit_fc_sorted_build) into a persistent buffer, as the host
+//       runtime does (the file carries the option, not the arrays).
+// Eval  calls the kernel core (custom_ops/core/unit_core.h): the layout's
+//       kernel (unit_fully_connected_sorted_int8, unit_conv_2d_bucketed_int8)
+//       or the compare-per-MAC one.
 //
 // Only documented TFLM helpers are used (MicroContext, kernel_util's
 // GetEvalInput/GetEvalOutput/GetTensorData) so the file builds across TFLM
@@ -45,6 +51,11 @@ constexpr int kNumInputs = 4;
 
 enum class OpKind { kConv, kDepthwise, kFullyConnected };
 
+// The `layout` option (DESIGN.md section 9 "Zero-cost skipping"): compare
+// (the default, every op), sorted (UNIT_FULLY_CONNECTED), bucketed
+// (UNIT_CONV_2D).  The zero-cost layouts exist for int8 ops only.
+enum Layout : int32_t { kLayoutCompare = 0, kLayoutSorted, kLayoutBucketed };
+
 // tflite::ActivationFunctionType values the kernels support.
 constexpr int kActNone = 0;
 constexpr int kActRelu = 1;
@@ -67,6 +78,7 @@ struct OpData {
   int32_t group_size;
   int32_t format_version;
   char division[8];  // "exact", "shift", "tree", "clz", "bitmask"
+  int32_t layout;    // Layout
 
   // ---- Prepare ----
   bool is_float;
@@ -80,6 +92,7 @@ struct OpData {
   int32_t* shift;       // [C_out], persistent
   int scratch_index;    // -1: no scratch needed
   size_t scratch_bytes;
+  unit_fc_sorted_t sorted;  // kLayoutSorted: arrays in persistent buffers
 };
 
 // ---------------------------------------------------------------- Init ----
@@ -147,6 +160,30 @@ void* InitCommon(TfLiteContext* context, const char* buffer, size_t length,
       memcpy(data->division, text.c_str(), text.length() + 1);
     }
   }
+
+  // Absent = compare.  Which op kinds take which layout, and the version,
+  // are checked in Prepare (CheckOptions).
+  const flexbuffers::Reference layout = m["layout"];
+  data->layout = kLayoutCompare;
+  if (!layout.IsNull()) {
+    const char* name = layout.IsString() ? layout.AsString().c_str() : "";
+    if (strcmp(name, "compare") == 0) {
+      data->layout = kLayoutCompare;
+    } else if (strcmp(name, "sorted") == 0) {
+      data->layout = kLayoutSorted;
+    } else if (strcmp(name, "bucketed") == 0) {
+      data->layout = kLayoutBucketed;
+    } else if (data->options_error == nullptr) {
+      data->options_error = "unknown layout (expected compare, sorted or "
+                            "bucketed)";
+      data->options_key = "layout";
+    }
+    if (data->options_error == nullptr &&
+        data->format_version < UNIT_LAYOUT_FORMAT_VERSION) {
+      data->options_error = "the layout option needs format_version 2";
+      data->options_key = "layout";
+    }
+  }
   return data;
 }
 
@@ -170,8 +207,22 @@ TfLiteStatus CheckOptions(TfLiteContext* context, OpData* data, OpKind kind) {
     MicroPrintf("UnIT op: %s: '%s'", data->options_error, data->options_key);
     return kTfLiteError;
   }
-  TF_LITE_ENSURE_MSG(context, data->format_version == UNIT_FORMAT_VERSION,
+  TF_LITE_ENSURE_MSG(context,
+                     data->format_version >= UNIT_FORMAT_VERSION &&
+                         data->format_version <= UNIT_LAYOUT_FORMAT_VERSION,
                      "UnIT op: unsupported format_version");
+  if (kind == OpKind::kFullyConnected) {
+    TF_LITE_ENSURE_MSG(context, data->layout != kLayoutBucketed,
+                       "UnIT op: UNIT_FULLY_CONNECTED layouts are compare, "
+                       "sorted (not bucketed)");
+  } else if (kind == OpKind::kConv) {
+    TF_LITE_ENSURE_MSG(context, data->layout != kLayoutSorted,
+                       "UnIT op: UNIT_CONV_2D layouts are compare, bucketed "
+                       "(not sorted)");
+  } else {
+    TF_LITE_ENSURE_MSG(context, data->layout == kLayoutCompare,
+                       "UnIT op: UNIT_DEPTHWISE_CONV_2D has no layouts");
+  }
   TF_LITE_ENSURE_MSG(context, data->group_size > 0,
                      "UnIT op: group_size must be positive");
   TF_LITE_ENSURE_MSG(context,
@@ -391,6 +442,45 @@ TfLiteStatus RequestScratch(TfLiteContext* context, OpData* data,
   return kTfLiteOk;
 }
 
+// The sorted fully connected layout (unit_fc_sorted_t) of the constant
+// filter [out_c, depth], built once into persistent buffers:
+// depth * (out_c + groups) int8 weights and as many uint8 (out_c <= 256) or
+// uint16 output indices.  Built by the core, so it passes
+// unit_fc_sorted_check by construction.
+TfLiteStatus PrepareSortedLayout(TfLiteContext* context, OpData* data,
+                                 const TfLiteTensor* filter, int32_t depth,
+                                 int32_t out_c) {
+  TF_LITE_ENSURE_MSG(context,
+                     tflite::IsConstantTensor(filter) &&
+                         filter->data.raw != nullptr,
+                     "UnIT op: the sorted layout needs a constant filter");
+  const size_t entries =
+      unit_fc_sorted_entries(depth, out_c, data->group_size);
+  TF_LITE_ENSURE_MSG(context, entries > 0 && out_c <= 65536,
+                     "UnIT op: no sorted layout for this filter size");
+  const size_t index_bytes =
+      static_cast<size_t>(unit_fc_sorted_index_bytes(out_c));
+  int8_t* weights = static_cast<int8_t*>(
+      context->AllocatePersistentBuffer(context, entries));
+  void* index =
+      context->AllocatePersistentBuffer(context, entries * index_bytes);
+  TF_LITE_ENSURE(context, weights != nullptr && index != nullptr);
+  data->sorted.weights = weights;
+  data->sorted.index8 =
+      index_bytes == 1 ? static_cast<const uint8_t*>(index) : nullptr;
+  data->sorted.index16 =
+      index_bytes == 1 ? nullptr : static_cast<const uint16_t*>(index);
+  data->sorted.group_size = data->group_size;
+  return ToTfLiteStatus(
+      context,
+      unit_fc_sorted_build(filter->data.int8, depth, out_c, data->group_size,
+                           weights,
+                           index_bytes == 1 ? static_cast<uint8_t*>(index)
+                                            : nullptr,
+                           index_bytes == 1 ? nullptr
+                                            : static_cast<uint16_t*>(index)));
+}
+
 // Conv and depthwise: NHWC input/output, filter [C_out, kh, kw, C_in] (conv)
 // or [1, kh, kw, C_out] (depthwise).
 TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
@@ -419,6 +509,9 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
   TF_LITE_ENSURE_STATUS(
       CheckTypes(context, data, input, filter, bias, thresholds, output));
   TF_LITE_ENSURE_STATUS(ParseDivision(context, data));
+  TF_LITE_ENSURE_MSG(context, !data->is_float || data->layout == kLayoutCompare,
+                     "UnIT op: the sorted / bucketed layouts exist for int8 "
+                     "ops only");
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(input), 4);
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(filter), 4);
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(output), 4);
@@ -512,7 +605,27 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
     skip.thresholds = thresholds->data.i16;
     skip.group_size = data->group_size;
     skip.division = data->division_int8;
-    if (UNIT_TFLM_SMALL_SCRATCH) {
+    if (data->layout == kLayoutBucketed) {
+      unit_shape_t input_shape;
+      input_shape.n = batches;
+      input_shape.h = in_h;
+      input_shape.w = in_w;
+      input_shape.c = in_c;
+      // Whole image, or one output row (the kernel sorts and walks in row
+      // blocks of whatever fits).  0 = a geometry the kernel cannot take.
+      scratch_bytes =
+          UNIT_TFLM_SMALL_SCRATCH
+              ? unit_conv_bucketed_min_scratch_bytes(&p, &input_shape,
+                                                     &filter_shape,
+                                                     &output_shape, &skip)
+              : unit_conv_bucketed_scratch_bytes(&p, &input_shape,
+                                                 &filter_shape, &output_shape,
+                                                 &skip);
+      TF_LITE_ENSURE_MSG(context, scratch_bytes > 0,
+                         "UnIT op: the bucketed layout cannot take this "
+                         "geometry (input rows too wide for its byte column "
+                         "indices)");
+    } else if (UNIT_TFLM_SMALL_SCRATCH) {
       // One output row of accumulators: the core works in row blocks.
       scratch_bytes =
           kind == OpKind::kConv
@@ -574,6 +687,9 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
   TF_LITE_ENSURE_STATUS(
       CheckTypes(context, data, input, filter, bias, thresholds, output));
   TF_LITE_ENSURE_STATUS(ParseDivision(context, data));
+  TF_LITE_ENSURE_MSG(context, !data->is_float || data->layout == kLayoutCompare,
+                     "UnIT op: the sorted / bucketed layouts exist for int8 "
+                     "ops only");
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(filter), 2);
   const int32_t out_c = filter->dims->data[0];
   const int32_t depth = filter->dims->data[1];
@@ -609,7 +725,13 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
     skip.thresholds = thresholds->data.i16;
     skip.group_size = data->group_size;
     skip.division = data->division_int8;
-    scratch_bytes = unit_fc_scratch_bytes(out_c, &skip);
+    if (data->layout == kLayoutSorted) {
+      TF_LITE_ENSURE_STATUS(
+          PrepareSortedLayout(context, data, filter, depth, out_c));
+      scratch_bytes = unit_fc_sorted_scratch_bytes(out_c, &skip);
+    } else {
+      scratch_bytes = unit_fc_scratch_bytes(out_c, &skip);
+    }
   }
   TF_LITE_ENSURE_STATUS(RequestScratch(context, data, scratch_bytes));
 
@@ -687,7 +809,14 @@ TfLiteStatus EvalConvLike(TfLiteContext* context, TfLiteNode* node,
     requant.shift = data->shift;
     const int32_t* bias_data =
         tflite::micro::GetOptionalTensorData<int32_t>(bias);
-    if (kind == OpKind::kConv) {
+    if (data->layout == kLayoutBucketed) {
+      status = unit_conv_2d_bucketed_int8(
+          &data->conv, &requant, &input_shape,
+          tflite::micro::GetTensorData<int8_t>(input), &filter_shape,
+          tflite::micro::GetTensorData<int8_t>(filter), bias_data,
+          &output_shape, tflite::micro::GetTensorData<int8_t>(output), &skip,
+          scratch, data->scratch_bytes, nullptr);
+    } else if (kind == OpKind::kConv) {
       status = unit_conv_2d_int8(
           &data->conv, &requant, &input_shape,
           tflite::micro::GetTensorData<int8_t>(input), &filter_shape,
@@ -755,13 +884,22 @@ TfLiteStatus EvalFullyConnected(TfLiteContext* context, TfLiteNode* node) {
     unit_requant_t requant;
     requant.multiplier = data->multiplier;
     requant.shift = data->shift;
-    status = unit_fully_connected_int8(
-        &data->fc, &requant, batches, depth, out_c,
-        tflite::micro::GetTensorData<int8_t>(input),
-        tflite::micro::GetTensorData<int8_t>(filter),
-        tflite::micro::GetOptionalTensorData<int32_t>(bias),
-        tflite::micro::GetTensorData<int8_t>(output), &skip, scratch,
-        data->scratch_bytes, nullptr);
+    if (data->layout == kLayoutSorted) {
+      status = unit_fully_connected_sorted_int8(
+          &data->fc, &requant, batches, depth, out_c,
+          tflite::micro::GetTensorData<int8_t>(input), &data->sorted,
+          tflite::micro::GetOptionalTensorData<int32_t>(bias),
+          tflite::micro::GetTensorData<int8_t>(output), &skip, scratch,
+          data->scratch_bytes, nullptr);
+    } else {
+      status = unit_fully_connected_int8(
+          &data->fc, &requant, batches, depth, out_c,
+          tflite::micro::GetTensorData<int8_t>(input),
+          tflite::micro::GetTensorData<int8_t>(filter),
+          tflite::micro::GetOptionalTensorData<int32_t>(bias),
+          tflite::micro::GetTensorData<int8_t>(output), &skip, scratch,
+          data->scratch_bytes, nullptr);
+    }
   }
   return ToTfLiteStatus(context, status);
 }

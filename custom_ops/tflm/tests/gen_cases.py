@@ -7,6 +7,9 @@ and the output ``tflm_unit.core.kernels`` computes (the Python API over the
 same C core the adapters call).  The requantisation multipliers are computed
 here with TFLM's float -> double casts, so a wrong cast in the adapter shows
 up as a different output.  Cases named ``reject_*`` must fail in Prepare.
+Cases with a ``layout`` (DESIGN.md section 9: ``bucketed`` conv, ``sorted``
+fully connected; custom_options format_version 2) expect the output of the
+layout's kernel, which is checked here to equal the compare kernel's.
 
 Usage: python gen_cases.py OUT_FILE [--seed N]
 """
@@ -62,20 +65,30 @@ def write_case(out, name, op, dtype, builtin, options, tensors):
     out.write("end\n")
 
 
-def conv_options(op, padding, stride, dilation, act, depth_multiplier, division, group_size):
+def with_layout(opts, layout):
+    """The converter's rule: a layout other than compare is written with
+    format_version 2; compare is the absent option (version 1)."""
+    if layout != "compare":
+        opts["layout"] = layout
+        opts["format_version"] = 2
+    return opts
+
+
+def conv_options(op, padding, stride, dilation, act, depth_multiplier, division, group_size,
+                 layout="compare"):
     opts = {"padding": PADDING[padding], "stride_w": stride[1], "stride_h": stride[0],
             "dilation_w_factor": dilation[1], "dilation_h_factor": dilation[0],
             "fused_activation_function": act, "division": division,
             "group_size": group_size, "format_version": 1}
     if op == "depthwise":
         opts["depth_multiplier"] = depth_multiplier
-    return opts
+    return with_layout(opts, layout)
 
 
-def fc_options(act, division, group_size):
-    return {"fused_activation_function": act, "weights_format": 0, "keep_num_dims": False,
-            "asymmetric_quantize_inputs": False, "division": division,
-            "group_size": group_size, "format_version": 1}
+def fc_options(act, division, group_size, layout="compare"):
+    return with_layout({"fused_activation_function": act, "weights_format": 0, "keep_num_dims": False,
+                        "asymmetric_quantize_inputs": False, "division": division,
+                        "group_size": group_size, "format_version": 1}, layout)
 
 
 def random_thresholds(rng, groups, zero, float_model=False):
@@ -88,7 +101,8 @@ def random_thresholds(rng, groups, zero, float_model=False):
 
 def conv_case(rng, out, name, op, dtype, in_shape, kernel, out_c, padding="SAME",
               stride=(1, 1), dilation=(1, 1), act=ACT_NONE, division="exact",
-              group_size=1, zero_t=False, bias=True, per_channel=True, mutate=None):
+              group_size=1, zero_t=False, bias=True, per_channel=True, mutate=None,
+              layout="compare"):
     n, h, w, c_in = in_shape
     kh, kw = kernel
     depthwise = op == "depthwise"
@@ -97,7 +111,7 @@ def conv_case(rng, out, name, op, dtype, in_shape, kernel, out_c, padding="SAME"
                   dilation_w=dilation[1], padding=padding, depth_multiplier=dm)
     groups = out_c // group_size
     builtin = (PADDING[padding], stride[1], stride[0], dilation[1], dilation[0], act, dm)
-    opts = conv_options(op, padding, stride, dilation, act, dm, division, group_size)
+    opts = conv_options(op, padding, stride, dilation, act, dm, division, group_size, layout)
     f_shape = (1, kh, kw, out_c) if depthwise else (out_c, kh, kw, c_in)
     qdim = 3 if depthwise else 0
     if dtype == "float32":
@@ -133,6 +147,11 @@ def conv_case(rng, out, name, op, dtype, in_shape, kernel, out_c, padding="SAME"
         fn = kernels.depthwise_conv_2d_int8 if depthwise else kernels.conv_2d_int8
         y = fn(x, wt, b, mult, shift, cp, thresholds=t, group_size=group_size,
                division=division).output
+        if layout == "bucketed":
+            y_layout = kernels.conv_2d_int8(x, wt, b, mult, shift, cp, thresholds=t,
+                                            group_size=group_size, division=division,
+                                            layout=layout).output
+            assert np.array_equal(y_layout, y), name
         tensors = [tensor_line(x, np.int8, [s_in], [zp_in]),
                    tensor_line(wt, np.int8, s_w, [0] * n_scales, qdim),
                    tensor_line(b, np.int32, [s_in * s for s in per_c], [0] * out_c) if bias
@@ -145,12 +164,13 @@ def conv_case(rng, out, name, op, dtype, in_shape, kernel, out_c, padding="SAME"
 
 
 def fc_case(rng, out, name, dtype, in_shape, out_c, act=ACT_NONE, division="exact",
-            group_size=1, zero_t=False, bias=True, per_channel=False, mutate=None):
+            group_size=1, zero_t=False, bias=True, per_channel=False, mutate=None,
+            layout="compare"):
     depth = int(np.prod(in_shape[1:]))
     batches = in_shape[0]
     groups = out_c // group_size
     builtin = (0, 1, 1, 1, 1, act, 0)
-    opts = fc_options(act, division, group_size)
+    opts = fc_options(act, division, group_size, layout)
     if dtype == "float32":
         x = rng.normal(0, 1, in_shape).astype(np.float32)
         wt = rng.normal(0, 0.5, (out_c, depth)).astype(np.float32)
@@ -182,6 +202,11 @@ def fc_case(rng, out, name, dtype, in_shape, out_c, act=ACT_NONE, division="exac
         y = kernels.fully_connected_int8(x.reshape(batches, depth), wt, b, mult, shift, -zp_in, zp_out,
                                          lo, hi, thresholds=t, group_size=group_size,
                                          division=division).output
+        if layout == "sorted":
+            y_layout = kernels.fully_connected_sorted_int8(
+                x.reshape(batches, depth), kernels.fc_sorted_layout(wt, group_size), b, mult, shift,
+                -zp_in, zp_out, lo, hi, thresholds=t, group_size=group_size, division=division).output
+            assert np.array_equal(y_layout, y), name
         tensors = [tensor_line(x, np.int8, [s_in], [zp_in]),
                    tensor_line(wt, np.int8, s_w, [0] * n_scales, 0),
                    tensor_line(b, np.int32, [f32(np.float32(s_in) * np.float32(s)) for s in per_c],
@@ -224,6 +249,32 @@ def main():
                         per_channel=True, division=div, group_size=1, zero_t=zero_t)
                 fc_case(rng, out, f"fc_4d_nobias_{tag}_{div}", "int8", (1, 3, 3, 4), 6, bias=False,
                         division=div, group_size=6, zero_t=zero_t)
+        # int8 with the zero-cost layouts (format_version 2): bucketed conv,
+        # sorted fully connected (uint8 and, past 256 outputs, uint16 indices).
+        for zero_t in (True, False):
+            tag = "t0" if zero_t else "trand"
+            for div in DIVISIONS_INT8:
+                b = dict(division=div, zero_t=zero_t, layout="bucketed")
+                conv_case(rng, out, f"bconv_same_{tag}_{div}", "conv", "int8", (1, 7, 6, 5), (3, 3), 8,
+                          group_size=2, act=ACT_RELU, **b)
+                conv_case(rng, out, f"bconv_valid_s2_{tag}_{div}", "conv", "int8", (2, 9, 8, 3), (3, 2), 6,
+                          padding="VALID", stride=(2, 2), group_size=6, **b)
+                conv_case(rng, out, f"bconv_dil2_relu6_{tag}_{div}", "conv", "int8", (1, 8, 8, 4), (3, 3), 4,
+                          dilation=(2, 2), act=ACT_RELU6, group_size=1, **b)
+                conv_case(rng, out, f"bconv_nobias_pertensor_s3_{tag}_{div}", "conv", "int8", (1, 11, 10, 2),
+                          (5, 5), 4, stride=(3, 2), bias=False, per_channel=False, group_size=4, **b)
+                conv_case(rng, out, f"bconv_wide_{tag}_{div}", "conv", "int8", (1, 4, 120, 2), (3, 3), 4,
+                          group_size=2, **b)
+                s = dict(division=div, zero_t=zero_t, layout="sorted")
+                fc_case(rng, out, f"sfc_pertensor_{tag}_{div}", "int8", (2, 40), 10, group_size=5, **s)
+                fc_case(rng, out, f"sfc_perchannel_relu_{tag}_{div}", "int8", (1, 64), 12, act=ACT_RELU,
+                        per_channel=True, group_size=1, **s)
+                fc_case(rng, out, f"sfc_4d_nobias_{tag}_{div}", "int8", (1, 3, 3, 4), 6, bias=False,
+                        group_size=6, **s)
+                # small depth: KernelRunner's arena is 10 000 bytes, the layout
+                # (4 x 302 weights, as many uint16 indices) is persistent there
+                fc_case(rng, out, f"sfc_index16_{tag}_{div}", "int8", (3, 4), 300, per_channel=True,
+                        group_size=150, **s)
         # float32 models: the core's float kernels.
         for zero_t in (True, False):
             tag = "t0" if zero_t else "trand"
@@ -245,6 +296,25 @@ def main():
             return opts, tensors
 
         def bad_version(opts, tensors):
+            opts["format_version"] = 3
+            return opts, tensors
+
+        def layout_version1(opts, tensors):
+            opts["layout"] = "bucketed"  # a layout needs format_version 2
+            return opts, tensors
+
+        def unknown_layout(opts, tensors):
+            opts["layout"] = "tiled"
+            opts["format_version"] = 2
+            return opts, tensors
+
+        def wrong_kind_layout(opts, tensors):
+            opts["layout"] = "sorted"  # a fully connected layout on a conv
+            opts["format_version"] = 2
+            return opts, tensors
+
+        def layout_not_string(opts, tensors):
+            opts["layout"] = 1
             opts["format_version"] = 2
             return opts, tensors
 
@@ -283,9 +353,25 @@ def main():
                              ("reject_missing_stride", missing_stride),
                              ("reject_threshold_count", bad_threshold_count),
                              ("reject_threshold_type", thresholds_float),
-                             ("reject_activation", bad_activation)]:
+                             ("reject_activation", bad_activation),
+                             ("reject_layout_version1", layout_version1),
+                             ("reject_layout_unknown", unknown_layout),
+                             ("reject_layout_sorted_conv", wrong_kind_layout),
+                             ("reject_layout_not_string", layout_not_string)]:
             conv_case(rng, out, name, "conv", "int8", (1, 5, 5, 2), (3, 3), 8, group_size=2,
                       mutate=mutate)
+        # Layouts the op kind or data type has not.
+        conv_case(rng, out, "reject_layout_depthwise", "depthwise", "int8", (1, 5, 5, 2), (3, 3), 4,
+                  group_size=2, mutate=lambda o, t: (with_layout(o, "bucketed"), t))
+        fc_case(rng, out, "reject_layout_bucketed_fc", "int8", (1, 16), 4, group_size=2,
+                mutate=lambda o, t: (with_layout(o, "bucketed"), t))
+        fc_case(rng, out, "reject_layout_float_fc", "float32", (1, 16), 4, group_size=2,
+                mutate=lambda o, t: (with_layout(o, "sorted"), t))
+        conv_case(rng, out, "reject_layout_float_conv", "conv", "float32", (1, 5, 5, 2), (3, 3), 4,
+                  group_size=2, mutate=lambda o, t: (with_layout(o, "bucketed"), t))
+        # Input rows too wide for the bucketed kernel's byte column indices.
+        conv_case(rng, out, "reject_bucketed_too_wide", "conv", "int8", (1, 3, 300, 1), (3, 3), 2,
+                  group_size=2, mutate=lambda o, t: (with_layout(o, "bucketed"), t))
 
 
 if __name__ == "__main__":

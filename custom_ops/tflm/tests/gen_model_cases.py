@@ -8,8 +8,13 @@ layers) converted by TensorFlow's TFLiteConverter, then
   - ``unit_t0_<division>``: CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
     rewritten into UNIT_* custom ops with all thresholds 0;
   - ``unit_trand_<division>``: the same with random thresholds;
+  - ``layout_t0_<division>`` / ``layout_trand_<division>``: the same CNN
+    made UnIT by tflm_unit.converter.apply_thresholds with layout="fast"
+    (format_version 2: the convs ``bucketed``, the dense layers ``sorted``,
+    the depthwise ``compare``), thresholds 0 / random, groups of 2;
   - ``converter_*`` (with --converter): models written by
-    tflm_unit.converter.convert at T = 0 and with calibrated thresholds;
+    tflm_unit.converter.convert at T = 0 and with calibrated thresholds,
+    each also as ``*_fast`` (set_layouts(..., "fast"));
   - ``float_*`` (with --float): float32 UnIT models (float thresholds).
 The rewrite here is a minimal test fixture following DESIGN.md section 5
 (custom op names, thresholds as input 3, flexbuffer custom_options).
@@ -132,6 +137,35 @@ def rewrite_to_unit(tflite_bytes, division, rng, zero_thresholds, group_size=2):
     return bytes(builder.Output())
 
 
+def layout_models(base, divisions, rng, group_size=2):
+    """The builtin int8 CNN rewritten by tflm_unit.converter.apply_thresholds
+    with every MAC op's zero-cost layout (layout="fast": UNIT_CONV_2D
+    bucketed, UNIT_FULLY_CONNECTED sorted; format_version 2), at T = 0 and
+    with random thresholds (T_q in [0, 2500) per group, given to the
+    converter as the real values they stand for), for each division."""
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.runtime.model import load_graph
+    from tflm_unit.unit.thresholds import dequantize_thresholds
+
+    graph = load_graph(base)
+    mac_ops = [op for op in graph.operators if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    out = {}
+    for division in divisions:
+        out[f"layout_t0_{division}"] = apply_thresholds(base, 0.0, division, group_size, layout="fast")
+        thresholds = {}
+        for op in mac_ops:
+            inp, filt, res = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+            channels = int(res.shape[-1])
+            t_q = rng.integers(0, 2500, channels // group_size)
+            thresholds[op.index] = [float(t) for t in dequantize_thresholds(
+                t_q, float(inp.scale[0]), filt.scale, group_size, channels)]
+        out[f"layout_trand_{division}"] = apply_thresholds(base, thresholds, division, group_size, layout="fast")
+    for name, model in out.items():
+        layouts = [op.custom_options.get("layout", "compare") for op in load_graph(model).operators if op.is_unit]
+        assert layouts == ["bucketed", "compare", "bucketed", "sorted", "sorted"], (name, layouts)
+    return out
+
+
 def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
     """Models written by tflm_unit.converter: the UnIT paper's CNN and a small
     DS-CNN trained briefly on the bundled digits, converted at T = 0, then
@@ -141,7 +175,7 @@ def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
     import tf_keras as keras
 
     from tflm_unit import datasets, models
-    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.converter import apply_thresholds, convert, set_layouts
     from tflm_unit.unit.calibration import calibrate
 
     ds = datasets.load_default_digits()
@@ -159,6 +193,7 @@ def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
         model.fit(x_train, y_train, epochs=n_epochs, batch_size=64, verbose=0)
         base = convert(model, x_train[:200], thresholds=0.0, division="shift")
         out[f"converter_{name}_t0"] = base
+        out[f"converter_{name}_t0_fast"] = set_layouts(base, "fast")
         if x_test is None:
             x_test = Interpreter(base).quantize_input(ds.x_test[..., None])
         for division in divisions:
@@ -168,6 +203,7 @@ def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
             groups = {layer.op_index: layer.group_size for layer in result.layers}
             key = f"converter_{name}_cal_{division}"
             out[key] = apply_thresholds(base, thresholds, division, groups)
+            out[key + "_fast"] = set_layouts(out[key], "fast")
             summaries[key] = (f"calibration: accuracy {result.accuracy_dense:.3f} -> {result.accuracy_unit:.3f}, "
                               f"MAC reduction {result.mac_reduction:.1%}")
     return out, x_test, summaries
@@ -202,10 +238,13 @@ def _encode(values):
     return " ".join(str(int(v)) for v in values.reshape(-1))
 
 
-def write_samples(path, model_bytes, x):
-    """Inputs x (a batch) and tflm_unit.runtime's outputs, one per sample."""
+def write_samples(path, model_bytes, x, reference=None):
+    """Inputs x (a batch) and tflm_unit.runtime's outputs, one per sample
+    (required to equal ``reference`` when given)."""
     interp = Interpreter(model_bytes)
     y = interp.run(x).outputs[0]
+    if reference is not None:  # T = 0: the builtin model's outputs, bit for bit
+        assert np.array_equal(y, reference), path
     executed = sum(layer.macs_executed for layer in interp.run(x[:1]).layers)
     total = sum(layer.macs_total for layer in interp.run(x[:1]).layers)
     with open(path, "w") as f:
@@ -213,7 +252,7 @@ def write_samples(path, model_bytes, x):
         for i in range(x.shape[0]):
             f.write(f"input {x[i].size} {_encode(x[i])}\n")
             f.write(f"output {y[i].size} {_encode(y[i])}\n")
-    return executed, total
+    return executed, total, y
 
 
 def main():
@@ -234,6 +273,7 @@ def main():
     for division in ("exact", "shift", "tree", "clz"):
         models[f"unit_t0_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=True)
         models[f"unit_trand_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=False)
+    models.update(layout_models(base, ("exact", "shift", "tree", "clz"), rng))
     inputs = {name: x for name in models}
     summaries = {}
     if args.converter:
@@ -245,11 +285,18 @@ def main():
         models.update(f_models)
         x_float = rng.normal(0, 1, (args.samples, 10, 10, 2)).astype(np.float32)
         inputs.update({name: x_float for name in f_models})
+    builtin_y = None
     for name, model_bytes in models.items():
         with open(os.path.join(args.out_dir, name + ".tflite"), "wb") as f:
             f.write(model_bytes)
-        executed, total = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes,
-                                        inputs[name])
+        # T = 0 on the builtin CNN's inputs: the runtime must give the builtin
+        # model's outputs (TFLM's builtin run checks those), so the TFLM UnIT
+        # run that matches these samples matches TFLM's builtin kernels.
+        same_as_builtin = name.startswith(("unit_t0_", "layout_t0_"))
+        executed, total, y = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes,
+                                           inputs[name], builtin_y if same_as_builtin else None)
+        if name == "builtin":
+            builtin_y = y
         print(f"{name}: {len(model_bytes)} bytes, MACs executed {executed}/{total} (first sample)"
               + (f"; {summaries[name]}" if name in summaries else ""))
 
