@@ -308,6 +308,9 @@ TfLiteStatus CheckTypes(TfLiteContext* context, OpData* data,
     if (bias != nullptr) TF_LITE_ENSURE_TYPES_EQ(context, bias->type,
                                                  kTfLiteFloat32);
     TF_LITE_ENSURE_TYPES_EQ(context, thresholds->type, kTfLiteFloat32);
+    TF_LITE_ENSURE_MSG(context, data->layout == kLayoutCompare,
+                       "UnIT op: the sorted / bucketed layouts exist for int8 "
+                       "ops only");
   } else {
     if (bias != nullptr) TF_LITE_ENSURE_TYPES_EQ(context, bias->type,
                                                  kTfLiteInt32);
@@ -509,9 +512,6 @@ TfLiteStatus PrepareConvLike(TfLiteContext* context, TfLiteNode* node,
   TF_LITE_ENSURE_STATUS(
       CheckTypes(context, data, input, filter, bias, thresholds, output));
   TF_LITE_ENSURE_STATUS(ParseDivision(context, data));
-  TF_LITE_ENSURE_MSG(context, !data->is_float || data->layout == kLayoutCompare,
-                     "UnIT op: the sorted / bucketed layouts exist for int8 "
-                     "ops only");
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(input), 4);
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(filter), 4);
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(output), 4);
@@ -687,9 +687,6 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
   TF_LITE_ENSURE_STATUS(
       CheckTypes(context, data, input, filter, bias, thresholds, output));
   TF_LITE_ENSURE_STATUS(ParseDivision(context, data));
-  TF_LITE_ENSURE_MSG(context, !data->is_float || data->layout == kLayoutCompare,
-                     "UnIT op: the sorted / bucketed layouts exist for int8 "
-                     "ops only");
   TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(filter), 2);
   const int32_t out_c = filter->dims->data[0];
   const int32_t depth = filter->dims->data[1];
