@@ -48,6 +48,12 @@ typedef struct {
 } bucket_position_t;
 
 /* 0 when the columns q = ix / stride_w do not fit a byte. */
+/* x' of a list entry's key (x + 128 as an unsigned byte): key + input_offset
+ * - 128, in int16_t for every int8 x and input_offset in [-128, 127]. */
+static inline int16_t key_to_x(uint16_t key, int16_t input_offset) {
+  return (int16_t)((int16_t)key + input_offset - 128);
+}
+
 static int bucket_geometry(const unit_shape_t *is, const unit_shape_t *fs,
                            const unit_shape_t *os,
                            const unit_conv_params_t *p, bucket_geometry_t *bg) {
@@ -144,7 +150,6 @@ static void build_lists(const unit_conv_geometry_t *g,
                         int16_t least, uint8_t *lists, int16_t *peak) {
   /* x' = 0: x = -input_offset, key x + 128 */
   const uint8_t sentinel = (uint8_t)((uint8_t)(int8_t)(-input_offset) ^ 0x80u);
-  const int16_t key_offset = (int16_t)(input_offset - 128); /* x' - key */
   const ptrdiff_t sw = g->stride_w;
   const ptrdiff_t x_step = g->x_step; /* stride_w * in_c */
   ptrdiff_t iy, c, r, ix, q;
@@ -163,7 +168,7 @@ static void build_lists(const unit_conv_geometry_t *g,
           uint8_t *at;
           if (mag <= least) continue;
           for (at = end; at != lists; at -= 2) { /* smaller magnitudes up */
-            if (unit_abs16((int16_t)((int16_t)at[-2] + key_offset)) >= mag)
+            if (unit_abs16(key_to_x(at[-2], input_offset)) >= mag)
               break;
             at[0] = at[-2];
             at[1] = at[-1];
@@ -256,7 +261,7 @@ static uint64_t walk_channels(const uint8_t *lists, ptrdiff_t channel_step,
         if (column >= (uint16_t)width) continue; /* outside the output */
         a[column] = unit_wrap_add32(
             a[column],
-            (int16_t)((int16_t)((int16_t)key + input_offset - 128) * wc));
+            (int16_t)(key_to_x(key, input_offset) * wc));
         UNIT_COUNT_ADD(executed, 1);
       }
     }
