@@ -304,13 +304,18 @@ def text_inspect(result: Dict[str, Any]) -> str:
             thresholds = (f"T_q={op.get('thresholds_int')} T={[round(t, 6) for t in op['thresholds_real']]} "
                           f"group {op.get('group_size')} {op.get('division')}")
         if op.get("layout"):
-            thresholds += (f" layout {op['layout']}" + (f" ({op['layout_bytes']} bytes)" if op["layout_bytes"] else "")
+            where = "built in RAM" if op.get("layout_ram_bytes") else "in flash"
+            thresholds += (f" layout {op['layout']}" + (f" ({op['layout_bytes']} bytes {where})"
+                                                        if op["layout_bytes"] else "")
                            + f" scratch {op['scratch_bytes']} bytes")
         lines.append(f"{op['index']:>4} {op['op']:24s} {str(op['output_shape']):18s} {op['macs']:>10}  {thresholds}")
     lines.append(f"MACs {result['macs_total']}, flash {result['flash_bytes']} bytes (constant tensors), "
                  f"peak RAM ~{result['peak_ram_bytes']} bytes ({result['peak_ram_note']})")
     if result.get("unit_scratch_bytes"):
         lines.append(f"UnIT kernel scratch {result['unit_scratch_bytes']} bytes (largest op, whole image)")
+    if result.get("layout_ram_bytes"):
+        lines.append(f"sorted layouts built in RAM {result['layout_ram_bytes']} bytes (format_version 2: TFLM "
+                     f"persistent arena; `tflm-unit convert MODEL --fc-layout sorted` writes version 3, read from flash)")
     config = result.get("unit_metadata")
     if config:
         lines.append(f"UNIT_METADATA: tflm-unit {config.get('package_version')}, division {config.get('division')}, "
