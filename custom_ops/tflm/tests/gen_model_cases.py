@@ -10,8 +10,12 @@ layers) converted by TensorFlow's TFLiteConverter, then
   - ``unit_trand_<division>``: the same with random thresholds;
   - ``layout_t0_<division>`` / ``layout_trand_<division>``: the same CNN
     made UnIT by tflm_unit.converter.apply_thresholds with layout="fast"
-    (format_version 2: the convs ``bucketed``, the dense layers ``sorted``,
-    the depthwise ``compare``), thresholds 0 / random, groups of 2;
+    (the convs ``bucketed``, format_version 2; the dense layers ``sorted``,
+    format_version 3 with their layout tensors; the depthwise ``compare``),
+    thresholds 0 / random, groups of 2;
+  - ``layout_v2_t0_<division>`` / ``layout_v2_trand_<division>``: those with
+    the dense layers as format_version-2 files carry them (the option only:
+    the adapter builds the layout in its arena);
   - ``converter_*`` (with --converter): models written by
     tflm_unit.converter.convert at T = 0 and with calibrated thresholds,
     each also as ``*_fast`` (set_layouts(..., "fast"));
@@ -166,6 +170,23 @@ def layout_models(base, divisions, rng, group_size=2):
     return out
 
 
+def as_format_version_2(model):
+    """A model with its sorted UNIT_FULLY_CONNECTED ops as format_version 2
+    wrote them: the ``layout`` option, no layout tensors."""
+    from tflm_unit.converter.rewrite import remove_unused
+    from tflm_unit.runtime.model import load_graph, pack_model
+
+    graph = load_graph(model)
+    for op in graph.operators:
+        if op.custom_options.get("layout") == "sorted":
+            op_t = graph.model.subgraphs[0].operators[op.index]
+            op_t.customOptions = np.frombuffer(flexbuffers.Dumps(dict(op.custom_options, format_version=2)),
+                                               dtype=np.uint8)
+            op_t.inputs = np.asarray(op.inputs[:4], dtype=np.int32)
+    remove_unused(graph.model)
+    return pack_model(graph.model)
+
+
 def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
     """Models written by tflm_unit.converter: the UnIT paper's CNN and a small
     DS-CNN trained briefly on the bundled digits, converted at T = 0, then
@@ -274,6 +295,8 @@ def main():
         models[f"unit_t0_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=True)
         models[f"unit_trand_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=False)
     models.update(layout_models(base, ("exact", "shift", "tree", "clz"), rng))
+    models.update({name.replace("layout_", "layout_v2_"): as_format_version_2(model)
+                   for name, model in list(models.items()) if name.startswith("layout_")})
     inputs = {name: x for name in models}
     summaries = {}
     if args.converter:
@@ -292,7 +315,7 @@ def main():
         # T = 0 on the builtin CNN's inputs: the runtime must give the builtin
         # model's outputs (TFLM's builtin run checks those), so the TFLM UnIT
         # run that matches these samples matches TFLM's builtin kernels.
-        same_as_builtin = name.startswith(("unit_t0_", "layout_t0_"))
+        same_as_builtin = name.startswith(("unit_t0_", "layout_t0_", "layout_v2_t0_"))
         executed, total, y = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes,
                                            inputs[name], builtin_y if same_as_builtin else None)
         if name == "builtin":
