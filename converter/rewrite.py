@@ -110,7 +110,7 @@ def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_
     :func:`set_sorted_layout_tensors`)."""
     if layout is not None and layout not in FC_LAYOUTS + CONV_LAYOUTS:
         raise ConversionError(f"layout {layout!r}: expected one of {FC_LAYOUTS + CONV_LAYOUTS[1:]}")
-    written = layout not in (None, "compare")  # a zero-cost layout: the option, version 2
+    written = layout not in (None, "compare")  # a zero-cost layout: the option, version 2 or 3
     builder = flexbuffers.Builder()
     with builder.Map():
         for key, value in builtin_options.items():

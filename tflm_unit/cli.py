@@ -107,7 +107,8 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                              "in descending |w| per input), bucketed (conv: inputs bucketed by |x'|), fast "
                              "(each op its zero-cost layout; skipped MACs then cost nothing), auto (per layer "
                              "the fewer MSP430 cycles by the fitted cycle model, priced on --calib-data). "
-                             "Zero-cost layouts: host runtime and MSP430 graph, format_version 2. Default: "
+                             "Zero-cost layouts: host runtime, MSP430 graph and TFLM adapters; bucketed is format_version 2, "
+                             "sorted 3 (the layout's arrays written into the file, read from flash). Default: "
                              "each op's. --fc-layout is the older name")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")

@@ -144,7 +144,8 @@ def rewrite_to_unit(tflite_bytes, division, rng, zero_thresholds, group_size=2):
 def layout_models(base, divisions, rng, group_size=2):
     """The builtin int8 CNN rewritten by tflm_unit.converter.apply_thresholds
     with every MAC op's zero-cost layout (layout="fast": UNIT_CONV_2D
-    bucketed, UNIT_FULLY_CONNECTED sorted; format_version 2), at T = 0 and
+    bucketed, format_version 2; UNIT_FULLY_CONNECTED sorted, format_version
+    3 with its layout tensors), at T = 0 and
     with random thresholds (T_q in [0, 2500) per group, given to the
     converter as the real values they stand for), for each division."""
     from tflm_unit.converter import apply_thresholds
