@@ -489,3 +489,35 @@ def test_cli_layout_auto(paper_unit, tmp_path):
     layouts = {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
                if op.name in ("UNIT_CONV_2D", "UNIT_FULLY_CONNECTED")}
     assert layouts == choose_layouts(model, x)  # priced on the data, with the model's thresholds
+
+
+def test_wide_layer_layout_tensors_have_uint16_indices():
+    """Past 256 outputs the index tensor is uint16; file, built and compare
+    layouts agree, and the resource model counts the file's bytes."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.converter.rewrite import set_layouts
+    from tflm_unit.resources import tflite_resources
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.runtime.model import load_graph
+
+    tf_keras.utils.set_random_seed(5)
+    model = tf_keras.Sequential([tf_keras.layers.Input((24,)), tf_keras.layers.Dense(300, activation="relu"),
+                                 tf_keras.layers.Dense(10)])
+    x = np.random.default_rng(5).normal(0, 1, (64, 24)).astype(np.float32)
+    base = convert(model, x, thresholds=0.0, division="shift")
+    unit = apply_thresholds(base, 0.02, "shift", {0: 150, 1: 5})
+    v3 = set_layouts(unit, "sorted")
+    graph = load_graph(v3)
+    wide = graph.operators[0]
+    weights, index = graph.tensor(wide.inputs[4]), graph.tensor(wide.inputs[5])
+    assert weights.dtype == np.int8 and index.dtype == np.uint16
+    assert weights.shape == index.shape == (24, 2, 151)
+    xq = Interpreter(unit).quantize_input(x)
+    runs = [Interpreter(m).run(xq) for m in (unit, _as_format_version_2(v3), v3)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run.outputs[0], runs[0].outputs[0])
+        assert [layer.macs_executed for layer in run.layers] == [layer.macs_executed for layer in runs[0].layers]
+    layout_bytes = 24 * 302 * (1 + 2) + 300 * 12 * (1 + 1)
+    assert tflite_resources(v3).flash_bytes - tflite_resources(unit).flash_bytes == layout_bytes
+    assert tflite_resources(_as_format_version_2(v3)).layout_ram_bytes == layout_bytes

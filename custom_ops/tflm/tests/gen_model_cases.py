@@ -16,6 +16,8 @@ layers) converted by TensorFlow's TFLiteConverter, then
   - ``layout_v2_t0_<division>`` / ``layout_v2_trand_<division>``: those with
     the dense layers as format_version-2 files carry them (the option only:
     the adapter builds the layout in its arena);
+  - ``wide_sorted`` / ``wide_v2_sorted`` (with --converter): a 300-unit
+    dense layer sorted (uint16 indices), format_version 3 and 2;
   - ``converter_*`` (with --converter): models written by
     tflm_unit.converter.convert at T = 0 and with calibrated thresholds,
     each also as ``*_fast`` (set_layouts(..., "fast"));
@@ -231,6 +233,25 @@ def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
     return out, x_test, summaries
 
 
+def wide_fc_models(seed, samples):
+    """A dense layer of 300 outputs (the sorted layout's uint16 indices) and
+    a classifier, written by tflm_unit.converter with thresholds in groups
+    of 150 (the wide layer) and the sorted layout, as format_version 3 and 2.
+    Returns ({name: bytes}, int8 inputs)."""
+    import tf_keras as keras
+
+    from tflm_unit.converter import apply_thresholds, convert
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.layers.Input((24,)), keras.layers.Dense(300, activation="relu"),
+                              keras.layers.Dense(10)])
+    x = np.random.default_rng(seed).normal(0, 1, (64, 24)).astype(np.float32)
+    base = convert(model, x, thresholds=0.0, division="shift")
+    sorted_model = apply_thresholds(base, 0.02, "shift", {0: 150, 1: 5}, layout="sorted")
+    return ({"wide_sorted": sorted_model, "wide_v2_sorted": as_format_version_2(sorted_model)},
+            Interpreter(base).quantize_input(x[:samples]))
+
+
 def float_models(seed):
     """A float32 CNN (TFLiteConverter without quantisation) made UnIT by
     tflm_unit.converter.apply_thresholds(allow_float=True): float32
@@ -304,6 +325,9 @@ def main():
         conv_models, x_test, summaries = converter_models(args.seed, args.divisions.split(","))
         models.update(conv_models)
         inputs.update({name: x_test[:args.samples] for name in conv_models})
+        wide, x_wide = wide_fc_models(args.seed, args.samples)
+        models.update(wide)
+        inputs.update({name: x_wide for name in wide})
     if args.float:
         f_models = float_models(args.seed)
         models.update(f_models)
