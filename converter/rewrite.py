@@ -455,6 +455,7 @@ def set_layouts(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes
     return pack_model(model_t)
 
 
-__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "LAYOUT_TENSORS_FORMAT_VERSION", "set_sorted_layout_tensors", "FC_LAYOUTS", "CONV_LAYOUTS", "LAYOUT_CHOICES", "set_layouts", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
+__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "LAYOUT_TENSORS_FORMAT_VERSION", "set_sorted_layout_tensors",
+           "FC_LAYOUTS", "CONV_LAYOUTS", "LAYOUT_CHOICES", "set_layouts", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
            "builtin_options_object", "encode_custom_options", "decode_custom_options", "make_unit_op",
            "make_builtin_op", "remove_unused", "set_metadata", "to_builtin", "unpack_model"]

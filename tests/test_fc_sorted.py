@@ -360,7 +360,8 @@ def test_resources_and_inspect_count_the_layout(paper_unit):
     before, after, old = tflite_resources(unit), tflite_resources(sorted_model), tflite_resources(old_file)
     layout_bytes = 256 * (10 + 2) * 2  # weights + uint8 indices, 2 groups of 5
     for resources in (after, old):
-        assert [layer.layout_bytes for layer in resources.layers if layer.op == "UNIT_FULLY_CONNECTED"] == [layout_bytes]
+        fc_layers = [layer for layer in resources.layers if layer.op == "UNIT_FULLY_CONNECTED"]
+        assert [layer.layout_bytes for layer in fc_layers] == [layout_bytes]
     # version 3: flash is what the file holds, the filter plus the two layout tensors; no layout RAM
     graph = load_graph(sorted_model)
     fc_op = _fc_op(sorted_model)

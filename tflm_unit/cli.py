@@ -107,8 +107,9 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                              "in descending |w| per input), bucketed (conv: inputs bucketed by |x'|), fast "
                              "(each op its zero-cost layout; skipped MACs then cost nothing), auto (per layer "
                              "the fewer MSP430 cycles by the fitted cycle model, priced on --calib-data). "
-                             "Zero-cost layouts: host runtime, MSP430 graph and TFLM adapters; bucketed is format_version 2, "
-                             "sorted 3 (the layout's arrays written into the file, read from flash). Default: "
+                             "Zero-cost layouts: host runtime, MSP430 graph and TFLM adapters; bucketed is "
+                             "format_version 2, sorted 3 (the layout's arrays written into the file, read from "
+                             "flash). Default: "
                              "each op's. --fc-layout is the older name")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")
@@ -316,7 +317,8 @@ def text_inspect(result: Dict[str, Any]) -> str:
         lines.append(f"UnIT kernel scratch {result['unit_scratch_bytes']} bytes (largest op, whole image)")
     if result.get("layout_ram_bytes"):
         lines.append(f"sorted layouts built in RAM {result['layout_ram_bytes']} bytes (format_version 2: TFLM "
-                     f"persistent arena; `tflm-unit convert MODEL --fc-layout sorted` writes version 3, read from flash)")
+                     f"persistent arena; `tflm-unit convert MODEL --out NEW --fc-layout sorted` writes version 3, "
+                     f"read from flash)")
     config = result.get("unit_metadata")
     if config:
         lines.append(f"UNIT_METADATA: tflm-unit {config.get('package_version')}, division {config.get('division')}, "

@@ -23,7 +23,8 @@ Formulas (int8 model, batch 1; ``Ho, Wo`` output spatial size, ``kh, kw`` kernel
   ``Ci·(Co + groups)`` int8 weights plus as many uint8/uint16 output indices (``layout_bytes``),
   next to its ``Ci·Co`` filter; a format_version-2 file stores only the filter and the TFLM
   adapter builds the layout in its persistent arena (``layout_ram_bytes``: RAM, not flash). A
-  ``bucketed`` UNIT_CONV_2D stores nothing extra: its lists are built in RAM on every call. TFLite's full-int8 conversion always gives Conv2D,
+  ``bucketed`` UNIT_CONV_2D stores nothing extra: its lists are built in RAM on every call. TFLite's
+  full-int8 conversion always gives Conv2D,
   DepthwiseConv2D and Dense an int32 bias (BatchNorm folds into it), so the Keras model counts one
   even for ``use_bias=False``. A BatchNorm that cannot be folded becomes MUL+ADD with two int8
   per-channel constants (2·C bytes). Quantisation parameters (per-channel scales) and the
