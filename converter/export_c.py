@@ -474,9 +474,13 @@ class _GraphWriter:
                   "act_min": act_min, "act_max": act_max}
         sorted_ref = "NULL"
         if op.is_unit and op.custom_options.get("layout") == "sorted":
-            # The layout replaces the filter in flash: built by the C core.
+            # The layout replaces the filter in flash: the file's (format_version
+            # 3, checked against the filter), or built by the C core.
+            from tflm_unit.runtime.interpreter import file_sorted_layout
+
             group = int(op.custom_options["group_size"])
-            layout = kernels.fc_sorted_layout(np.ascontiguousarray(filt.data), group)
+            layout = file_sorted_layout(self.graph, op) or kernels.fc_sorted_layout(np.ascontiguousarray(filt.data),
+                                                                                    group)
             weights = "NULL"
             sorted_w = self.const_array("int8_t", f"{label}_sorted_weights", layout.weights)
             index_type = "uint8_t" if layout.index.dtype == np.uint8 else "uint16_t"

@@ -40,6 +40,7 @@ def inspect_model(model: Union[bytes, str, os.PathLike]) -> Dict[str, Any]:
         }
         if op.is_unit:
             entry.update(layout=op.custom_options.get("layout", "compare"), layout_bytes=int(layer.layout_bytes),
+                         layout_ram_bytes=int(layer.layout_ram_bytes),
                          scratch_bytes=int(layer.scratch_bytes), min_scratch_bytes=int(layer.min_scratch_bytes))
         if op.is_custom:
             entry["options"] = op.custom_options
@@ -82,6 +83,7 @@ def inspect_model(model: Union[bytes, str, os.PathLike]) -> Dict[str, Any]:
         "peak_ram_note": "activation arena planned like TFLM's greedy planner (batch 1, 16-byte aligned); "
                          "excludes TFLM's persistent allocations and UnIT scratch",
         "unit_scratch_bytes": int(resources.unit_scratch_bytes),
+        "layout_ram_bytes": int(resources.layout_ram_bytes),
         "unit_metadata": config,
         "other_metadata": metadata,
     })

@@ -17,6 +17,8 @@ from flatbuffers import flexbuffers
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 from tflm_unit.converter.errors import ConversionError
 from tflm_unit.runtime.model import (
+    SORTED_INDEX_INPUT,
+    SORTED_WEIGHTS_INPUT,
     UNIT_CUSTOM_OPS,
     UNIT_LAYOUTS,
     ModelGraph,
@@ -31,8 +33,14 @@ from tflm_unit.runtime.model import (
 
 FORMAT_VERSION = 1
 #: The custom-options version of an op with a ``layout`` option (unit_core.h's
-#: UNIT_LAYOUT_FORMAT_VERSION): readers that predate layouts refuse it.
+#: UNIT_LAYOUT_FORMAT_VERSION): readers that predate layouts refuse it.  A
+#: bucketed conv has it (its lists are built per call).
 LAYOUT_FORMAT_VERSION = 2
+#: The version of a sorted UNIT_FULLY_CONNECTED (unit_core.h's
+#: UNIT_LAYOUT_TENSORS_FORMAT_VERSION): the file carries the layout as
+#: constant inputs SORTED_WEIGHTS_INPUT / SORTED_INDEX_INPUT, so firmware
+#: reads it from flash instead of building it in RAM.
+LAYOUT_TENSORS_FORMAT_VERSION = 3
 #: Layouts of UNIT_FULLY_CONNECTED (DESIGN.md §9): ``compare`` (the filter, a
 #: compare per MAC) or ``sorted`` (per input and group, descending |w|); of
 #: UNIT_CONV_2D: ``compare`` or ``bucketed`` (inputs bucketed by |x'| per call).
@@ -97,10 +105,12 @@ def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_
                           layout: Optional[str] = None) -> bytes:
     """The flexbuffer map of a UNIT_* op: every builtin option + division,
     group_size, format_version, and ``layout`` when it is not the default
-    ``compare`` (then format_version is LAYOUT_FORMAT_VERSION)."""
+    ``compare`` (then format_version is LAYOUT_FORMAT_VERSION, for ``sorted``
+    LAYOUT_TENSORS_FORMAT_VERSION: write its tensors with
+    :func:`set_sorted_layout_tensors`)."""
     if layout is not None and layout not in FC_LAYOUTS + CONV_LAYOUTS:
         raise ConversionError(f"layout {layout!r}: expected one of {FC_LAYOUTS + CONV_LAYOUTS[1:]}")
-    written = layout not in (None, "compare")  # a zero-cost layout: the option, version 2
+    written = layout not in (None, "compare")  # a zero-cost layout: the option, version 2 or 3
     builder = flexbuffers.Builder()
     with builder.Map():
         for key, value in builtin_options.items():
@@ -117,7 +127,8 @@ def encode_custom_options(builtin_options: Dict[str, Any], division: str, group_
             builder.Key("layout")
             builder.String(layout)
         builder.Key("format_version")
-        builder.Int(LAYOUT_FORMAT_VERSION if written else FORMAT_VERSION)
+        builder.Int(LAYOUT_TENSORS_FORMAT_VERSION if layout == "sorted" else
+                    LAYOUT_FORMAT_VERSION if written else FORMAT_VERSION)
     return bytes(builder.Finish())
 
 
@@ -157,14 +168,20 @@ def _as_index_array(values: Sequence[int]) -> np.ndarray:
 
 
 def _set_thresholds_tensor(model_t: Any, op: Any, setting: UnitSetting) -> None:
-    """Write the thresholds as op input 3: reuse the tensor and buffer of a
-    UnIT op being re-converted, else append a new tensor + buffer."""
-    sub = model_t.subgraphs[0]
+    """Write the thresholds as op input 3 (the tensor and buffer of a UnIT
+    op being re-converted reused)."""
     data = np.ascontiguousarray(setting.thresholds).reshape(-1)
     tensor_type = schema.TensorType.FLOAT32 if data.dtype == np.float32 else schema.TensorType.INT16
+    _constant_tensor(model_t, op, 3, f"{setting.name}/unit_thresholds", tensor_type, data)
+
+
+def _constant_tensor(model_t: Any, op: Any, position: int, name: str, tensor_type: int, data: np.ndarray) -> None:
+    """Write ``data`` as the constant op input ``position``: reuse the
+    tensor and buffer already there, else append a new tensor + buffer."""
+    sub = model_t.subgraphs[0]
     inputs = [int(i) for i in op.inputs]
-    if len(inputs) > 3 and inputs[3] >= 0:
-        tensor = sub.tensors[inputs[3]]
+    if len(inputs) > position and inputs[position] >= 0:
+        tensor = sub.tensors[inputs[position]]
         buffer = model_t.buffers[tensor.buffer]
     else:
         tensor = schema.TensorT()
@@ -172,16 +189,41 @@ def _set_thresholds_tensor(model_t: Any, op: Any, setting: UnitSetting) -> None:
         model_t.buffers.append(buffer)
         tensor.buffer = len(model_t.buffers) - 1
         sub.tensors.append(tensor)
-        inputs = (inputs + [-1, -1])[:3] + [len(sub.tensors) - 1]
-    tensor.name = f"{setting.name}/unit_thresholds"
+        inputs = (inputs + [-1] * position)[:position] + [len(sub.tensors) - 1]
+    tensor.name = name
     tensor.type = tensor_type
-    tensor.shape = _as_index_array([data.size])
+    tensor.shape = _as_index_array(data.shape)
     tensor.shapeSignature = None
     tensor.quantization = None
     buffer.data = np.frombuffer(data.astype(data.dtype.newbyteorder("<")).tobytes(), dtype=np.uint8)
     buffer.offset = 0
     buffer.size = 0
     op.inputs = _as_index_array(inputs)
+
+
+def set_sorted_layout_tensors(model_t: Any, graph: ModelGraph, op_index: int, group_size: int,
+                              layout: Optional[str]) -> None:
+    """Give op ``op_index`` the inputs its layout needs: for ``sorted``, the
+    filter's sorted layout (built by the C core, unit_fc_sorted_build) in
+    groups of ``group_size`` as constant inputs SORTED_WEIGHTS_INPUT (int8)
+    and SORTED_INDEX_INPUT (uint8 for <= 256 outputs, else uint16), each
+    [input_depth, groups, group_size + 1], the arrays the kernel walks as
+    they are; for any other layout, only input, filter, bias, thresholds
+    (the caller's remove_unused drops an old layout's tensors)."""
+    from tflm_unit.core import kernels
+
+    op_t = model_t.subgraphs[0].operators[op_index]
+    if layout != "sorted":
+        op_t.inputs = _as_index_array([int(i) for i in op_t.inputs][:SORTED_WEIGHTS_INPUT])
+        return
+    filt = graph.tensor(graph.operators[op_index].inputs[1])
+    built = kernels.fc_sorted_layout(np.ascontiguousarray(filt.data), group_size)
+    shape = (built.input_depth, built.output_depth // built.group_size, built.group_size + 1)
+    index_type = schema.TensorType.UINT8 if built.index.dtype == np.uint8 else schema.TensorType.UINT16
+    _constant_tensor(model_t, op_t, SORTED_WEIGHTS_INPUT, f"{filt.name}/unit_sorted_weights",
+                     schema.TensorType.INT8, built.weights.reshape(shape))
+    _constant_tensor(model_t, op_t, SORTED_INDEX_INPUT, f"{filt.name}/unit_sorted_index", index_type,
+                     built.index.reshape(shape))
 
 
 def make_unit_op(model_t: Any, graph: ModelGraph, setting: UnitSetting) -> None:
@@ -204,6 +246,7 @@ def make_unit_op(model_t: Any, graph: ModelGraph, setting: UnitSetting) -> None:
                                                              layout), dtype=np.uint8)
     op_t.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
     _set_thresholds_tensor(model_t, op_t, setting)
+    set_sorted_layout_tensors(model_t, graph, setting.op_index, setting.group_size, layout)
 
 
 def make_builtin_op(model_t: Any, op: Operator, version: int) -> None:
@@ -366,11 +409,13 @@ def set_layouts(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes
     of its UNIT_CONV_2D / UNIT_FULLY_CONNECTED ops set: {op index: layout},
     or one value for every op whose kind has it (``compare`` for both,
     ``sorted`` for the fully connected ops, ``bucketed`` for the convs,
-    ``fast`` each op's zero-cost layout).  Zero-cost layouts get
-    format_version LAYOUT_FORMAT_VERSION; ``compare`` removes the option
-    (version 1, the file any reader takes).  Outputs and MAC counts do not
-    change (the kernels are bit-exact); readers build what a layout needs
-    from the filter.  An op whose kernel cannot take its geometry or dtype
+    ``fast`` each op's zero-cost layout).  ``bucketed`` gets
+    format_version LAYOUT_FORMAT_VERSION; ``sorted`` gets
+    LAYOUT_TENSORS_FORMAT_VERSION and the layout's arrays as constant inputs
+    (:func:`set_sorted_layout_tensors`; the filter stays, for the compare
+    kernels and every other tool); ``compare`` removes the option and those
+    inputs (version 1, the file any reader takes).  Outputs and MAC counts
+    do not change (the kernels are bit-exact).  An op whose kernel cannot take its geometry or dtype
     is refused (:func:`tflm_unit.runtime.interpreter.layout_problem`)."""
     from tflm_unit.runtime.interpreter import layout_problem
 
@@ -405,9 +450,12 @@ def set_layouts(unit_tflite: bytes, layout: Union[str, Dict[int, str]]) -> bytes
         options = {k: v for k, v in o.items() if k not in UNIT_OPTION_KEYS}
         encoded = encode_custom_options(options, o.get("division", "exact"), int(o["group_size"]), value)
         model_t.subgraphs[0].operators[int(index)].customOptions = np.frombuffer(encoded, dtype=np.uint8)
+        set_sorted_layout_tensors(model_t, graph, int(index), int(o["group_size"]), value)
+    remove_unused(model_t)
     return pack_model(model_t)
 
 
-__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "FC_LAYOUTS", "CONV_LAYOUTS", "LAYOUT_CHOICES", "set_layouts", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
+__all__ = ["FORMAT_VERSION", "LAYOUT_FORMAT_VERSION", "LAYOUT_TENSORS_FORMAT_VERSION", "set_sorted_layout_tensors",
+           "FC_LAYOUTS", "CONV_LAYOUTS", "LAYOUT_CHOICES", "set_layouts", "UNIT_NAME_OF", "BUILTIN_NAME_OF", "UnitSetting", "builtin_options_dict",
            "builtin_options_object", "encode_custom_options", "decode_custom_options", "make_unit_op",
            "make_builtin_op", "remove_unused", "set_metadata", "to_builtin", "unpack_model"]

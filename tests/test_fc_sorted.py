@@ -125,17 +125,64 @@ def _fc_op(model: bytes):
     return next(op for op in load_graph(model).operators if op.name == "UNIT_FULLY_CONNECTED")
 
 
+def _as_format_version_2(model: bytes) -> bytes:
+    """A sorted model as format_version 2 wrote it: the layout option, no layout tensors."""
+    from flatbuffers import flexbuffers
+
+    from tflm_unit.converter.rewrite import remove_unused
+    from tflm_unit.runtime.model import load_graph, pack_model
+
+    graph = load_graph(model)
+    for op in graph.operators:
+        if op.custom_options.get("layout") == "sorted":
+            op_t = graph.model.subgraphs[0].operators[op.index]
+            builder = flexbuffers.Builder()
+            with builder.Map():
+                for key, value in dict(op.custom_options, format_version=2).items():
+                    builder.Key(key)
+                    builder.String(value) if isinstance(value, str) else builder.Bool(value) \
+                        if isinstance(value, bool) else builder.Int(int(value))
+            op_t.customOptions = np.frombuffer(bytes(builder.Finish()), dtype=np.uint8)
+            op_t.inputs = np.asarray(op.inputs[:4], dtype=np.int32)
+    remove_unused(graph.model)
+    return pack_model(graph.model)
+
+
 def test_layout_option_round_trip(paper_unit):
+    """format_version 3: the sorted layout is two constant op inputs, exactly
+    the arrays the C core builds from the filter (which stays)."""
     from tflm_unit.converter.rewrite import set_layouts
+    from tflm_unit.runtime.model import load_graph
 
     unit, _ = paper_unit
     assert "layout" not in _fc_op(unit).custom_options and _fc_op(unit).custom_options["format_version"] == 1
     sorted_model = set_layouts(unit, "sorted")
-    options = _fc_op(sorted_model).custom_options
-    assert options["layout"] == "sorted" and options["format_version"] == 2
+    fc = _fc_op(sorted_model)
+    options = fc.custom_options
+    assert options["layout"] == "sorted" and options["format_version"] == 3
     assert options["group_size"] == 5 and options["division"] == "shift"
-    back = _fc_op(set_layouts(sorted_model, "compare")).custom_options
-    assert "layout" not in back and back["format_version"] == 1
+    graph = load_graph(sorted_model)
+    assert len(fc.inputs) == 6
+    filt, weights, index = (graph.tensor(fc.inputs[i]) for i in (1, 4, 5))
+    built = k.fc_sorted_layout(filt.data, 5)
+    assert weights.dtype == np.int8 and index.dtype == np.uint8
+    assert weights.shape == index.shape == (256, 2, 6)  # inputs, groups, group size + sentinel
+    np.testing.assert_array_equal(weights.data.reshape(-1), built.weights)
+    np.testing.assert_array_equal(index.data.reshape(-1), built.index)
+    np.testing.assert_array_equal(filt.data, graph_filter(unit))
+    assert set_layouts(sorted_model, "sorted") == sorted_model  # idempotent: tensors reused
+    back_model = set_layouts(sorted_model, "compare")
+    back = _fc_op(back_model)
+    assert "layout" not in back.custom_options and back.custom_options["format_version"] == 1
+    assert len(back.inputs) == 4 and len(back_model) == len(unit)  # the layout tensors are gone
+    # a format_version-2 file set to sorted again gets its tensors
+    assert _fc_op(set_layouts(_as_format_version_2(sorted_model), "sorted")).custom_options["format_version"] == 3
+
+
+def graph_filter(model: bytes) -> np.ndarray:
+    from tflm_unit.runtime.model import load_graph
+
+    return load_graph(model).tensor(_fc_op(model).inputs[1]).data
 
 
 def test_runtime_sorted_layout_is_bit_exact(paper_unit):
@@ -155,6 +202,109 @@ def test_runtime_sorted_layout_is_bit_exact(paper_unit):
     assert _fc_op(again).custom_options["layout"] == "sorted"
     np.testing.assert_array_equal(Interpreter(again).run(xq).outputs[0],
                                   Interpreter(set_layouts(again, "compare")).run(xq).outputs[0])
+    regrouped = apply_thresholds(sorted_model, {"fc": [0.002] * 5}, "shift", group_size={"fc": 2})
+    fc = _fc_op(regrouped)
+    assert fc.custom_options["group_size"] == 2 and fc.custom_options["format_version"] == 3
+    from tflm_unit.runtime.model import load_graph
+
+    assert load_graph(regrouped).tensor(fc.inputs[4]).shape == (256, 5, 3)
+    np.testing.assert_array_equal(Interpreter(regrouped).run(xq).outputs[0],
+                                  Interpreter(set_layouts(regrouped, "compare")).run(xq).outputs[0])
+
+
+@pytest.mark.parametrize("division", DIVISION_MODES)
+def test_file_layout_matches_built_layout_and_compare(paper_unit, division):
+    """The layout read from a format_version-3 file gives what the layout
+    built for a version-2 file and the compare kernel give, bit for bit and
+    MAC for MAC, at every threshold and division mode."""
+    from tflm_unit.converter import apply_thresholds
+    from tflm_unit.converter.rewrite import set_layouts
+    from tflm_unit.runtime import Interpreter
+
+    unit, xq = paper_unit
+    for scale in (0.0, 0.002, 0.01, 0.05, 1.0):
+        model = apply_thresholds(unit, {"fc": [scale, 2 * scale]}, division, group_size={"fc": 5})
+        v3 = set_layouts(model, "sorted")
+        v2 = _as_format_version_2(v3)
+        assert _fc_op(v2).custom_options["format_version"] == 2 and len(_fc_op(v2).inputs) == 4
+        runs = [Interpreter(m).run(xq) for m in (model, v2, v3)]
+        for run in runs[1:]:
+            np.testing.assert_array_equal(run.outputs[0], runs[0].outputs[0])
+            assert [layer.macs_executed for layer in run.layers] == [layer.macs_executed for layer in runs[0].layers]
+            np.testing.assert_array_equal(run.layers[-2].channel_executed, runs[0].layers[-2].channel_executed)
+
+
+def _corrupt(model: bytes, position: int, change) -> bytes:
+    """The model with the FC op's input ``position`` tensor changed by ``change(tensor_t, data)``."""
+    from tflm_unit.runtime.model import load_graph, pack_model
+
+    graph = load_graph(model)
+    model_t = graph.model
+    tensor_t = model_t.subgraphs[0].tensors[_fc_op(model).inputs[position]]
+    buffer = model_t.buffers[tensor_t.buffer]
+    data = np.array(buffer.data, dtype=np.uint8)
+    change(tensor_t, data)
+    buffer.data = data
+    return pack_model(model_t)
+
+
+def test_corrupt_layout_tensors_are_refused(paper_unit, tmp_path):
+    """A layout tensor with a wrong dtype or shape, an index out of its
+    group, or contents that are not the filter's layout: a clear error
+    naming the op and tensor, before any kernel reads it."""
+    from tflm_unit.converter.rewrite import set_layouts
+    from tflm_unit.errors import ModelFormatError, TflmUnitError
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.runtime.model import load_graph
+
+    unit, _ = paper_unit
+    model = set_layouts(unit, "sorted")
+    fc = _fc_op(model)
+    where = rf"operator {fc.index} \(UNIT_FULLY_CONNECTED\)"
+    index_name = load_graph(model).tensor(fc.inputs[5]).name
+
+    def bad_index(tensor_t, data):
+        data[0] = 7  # group 0 holds outputs 0..4
+    with pytest.raises(ModelFormatError, match=where + rf".*'{index_name}' holds output 7 at entry 0, outside its "
+                                                       r"group \[0, 5\)"):
+        Interpreter(_corrupt(model, 5, bad_index))
+
+    def out_of_range(tensor_t, data):
+        data[7] = 200  # beyond the 10 outputs
+    with pytest.raises(ModelFormatError, match="holds output 200"):
+        Interpreter(_corrupt(model, 5, out_of_range))
+    from tflm_unit.converter import export_c
+
+    with pytest.raises(ModelFormatError, match="holds output 200"):  # the MSP430 graph's reader too
+        export_c(_corrupt(model, 5, out_of_range), tmp_path, name="model")
+
+    def wrong_shape(tensor_t, data):
+        tensor_t.shape = np.asarray([256, 12], dtype=np.int32)
+    with pytest.raises(ModelFormatError, match=where + r".*layout weights tensor .* must be a constant int8 tensor "
+                                                       r"of shape \[256, 2, 6\].*got constant INT8 \[256, 12\]"):
+        Interpreter(_corrupt(model, 4, wrong_shape))
+
+    def wrong_dtype(tensor_t, data):
+        tensor_t.type = 9  # INT8 instead of UINT8
+    with pytest.raises(ModelFormatError, match="layout index tensor .* must be a constant uint8 tensor"):
+        Interpreter(_corrupt(model, 5, wrong_dtype))
+
+    def wrong_weight(tensor_t, data):
+        data[0] = (int(data[0]) ^ 1) & 0xFF  # not the filter's weight (still descending)
+    with pytest.raises(ModelFormatError, match=where + r".*are not the sorted layout of the filter"):
+        Interpreter(_corrupt(model, 4, wrong_weight))
+
+    def unsorted(tensor_t, data):
+        data[0], data[1] = data[1], data[0]
+    with pytest.raises(TflmUnitError, match="not the sorted layout"):
+        Interpreter(_corrupt(model, 4, unsorted))
+
+    graph = load_graph(model)
+    graph.model.subgraphs[0].operators[fc.index].inputs = np.asarray(fc.inputs[:4], dtype=np.int32)
+    from tflm_unit.runtime.model import pack_model
+
+    with pytest.raises(ModelFormatError, match=r"has 4 inputs, expected 6..6 \(format_version 3\)"):
+        Interpreter(pack_model(graph.model))
 
 
 def test_bad_layouts_are_refused(paper_unit):
@@ -171,24 +321,29 @@ def test_bad_layouts_are_refused(paper_unit):
     base = {"fused_activation_function": 0, "group_size": 10, "division": "shift"}
     with pytest.raises(ModelFormatError, match="needs format_version 2"):
         _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted", format_version=1))
+    with pytest.raises(ModelFormatError, match="format_version 3 is for a UNIT_FULLY_CONNECTED with layout 'sorted'"):
+        _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, format_version=3))
     with pytest.raises(ModelFormatError, match=r"'rows': expected one of \('compare', 'sorted'\)"):
         _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="rows", format_version=2))
     assert _unit_options("op 5", "UNIT_FULLY_CONNECTED", dict(base, layout="sorted",
                                                               format_version=2))["layout"] == "sorted"
 
 
-def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path):
+@pytest.mark.parametrize("version", (2, 3))
+def test_export_c_writes_the_layout_instead_of_the_filter(paper_unit, tmp_path, version):
     from tflm_unit.converter import export_c
     from tflm_unit.converter.rewrite import set_layouts
 
     unit, _ = paper_unit
-    export_c(set_layouts(unit, "sorted"), tmp_path, name="model")
+    model = set_layouts(unit, "sorted")
+    export_c(model if version == 3 else _as_format_version_2(model), tmp_path, name="model")
     text = (tmp_path / "model_graph.c").read_text()
     fc = _fc_op(unit)
     label = f"op{fc.index}"
     assert f"model_{label}_sorted_weights[3072]" in text  # 256 inputs x (10 outputs + 2 groups)
     assert f"model_{label}_sorted_index[3072]" in text and "const uint8_t" in text
     assert f"model_{label}_filter[" not in text
+    assert "unit_sorted_weights" not in text.replace(f"model_{label}_sorted_weights", "")  # not also as a tensor
 
 
 def test_resources_and_inspect_count_the_layout(paper_unit):
@@ -197,17 +352,36 @@ def test_resources_and_inspect_count_the_layout(paper_unit):
     from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.resources import tflite_resources
 
+    from tflm_unit.runtime.model import load_graph
+
     unit, _ = paper_unit
     sorted_model = set_layouts(unit, "sorted")
-    before, after = tflite_resources(unit), tflite_resources(sorted_model)
+    old_file = _as_format_version_2(sorted_model)
+    before, after, old = tflite_resources(unit), tflite_resources(sorted_model), tflite_resources(old_file)
     layout_bytes = 256 * (10 + 2) * 2  # weights + uint8 indices, 2 groups of 5
-    assert [layer.layout_bytes for layer in after.layers if layer.op == "UNIT_FULLY_CONNECTED"] == [layout_bytes]
-    assert after.flash_bytes - before.flash_bytes == layout_bytes - 256 * 10  # the filter is not stored
-    assert after.peak_ram_bytes == before.peak_ram_bytes
+    for resources in (after, old):
+        fc_layers = [layer for layer in resources.layers if layer.op == "UNIT_FULLY_CONNECTED"]
+        assert [layer.layout_bytes for layer in fc_layers] == [layout_bytes]
+    # version 3: flash is what the file holds, the filter plus the two layout tensors; no layout RAM
+    graph = load_graph(sorted_model)
+    fc_op = _fc_op(sorted_model)
+    in_file = sum(graph.tensor(fc_op.inputs[i]).nbytes for i in (4, 5))
+    assert in_file == layout_bytes
+    assert after.flash_bytes - before.flash_bytes == layout_bytes
+    assert after.layout_ram_bytes == 0
+    assert len(sorted_model) - len(unit) >= layout_bytes
+    # version 2: the file holds only the filter; the TFLM adapter builds the layout in its arena
+    assert old.flash_bytes == before.flash_bytes and old.layout_ram_bytes == layout_bytes
+    assert after.peak_ram_bytes == before.peak_ram_bytes == old.peak_ram_bytes
     report = inspect_model(sorted_model)
     fc = next(op for op in report["ops"] if op["op"] == "UNIT_FULLY_CONNECTED")
-    assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes
-    assert f"layout sorted ({layout_bytes} bytes) scratch" in text_inspect(report)
+    assert fc["layout"] == "sorted" and fc["layout_bytes"] == layout_bytes and fc["layout_ram_bytes"] == 0
+    assert report["layout_ram_bytes"] == 0
+    assert f"layout sorted ({layout_bytes} bytes in flash) scratch" in text_inspect(report)
+    old_report = inspect_model(old_file)
+    assert old_report["layout_ram_bytes"] == layout_bytes
+    assert f"layout sorted ({layout_bytes} bytes built in RAM) scratch" in text_inspect(old_report)
+    assert f"sorted layouts built in RAM {layout_bytes} bytes" in text_inspect(old_report)
     # the sorted kernel's scratch (int32 accumulators), as export-c's static graph reserves it
     from tflm_unit.converter.export_c import graph_sources
     from tflm_unit.core import kernels
@@ -316,3 +490,35 @@ def test_cli_layout_auto(paper_unit, tmp_path):
     layouts = {op.index: op.custom_options.get("layout", "compare") for op in load_graph(model).operators
                if op.name in ("UNIT_CONV_2D", "UNIT_FULLY_CONNECTED")}
     assert layouts == choose_layouts(model, x)  # priced on the data, with the model's thresholds
+
+
+def test_wide_layer_layout_tensors_have_uint16_indices():
+    """Past 256 outputs the index tensor is uint16; file, built and compare
+    layouts agree, and the resource model counts the file's bytes."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from tflm_unit.converter import apply_thresholds, convert
+    from tflm_unit.converter.rewrite import set_layouts
+    from tflm_unit.resources import tflite_resources
+    from tflm_unit.runtime import Interpreter
+    from tflm_unit.runtime.model import load_graph
+
+    tf_keras.utils.set_random_seed(5)
+    model = tf_keras.Sequential([tf_keras.layers.Input((24,)), tf_keras.layers.Dense(300, activation="relu"),
+                                 tf_keras.layers.Dense(10)])
+    x = np.random.default_rng(5).normal(0, 1, (64, 24)).astype(np.float32)
+    base = convert(model, x, thresholds=0.0, division="shift")
+    unit = apply_thresholds(base, 0.02, "shift", {0: 150, 1: 5})
+    v3 = set_layouts(unit, "sorted")
+    graph = load_graph(v3)
+    wide = graph.operators[0]
+    weights, index = graph.tensor(wide.inputs[4]), graph.tensor(wide.inputs[5])
+    assert weights.dtype == np.int8 and index.dtype == np.uint16
+    assert weights.shape == index.shape == (24, 2, 151)
+    xq = Interpreter(unit).quantize_input(x)
+    runs = [Interpreter(m).run(xq) for m in (unit, _as_format_version_2(v3), v3)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run.outputs[0], runs[0].outputs[0])
+        assert [layer.macs_executed for layer in run.layers] == [layer.macs_executed for layer in runs[0].layers]
+    layout_bytes = 24 * 302 * (1 + 2) + 300 * 12 * (1 + 1)
+    assert tflite_resources(v3).flash_bytes - tflite_resources(unit).flash_bytes == layout_bytes
+    assert tflite_resources(_as_format_version_2(v3)).layout_ram_bytes == layout_bytes

@@ -107,7 +107,9 @@ def setup_convert(parser: argparse.ArgumentParser) -> None:
                              "in descending |w| per input), bucketed (conv: inputs bucketed by |x'|), fast "
                              "(each op its zero-cost layout; skipped MACs then cost nothing), auto (per layer "
                              "the fewer MSP430 cycles by the fitted cycle model, priced on --calib-data). "
-                             "Zero-cost layouts: host runtime and MSP430 graph, format_version 2. Default: "
+                             "Zero-cost layouts: host runtime, MSP430 graph and TFLM adapters; bucketed is "
+                             "format_version 2, sorted 3 (the layout's arrays written into the file, read from "
+                             "flash). Default: "
                              "each op's. --fc-layout is the older name")
     parser.add_argument("--threshold", type=float, default=None, metavar="T",
                         help="real threshold T for every MAC layer (default 0: no skipping)")
@@ -304,13 +306,19 @@ def text_inspect(result: Dict[str, Any]) -> str:
             thresholds = (f"T_q={op.get('thresholds_int')} T={[round(t, 6) for t in op['thresholds_real']]} "
                           f"group {op.get('group_size')} {op.get('division')}")
         if op.get("layout"):
-            thresholds += (f" layout {op['layout']}" + (f" ({op['layout_bytes']} bytes)" if op["layout_bytes"] else "")
+            where = "built in RAM" if op.get("layout_ram_bytes") else "in flash"
+            thresholds += (f" layout {op['layout']}" + (f" ({op['layout_bytes']} bytes {where})"
+                                                        if op["layout_bytes"] else "")
                            + f" scratch {op['scratch_bytes']} bytes")
         lines.append(f"{op['index']:>4} {op['op']:24s} {str(op['output_shape']):18s} {op['macs']:>10}  {thresholds}")
     lines.append(f"MACs {result['macs_total']}, flash {result['flash_bytes']} bytes (constant tensors), "
                  f"peak RAM ~{result['peak_ram_bytes']} bytes ({result['peak_ram_note']})")
     if result.get("unit_scratch_bytes"):
         lines.append(f"UnIT kernel scratch {result['unit_scratch_bytes']} bytes (largest op, whole image)")
+    if result.get("layout_ram_bytes"):
+        lines.append(f"sorted layouts built in RAM {result['layout_ram_bytes']} bytes (format_version 2: TFLM "
+                     f"persistent arena; `tflm-unit convert MODEL --out NEW --fc-layout sorted` writes version 3, "
+                     f"read from flash)")
     config = result.get("unit_metadata")
     if config:
         lines.append(f"UNIT_METADATA: tflm-unit {config.get('package_version')}, division {config.get('division')}, "

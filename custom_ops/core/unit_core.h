@@ -38,10 +38,16 @@ extern "C" {
 #endif
 
 #define UNIT_FORMAT_VERSION 1
-/* The custom-options version of ops that carry a `layout` option (the
- * sorted fully connected layout, DESIGN.md §9); readers that know layouts
- * accept 1..UNIT_LAYOUT_FORMAT_VERSION. */
+/* The custom-options version of ops that carry a `layout` option
+ * (DESIGN.md §9): a bucketed conv, and a sorted fully connected op as files
+ * written before version 3 carry it (readers build its arrays). */
 #define UNIT_LAYOUT_FORMAT_VERSION 2
+/* The custom-options version of a `sorted` UNIT_FULLY_CONNECTED whose file
+ * carries the layout as two constant inputs after the thresholds (weights
+ * int8, indices uint8 / uint16, each [input_depth, groups, group_size + 1],
+ * unit_fc_sorted_t's arrays as they are); version-2 ops carry the option
+ * only.  The newest version readers accept. */
+#define UNIT_LAYOUT_TENSORS_FORMAT_VERSION 3
 
 /* What every public function of the core returns (or, for the size and
  * geometry queries, signals by returning 0).  Arguments are validated once
@@ -343,6 +349,18 @@ unit_status_t unit_fc_sorted_build(const int8_t *filter, int32_t input_depth,
  * layout, which would cost as much as the walk. */
 unit_status_t unit_fc_sorted_check(const unit_fc_sorted_t *layout,
                                    int32_t input_depth, int32_t output_depth);
+/* unit_fc_sorted_check, and the layout is the one unit_fc_sorted_build
+ * writes for `filter` [output_depth, input_depth]: per segment exactly the
+ * filter's non-zero weights of that input and group, each at its output
+ * index, equal magnitudes in ascending output order (UNIT_ERR_SHAPE
+ * otherwise).  No allocation, one pass over the layout and the filter: for
+ * a front end that reads the layout from a file next to its filter (the
+ * TFLM adapter, format_version 3), so the sorted kernel computes what the
+ * filter does. */
+unit_status_t unit_fc_sorted_check_filter(const unit_fc_sorted_t *layout,
+                                          const int8_t *filter,
+                                          int32_t input_depth,
+                                          int32_t output_depth);
 /* int32 accumulators and the groups' divisors; 0 for invalid arguments. */
 size_t unit_fc_sorted_scratch_bytes(int32_t output_depth,
                                     const unit_skip_t *skip);

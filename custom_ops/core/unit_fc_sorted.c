@@ -135,6 +135,46 @@ unit_status_t unit_fc_sorted_check(const unit_fc_sorted_t *layout,
   return UNIT_OK;
 }
 
+unit_status_t unit_fc_sorted_check_filter(const unit_fc_sorted_t *layout,
+                                          const int8_t *filter,
+                                          int32_t input_depth,
+                                          int32_t output_depth) {
+  ptrdiff_t d, g, k, o;
+  ptrdiff_t at = 0;
+  ptrdiff_t seg, groups, group_size;
+  unit_status_t status = unit_fc_sorted_check(layout, input_depth, output_depth);
+  if (status != UNIT_OK) return status; /* every index is in its group */
+  if (!filter) return UNIT_ERR_NULL;
+  group_size = (ptrdiff_t)layout->group_size;
+  seg = group_size + 1;
+  groups = (ptrdiff_t)output_depth / group_size;
+  for (d = 0; d < (ptrdiff_t)input_depth; ++d) {
+    for (g = 0; g < groups; ++g, at += seg) {
+      const ptrdiff_t first = g * group_size;
+      ptrdiff_t nonzero = 0, listed = 0, previous = -1;
+      int32_t previous_magnitude = 0;
+      for (o = first; o < first + group_size; ++o)
+        if (filter[o * (ptrdiff_t)input_depth + d] != 0) ++nonzero;
+      for (k = 0; k < seg; ++k) {
+        const int32_t w = layout->weights[at + k];
+        const int32_t magnitude = w < 0 ? -w : w;
+        const ptrdiff_t out = (ptrdiff_t)load_index(layout, (size_t)(at + k));
+        if (w == 0) break; /* the zero run (checked above) */
+        /* the filter's weight, each output once: equal magnitudes in
+         * ascending output order, as unit_fc_sorted_build writes them */
+        if (filter[out * (ptrdiff_t)input_depth + d] != w) return UNIT_ERR_SHAPE;
+        if (magnitude == previous_magnitude && out <= previous)
+          return UNIT_ERR_SHAPE;
+        previous = out;
+        previous_magnitude = magnitude;
+        ++listed;
+      }
+      if (listed != nonzero) return UNIT_ERR_SHAPE; /* a weight left out */
+    }
+  }
+  return UNIT_OK;
+}
+
 size_t unit_fc_sorted_scratch_bytes(int32_t output_depth,
                                     const unit_skip_t *skip) {
   int32_t groups;

@@ -2,13 +2,16 @@
 // UNIT_FULLY_CONNECTED.
 //
 // Init  parses the flexbuffer custom_options into a persistent OpData
-//       (format_version 1, or 2 with a `layout` option: DESIGN.md section 9).
+//       (format_version 1; 2 with a `layout` option: DESIGN.md section 9;
+//       3 for a sorted fully connected op that carries its layout).
 // Prepare validates every input (types, shapes, quantisation, thresholds),
 //       computes the per-channel requantisation with the core's
-//       unit_quantize_multiplier and requests the core's scratch buffer; a
-//       fully connected op with the `sorted` layout builds it from the
-//       filter (unit_fc_sorted_build) into a persistent buffer, as the host
-//       runtime does (the file carries the option, not the arrays).
+//       unit_quantize_multiplier and requests the core's scratch buffer.  A
+//       fully connected op with the `sorted` layout reads it from the file's
+//       two constant layout tensors (format_version 3: in flash, checked
+//       against the filter by unit_fc_sorted_check_filter, no arena), or,
+//       for a format_version-2 file (the option only), builds it from the
+//       filter (unit_fc_sorted_build) into persistent arena buffers.
 // Eval  calls the kernel core (custom_ops/core/unit_core.h): the layout's
 //       kernel (unit_fully_connected_sorted_int8, unit_conv_2d_bucketed_int8)
 //       or the compare-per-MAC one.
@@ -46,8 +49,13 @@ constexpr int kInputTensor = 0;
 constexpr int kFilterTensor = 1;
 constexpr int kBiasTensor = 2;  // optional: index -1 in the model
 constexpr int kThresholdsTensor = 3;
+// format_version 3, sorted fully connected: the layout's arrays
+// (unit_fc_sorted_t), each [depth, groups, group_size + 1].
+constexpr int kSortedWeightsTensor = 4;  // int8
+constexpr int kSortedIndexTensor = 5;    // uint8 (C_out <= 256) or uint16
 constexpr int kOutputTensor = 0;
 constexpr int kNumInputs = 4;
+constexpr int kNumInputsWithLayout = 6;
 
 enum class OpKind { kConv, kDepthwise, kFullyConnected };
 
@@ -92,7 +100,9 @@ struct OpData {
   int32_t* shift;       // [C_out], persistent
   int scratch_index;    // -1: no scratch needed
   size_t scratch_bytes;
-  unit_fc_sorted_t sorted;  // kLayoutSorted: arrays in persistent buffers
+  // kLayoutSorted, format_version 2: the arrays in persistent buffers
+  // (version 3 reads them from the layout tensors at every Eval).
+  unit_fc_sorted_t sorted;
 };
 
 // ---------------------------------------------------------------- Init ----
@@ -207,10 +217,17 @@ TfLiteStatus CheckOptions(TfLiteContext* context, OpData* data, OpKind kind) {
     MicroPrintf("UnIT op: %s: '%s'", data->options_error, data->options_key);
     return kTfLiteError;
   }
+  TF_LITE_ENSURE_MSG(
+      context,
+      data->format_version >= UNIT_FORMAT_VERSION &&
+          data->format_version <= UNIT_LAYOUT_TENSORS_FORMAT_VERSION,
+      "UnIT op: unsupported format_version");
   TF_LITE_ENSURE_MSG(context,
-                     data->format_version >= UNIT_FORMAT_VERSION &&
-                         data->format_version <= UNIT_LAYOUT_FORMAT_VERSION,
-                     "UnIT op: unsupported format_version");
+                     data->format_version < UNIT_LAYOUT_TENSORS_FORMAT_VERSION ||
+                         (kind == OpKind::kFullyConnected &&
+                          data->layout == kLayoutSorted),
+                     "UnIT op: format_version 3 is for a UNIT_FULLY_CONNECTED "
+                     "with the sorted layout");
   if (kind == OpKind::kFullyConnected) {
     TF_LITE_ENSURE_MSG(context, data->layout != kLayoutBucketed,
                        "UnIT op: UNIT_FULLY_CONNECTED layouts are compare, "
@@ -419,17 +436,21 @@ TfLiteStatus PrepareRequant(TfLiteContext* context, OpData* data,
   return kTfLiteOk;
 }
 
-// The kernels read weights, bias and thresholds in place: TFLM's tensor
-// compression (USE_TFLM_COMPRESSION builds) is not supported for them.
+// The kernels read weights, bias, thresholds and layout tensors in place:
+// TFLM's tensor compression (USE_TFLM_COMPRESSION builds) is not supported
+// for them.
 TfLiteStatus CheckNotCompressed(TfLiteContext* context, TfLiteNode* node) {
 #ifdef USE_TFLM_COMPRESSION
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
-  TF_LITE_ENSURE_MSG(
-      context,
-      !micro_context->IsTensorCompressed(node, kFilterTensor) &&
-          !micro_context->IsTensorCompressed(node, kBiasTensor) &&
-          !micro_context->IsTensorCompressed(node, kThresholdsTensor),
-      "UnIT op: compressed weights are not supported");
+  bool compressed = false;
+  for (int i = kFilterTensor; i < node->inputs->size; ++i) {
+    compressed = compressed || micro_context->IsTensorCompressed(node, i);
+  }
+  TF_LITE_ENSURE_MSG(context, !compressed,
+                     "UnIT op: compressed weights are not supported");
+#else
+  (void)context;
+  (void)node;
 #endif
   return kTfLiteOk;
 }
@@ -482,6 +503,63 @@ TfLiteStatus PrepareSortedLayout(TfLiteContext* context, OpData* data,
                                             : nullptr,
                            index_bytes == 1 ? nullptr
                                             : static_cast<uint16_t*>(index)));
+}
+
+// format_version 3: the sorted layout's two constant tensors, read in place
+// (flash) at every Eval: int8 weights and uint8 (out_c <= 256) / uint16
+// output indices, each [depth, groups, group_size + 1], that must be the
+// filter's layout (unit_fc_sorted_check_filter: indices inside their group,
+// exactly the filter's non-zero weights) before the kernel walks them.
+TfLiteStatus CheckSortedLayoutTensors(TfLiteContext* context,
+                                      TfLiteNode* node, const OpData* data,
+                                      const TfLiteTensor* filter,
+                                      int32_t depth, int32_t out_c) {
+  TF_LITE_ENSURE_MSG(context,
+                     tflite::IsConstantTensor(filter) &&
+                         filter->data.raw != nullptr,
+                     "UnIT op: the sorted layout needs a constant filter");
+  TF_LITE_ENSURE_MSG(context,
+                     unit_fc_sorted_entries(depth, out_c, data->group_size) > 0 &&
+                         out_c <= 65536,
+                     "UnIT op: no sorted layout for this filter size");
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* weights =
+      micro_context->AllocateTempInputTensor(node, kSortedWeightsTensor);
+  TfLiteTensor* index =
+      micro_context->AllocateTempInputTensor(node, kSortedIndexTensor);
+  TF_LITE_ENSURE_MSG(context, weights != nullptr && index != nullptr,
+                     "UnIT op: format_version 3 needs the sorted layout "
+                     "tensors (inputs 4 and 5)");
+  const bool narrow = unit_fc_sorted_index_bytes(out_c) == 1;
+  TF_LITE_ENSURE_TYPES_EQ(context, weights->type, kTfLiteInt8);
+  TF_LITE_ENSURE_TYPES_EQ(context, index->type,
+                          narrow ? kTfLiteUInt8 : kTfLiteUInt16);
+  const int32_t shape[3] = {depth, out_c / data->group_size,
+                            data->group_size + 1};
+  const TfLiteTensor* const layout_tensors[2] = {weights, index};
+  for (const TfLiteTensor* t : layout_tensors) {
+    TF_LITE_ENSURE_MSG(context,
+                       tflite::IsConstantTensor(t) && t->data.raw != nullptr,
+                       "UnIT op: the sorted layout tensors must be constant");
+    TF_LITE_ENSURE_EQ(context, tflite::NumDimensions(t), 3);
+    for (int i = 0; i < 3; ++i) {
+      TF_LITE_ENSURE_EQ(context, t->dims->data[i], shape[i]);
+    }
+  }
+  unit_fc_sorted_t layout;
+  layout.weights = weights->data.int8;
+  layout.index8 = narrow ? index->data.uint8 : nullptr;
+  layout.index16 =
+      narrow ? nullptr : reinterpret_cast<const uint16_t*>(index->data.raw);
+  layout.group_size = data->group_size;
+  const unit_status_t status = unit_fc_sorted_check_filter(
+      &layout, filter->data.int8, depth, out_c);
+  micro_context->DeallocateTempTfLiteTensor(weights);
+  micro_context->DeallocateTempTfLiteTensor(index);
+  if (status != UNIT_OK) {
+    MicroPrintf("UnIT op: the sorted layout tensors are not the filter's");
+  }
+  return ToTfLiteStatus(context, status);
 }
 
 // Conv and depthwise: NHWC input/output, filter [C_out, kh, kw, C_in] (conv)
@@ -666,7 +744,10 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
   OpData* data = static_cast<OpData*>(node->user_data);
   TF_LITE_ENSURE_STATUS(
       CheckOptions(context, data, OpKind::kFullyConnected));
-  TF_LITE_ENSURE_EQ(context, node->inputs->size, kNumInputs);
+  const bool layout_tensors =
+      data->format_version >= UNIT_LAYOUT_TENSORS_FORMAT_VERSION;
+  TF_LITE_ENSURE_EQ(context, node->inputs->size,
+                    layout_tensors ? kNumInputsWithLayout : kNumInputs);
   TF_LITE_ENSURE_EQ(context, node->outputs->size, 1);
   TF_LITE_ENSURE_STATUS(CheckNotCompressed(context, node));
 
@@ -724,7 +805,10 @@ TfLiteStatus PrepareFullyConnected(TfLiteContext* context, TfLiteNode* node) {
     skip.division = data->division_int8;
     if (data->layout == kLayoutSorted) {
       TF_LITE_ENSURE_STATUS(
-          PrepareSortedLayout(context, data, filter, depth, out_c));
+          layout_tensors
+              ? CheckSortedLayoutTensors(context, node, data, filter, depth,
+                                         out_c)
+              : PrepareSortedLayout(context, data, filter, depth, out_c));
       scratch_bytes = unit_fc_sorted_scratch_bytes(out_c, &skip);
     } else {
       scratch_bytes = unit_fc_scratch_bytes(out_c, &skip);
@@ -882,9 +966,23 @@ TfLiteStatus EvalFullyConnected(TfLiteContext* context, TfLiteNode* node) {
     requant.multiplier = data->multiplier;
     requant.shift = data->shift;
     if (data->layout == kLayoutSorted) {
+      unit_fc_sorted_t layout = data->sorted;  // format_version 2
+      if (data->format_version >= UNIT_LAYOUT_TENSORS_FORMAT_VERSION) {
+        const TfLiteEvalTensor* weights =
+            tflite::micro::GetEvalInput(context, node, kSortedWeightsTensor);
+        const TfLiteEvalTensor* index =
+            tflite::micro::GetEvalInput(context, node, kSortedIndexTensor);
+        const bool narrow = index->type == kTfLiteUInt8;
+        layout.weights = tflite::micro::GetTensorData<int8_t>(weights);
+        layout.index8 =
+            narrow ? tflite::micro::GetTensorData<uint8_t>(index) : nullptr;
+        layout.index16 =
+            narrow ? nullptr : tflite::micro::GetTensorData<uint16_t>(index);
+        layout.group_size = data->group_size;
+      }
       status = unit_fully_connected_sorted_int8(
           &data->fc, &requant, batches, depth, out_c,
-          tflite::micro::GetTensorData<int8_t>(input), &data->sorted,
+          tflite::micro::GetTensorData<int8_t>(input), &layout,
           tflite::micro::GetOptionalTensorData<int32_t>(bias),
           tflite::micro::GetTensorData<int8_t>(output), &skip, scratch,
           data->scratch_bytes, nullptr);

@@ -375,6 +375,60 @@ static PyObject *py_fc_sorted_build(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* fc_sorted_check_filter(filter, input_depth, output_depth, group_size,
+ *   weights, index): None if the layout is the filter's
+ *   (unit_fc_sorted_check_filter), else the core's refusal. */
+static PyObject *py_fc_sorted_check_filter(PyObject *self, PyObject *args) {
+  PyObject *f_obj, *w_obj, *i_obj;
+  Py_buffer f, w, idx;
+  int in_depth, out_depth, group_size;
+  size_t entries;
+  unit_fc_sorted_t layout;
+  unit_status_t status;
+  if (!PyArg_ParseTuple(args, "OiiiOO", &f_obj, &in_depth, &out_depth,
+                        &group_size, &w_obj, &i_obj))
+    return NULL;
+  entries = unit_fc_sorted_entries(in_depth, out_depth, group_size);
+  if (entries == 0u) {
+    PyErr_Format(ext_argument_error,
+                 "fc_sorted_check_filter: no layout for input_depth %d, "
+                 "output_depth %d, group_size %d", in_depth, out_depth,
+                 group_size);
+    return NULL;
+  }
+  if (PyObject_GetBuffer(f_obj, &f, PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyErr_SetString(ext_argument_error, "'filter' must be a contiguous buffer");
+    return NULL;
+  }
+  if (ext_check_buffer(&f, (Py_ssize_t)in_depth * out_depth, 1, "filter") < 0) {
+    PyBuffer_Release(&f);
+    return NULL;
+  }
+  if (PyObject_GetBuffer(w_obj, &w, PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyBuffer_Release(&f);
+    PyErr_SetString(ext_argument_error, "'weights' must be a contiguous buffer");
+    return NULL;
+  }
+  if (ext_check_buffer(&w, (Py_ssize_t)entries, 1, "weights") < 0 ||
+      acquire_sorted_index(i_obj, &idx, out_depth, entries, 0) < 0) {
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&f);
+    return NULL;
+  }
+  layout.weights = (const int8_t *)w.buf;
+  layout.index8 = out_depth <= 256 ? (const uint8_t *)idx.buf : NULL;
+  layout.index16 = out_depth <= 256 ? NULL : (const uint16_t *)idx.buf;
+  layout.group_size = group_size;
+  status = unit_fc_sorted_check_filter(&layout, f.buf, in_depth, out_depth);
+  PyBuffer_Release(&idx);
+  PyBuffer_Release(&w);
+  PyBuffer_Release(&f);
+  if (status != UNIT_OK) return ext_status_error(status, "fc_sorted_check_filter");
+  Py_RETURN_NONE;
+}
+
 /* fully_connected_sorted_int8(input, batches, input_depth, output_depth,
  *   weights, index, layout_group_size, bias, multiplier, shift,
  *   (input_offset, output_offset, act_min, act_max), output, thresholds,
@@ -704,6 +758,8 @@ PyMethodDef ext_kernel_methods[] = {
      "int8 FULLY_CONNECTED (UnIT)."},
     {"fc_sorted_build", py_fc_sorted_build, METH_VARARGS,
      "Sorted FULLY_CONNECTED layout of a filter."},
+    {"fc_sorted_check_filter", py_fc_sorted_check_filter, METH_VARARGS,
+     "Checks that a sorted FULLY_CONNECTED layout is its filter's."},
     {"fully_connected_sorted_int8", py_fully_connected_sorted_int8, METH_VARARGS,
      "int8 FULLY_CONNECTED (UnIT) on the sorted layout."},
     {"conv_2d_float", py_conv_2d_float, METH_VARARGS, "float32 CONV_2D (UnIT)."},

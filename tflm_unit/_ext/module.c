@@ -24,6 +24,7 @@ PyMODINIT_FUNC PyInit__core(void) {
       PyModule_AddFunctions(module, ext_activation_methods) < 0 ||
       PyModule_AddIntConstant(module, "FORMAT_VERSION", UNIT_FORMAT_VERSION) < 0 ||
       PyModule_AddIntConstant(module, "LAYOUT_FORMAT_VERSION", UNIT_LAYOUT_FORMAT_VERSION) < 0 ||
+      PyModule_AddIntConstant(module, "LAYOUT_TENSORS_FORMAT_VERSION", UNIT_LAYOUT_TENSORS_FORMAT_VERSION) < 0 ||
       PyModule_AddIntConstant(module, "COUNTERS", UNIT_COUNTERS) < 0) {
     Py_DECREF(module);
     return NULL;

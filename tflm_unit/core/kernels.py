@@ -477,6 +477,21 @@ def fc_sorted_layout(w: np.ndarray, group_size: Optional[int] = None) -> FcSorte
     return FcSortedLayout(weights, index, group, in_depth, out_depth)
 
 
+def check_fc_sorted_layout(w: np.ndarray, layout: FcSortedLayout) -> None:
+    """Raise KernelArgumentError unless ``layout`` is the sorted layout of
+    the int8 filter ``w`` [O, D] (unit_fc_sorted_check_filter: indices inside
+    their groups, descending |w|, each of the filter's non-zero weights once
+    at its output index), as a layout read from a file must be."""
+    w = _require(w, np.int8, 2, "filter")
+    if not isinstance(layout, FcSortedLayout):
+        raise KernelArgumentError("layout must be an FcSortedLayout")
+    if (layout.output_depth, layout.input_depth) != tuple(int(v) for v in w.shape):
+        raise KernelArgumentError(f"layout of {layout.output_depth} x {layout.input_depth} for a filter {w.shape}")
+    _core.fc_sorted_check_filter(w, layout.input_depth, layout.output_depth, layout.group_size,
+                                 np.ascontiguousarray(layout.weights, dtype=np.int8),
+                                 np.ascontiguousarray(layout.index))
+
+
 def fully_connected_sorted_int8(x: np.ndarray, layout: FcSortedLayout, bias: Optional[np.ndarray],
                                 multiplier, shift, input_offset: int, output_offset: int,
                                 act_min: int = -128, act_max: int = 127, thresholds=None,

@@ -19,9 +19,12 @@ Formulas (int8 model, batch 1; ``Ho, Wo`` output spatial size, ``kh, kw`` kernel
   RESHAPE copies TFLite puts around 1-D ops, TRANSPOSE_CONV's int32 scratch of the whole output.
 * Flash — the bytes the constant tensors occupy in the ``.tflite``: int8 weights (1 byte each) plus
   int32 biases (4 bytes per output channel); a UNIT_FULLY_CONNECTED with the sorted layout
-  (DESIGN.md §9) stores ``Ci·(Co + groups)`` weights plus as many uint8/uint16 output indices
-  instead of its ``Ci·Co`` filter (a ``bucketed`` UNIT_CONV_2D stores nothing extra: its lists are built
-  in RAM on every call). TFLite's full-int8 conversion always gives Conv2D,
+  (DESIGN.md §9) written as format_version 3 also stores its layout as two constant tensors,
+  ``Ci·(Co + groups)`` int8 weights plus as many uint8/uint16 output indices (``layout_bytes``),
+  next to its ``Ci·Co`` filter; a format_version-2 file stores only the filter and the TFLM
+  adapter builds the layout in its persistent arena (``layout_ram_bytes``: RAM, not flash). A
+  ``bucketed`` UNIT_CONV_2D stores nothing extra: its lists are built in RAM on every call. TFLite's
+  full-int8 conversion always gives Conv2D,
   DepthwiseConv2D and Dense an int32 bias (BatchNorm folds into it), so the Keras model counts one
   even for ``use_bias=False``. A BatchNorm that cannot be folded becomes MUL+ADD with two int8
   per-channel constants (2·C bytes). Quantisation parameters (per-channel scales) and the

@@ -17,9 +17,13 @@ class LayerResources:
     op: str
     macs: int
     flash_bytes: int
-    #: Bytes of a sorted FULLY_CONNECTED layout (DESIGN.md §9) inside ``flash_bytes``: the
-    #: weights and output indices the runners build from the filter and store instead of it.
+    #: Bytes of a sorted FULLY_CONNECTED layout (DESIGN.md §9): its weights and output indices.
+    #: A format_version-3 file holds them as constant tensors (inside ``flash_bytes``, next to
+    #: the filter); an older file holds none of them (see ``layout_ram_bytes``).
     layout_bytes: int = 0
+    #: RAM the TFLM adapter allocates persistently to build the layout of a format_version-2
+    #: sorted op from its filter (= ``layout_bytes``); 0 for version 3, read from flash.
+    layout_ram_bytes: int = 0
     #: RAM scratch of a UNIT_* op's C-core kernel with its layout (unit_kernel_scratch_bytes):
     #: for a whole image, and the least (conv / depthwise: one output row per block).
     scratch_bytes: int = 0
@@ -41,6 +45,9 @@ class ResourceReport:
     #: The largest UnIT kernel scratch of one op (whole image; ops run one at a time, so one
     #: buffer of this size serves them all): RAM besides the activation arena.
     unit_scratch_bytes: int = 0
+    #: Sum of the layers' ``layout_ram_bytes``: persistent RAM (all alive at once) that
+    #: format_version-2 sorted layouts cost on TFLM, besides the activation arena.
+    layout_ram_bytes: int = 0
 
     def value(self, resource: str) -> int:
         return int(getattr(self, resource))

@@ -42,10 +42,17 @@ def reference_kernel_scratch_bytes(op: str, input_type: int, output_elements: in
     return []
 
 
+#: The custom-options version from which a sorted UNIT_FULLY_CONNECTED carries its layout as
+#: constant tensors (unit_core.h's UNIT_LAYOUT_TENSORS_FORMAT_VERSION).
+LAYOUT_TENSORS_FORMAT_VERSION = 3
+
+
 def sorted_fc_layout_bytes(op_name: str, custom_options, filter_shape: Sequence[int]) -> int:
     """Bytes of the sorted layout of a UNIT_FULLY_CONNECTED whose custom options say
     ``layout: sorted`` (0 otherwise): input_depth * (outputs + groups) entries of one int8
-    weight and a uint8 (<= 256 outputs) or uint16 output index each."""
+    weight and a uint8 (<= 256 outputs) or uint16 output index each.  A format_version-3 file
+    holds exactly these bytes as the op's two layout tensors (next to the filter); an older one
+    holds none, and the TFLM adapter builds them in RAM."""
     from tflm_unit.runtime.model import decode_custom_options
 
     if op_name != "UNIT_FULLY_CONNECTED" or len(filter_shape) != 2:
@@ -100,7 +107,10 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     """MACs per op, flash (constant tensor bytes) and TFLM-planned peak RAM of a ``.tflite``.
 
     Understands CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and their UnIT custom versions
-    (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once).
+    (``UNIT_*``) for MACs; every op's constant inputs count towards flash (each buffer once),
+    so a sorted fully connected op of format_version 3 counts its filter and its layout
+    tensors; one of an older version counts the filter, and its layout as ``layout_ram_bytes``
+    (the persistent arena buffer the TFLM adapter builds it in).
     Only the first subgraph is planned (models with control flow are not supported).
     """
     from tflm_unit.errors import KernelArgumentError
@@ -160,12 +170,16 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
                 flash += size
         layout = sorted_fc_layout_bytes(name, op.customOptions, [int(d) for d in tensors[inputs[1]].shape]) \
             if name == "UNIT_FULLY_CONNECTED" and len(inputs) >= 2 else 0
-        if layout:  # the layout replaces the int8 filter
-            flash += layout - int(np.prod(tensors[inputs[1]].shape))
+        layout_ram = 0
         scratch = (0, 0)
         if name in UNIT_CUSTOM_OPS and len(inputs) >= 2 and outputs:
             where = f"operator {op_index} ({name})"
             options = _unit_options(where, name, decode_custom_options(op.customOptions, f"{where} custom options"))
+            # format_version 3: the layout is constant tensors (in flash above);
+            # older files carry the option only, and the TFLM adapter builds the
+            # layout into a persistent arena buffer
+            if layout and int(options["format_version"]) < LAYOUT_TENSORS_FORMAT_VERSION:
+                layout_ram = layout
             shapes = [[max(1, d) for d in shape(i)] for i in (inputs[0], inputs[1], outputs[0])]
             try:
                 scratch = tuple(unit_kernel_scratch_bytes(name, options, *shapes, minimum=m) for m in (False, True))
@@ -173,7 +187,8 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
                 raise ModelFormatError(f"{where}: shapes {shapes} the UnIT kernels cannot take ({exc})") from None
         tensor_name = _to_str(tensors[outputs[0]].name) if outputs else ""
         layers.append(LayerResources(name=f"{op_index}:{tensor_name}", op=name, macs=macs, flash_bytes=flash,
-                                     layout_bytes=layout, scratch_bytes=scratch[0], min_scratch_bytes=scratch[1]))
+                                     layout_bytes=layout, layout_ram_bytes=layout_ram, scratch_bytes=scratch[0],
+                                     min_scratch_bytes=scratch[1]))
 
     # Lifetimes exactly as TFLM's allocation-info builder marks them.
     first = {}
@@ -224,4 +239,5 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
                           flash_bytes=sum(layer.flash_bytes for layer in layers),
                           peak_ram_bytes=arena, peak_step=peak_step,
                           peak_tensors=[names[i] for i in alive],
-                          unit_scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0))
+                          unit_scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
+                          layout_ram_bytes=sum(layer.layout_ram_bytes for layer in layers))

@@ -20,6 +20,9 @@ from tflm_unit.core import kernels, ops
 from tflm_unit.errors import DataError
 from tflm_unit.runtime import fast, operand_counts
 from tflm_unit.runtime.model import (
+    SORTED_INDEX_INPUT,
+    SORTED_WEIGHTS_INPUT,
+    ModelFormatError,
     ModelGraph,
     Operator,
     Tensor,
@@ -315,9 +318,9 @@ class Interpreter:
         if isinstance(division, bytes):
             division = division.decode()
         version = int(opts.get("format_version", 1))
-        if version > kernels._core.LAYOUT_FORMAT_VERSION:
+        if version > kernels._core.LAYOUT_TENSORS_FORMAT_VERSION:
             raise UnsupportedModelError(f"operator {op.index} ({op.name}): format_version {version} is newer than "
-                                        f"this package supports ({kernels._core.LAYOUT_FORMAT_VERSION})")
+                                        f"this package supports ({kernels._core.LAYOUT_TENSORS_FORMAT_VERSION})")
         if group <= 0 or channels % group or t_tensor.data.size != channels // group:
             raise UnsupportedModelError(f"operator {op.index} ({op.name}): {t_tensor.data.size} thresholds do not "
                                         f"match {channels} output channels in groups of {group}")
@@ -363,6 +366,57 @@ def layout_problem(graph: ModelGraph, op: Operator, layout: Optional[str] = None
             return (f"the bucketed layout cannot take input rows of width {shapes[0][2]} (the kernel's byte "
                     f"column indices reach 256 padded columns per stride phase)")
     return None
+
+
+def file_sorted_layout(graph: ModelGraph, op: Operator) -> Optional[kernels.FcSortedLayout]:
+    """The sorted layout a format_version-3 UNIT_FULLY_CONNECTED carries as
+    constant inputs 4 (weights, int8) and 5 (output indices, uint8 for <= 256
+    outputs, else uint16), each [input_depth, groups, group_size + 1]; None
+    for an op without them (format_version 1 and 2: readers build the layout
+    from the filter).  Checked against the filter before any kernel reads
+    it: dtypes, shapes, indices inside their groups, and that it is exactly
+    the filter's layout (ModelFormatError naming the op and tensor)."""
+    if not op.is_unit or int(op.custom_options.get("format_version", 1)) < kernels._core.LAYOUT_TENSORS_FORMAT_VERSION:
+        return None
+    where = f"operator {op.index} ({op.name})"
+    if len(op.inputs) != SORTED_INDEX_INPUT + 1 or min(op.inputs[SORTED_WEIGHTS_INPUT:]) < 0:
+        raise ModelFormatError(f"{where}: format_version 3 needs the sorted layout as inputs {SORTED_WEIGHTS_INPUT} "
+                               f"and {SORTED_INDEX_INPUT}, the op has {len(op.inputs)} inputs")
+    filt = graph.tensor(op.inputs[1])
+    if filt.dtype != np.int8 or filt.data is None or len(filt.shape) != 2:
+        raise ModelFormatError(f"{where}: the sorted layout needs a constant int8 2-D filter")
+    out_depth, in_depth = (int(d) for d in filt.shape)
+    group = int(op.custom_options.get("group_size") or out_depth)
+    if group <= 0 or out_depth % group:
+        raise ModelFormatError(f"{where}: group_size {group} does not divide the {out_depth} outputs")
+    shape = (in_depth, out_depth // group, group + 1)
+    index_dtype = np.uint8 if out_depth <= 256 else np.uint16
+    arrays = []
+    for position, role, dtype in ((SORTED_WEIGHTS_INPUT, "layout weights", np.int8),
+                                  (SORTED_INDEX_INPUT, "layout index", index_dtype)):
+        t = graph.tensor(op.inputs[position])
+        if t.data is None or t.dtype != dtype or tuple(t.shape) != shape:
+            raise ModelFormatError(f"{where}: the {role} tensor '{t.name}' must be a constant "
+                                   f"{np.dtype(dtype).name} tensor of shape {list(shape)} (input depth, groups, "
+                                   f"group size + 1), got {'constant ' if t.data is not None else ''}"
+                                   f"{t.type_name} {list(t.shape)}")
+        arrays.append(np.ascontiguousarray(t.data).reshape(-1))
+    weights, index = arrays
+    first = np.broadcast_to((np.arange(shape[1]) * group)[None, :, None], shape).reshape(-1)
+    bad = np.flatnonzero((index < first) | (index >= first + group))
+    index_name = graph.tensor(op.inputs[SORTED_INDEX_INPUT]).name
+    if bad.size:
+        at = int(bad[0])
+        raise ModelFormatError(f"{where}: the layout index tensor '{index_name}' holds output {int(index[at])} at "
+                               f"entry {at}, outside its group [{int(first[at])}, {int(first[at]) + group})")
+    layout = kernels.FcSortedLayout(weights, index, group, in_depth, out_depth)
+    try:
+        kernels.check_fc_sorted_layout(filt.data, layout)
+    except kernels.KernelArgumentError as exc:
+        raise ModelFormatError(f"{where}: the layout tensors '{graph.tensor(op.inputs[SORTED_WEIGHTS_INPUT]).name}' "
+                               f"/ '{index_name}' are not the sorted layout of the filter '{filt.name}' "
+                               f"({exc})") from None
+    return layout
 
 
 def requantization_params(op: Operator, inp: Tensor, filt: Tensor, out: Tensor, channels: int):
@@ -507,12 +561,16 @@ def _prepare_fully_connected(interp: Interpreter, op: Operator) -> Step:
     fast_layer = None if float_model else fast.fully_connected_layer(filter_data, bias_data, multiplier, shift,
                                                                      in_offset, out_offset, lo, hi)
     # The model's weight layout (DESIGN.md §9): `sorted` runs the kernel the
-    # MCU runs, on arrays built once per threshold group size.
+    # MCU runs, on the file's arrays (format_version 3) or, for older files
+    # and thresholds set in other groups, on arrays built once per group size.
     problem = layout_problem(g, op)
     if problem is not None:
         raise UnsupportedModelError(f"operator {op.index} ({op.name}): {problem}")
     sorted_layout = op.is_unit and opts.get("layout") == "sorted"
     layouts: Dict[int, kernels.FcSortedLayout] = {}
+    from_file = file_sorted_layout(g, op) if sorted_layout else None
+    if from_file is not None:
+        layouts[from_file.group_size] = from_file
 
     def step(values: Dict[int, np.ndarray]) -> LayerStats:
         skip = interp._skip.get(op.index)

@@ -28,13 +28,19 @@ UNIT_METADATA_NAME = "UNIT_METADATA"
 #: The ``layout`` option's values per op (DESIGN.md §9 "Zero-cost skipping"):
 #: ``compare`` (the filter, a compare per MAC; the default, never written)
 #: or the op's zero-cost kernel.  A file that has the option has
-#: format_version 2; version-1 files carry none.
+#: format_version 2 (a sorted fully connected op written since version 3
+#: also carries its layout's arrays, format_version 3); version-1 files carry none.
 UNIT_LAYOUTS = {"UNIT_CONV_2D": ("compare", "bucketed"), "UNIT_FULLY_CONNECTED": ("compare", "sorted")}
+#: A sorted UNIT_FULLY_CONNECTED of format_version 3 carries its layout as
+#: constant inputs after the thresholds: weights (int8) and output indices.
+SORTED_WEIGHTS_INPUT = 4
+SORTED_INDEX_INPUT = 5
 
 _TENSOR_DTYPES = {
     schema.TensorType.FLOAT32: np.float32,
     schema.TensorType.INT8: np.int8,
     schema.TensorType.UINT8: np.uint8,
+    schema.TensorType.UINT16: np.uint16,
     schema.TensorType.INT16: np.int16,
     schema.TensorType.INT32: np.int32,
     schema.TensorType.INT64: np.int64,
@@ -411,6 +417,9 @@ def _unit_options(where: str, name: str, options: Dict[str, Any]) -> Dict[str, A
             raise _fail(where, f"option 'layout' = {result['layout']!r}: expected one of {UNIT_LAYOUTS[name]}")
         if result["format_version"] < 2:
             raise _fail(where, "option 'layout' needs format_version 2")
+    if result["format_version"] >= 3 and result.get("layout") != "sorted":
+        raise _fail(where, f"format_version {result['format_version']} is for a UNIT_FULLY_CONNECTED with layout "
+                           f"'sorted' (its layout tensors), got layout {result.get('layout', 'compare')!r}")
     if "group_size" in result:
         _check_int_option(where, "group_size", result["group_size"], 1)
     return result
@@ -490,8 +499,11 @@ def _check_op_semantics(graph: "ModelGraph", op: Operator) -> None:
     if base not in _ARITY or (op.is_custom and not op.is_unit):
         return
     lo, hi = _ARITY[op.name]
+    if op.is_unit and int(op.custom_options.get("format_version", 1)) >= 3:
+        lo = hi = SORTED_INDEX_INPUT + 1  # + the sorted layout's weights and index
     if not lo <= len(op.inputs) <= hi:
-        raise _fail(where, f"has {len(op.inputs)} inputs, expected {lo}..{hi}")
+        raise _fail(where, f"has {len(op.inputs)} inputs, expected {lo}..{hi}"
+                    + (f" (format_version {op.custom_options['format_version']})" if op.is_unit else ""))
     if len(op.outputs) != 1:
         raise _fail(where, f"has {len(op.outputs)} outputs, expected 1")
     optional = {2} if base in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "PADV2") else set()

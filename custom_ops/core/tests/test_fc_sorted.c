@@ -83,7 +83,9 @@ static void test_matches_compare_kernel(void) {
     if (unit_fc_sorted_build(filter, in_depth, out_depth, group_size, sorted_w,
                              out_depth <= 256 ? index8 : NULL,
                              out_depth <= 256 ? NULL : index16) != UNIT_OK ||
-        unit_fc_sorted_check(&layout, in_depth, out_depth) != UNIT_OK) {
+        unit_fc_sorted_check(&layout, in_depth, out_depth) != UNIT_OK ||
+        unit_fc_sorted_check_filter(&layout, filter, in_depth, out_depth) !=
+            UNIT_OK) {
       bad_check++;
       continue;
     }
@@ -160,6 +162,26 @@ static void test_layout_contents(void) {
   CHECK(unit_fc_sorted_check(&layout, 2, 4) == UNIT_ERR_SHAPE);
   w[8] = 0;
   CHECK(unit_fc_sorted_check(&layout, 2, 4) == UNIT_OK);
+  /* The layout against its filter (format_version 3 files). */
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_OK);
+  CHECK(unit_fc_sorted_check_filter(&layout, NULL, 2, 4) == UNIT_ERR_NULL);
+  w[3] = 6; /* output 2 of input 0 is 5 in the filter */
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_ERR_SHAPE);
+  w[3] = 5;
+  w[4] = 0; /* output 3 of input 0 (-3) left out */
+  CHECK(unit_fc_sorted_check(&layout, 2, 4) == UNIT_OK);
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_ERR_SHAPE);
+  w[4] = -3;
+  idx[3] = 3, w[3] = -3; /* output 3 twice, output 2 left out */
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_ERR_SHAPE);
+  idx[3] = 2, w[3] = 5;
+  idx[1] = 1; /* index 1 holds -128, not 3 */
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_ERR_SHAPE);
+  idx[1] = 0;
+  idx[0] = 5; /* out of range: refused before the filter is read */
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_ERR_SHAPE);
+  idx[0] = 1;
+  CHECK(unit_fc_sorted_check_filter(&layout, f, 2, 4) == UNIT_OK);
 }
 
 static void test_kernel_refusals(void) {

@@ -7,8 +7,10 @@ and the output ``tflm_unit.core.kernels`` computes (the Python API over the
 same C core the adapters call).  The requantisation multipliers are computed
 here with TFLM's float -> double casts, so a wrong cast in the adapter shows
 up as a different output.  Cases named ``reject_*`` must fail in Prepare.
-Cases with a ``layout`` (DESIGN.md section 9: ``bucketed`` conv, ``sorted``
-fully connected; custom_options format_version 2) expect the output of the
+Cases with a ``layout`` (DESIGN.md section 9: ``bucketed`` conv, custom_options
+format_version 2; ``sorted`` fully connected, format_version 3 with the
+layout's two constant tensors as the converter writes them, and some as
+format_version-2 files carry it, the option only) expect the output of the
 layout's kernel, which is checked here to equal the compare kernel's.
 
 Usage: python gen_cases.py OUT_FILE [--seed N]
@@ -42,8 +44,8 @@ def tensor_line(array, dtype, scales=(), zero_points=(), qdim=0):
     if array is None:
         return "tensor none"
     a = np.asarray(array).astype(dtype)
-    parts = ["tensor", {np.int8: "int8", np.int16: "int16", np.int32: "int32",
-                        np.float32: "float32"}[dtype]]
+    parts = ["tensor", {np.int8: "int8", np.uint8: "uint8", np.int16: "int16", np.uint16: "uint16",
+                        np.int32: "int32", np.float32: "float32"}[dtype]]
     parts += [str(a.ndim)] + [str(d) for d in a.shape]
     parts += [str(len(scales))] + [f32(s).hex() for s in scales]
     parts += [str(len(zero_points))] + [str(int(z)) for z in zero_points]
@@ -60,17 +62,20 @@ def write_case(out, name, op, dtype, builtin, options, tensors):
     out.write("builtin " + " ".join(str(int(v)) for v in builtin) + "\n")
     raw = flexbuffers.Dumps(options)
     out.write(f"options {len(raw)} " + " ".join(str(b) for b in raw) + "\n")
-    for line in tensors:
+    # input, filter, bias, thresholds, output, then the sorted layout's
+    # weights and index ("tensor none" unless format_version 3)
+    for line in (list(tensors) + ["tensor none"] * 7)[:7]:
         out.write(line + "\n")
     out.write("end\n")
 
 
-def with_layout(opts, layout):
-    """The converter's rule: a layout other than compare is written with
-    format_version 2; compare is the absent option (version 1)."""
+def with_layout(opts, layout, sorted_version=3):
+    """The converter's rule: bucketed is written with format_version 2,
+    sorted with 3 (and its layout tensors); compare is the absent option
+    (version 1).  ``sorted_version`` 2: a sorted op as older files carry it."""
     if layout != "compare":
         opts["layout"] = layout
-        opts["format_version"] = 2
+        opts["format_version"] = sorted_version if layout == "sorted" else 2
     return opts
 
 
@@ -85,10 +90,10 @@ def conv_options(op, padding, stride, dilation, act, depth_multiplier, division,
     return with_layout(opts, layout)
 
 
-def fc_options(act, division, group_size, layout="compare"):
+def fc_options(act, division, group_size, layout="compare", sorted_version=3):
     return with_layout({"fused_activation_function": act, "weights_format": 0, "keep_num_dims": False,
                         "asymmetric_quantize_inputs": False, "division": division,
-                        "group_size": group_size, "format_version": 1}, layout)
+                        "group_size": group_size, "format_version": 1}, layout, sorted_version)
 
 
 def random_thresholds(rng, groups, zero, float_model=False):
@@ -165,12 +170,14 @@ def conv_case(rng, out, name, op, dtype, in_shape, kernel, out_c, padding="SAME"
 
 def fc_case(rng, out, name, dtype, in_shape, out_c, act=ACT_NONE, division="exact",
             group_size=1, zero_t=False, bias=True, per_channel=False, mutate=None,
-            layout="compare"):
+            layout="compare", sorted_version=3, layout_mutate=None):
+    """``layout_mutate(weights, index)``: returns the layout tensors' arrays
+    (shape [depth, groups, group_size + 1]) a format_version-3 case carries."""
     depth = int(np.prod(in_shape[1:]))
     batches = in_shape[0]
     groups = out_c // group_size
     builtin = (0, 1, 1, 1, 1, act, 0)
-    opts = fc_options(act, division, group_size, layout)
+    opts = fc_options(act, division, group_size, layout, sorted_version)
     if dtype == "float32":
         x = rng.normal(0, 1, in_shape).astype(np.float32)
         wt = rng.normal(0, 0.5, (out_c, depth)).astype(np.float32)
@@ -202,17 +209,25 @@ def fc_case(rng, out, name, dtype, in_shape, out_c, act=ACT_NONE, division="exac
         y = kernels.fully_connected_int8(x.reshape(batches, depth), wt, b, mult, shift, -zp_in, zp_out,
                                          lo, hi, thresholds=t, group_size=group_size,
                                          division=division).output
+        layout_lines = []
         if layout == "sorted":
+            sorted_layout = kernels.fc_sorted_layout(wt, group_size)
             y_layout = kernels.fully_connected_sorted_int8(
-                x.reshape(batches, depth), kernels.fc_sorted_layout(wt, group_size), b, mult, shift,
+                x.reshape(batches, depth), sorted_layout, b, mult, shift,
                 -zp_in, zp_out, lo, hi, thresholds=t, group_size=group_size, division=division).output
             assert np.array_equal(y_layout, y), name
+            if sorted_version >= 3:
+                shape = (depth, groups, group_size + 1)
+                weights, index = sorted_layout.weights.reshape(shape), sorted_layout.index.reshape(shape)
+                if layout_mutate:
+                    weights, index = layout_mutate(weights.copy(), index.copy())
+                layout_lines = [tensor_line(weights, np.int8), tensor_line(index, index.dtype.type)]
         tensors = [tensor_line(x, np.int8, [s_in], [zp_in]),
                    tensor_line(wt, np.int8, s_w, [0] * n_scales, 0),
                    tensor_line(b, np.int32, [f32(np.float32(s_in) * np.float32(s)) for s in per_c],
                                [0] * out_c) if bias else "tensor none",
                    tensor_line(t, np.int16),
-                   tensor_line(y, np.int8, [s_out], [zp_out])]
+                   tensor_line(y, np.int8, [s_out], [zp_out])] + layout_lines
     if mutate:
         opts, tensors = mutate(copy.deepcopy(opts), tensors)
     write_case(out, name, "fc", dtype, builtin, opts, tensors)
@@ -249,8 +264,10 @@ def main():
                         per_channel=True, division=div, group_size=1, zero_t=zero_t)
                 fc_case(rng, out, f"fc_4d_nobias_{tag}_{div}", "int8", (1, 3, 3, 4), 6, bias=False,
                         division=div, group_size=6, zero_t=zero_t)
-        # int8 with the zero-cost layouts (format_version 2): bucketed conv,
-        # sorted fully connected (uint8 and, past 256 outputs, uint16 indices).
+        # int8 with the zero-cost layouts: bucketed conv (format_version 2),
+        # sorted fully connected (format_version 3, the layout tensors read in
+        # place; uint8 and, past 256 outputs, uint16 indices; and as version 2,
+        # built by the adapter).
         for zero_t in (True, False):
             tag = "t0" if zero_t else "trand"
             for div in DIVISIONS_INT8:
@@ -271,10 +288,18 @@ def main():
                         per_channel=True, group_size=1, **s)
                 fc_case(rng, out, f"sfc_4d_nobias_{tag}_{div}", "int8", (1, 3, 3, 4), 6, bias=False,
                         group_size=6, **s)
-                # small depth: KernelRunner's arena is 10 000 bytes, the layout
-                # (4 x 302 weights, as many uint16 indices) is persistent there
                 fc_case(rng, out, f"sfc_index16_{tag}_{div}", "int8", (3, 4), 300, per_channel=True,
                         group_size=150, **s)
+                # version 3 needs no arena for the layout: 16 x 302 entries x 3
+                # bytes would not fit KernelRunner's 10 000-byte arena
+                fc_case(rng, out, f"sfc_index16_deep_{tag}_{div}", "int8", (1, 16), 300, per_channel=True,
+                        group_size=150, **s)
+                v2 = dict(s, sorted_version=2)  # the option only: the adapter builds the layout
+                fc_case(rng, out, f"sfc_v2_pertensor_{tag}_{div}", "int8", (2, 40), 10, group_size=5, **v2)
+                # small depth: KernelRunner's arena is 10 000 bytes, a version-2
+                # layout (4 x 302 weights, as many uint16 indices) is persistent there
+                fc_case(rng, out, f"sfc_v2_index16_{tag}_{div}", "int8", (3, 4), 300, per_channel=True,
+                        group_size=150, **v2)
         # float32 models: the core's float kernels.
         for zero_t in (True, False):
             tag = "t0" if zero_t else "trand"
@@ -296,7 +321,7 @@ def main():
             return opts, tensors
 
         def bad_version(opts, tensors):
-            opts["format_version"] = 3
+            opts["format_version"] = 4
             return opts, tensors
 
         def layout_version1(opts, tensors):
@@ -369,6 +394,40 @@ def main():
                 mutate=lambda o, t: (with_layout(o, "sorted"), t))
         conv_case(rng, out, "reject_layout_float_conv", "conv", "float32", (1, 5, 5, 2), (3, 3), 4,
                   group_size=2, mutate=lambda o, t: (with_layout(o, "bucketed"), t))
+        conv_case(rng, out, "reject_version3_conv", "conv", "int8", (1, 5, 5, 2), (3, 3), 4, group_size=2,
+                  mutate=lambda o, t: (dict(with_layout(o, "bucketed"), format_version=3), t))
+        # Sorted layout tensors (format_version 3) that are missing, of the
+        # wrong type or shape, or not the filter's layout.
+        sfc = dict(group_size=2, layout="sorted")
+
+        def index_outside_group(weights, index):
+            index[0, 0, 0] = 3  # group 0 holds outputs 0 and 1
+            return weights, index
+
+        def weight_not_filters(weights, index):
+            weights[0, 0, 0] = -weights[0, 0, 0]  # same |w|: sorted, not the filter's
+            return weights, index
+
+        def weight_left_out(weights, index):
+            weights[1, 1, :] = 0  # input 1's group 1: its weights dropped
+            return weights, index
+
+        def flat_shape(weights, index):
+            return weights.reshape(weights.shape[0], -1), index.reshape(index.shape[0], -1)
+
+        def wide_index(weights, index):
+            return weights, index.astype(np.uint16)  # 4 outputs: uint8 indices
+
+        for name, layout_mutate in [("reject_sorted_index_outside_group", index_outside_group),
+                                    ("reject_sorted_weight_not_filters", weight_not_filters),
+                                    ("reject_sorted_weight_left_out", weight_left_out),
+                                    ("reject_sorted_shape", flat_shape),
+                                    ("reject_sorted_index_type", wide_index)]:
+            fc_case(rng, out, name, "int8", (1, 16), 4, layout_mutate=layout_mutate, **sfc)
+        fc_case(rng, out, "reject_sorted_v3_without_tensors", "int8", (1, 16), 4, sorted_version=2,
+                mutate=lambda o, t: (dict(o, format_version=3), t), **sfc)
+        fc_case(rng, out, "reject_sorted_v2_with_tensors", "int8", (1, 16), 4,
+                mutate=lambda o, t: (dict(o, format_version=2), t), **sfc)
         # Input rows too wide for the bucketed kernel's byte column indices.
         conv_case(rng, out, "reject_bucketed_too_wide", "conv", "int8", (1, 3, 300, 1), (3, 3), 2,
                   group_size=2, mutate=lambda o, t: (with_layout(o, "bucketed"), t))

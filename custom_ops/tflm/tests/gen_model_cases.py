@@ -10,8 +10,14 @@ layers) converted by TensorFlow's TFLiteConverter, then
   - ``unit_trand_<division>``: the same with random thresholds;
   - ``layout_t0_<division>`` / ``layout_trand_<division>``: the same CNN
     made UnIT by tflm_unit.converter.apply_thresholds with layout="fast"
-    (format_version 2: the convs ``bucketed``, the dense layers ``sorted``,
-    the depthwise ``compare``), thresholds 0 / random, groups of 2;
+    (the convs ``bucketed``, format_version 2; the dense layers ``sorted``,
+    format_version 3 with their layout tensors; the depthwise ``compare``),
+    thresholds 0 / random, groups of 2;
+  - ``layout_v2_t0_<division>`` / ``layout_v2_trand_<division>``: those with
+    the dense layers as format_version-2 files carry them (the option only:
+    the adapter builds the layout in its arena);
+  - ``wide_sorted`` / ``wide_v2_sorted`` (with --converter): a 300-unit
+    dense layer sorted (uint16 indices), format_version 3 and 2;
   - ``converter_*`` (with --converter): models written by
     tflm_unit.converter.convert at T = 0 and with calibrated thresholds,
     each also as ``*_fast`` (set_layouts(..., "fast"));
@@ -140,7 +146,8 @@ def rewrite_to_unit(tflite_bytes, division, rng, zero_thresholds, group_size=2):
 def layout_models(base, divisions, rng, group_size=2):
     """The builtin int8 CNN rewritten by tflm_unit.converter.apply_thresholds
     with every MAC op's zero-cost layout (layout="fast": UNIT_CONV_2D
-    bucketed, UNIT_FULLY_CONNECTED sorted; format_version 2), at T = 0 and
+    bucketed, format_version 2; UNIT_FULLY_CONNECTED sorted, format_version
+    3 with its layout tensors), at T = 0 and
     with random thresholds (T_q in [0, 2500) per group, given to the
     converter as the real values they stand for), for each division."""
     from tflm_unit.converter import apply_thresholds
@@ -164,6 +171,23 @@ def layout_models(base, divisions, rng, group_size=2):
         layouts = [op.custom_options.get("layout", "compare") for op in load_graph(model).operators if op.is_unit]
         assert layouts == ["bucketed", "compare", "bucketed", "sorted", "sorted"], (name, layouts)
     return out
+
+
+def as_format_version_2(model):
+    """A model with its sorted UNIT_FULLY_CONNECTED ops as format_version 2
+    wrote them: the ``layout`` option, no layout tensors."""
+    from tflm_unit.converter.rewrite import remove_unused
+    from tflm_unit.runtime.model import load_graph, pack_model
+
+    graph = load_graph(model)
+    for op in graph.operators:
+        if op.custom_options.get("layout") == "sorted":
+            op_t = graph.model.subgraphs[0].operators[op.index]
+            op_t.customOptions = np.frombuffer(flexbuffers.Dumps(dict(op.custom_options, format_version=2)),
+                                               dtype=np.uint8)
+            op_t.inputs = np.asarray(op.inputs[:4], dtype=np.int32)
+    remove_unused(graph.model)
+    return pack_model(graph.model)
 
 
 def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
@@ -207,6 +231,25 @@ def converter_models(seed, divisions, max_accuracy_drop=0.02, epochs=2):
             summaries[key] = (f"calibration: accuracy {result.accuracy_dense:.3f} -> {result.accuracy_unit:.3f}, "
                               f"MAC reduction {result.mac_reduction:.1%}")
     return out, x_test, summaries
+
+
+def wide_fc_models(seed, samples):
+    """A dense layer of 300 outputs (the sorted layout's uint16 indices) and
+    a classifier, written by tflm_unit.converter with thresholds in groups
+    of 150 (the wide layer) and the sorted layout, as format_version 3 and 2.
+    Returns ({name: bytes}, int8 inputs)."""
+    import tf_keras as keras
+
+    from tflm_unit.converter import apply_thresholds, convert
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.layers.Input((24,)), keras.layers.Dense(300, activation="relu"),
+                              keras.layers.Dense(10)])
+    x = np.random.default_rng(seed).normal(0, 1, (64, 24)).astype(np.float32)
+    base = convert(model, x, thresholds=0.0, division="shift")
+    sorted_model = apply_thresholds(base, 0.02, "shift", {0: 150, 1: 5}, layout="sorted")
+    return ({"wide_sorted": sorted_model, "wide_v2_sorted": as_format_version_2(sorted_model)},
+            Interpreter(base).quantize_input(x[:samples]))
 
 
 def float_models(seed):
@@ -274,12 +317,17 @@ def main():
         models[f"unit_t0_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=True)
         models[f"unit_trand_{division}"] = rewrite_to_unit(base, division, rng, zero_thresholds=False)
     models.update(layout_models(base, ("exact", "shift", "tree", "clz"), rng))
+    models.update({name.replace("layout_", "layout_v2_"): as_format_version_2(model)
+                   for name, model in list(models.items()) if name.startswith("layout_")})
     inputs = {name: x for name in models}
     summaries = {}
     if args.converter:
         conv_models, x_test, summaries = converter_models(args.seed, args.divisions.split(","))
         models.update(conv_models)
         inputs.update({name: x_test[:args.samples] for name in conv_models})
+        wide, x_wide = wide_fc_models(args.seed, args.samples)
+        models.update(wide)
+        inputs.update({name: x_wide for name in wide})
     if args.float:
         f_models = float_models(args.seed)
         models.update(f_models)
@@ -292,7 +340,7 @@ def main():
         # T = 0 on the builtin CNN's inputs: the runtime must give the builtin
         # model's outputs (TFLM's builtin run checks those), so the TFLM UnIT
         # run that matches these samples matches TFLM's builtin kernels.
-        same_as_builtin = name.startswith(("unit_t0_", "layout_t0_"))
+        same_as_builtin = name.startswith(("unit_t0_", "layout_t0_", "layout_v2_t0_"))
         executed, total, y = write_samples(os.path.join(args.out_dir, name + ".samples"), model_bytes,
                                            inputs[name], builtin_y if same_as_builtin else None)
         if name == "builtin":

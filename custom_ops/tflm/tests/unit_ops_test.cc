@@ -8,6 +8,8 @@
 //   1. runs the UnIT op through tflite::micro::KernelRunner (Init with the
 //      custom_options, Prepare, Invoke) and requires the output to equal the
 //      expected one bit for bit;
+//      A sorted fully connected case of format_version 3 also has the
+//      layout's two constant tensors (inputs 4 and 5 of the op);
 //   2. when every threshold is 0 (int8 models), also runs TFLM's builtin
 //      CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED reference kernel on the
 //      same tensors and requires the same bytes (UnIT at T = 0 == builtin).
@@ -33,8 +35,18 @@ constexpr int kMaxChannels = 512;
 constexpr int kMaxBytes = 1 << 16;
 constexpr int kMaxOptions = 1024;
 
-// Tensor roles, in the order of the cases file and of the tensor array.
-enum Role { kInput = 0, kFilter, kBias, kThresholds, kOutput, kNumRoles };
+// Tensor roles, in the order of the cases file and of the tensor array; the
+// sorted layout's tensors are "tensor none" except in format_version-3 cases.
+enum Role {
+  kInput = 0,
+  kFilter,
+  kBias,
+  kThresholds,
+  kOutput,
+  kSortedWeights,
+  kSortedIndex,
+  kNumRoles
+};
 
 struct TensorSpec {
   bool present;
@@ -91,6 +103,8 @@ float ReadFloat(FILE* f) {
 
 TfLiteType TypeFromName(const char* name) {
   if (strcmp(name, "int8") == 0) return kTfLiteInt8;
+  if (strcmp(name, "uint8") == 0) return kTfLiteUInt8;
+  if (strcmp(name, "uint16") == 0) return kTfLiteUInt16;
   if (strcmp(name, "int16") == 0) return kTfLiteInt16;
   if (strcmp(name, "int32") == 0) return kTfLiteInt32;
   if (strcmp(name, "float32") == 0) return kTfLiteFloat32;
@@ -121,8 +135,14 @@ void ReadTensor(FILE* f, TensorSpec* t) {
       case kTfLiteInt8:
         reinterpret_cast<int8_t*>(t->data)[i] = (int8_t)ReadInt(f);
         break;
+      case kTfLiteUInt8:
+        reinterpret_cast<uint8_t*>(t->data)[i] = (uint8_t)ReadInt(f);
+        break;
       case kTfLiteInt16:
         reinterpret_cast<int16_t*>(t->data)[i] = (int16_t)ReadInt(f);
+        break;
+      case kTfLiteUInt16:
+        reinterpret_cast<uint16_t*>(t->data)[i] = (uint16_t)ReadInt(f);
         break;
       case kTfLiteInt32:
         reinterpret_cast<int32_t*>(t->data)[i] = (int32_t)ReadInt(f);
@@ -158,8 +178,14 @@ TfLiteTensor MakeTensor(TensorSpec* t, void* data) {
     case kTfLiteInt8:
       result = tflite::testing::CreateTensor(static_cast<int8_t*>(data), dims);
       break;
+    case kTfLiteUInt8:
+      result = tflite::testing::CreateTensor(static_cast<uint8_t*>(data), dims);
+      break;
     case kTfLiteInt16:
       result = tflite::testing::CreateTensor(static_cast<int16_t*>(data), dims);
+      break;
+    case kTfLiteUInt16:
+      result = tflite::testing::CreateTensor(static_cast<uint16_t*>(data), dims);
       break;
     case kTfLiteInt32:
       result = tflite::testing::CreateTensor(static_cast<int32_t*>(data), dims);
@@ -181,7 +207,9 @@ TfLiteTensor MakeTensor(TensorSpec* t, void* data) {
 }
 
 int ElementBytes(TfLiteType type) {
-  return type == kTfLiteInt8 ? 1 : type == kTfLiteInt16 ? 2 : 4;
+  return (type == kTfLiteInt8 || type == kTfLiteUInt8)    ? 1
+         : (type == kTfLiteInt16 || type == kTfLiteUInt16) ? 2
+                                                           : 4;
 }
 
 // Builds the tensors (output into `output`) and runs one registration.
@@ -202,8 +230,13 @@ TfLiteStatus Run(Case* c, const TFLMRegistration& registration,
   // allocation; the thresholds check relies on data being present.
   tensors[kThresholds].allocation_type = kTfLiteMmapRo;
   tensors[kFilter].allocation_type = kTfLiteMmapRo;
+  tensors[kSortedWeights].allocation_type = kTfLiteMmapRo;
+  tensors[kSortedIndex].allocation_type = kTfLiteMmapRo;
   const int bias = c->tensors[kBias].present ? kBias : -1;
-  int unit_inputs[] = {4, kInput, kFilter, bias, kThresholds};
+  const bool layout_tensors = c->tensors[kSortedWeights].present;
+  int unit_inputs[] = {layout_tensors ? 6 : 4, kInput,         kFilter,
+                       bias,                   kThresholds,    kSortedWeights,
+                       kSortedIndex};
   int builtin_inputs[] = {3, kInput, kFilter, bias};
   int outputs[] = {1, kOutput};
   tflite::micro::KernelRunner runner(
