@@ -11,7 +11,10 @@ Per dataset, with the paper's 2-conv net (int8):
                          test, the head of the test set, which the test
                          accuracy then leaves out);
   (d) UnIT on (b)        the same on the pruned model;
-  (e) each division mode (c) calibrated with that mode in the loop.
+  (e) each division mode (c) calibrated with that mode in the loop;
+  (f) with --layouts: (c) of the first division with the zero-cost layouts
+      (DESIGN.md §9; bit-exact, so (c)'s accuracy), "auto" chosen per
+      multiplier build by the fitted cycle model.
 Accuracy on the test split (host runtime, bit-exact with the firmware);
 cycles per layer and total on the simulated MSP430 (mspdebug, both
 multiplier builds) over --samples test images, every output checked against
@@ -19,7 +22,7 @@ the host runtime; energy estimate from the MSP430FR5994 datasheet
 (tflm_unit.msp430.benchmark).
 
     python benchmarks/msp430_benchmark.py --data mnist=/work/shared/datasets/mnist.npz \\
-        --out benchmarks/results/msp430 [--train-size 6000 --epochs 2 --samples 3]
+        --out benchmarks/results/msp430 [--train-size 6000 --epochs 2 --samples 3] [--layouts fast auto]
 """
 from __future__ import annotations
 
@@ -100,6 +103,7 @@ def run_dataset(name: str, path: str, args) -> dict:
     import tensorflow as tf
 
     from tflm_unit.converter import int8_model
+    from tflm_unit.converter.rewrite import set_layouts
     from tflm_unit.runtime import Interpreter
 
     t0 = time.time()
@@ -151,8 +155,25 @@ def run_dataset(name: str, path: str, args) -> dict:
               f"MAC reduction {r['test']['mac_reduction']:.3f}", flush=True)
 
     objects = os.path.join(args.work, "objects")
+    source = f"(c) UnIT on (a), {args.divisions[0]}"
+    pricing = x_calib[:64].astype(np.float32) / 255.0  # auto prices the layouts on calibration images
+    layouts_chosen = {}
     for multiplier in args.multipliers:
-        for label, model in models.items():
+        runs = dict(models)
+        for layout in args.layouts:
+            # The zero-cost layouts (DESIGN.md §9) of the first division's UnIT model: bit-exact, so the
+            # test accuracy is the source model's; "auto" is chosen by the cycle model of this build.
+            label = f"{source}, {layout} layout"
+            if layout == "auto":
+                from tflm_unit.converter import choose_layouts
+
+                chosen = choose_layouts(models[source], pricing, multiplier)
+                layouts_chosen[multiplier] = {str(index): value for index, value in chosen.items()}
+                runs[label] = set_layouts(models[source], chosen)
+            else:
+                runs[label] = set_layouts(models[source], layout)
+            results.setdefault(label, {"test": results[source]["test"]})
+        for label, model in runs.items():
             key = "".join(ch if ch.isalnum() else "_" for ch in f"{name}_{multiplier}_{label}")
             # Each model has its own input quantisation (all from the same images).
             x_model = Interpreter(model).quantize_input(x_test[:args.samples].astype(np.float32) / 255.0)
@@ -161,14 +182,15 @@ def run_dataset(name: str, path: str, args) -> dict:
             print(f"{name}: {multiplier:8s} {label:28s} {r['cycles']:12.0f} cycles  {r['energy_uj']:9.1f} uJ  "
                   f"bit_exact {r['bit_exact']} ({time.time() - t0:.0f} s)", flush=True)
         dense_cycles = results["(a) dense"][multiplier]["cycles"]
-        for label in models:
+        for label in runs:
             r = results[label][multiplier]
             r["speedup_vs_a"] = dense_cycles / r["cycles"]
             r["speedup_vs_b"] = results["(b) tfmot pruned"][multiplier]["cycles"] / r["cycles"]
     return {"dataset": name, "path": path, "train_samples": int(len(x_fit)), "epochs": args.epochs,
             "fine_tune_epochs": args.fine_tune_epochs, "tfmot_sparsity": args.sparsity,
             "calib_samples": int(len(x_calib)), "calib_split": args.calib_split, "test_samples": int(len(x_test)), "simulated_samples": args.samples,
-            "budget": args.budget, "confidence": args.confidence, "seconds": time.time() - t0, "models": results}
+            "budget": args.budget, "confidence": args.confidence, "layouts_auto": layouts_chosen,
+            "seconds": time.time() - t0, "models": results}
 
 
 def table(report: dict) -> str:
@@ -214,6 +236,10 @@ def main(argv=None) -> int:
     parser.add_argument("--divisions", nargs="+", choices=DIVISIONS, default=["shift", "exact", "tree", "clz"])
     parser.add_argument("--multipliers", nargs="+", choices=("hardware", "software"),
                         default=["hardware", "software"])
+    parser.add_argument("--layouts", nargs="*", choices=("fast", "auto"), default=(),
+                        help="also simulate the first division's UnIT model with these zero-cost layouts "
+                             "(fast: bucketed convs and sorted FC; auto: per layer the fewer cycles by the "
+                             "fitted cycle model of each multiplier build)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the models of an earlier run in OUT/models (simulate again only)")
