@@ -87,8 +87,11 @@ def simulate(model: bytes, xq, multiplier: str, out_dir: str, objects: str) -> d
         sim = simulate_model(model, xq, BuildOptions(multiplier=multiplier, memory_map=MSP430FR5994), out_dir, objects)
     except ProgramTooLargeError as error:
         note = " ".join(str(error).split())
-        sim = simulate_model(model, xq, BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM),
-                             out_dir, objects)
+        try:
+            sim = simulate_model(model, xq, BuildOptions(multiplier=multiplier, memory_map=SIMULATOR_LARGE_RAM),
+                                 out_dir, objects)
+        except ProgramTooLargeError as larger:  # recorded, the other models still run
+            return {"not_run": " ".join(str(larger).split()), "fr5994_fit_error": note}
     layers = [{"name": op.name, "op": op.op_name, "cycles": float(sim.op_cycles[i]),
                "macs": sim.macs_total.get(op.op_index, 0.0), "macs_executed": sim.macs_executed.get(op.op_index, 0.0)}
               for i, op in enumerate(sim.firmware.ops)]
@@ -179,13 +182,21 @@ def run_dataset(name: str, path: str, args) -> dict:
             x_model = Interpreter(model).quantize_input(x_test[:args.samples].astype(np.float32) / 255.0)
             results[label][multiplier] = simulate(model, x_model, multiplier, os.path.join(args.work, key), objects)
             r = results[label][multiplier]
+            if "not_run" in r:
+                print(f"{name}: {multiplier:8s} {label:28s} not run: {r['not_run']}", flush=True)
+                continue
             print(f"{name}: {multiplier:8s} {label:28s} {r['cycles']:12.0f} cycles  {r['energy_uj']:9.1f} uJ  "
                   f"bit_exact {r['bit_exact']} ({time.time() - t0:.0f} s)", flush=True)
+        if "not_run" in results["(a) dense"][multiplier]:
+            continue  # no baseline in this build: no ratios
         dense_cycles = results["(a) dense"][multiplier]["cycles"]
         for label in runs:
             r = results[label][multiplier]
+            if "not_run" in r:
+                continue
             r["speedup_vs_a"] = dense_cycles / r["cycles"]
-            r["speedup_vs_b"] = results["(b) tfmot pruned"][multiplier]["cycles"] / r["cycles"]
+            pruned = results["(b) tfmot pruned"][multiplier]
+            r["speedup_vs_b"] = pruned["cycles"] / r["cycles"] if "cycles" in pruned else None
     return {"dataset": name, "path": path, "train_samples": int(len(x_fit)), "epochs": args.epochs,
             "fine_tune_epochs": args.fine_tune_epochs, "tfmot_sparsity": args.sparsity,
             "calib_samples": int(len(x_calib)), "calib_split": args.calib_split, "test_samples": int(len(x_test)), "simulated_samples": args.samples,
@@ -206,8 +217,10 @@ def table(report: dict) -> str:
             cells = [label, f"{r['test']['accuracy']:.4f}",
                      f"{r['test']['macs_executed']:.0f}/{r['test']['macs_dense']:.0f}"]
             for m in multipliers:
-                cells += [f"{r[m]['cycles']:.0f}", f"{r[m]['speedup_vs_a']:.2f}", f"{r[m]['energy_uj']:.1f}"]
-            cells.append(str(all(r[m]["bit_exact"] for m in multipliers)))
+                cells += ["does not fit", "", ""] if "not_run" in r[m] else \
+                    [f"{r[m]['cycles']:.0f}", f"{r[m]['speedup_vs_a']:.2f}" if "speedup_vs_a" in r[m] else "",
+                     f"{r[m]['energy_uj']:.1f}"]
+            cells.append(str(all(r[m]["bit_exact"] for m in multipliers if "not_run" not in r[m])))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
