@@ -434,7 +434,10 @@ def plot(summary: dict, path: str, title: str) -> None:
         # D zeroes weights but runs every MAC: say so, so its bar is not read as meeting the MAC budget
         axis.bar(positions, means, width, yerr=sds, capsize=3,
                  label=method + (" (all MACs run)" if method == "D_tfmot" else ""))
-        for position, label in zip(positions, labels):
+        for position, label, mean, sd in zip(positions, labels, means, sds):
+            met = summary[label].get(method, {}).get("budget_met_int8", "")
+            if met and met.split("/")[0] != met.split("/")[1]:  # k/n runs met the MAC budget, k < n
+                axis.text(position, mean + sd + 0.3, f"MAC budget\nmet {met}", ha="center", va="bottom", fontsize=6)
             if "not_run" in summary[label].get(method, {}) and "mean" not in summary[label][method]:
                 axis.text(position, 0.15, f"{method}: not run", rotation=90, ha="center", va="bottom",
                           fontsize=7, transform=axis.get_xaxis_transform())
