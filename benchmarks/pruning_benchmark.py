@@ -11,7 +11,8 @@ For each (dataset, model family, MAC budget, seed) every method trains for the s
 * **D tfmot** — ``prune_low_magnitude`` (unstructured) to the sparsity that matches B's weight
   count; it zeroes weights but shrinks neither MACs nor the TFLM arena.
 * **E MCT** — Sony's ``model-compression-toolkit`` structured pruning at B's weights-memory
-  budget, lowered by bisection (at most 4 pruning calls) until the MAC budget holds too, if it can. MCT
+  budget, lowered by bisection (3 pruning calls per halving window, down to 1/8 of it) until the MAC
+  budget holds too, if it can. MCT
   pins matplotlib < 3.10, so it runs in its own virtual environment: pass
   ``--mct-python VENV/bin/python`` (a venv with ``model-compression-toolkit`` and
   ``tensorflow==2.15.*``: MCT's Keras pruning refuses newer TensorFlow);
@@ -295,24 +296,30 @@ def prune(weights_memory):
                                                   representative_data_gen=representative,
                                                   target_platform_capabilities=platform)[0]
 # MCT limits weights memory only: start at B's; if the result is over the MAC budget, bisect the
-# weights memory in [high / 2, high] for the largest whose pruned model meets it (a target below what
-# MCT can reach raises: too low), so E meets both of B's budgets; else keep the first result.
-high = spec["weights_memory"]
-pruned, calls = prune(high), 1
-if macs(pruned) > spec["budget_macs"]:
-    low = high / 2
-    while calls < spec["max_prune_calls"]:
+# weights memory in [top / 2, top] for the largest whose pruned model meets it (a target below what
+# MCT can reach raises: too low), so E meets both of B's budgets.  When nothing in that window meets
+# it, the next window [top / 4, top / 2] is searched, and so on, until one meets it, MCT's floor is
+# hit or the windows run out; else E keeps the first result (over the MAC budget).
+top = spec["weights_memory"]
+pruned, calls = prune(top), 1
+met = macs(pruned) <= spec["budget_macs"]
+for window in range(spec["windows"] if not met else 0):
+    low, high, floor_hit = top / 2, top, False
+    while calls < 1 + (window + 1) * (spec["max_prune_calls"] - 1):
         middle, calls = (low + high) / 2, calls + 1
         try:
             candidate = prune(middle)
         except Exception as error:  # MCT: "Insufficient memory for the target resource utilization"
             print(f"MCT at weights memory {middle:.0f}: {error}", file=sys.stderr)
-            low = middle
+            low, floor_hit = middle, True
             continue
         if macs(candidate) <= spec["budget_macs"]:
-            low, spec["weights_memory"], pruned = middle, middle, candidate
+            low, spec["weights_memory"], pruned, met = middle, middle, candidate, True
         else:
             high = middle
+    if met or floor_hit:
+        break
+    top /= 2
 json.dump({"weights_memory": spec["weights_memory"], "mct_prune_calls": calls, "mct_macs": macs(pruned)},
           open(spec["out"] + ".json", "w"))
 tf.keras.utils.set_random_seed(spec["seed"])
@@ -338,7 +345,7 @@ def run_mct(family_name, base, data, args, weights_memory, budget_macs, seed, fi
         spec = {"family": family_name, "input_shape": list(data[0].shape[1:]),
                 "classes": int(max(data[1].max(), data[3].max()) + 1), "weights": weights, "out": out,
                 "data": data_path, "weights_memory": weights_memory, "budget_macs": budget_macs, "seed": seed,
-                "max_prune_calls": 4, "epochs": fine_tune_epochs, "lr_schedule": args.lr_schedule,
+                "max_prune_calls": 4, "windows": 3, "epochs": fine_tune_epochs, "lr_schedule": args.lr_schedule,
                 "batch_size": args.batch_size, "benchmarks_dir": os.path.dirname(os.path.abspath(__file__))}
         with open(os.path.join(tmp, "spec.json"), "w") as handle:
             json.dump(spec, handle)
