@@ -325,45 +325,63 @@ static int acquire_sorted_index(PyObject *obj, Py_buffer *view, int out_depth,
   return 0;
 }
 
+/* The filter [output_depth, input_depth] and a layout's weights and index
+ * buffers (writable for fc_sorted_build): checked against the layout's
+ * entry count for these depths and group size.  0, or -1 with an error set
+ * and nothing held. */
+static int acquire_sorted_views(const char *name, PyObject *f_obj,
+                                PyObject *w_obj, PyObject *i_obj,
+                                int in_depth, int out_depth, int group_size,
+                                int writable, Py_buffer *f, Py_buffer *w,
+                                Py_buffer *idx) {
+  const size_t entries =
+      unit_fc_sorted_entries(in_depth, out_depth, group_size);
+  if (entries == 0u) {
+    PyErr_Format(ext_argument_error,
+                 "%s: no layout for input_depth %d, output_depth %d, "
+                 "group_size %d", name, in_depth, out_depth, group_size);
+    return -1;
+  }
+  if (PyObject_GetBuffer(f_obj, f, PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyErr_SetString(ext_argument_error, "'filter' must be a contiguous buffer");
+    return -1;
+  }
+  if (ext_check_buffer(f, (Py_ssize_t)in_depth * out_depth, 1, "filter") < 0) {
+    PyBuffer_Release(f);
+    return -1;
+  }
+  if (PyObject_GetBuffer(w_obj, w,
+                         writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS
+                                  : PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    PyBuffer_Release(f);
+    PyErr_Format(ext_argument_error, "'weights' must be a contiguous%s buffer",
+                 writable ? " writable" : "");
+    return -1;
+  }
+  if (ext_check_buffer(w, (Py_ssize_t)entries, 1, "weights") < 0 ||
+      acquire_sorted_index(i_obj, idx, out_depth, entries, writable) < 0) {
+    PyBuffer_Release(w);
+    PyBuffer_Release(f);
+    return -1;
+  }
+  return 0;
+}
+
 /* fc_sorted_build(filter, input_depth, output_depth, group_size, weights,
  *   index): fills the sorted layout (weights int8, index uint8 / uint16). */
 static PyObject *py_fc_sorted_build(PyObject *self, PyObject *args) {
   PyObject *f_obj, *w_obj, *i_obj;
   Py_buffer f, w, idx;
   int in_depth, out_depth, group_size;
-  size_t entries;
   unit_status_t status;
   if (!PyArg_ParseTuple(args, "OiiiOO", &f_obj, &in_depth, &out_depth,
                         &group_size, &w_obj, &i_obj))
     return NULL;
-  entries = unit_fc_sorted_entries(in_depth, out_depth, group_size);
-  if (entries == 0u) {
-    PyErr_Format(ext_argument_error,
-                 "fc_sorted_build: no layout for input_depth %d, output_depth "
-                 "%d, group_size %d", in_depth, out_depth, group_size);
+  if (acquire_sorted_views("fc_sorted_build", f_obj, w_obj, i_obj, in_depth,
+                           out_depth, group_size, 1, &f, &w, &idx) < 0)
     return NULL;
-  }
-  if (PyObject_GetBuffer(f_obj, &f, PyBUF_C_CONTIGUOUS) < 0) {
-    PyErr_Clear();
-    PyErr_SetString(ext_argument_error, "'filter' must be a contiguous buffer");
-    return NULL;
-  }
-  if (ext_check_buffer(&f, (Py_ssize_t)in_depth * out_depth, 1, "filter") < 0) {
-    PyBuffer_Release(&f);
-    return NULL;
-  }
-  if (PyObject_GetBuffer(w_obj, &w, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
-    PyErr_Clear();
-    PyBuffer_Release(&f);
-    PyErr_SetString(ext_argument_error, "'weights' must be a contiguous writable buffer");
-    return NULL;
-  }
-  if (ext_check_buffer(&w, (Py_ssize_t)entries, 1, "weights") < 0 ||
-      acquire_sorted_index(i_obj, &idx, out_depth, entries, 1) < 0) {
-    PyBuffer_Release(&w);
-    PyBuffer_Release(&f);
-    return NULL;
-  }
   status = unit_fc_sorted_build(
       f.buf, in_depth, out_depth, group_size, w.buf,
       out_depth <= 256 ? (uint8_t *)idx.buf : NULL,
@@ -382,41 +400,15 @@ static PyObject *py_fc_sorted_check_filter(PyObject *self, PyObject *args) {
   PyObject *f_obj, *w_obj, *i_obj;
   Py_buffer f, w, idx;
   int in_depth, out_depth, group_size;
-  size_t entries;
   unit_fc_sorted_t layout;
   unit_status_t status;
   if (!PyArg_ParseTuple(args, "OiiiOO", &f_obj, &in_depth, &out_depth,
                         &group_size, &w_obj, &i_obj))
     return NULL;
-  entries = unit_fc_sorted_entries(in_depth, out_depth, group_size);
-  if (entries == 0u) {
-    PyErr_Format(ext_argument_error,
-                 "fc_sorted_check_filter: no layout for input_depth %d, "
-                 "output_depth %d, group_size %d", in_depth, out_depth,
-                 group_size);
+  if (acquire_sorted_views("fc_sorted_check_filter", f_obj, w_obj, i_obj,
+                           in_depth, out_depth, group_size, 0, &f, &w,
+                           &idx) < 0)
     return NULL;
-  }
-  if (PyObject_GetBuffer(f_obj, &f, PyBUF_C_CONTIGUOUS) < 0) {
-    PyErr_Clear();
-    PyErr_SetString(ext_argument_error, "'filter' must be a contiguous buffer");
-    return NULL;
-  }
-  if (ext_check_buffer(&f, (Py_ssize_t)in_depth * out_depth, 1, "filter") < 0) {
-    PyBuffer_Release(&f);
-    return NULL;
-  }
-  if (PyObject_GetBuffer(w_obj, &w, PyBUF_C_CONTIGUOUS) < 0) {
-    PyErr_Clear();
-    PyBuffer_Release(&f);
-    PyErr_SetString(ext_argument_error, "'weights' must be a contiguous buffer");
-    return NULL;
-  }
-  if (ext_check_buffer(&w, (Py_ssize_t)entries, 1, "weights") < 0 ||
-      acquire_sorted_index(i_obj, &idx, out_depth, entries, 0) < 0) {
-    PyBuffer_Release(&w);
-    PyBuffer_Release(&f);
-    return NULL;
-  }
   layout.weights = (const int8_t *)w.buf;
   layout.index8 = out_depth <= 256 ? (const uint8_t *)idx.buf : NULL;
   layout.index16 = out_depth <= 256 ? NULL : (const uint16_t *)idx.buf;
