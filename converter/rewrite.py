@@ -17,6 +17,7 @@ from flatbuffers import flexbuffers
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 from tflm_unit.converter.errors import ConversionError
 from tflm_unit.runtime.model import (
+    LAYOUT_TENSORS_FORMAT_VERSION,
     SORTED_INDEX_INPUT,
     SORTED_WEIGHTS_INPUT,
     UNIT_CUSTOM_OPS,
@@ -36,11 +37,10 @@ FORMAT_VERSION = 1
 #: UNIT_LAYOUT_FORMAT_VERSION): readers that predate layouts refuse it.  A
 #: bucketed conv has it (its lists are built per call).
 LAYOUT_FORMAT_VERSION = 2
-#: The version of a sorted UNIT_FULLY_CONNECTED (unit_core.h's
-#: UNIT_LAYOUT_TENSORS_FORMAT_VERSION): the file carries the layout as
-#: constant inputs SORTED_WEIGHTS_INPUT / SORTED_INDEX_INPUT, so firmware
-#: reads it from flash instead of building it in RAM.
-LAYOUT_TENSORS_FORMAT_VERSION = 3
+#: A sorted UNIT_FULLY_CONNECTED has LAYOUT_TENSORS_FORMAT_VERSION (3, from
+#: tflm_unit.runtime.model): the file carries the layout as constant inputs
+#: SORTED_WEIGHTS_INPUT / SORTED_INDEX_INPUT, so firmware reads it from
+#: flash instead of building it in RAM.
 #: Layouts of UNIT_FULLY_CONNECTED (DESIGN.md §9): ``compare`` (the filter, a
 #: compare per MAC) or ``sorted`` (per input and group, descending |w|); of
 #: UNIT_CONV_2D: ``compare`` or ``bucketed`` (inputs bucketed by |x'| per call).

@@ -522,3 +522,11 @@ def test_wide_layer_layout_tensors_have_uint16_indices():
     layout_bytes = 24 * 302 * (1 + 2) + 300 * 12 * (1 + 1)
     assert tflite_resources(v3).flash_bytes - tflite_resources(unit).flash_bytes == layout_bytes
     assert tflite_resources(_as_format_version_2(v3)).layout_ram_bytes == layout_bytes
+
+
+def test_python_and_c_agree_on_the_layout_tensors_version():
+    """The readers' version constant (tflm_unit.runtime.model) is the C core's
+    UNIT_LAYOUT_TENSORS_FORMAT_VERSION, which the TFLM adapter checks."""
+    from tflm_unit.runtime.model import LAYOUT_TENSORS_FORMAT_VERSION
+
+    assert LAYOUT_TENSORS_FORMAT_VERSION == k._core.LAYOUT_TENSORS_FORMAT_VERSION == 3

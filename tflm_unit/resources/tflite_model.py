@@ -42,11 +42,6 @@ def reference_kernel_scratch_bytes(op: str, input_type: int, output_elements: in
     return []
 
 
-#: The custom-options version from which a sorted UNIT_FULLY_CONNECTED carries its layout as
-#: constant tensors (unit_core.h's UNIT_LAYOUT_TENSORS_FORMAT_VERSION).
-LAYOUT_TENSORS_FORMAT_VERSION = 3
-
-
 def sorted_fc_layout_bytes(op_name: str, custom_options, filter_shape: Sequence[int]) -> int:
     """Bytes of the sorted layout of a UNIT_FULLY_CONNECTED whose custom options say
     ``layout: sorted`` (0 otherwise): input_depth * (outputs + groups) entries of one int8
@@ -114,9 +109,9 @@ def tflite_resources(model: Union[bytes, bytearray, str, os.PathLike]) -> Resour
     Only the first subgraph is planned (models with control flow are not supported).
     """
     from tflm_unit.errors import KernelArgumentError
-    from tflm_unit.runtime.model import (UNIT_CUSTOM_OPS, ModelFormatError, _to_str, _unit_options,
-                                         check_model_structure, decode_custom_options, read_model_bytes,
-                                         unpack_model)
+    from tflm_unit.runtime.model import (LAYOUT_TENSORS_FORMAT_VERSION, UNIT_CUSTOM_OPS, ModelFormatError,
+                                         _to_str, _unit_options, check_model_structure, decode_custom_options,
+                                         read_model_bytes, unpack_model)
 
     if not isinstance(model, (bytes, bytearray, memoryview, str, os.PathLike)):
         raise TypeError(f"tflite_resources expects .tflite bytes or a file path, got {type(model).__name__}")

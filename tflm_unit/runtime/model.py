@@ -35,6 +35,9 @@ UNIT_LAYOUTS = {"UNIT_CONV_2D": ("compare", "bucketed"), "UNIT_FULLY_CONNECTED":
 #: constant inputs after the thresholds: weights (int8) and output indices.
 SORTED_WEIGHTS_INPUT = 4
 SORTED_INDEX_INPUT = 5
+#: The custom-options version of such an op (unit_core.h's
+#: UNIT_LAYOUT_TENSORS_FORMAT_VERSION), the newest readers accept.
+LAYOUT_TENSORS_FORMAT_VERSION = 3
 
 _TENSOR_DTYPES = {
     schema.TensorType.FLOAT32: np.float32,
@@ -417,7 +420,7 @@ def _unit_options(where: str, name: str, options: Dict[str, Any]) -> Dict[str, A
             raise _fail(where, f"option 'layout' = {result['layout']!r}: expected one of {UNIT_LAYOUTS[name]}")
         if result["format_version"] < 2:
             raise _fail(where, "option 'layout' needs format_version 2")
-    if result["format_version"] >= 3 and result.get("layout") != "sorted":
+    if result["format_version"] >= LAYOUT_TENSORS_FORMAT_VERSION and result.get("layout") != "sorted":
         raise _fail(where, f"format_version {result['format_version']} is for a UNIT_FULLY_CONNECTED with layout "
                            f"'sorted' (its layout tensors), got layout {result.get('layout', 'compare')!r}")
     if "group_size" in result:
@@ -499,7 +502,7 @@ def _check_op_semantics(graph: "ModelGraph", op: Operator) -> None:
     if base not in _ARITY or (op.is_custom and not op.is_unit):
         return
     lo, hi = _ARITY[op.name]
-    if op.is_unit and int(op.custom_options.get("format_version", 1)) >= 3:
+    if op.is_unit and int(op.custom_options.get("format_version", 1)) >= LAYOUT_TENSORS_FORMAT_VERSION:
         lo = hi = SORTED_INDEX_INPUT + 1  # + the sorted layout's weights and index
     if not lo <= len(op.inputs) <= hi:
         raise _fail(where, f"has {len(op.inputs)} inputs, expected {lo}..{hi}"
